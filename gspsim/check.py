@@ -1,0 +1,62 @@
+"""``--check``: compare the simulator's outputs with onnxruntime on the same model and inputs.
+
+The error measure is per output: ``max_abs_err`` and ``max_rel_err`` =
+``max_abs_err / max(|reference|)`` (relative to the output's magnitude, so a
+near-zero element does not blow it up).  The tolerance is per precision
+(:data:`TOLERANCE`).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from .errors import GspsimError
+from .results.result import CheckResult
+
+#: the documented relative tolerance of --check, by precision
+TOLERANCE: Mapping[str, float] = {"fp32": 1e-4, "fp16": 2e-2, "bf16": 5e-2, "int8": 1e-1}
+
+
+def run_onnxruntime(model_path: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """onnxruntime's outputs for ``model_path`` (read by onnxruntime itself, not by gspsim)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise GspsimError("--check needs onnxruntime: pip install 'gspsim[test]' (or pip install onnxruntime)") from None
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    feeds = {i.name: inputs[i.name] for i in session.get_inputs() if i.name in inputs}
+    return dict(zip(names, session.run(names, feeds)))
+
+
+def compare_outputs(
+    simulated: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray], precision: str
+) -> CheckResult:
+    tol = TOLERANCE[precision]
+    per_output: dict[str, dict[str, float]] = {}
+    worst, worst_rel, worst_abs = "", 0.0, 0.0
+    for name, ref in reference.items():
+        sim = simulated[name].astype(np.float64)
+        ref64 = np.asarray(ref, dtype=np.float64)
+        if sim.shape != ref64.shape:
+            raise GspsimError(f"--check: output '{name}' has shape {list(sim.shape)}, onnxruntime gives {list(ref64.shape)}", exit_code=1)
+        abs_err = float(np.max(np.abs(sim - ref64))) if sim.size else 0.0
+        scale = float(np.max(np.abs(ref64))) if ref64.size else 0.0
+        rel_err = abs_err / scale if scale > 0 else abs_err
+        per_output[name] = {"max_abs_err": abs_err, "max_rel_err": rel_err}
+        if rel_err >= worst_rel:
+            worst, worst_rel, worst_abs = name, rel_err, max(worst_abs, abs_err)
+        worst_abs = max(worst_abs, abs_err)
+    return CheckResult(
+        reference="onnxruntime",
+        max_abs_err=worst_abs,
+        max_rel_err=worst_rel,
+        tolerance=tol,
+        passed=bool(worst_rel <= tol and all(np.isfinite(v["max_abs_err"]) for v in per_output.values())),
+        worst_output=worst,
+        per_output=per_output,
+    )

@@ -1,0 +1,305 @@
+"""The command line: ``python -m gspsim run | inspect | hw``.
+
+User mistakes (a bad model, config, option or inputs file) end with one line
+``error: ...`` on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from ._version import __version__
+from .errors import GspsimError
+
+EPILOG_RUN = """\
+examples:
+  python -m gspsim run                               # the bundled small CNN on blaize-1600
+  python -m gspsim run model.onnx --check            # compare the outputs with onnxruntime
+  python -m gspsim run model.onnx --mode layer --hw layer-accel-16t --json out.json
+  python -m gspsim run model.onnx --input-shape input=1x3x224x224 --frames 8
+
+exit codes: 0 success, 1 --check failed, 2 bad model / config / option / input file.
+"""
+
+
+def _add_run_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="simulate a model on a chip (the main job)",
+        description=(
+            "Compile an ONNX model (PyTorch export), simulate it on a graph streaming processor while its "
+            "kernels compute the real outputs, and report latency, throughput, DRAM traffic, energy and power. "
+            "Without MODEL, runs the bundled small CNN."
+        ),
+        epilog=EPILOG_RUN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
+    p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE",
+                   help="hardware preset name or TOML file (default: blaize-1600; see 'gspsim hw list')")
+    p.add_argument("--precision", default="fp32", metavar="P",
+                   help="fp32 (today); fp16, bf16 and int8 are planned")
+    p.add_argument("--mode", default=None, choices=["streaming", "layer"],
+                   help="streaming: GSP block-level dataflow through on-chip ring buffers; layer: layer-by-layer "
+                        "through DRAM (default: the chip's default_mode)")
+    p.add_argument("--scheduler", default=None, metavar="NAME",
+                   help="scheduling strategy (default: depth-first for streaming, layer for layer mode)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs and random choices (default 0)")
+    p.add_argument("--frames", type=int, default=1, help="stream N inputs through the chip, pipelined (default 1)")
+    p.add_argument("--inputs", metavar="FILE.npz", help="graph inputs by name (default: seeded standard-normal)")
+    p.add_argument("--outputs", metavar="FILE.npz", help="write the simulated graph outputs, by output name")
+    p.add_argument("--json", metavar="PATH", help="write the full result as JSON (see docs/json-result.md)")
+    p.add_argument("--check", action="store_true",
+                   help="run onnxruntime on the same model and inputs; exit 1 if the outputs differ beyond "
+                        "the precision's tolerance")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
+                   help="static shape for an input with dynamic dimensions, e.g. input=1x3x224x224 (repeatable)")
+    p.add_argument("--block-rows", type=int, default=None, metavar="N",
+                   help="rows per block for every node (default: the rule in docs/execution-model.md)")
+    p.add_argument("--ring-depth", type=int, default=4, metavar="N",
+                   help="ring-buffer capacity in producer blocks (default 4)")
+    p.add_argument("--timing-only", action="store_true",
+                   help="skip the kernels (every event is still simulated): faster, no outputs")
+    p.add_argument("--nodes", type=int, default=0, metavar="N", help="also print the N slowest nodes")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+
+
+def _add_inspect_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="show a model's ops, parameters, MACs and what the frontend folded",
+        description="Load an ONNX model through gspsim's frontend and passes and describe the resulting dataflow graph.",
+    )
+    p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
+                   help="static shape for an input with dynamic dimensions (repeatable)")
+
+
+def _add_hw_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("hw", help="list or show hardware presets",
+                       description="Hardware presets bundled with gspsim; pass --hw FILE.toml to run on your own chip.")
+    hw_sub = p.add_subparsers(dest="hw_command", metavar="{list,show}")
+    hw_sub.required = True
+    hw_sub.add_parser("list", help="list the presets", description="List the bundled hardware presets.")
+    show = hw_sub.add_parser("show", help="print one preset's (or file's) figures",
+                             description="Print every figure of a preset or a TOML file, validated.")
+    show.add_argument("name", metavar="NAME|FILE", help="preset name or TOML file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gspsim",
+        description=(
+            "gspsim: a graph streaming processor simulator. It runs ONNX models on a simulated Blaize-style GSP "
+            "(or a layer-by-layer baseline), executing the real kernels, and reports cycles, DRAM traffic and energy."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"gspsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,inspect,hw}")
+    sub.required = True
+    _add_run_parser(sub)
+    _add_inspect_parser(sub)
+    _add_hw_parser(sub)
+    return parser
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} GiB"
+
+
+def _input_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    from .frontend import parse_input_shape
+
+    return dict(parse_input_shape(t) for t in items)
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from . import api
+    from .engine.options import SimOptions
+    from .hardware.config import load_hardware
+    from .inputs import load_inputs
+    from .output_files import refuse_overwriting, write_npz_atomic, write_text_atomic
+
+    model_path = args.model or str(api.default_model_path())
+    protected = [model_path] + ([args.inputs] if args.inputs else []) + ([args.hw] if Path(args.hw).exists() else [])
+    for dest, what in ((args.json, "--json"), (args.outputs, "--outputs")):
+        if dest:
+            refuse_overwriting(dest, protected, what)
+    hw = load_hardware(args.hw)
+    options = SimOptions(
+        mode=args.mode or hw.default_mode,
+        scheduler=args.scheduler,
+        precision=args.precision,
+        seed=args.seed,
+        frames=args.frames,
+        execute=not args.timing_only,
+        block_rows=args.block_rows,
+        ring_depth=args.ring_depth,
+    )
+    api.validate_options(options)
+    if args.outputs and args.timing_only:
+        raise GspsimError("--outputs needs the kernels to run; drop --timing-only")
+    with console.status("loading model", spinner="dots") if not args.quiet else _nullcontext():
+        graph = api.load_model(model_path, _input_shapes(args.input_shape))
+        inputs = load_inputs(args.inputs, graph) if args.inputs else None
+    with console.status("simulating", spinner="dots") if not args.quiet else _nullcontext():
+        result = api.simulate(graph, hw, options, inputs=inputs, check=args.check)
+    if args.json:
+        write_text_atomic(args.json, result.to_json())
+    if args.outputs:
+        write_npz_atomic(args.outputs, result.outputs)
+    if not args.quiet:
+        print_summary(result, console, args.nodes)
+    if result.check is not None and not result.check.passed:
+        c = result.check
+        console.file = sys.stderr
+        print(
+            f"error: --check failed: output '{c.worst_output}' differs from onnxruntime by "
+            f"max_rel_err {c.max_rel_err:.3g} (max_abs_err {c.max_abs_err:.3g}) > tolerance {c.tolerance:g}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def print_summary(result, console: Console, top_nodes: int = 0) -> None:
+    t = Table(title=f"gspsim {result.gspsim_version}: {Path(result.model['path']).name} on {result.hardware['name']}",
+              show_header=False, title_justify="left")
+    t.add_column("metric", style="bold")
+    t.add_column("value")
+    rows = [
+        ("mode / scheduler / precision", f"{result.mode} / {result.scheduler} / {result.precision}"),
+        ("nodes / blocks / MACs", f"{result.model['nodes']} / {result.blocks} / {result.model['macs']:,}"),
+        ("latency", f"{result.latency_cycles:,.0f} cycles = {result.latency_s * 1e3:.4f} ms"),
+        ("throughput", f"{result.throughput_fps:,.1f} fps" + (f" (steady state, {result.frames} frames)" if result.frames > 1 else "")),
+        ("lower bound / efficiency", f"{result.lower_bound_cycles:,.0f} cycles / {result.efficiency:.2f}"),
+        ("energy / avg power", f"{result.energy_j * 1e3:.4f} mJ / {result.avg_power_w:.3f} W"),
+        ("DRAM read", f"{_fmt_bytes(result.dram_read_bytes)} (weights {_fmt_bytes(result.dram_bytes_by_kind['read']['weights'])}, "
+                      f"activations {_fmt_bytes(result.dram_bytes_by_kind['read']['activations'])}, "
+                      f"spill {_fmt_bytes(result.dram_bytes_by_kind['read']['spill'])})"),
+        ("DRAM write", f"{_fmt_bytes(result.dram_write_bytes)} (activations {_fmt_bytes(result.dram_bytes_by_kind['write']['activations'])}, "
+                       f"spill {_fmt_bytes(result.dram_bytes_by_kind['write']['spill'])})"),
+        ("on-chip traffic", _fmt_bytes(result.onchip_bytes)),
+        ("core utilization", f"mean {sum(result.core_utilization) / len(result.core_utilization):.1%}, "
+                             f"max {max(result.core_utilization):.1%}"),
+    ]
+    if result.check is not None:
+        c = result.check
+        verdict = "[green]passed[/green]" if c.passed else "[red]FAILED[/red]"
+        rows.append(("check vs onnxruntime", f"{verdict}: max_rel_err {c.max_rel_err:.2e}, max_abs_err {c.max_abs_err:.2e} "
+                                             f"(tolerance {c.tolerance:g})"))
+    for k, v in rows:
+        t.add_row(k, v)
+    console.print(t)
+    if top_nodes:
+        nt = Table(title=f"{top_nodes} slowest nodes", title_justify="left")
+        for col in ("node", "op", "blocks", "cores", "start", "end", "MACs", "DRAM", "energy µJ"):
+            nt.add_column(col, justify="left" if col in ("node", "op") else "right")
+        for n in sorted(result.nodes, key=lambda n: n.end_cycle - n.start_cycle, reverse=True)[:top_nodes]:
+            nt.add_row(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.start_cycle:,.0f}", f"{n.end_cycle:,.0f}",
+                       f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}")
+        console.print(nt)
+
+
+def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
+    from collections import Counter
+
+    from . import api
+    from .ir.costs import op_cost
+
+    path = args.model or str(api.default_model_path())
+    graph = api.load_model(path, _input_shapes(args.input_shape))
+    costs = {op.name: op_cost(op, graph.tensors) for op in graph.ops()}
+    console.print(f"[bold]{path}[/bold]: {len(graph)} nodes, {graph.num_params:,} parameters "
+                  f"({_fmt_bytes(graph.weight_bytes)}), {sum(c.macs for c in costs.values()):,} MACs")
+    for name in graph.inputs:
+        info = graph.tensors[name]
+        console.print(f"  input  {name}: {info.dtype}{list(info.shape)}")
+    for name in graph.outputs:
+        info = graph.tensors[name]
+        console.print(f"  output {name}: {info.dtype}{list(info.shape)}")
+    for note in graph.notes:
+        console.print(f"  frontend: {note}")
+    counts = Counter(op.op_type for op in graph.ops())
+    console.print("  ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())))
+    t = Table(title_justify="left")
+    for col in ("node", "op", "output", "MACs", "vector ops", "weights", "reads", "writes"):
+        t.add_column(col, justify="left" if col in ("node", "op", "output") else "right")
+    for op in graph.ops():
+        c = costs[op.name]
+        out = graph.tensors[op.outputs[0]]
+        t.add_row(op.name, op.op_type, f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
+                  _fmt_bytes(c.weight_bytes), _fmt_bytes(c.activation_read_bytes), _fmt_bytes(c.write_bytes))
+    console.print(t)
+    return 0
+
+
+def cmd_hw(args: argparse.Namespace, console: Console) -> int:
+    from .hardware.config import load_hardware, preset_names
+
+    if args.hw_command == "list":
+        t = Table(title="hardware presets", title_justify="left")
+        for col in ("name", "cores", "int8 TOPS", "DRAM GB/s", "shared SRAM", "mode", "description"):
+            t.add_column(col)
+        for name in preset_names():
+            hw = load_hardware(name)
+            t.add_row(name, str(hw.cores.count), f"{hw.peak_ops_per_s('int8') / 1e12:g}",
+                      f"{hw.dram.bandwidth_bytes_per_s / 1e9:g}", _fmt_bytes(hw.shared_memory.size_bytes),
+                      hw.default_mode, hw.description)
+        console.print(t)
+        return 0
+    hw = load_hardware(args.name)
+    console.print(f"[bold]{hw.name}[/bold]: {hw.description}")
+    for section, values in hw.to_dict().items():
+        if isinstance(values, dict):
+            console.print(f"[{section}]")
+            for k, v in values.items():
+                console.print(f"  {k} = {v}")
+        elif section not in ("name", "description"):
+            console.print(f"{section} = {values}")
+    console.print(f"peak: {hw.peak_ops_per_s('int8') / 1e12:g} int8 TOPS, {hw.peak_ops_per_s('fp16') / 1e12:g} fp16 TFLOPS, "
+                  f"DRAM {hw.dram_bytes_per_cycle:g} B/cycle")
+    return 0
+
+
+def make_console(quiet: bool = False) -> Console:
+    """Rich output on a terminal; plain, colourless and 120 columns wide when piped."""
+    if sys.stdout.isatty():
+        return Console(quiet=quiet, highlight=False)
+    return Console(quiet=quiet, highlight=False, no_color=True, width=int(os.environ.get("COLUMNS", "120")))
+
+
+COMMANDS = {"run": cmd_run, "inspect": cmd_inspect, "hw": cmd_hw}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = make_console(quiet=bool(getattr(args, "quiet", False)))
+    try:
+        return COMMANDS[args.command](args, console)
+    except GspsimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,48 @@
+"""Lower bounds on latency, which no schedule can beat on the given chip.
+
+* critical path: the longest chain of dependent blocks, each at its compute
+  time on one core;
+* compute roofline: all compute cycles spread perfectly over every core;
+* DRAM roofline: the bytes that must cross DRAM (weights once, graph inputs,
+  graph outputs) at full DRAM bandwidth.
+
+``lower_bound_cycles`` is their maximum; efficiency = lower bound / latency.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from ..lowering.tasks import TaskGraph
+from .cost_model import CostModel
+
+
+def critical_path_cycles(tasks: TaskGraph, block_cycles: Sequence[int]) -> float:
+    finish = [0.0] * len(tasks.blocks)
+    for b in tasks.blocks:  # blocks are in topological order
+        start = max((finish[d] for d in b.deps), default=0.0)
+        finish[b.id] = start + block_cycles[b.id]
+    return max(finish, default=0.0)
+
+
+def mandatory_dram_bytes(tasks: TaskGraph, frames: int = 1) -> int:
+    """Weights (each once), and per frame the graph outputs and the graph-input rows some block reads."""
+    weights = tasks.graph.weight_bytes
+    outputs = sum(tasks.tensors[o].nbytes for o in tasks.graph.outputs)
+    inputs = 0
+    for name in tasks.graph.inputs:
+        per_node: dict[int, int] = {}
+        for b in tasks.blocks:
+            for inp in b.inputs:
+                if inp.tensor == name:
+                    per_node[b.node] = per_node.get(b.node, 0) + inp.nbytes
+        inputs += min(tasks.tensors[name].nbytes, max(per_node.values(), default=0))
+    return weights + frames * (outputs + inputs)
+
+
+def lower_bounds(tasks: TaskGraph, block_cycles: Sequence[int], cost: CostModel, cores: int, frames: int = 1) -> dict[str, float]:
+    cp = critical_path_cycles(tasks, block_cycles)
+    compute = frames * sum(block_cycles) / cores
+    dram = math.ceil(mandatory_dram_bytes(tasks, frames) / cost.dram_bytes_per_cycle)
+    return {"critical_path": float(cp), "compute_roofline": float(compute), "dram_roofline": float(dram)}

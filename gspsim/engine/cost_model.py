@@ -1,0 +1,71 @@
+"""The cost model: how many cycles and joules a block of work takes on a given chip.
+
+Rules (documented in docs/cost-model.md):
+
+* compute cycles of a block on one core = ``ceil(MACs / macs_per_cycle[p]) +
+  ceil(vector_ops / vector_lanes[p])`` at the run's precision ``p``;
+* a transfer of ``n`` bytes over a channel of ``B`` bytes/cycle occupies it for
+  ``ceil(n / B)`` cycles; DRAM adds its access latency to every transfer;
+* dynamic energy = MACs x ``mac_pj[p]`` + vector ops x ``vector_op_pj[p]`` +
+  SRAM bytes x ``sram_pj_per_byte`` + interconnect bytes x
+  ``interconnect_pj_per_byte`` + DRAM bytes x ``dram_pj_per_byte``; static
+  energy = ``static_w`` x latency.
+
+Precision ``p`` is the hardware-table key: fp32, fp16, bf16 or int8.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..hardware.config import HardwareConfig
+
+PJ = 1e-12
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Per-run constants taken from the hardware config at one precision."""
+
+    macs_per_cycle: float
+    vector_lanes: float
+    mac_j: float
+    vector_op_j: float
+    sram_j_per_byte: float
+    interconnect_j_per_byte: float
+    dram_j_per_byte: float
+    static_w: float
+    clock_hz: float
+    dram_bytes_per_cycle: float
+    dram_latency_cycles: int
+    interconnect_bytes_per_cycle: float
+
+    @classmethod
+    def for_run(cls, hw: HardwareConfig, precision: str) -> "CostModel":
+        e = hw.energy
+        return cls(
+            macs_per_cycle=hw.cores.macs_per_cycle[precision],
+            vector_lanes=hw.cores.vector_lanes[precision],
+            mac_j=e.mac_pj[precision] * PJ,
+            vector_op_j=e.vector_op_pj[precision] * PJ,
+            sram_j_per_byte=e.sram_pj_per_byte * PJ,
+            interconnect_j_per_byte=e.interconnect_pj_per_byte * PJ,
+            dram_j_per_byte=e.dram_pj_per_byte * PJ,
+            static_w=e.static_w,
+            clock_hz=hw.cores.clock_hz,
+            dram_bytes_per_cycle=hw.dram_bytes_per_cycle,
+            dram_latency_cycles=hw.dram_latency_cycles,
+            interconnect_bytes_per_cycle=hw.interconnect.bandwidth_bytes_per_cycle,
+        )
+
+    def compute_cycles(self, macs: int, vector_ops: int) -> int:
+        """Cycles one core needs for this much work."""
+        return int(math.ceil(macs / self.macs_per_cycle)) + int(math.ceil(vector_ops / self.vector_lanes))
+
+    def compute_energy(self, macs: int, vector_ops: int) -> float:
+        return macs * self.mac_j + vector_ops * self.vector_op_j
+
+
+def transfer_cycles(nbytes: int, bytes_per_cycle: float) -> int:
+    return int(math.ceil(nbytes / bytes_per_cycle)) if nbytes > 0 else 0

@@ -1,0 +1,64 @@
+"""Running the real kernels on the real tensors as the simulated blocks complete.
+
+One executor per frame.  A blocked node's first block allocates the output
+tensor and every block fills its rows with the kernel's ``run_rows``; an
+unblocked node runs its kernel whole.  A tensor is dropped as soon as the last
+node reading it has finished, so memory follows the live activations.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import numpy as np
+
+from ..lowering.tasks import Block, NodeTasks, TaskGraph
+
+
+class KernelExecutor:
+    """The values of one frame's tensors, filled in block by block."""
+
+    def __init__(self, tasks: TaskGraph, inputs: Mapping[str, np.ndarray]) -> None:
+        self.tasks = tasks
+        self.values: dict[str, np.ndarray] = dict(inputs)
+        self._blocks_left = [len(n.blocks) for n in tasks.nodes]
+        self._readers_left: dict[str, int] = {}
+        for node in tasks.nodes:
+            for t in set(node.op.activation_inputs):
+                self._readers_left[t] = self._readers_left.get(t, 0) + 1
+        self._keep = set(tasks.graph.outputs)
+
+    def _inputs(self, node: NodeTasks) -> list[Optional[np.ndarray]]:
+        op = node.op
+        return [None if not t else (op.weights[t] if t in op.weights else self.values[t]) for t in op.inputs]
+
+    def run_block(self, node: NodeTasks, block: Block) -> None:
+        op = node.op
+        if node.row_axis is not None:
+            name = op.outputs[0]
+            out = self.values.get(name)
+            if out is None:
+                info = self.tasks.tensors[name]
+                out = self.values[name] = np.empty(info.shape, dtype=info.dtype)
+            node.kernel.run_rows(self._inputs(node), op.attrs, out, block.rows[0], block.rows[1])
+        else:
+            results = node.kernel.run(self._inputs(node), op.attrs)
+            for name, value in zip(op.outputs, results):
+                if name:
+                    info = self.tasks.tensors[name]
+                    value = np.asarray(value)
+                    if value.dtype != np.dtype(info.dtype) or value.shape != info.shape:
+                        raise RuntimeError(
+                            f"kernel {op.op_type} of node '{op.name}' returned {value.dtype}{list(value.shape)} "
+                            f"for '{name}', expected {info.dtype}{list(info.shape)}"
+                        )
+                    self.values[name] = value
+        self._blocks_left[node.index] -= 1
+        if self._blocks_left[node.index] == 0:
+            for t in set(op.activation_inputs):
+                self._readers_left[t] -= 1
+                if self._readers_left[t] == 0 and t not in self._keep:
+                    self.values.pop(t, None)
+
+    def outputs(self) -> dict[str, np.ndarray]:
+        return {name: self.values[name] for name in self.tasks.graph.outputs}

@@ -1,0 +1,160 @@
+"""Constant folding on the ONNX graph: Constant, ConstantOfShape and Shape-derived subgraphs.
+
+Folding happens on the ONNX model, before the IR is built, because it works
+hand in hand with ONNX shape inference: a ``Shape`` of a statically shaped
+tensor becomes a constant, the arithmetic on it folds, and a second shape
+inference then knows every ``Reshape``'s output.  Ops are evaluated with the
+same kernels the simulator runs (integer shape arithmetic with numpy).
+
+Never folded: ``DequantizeLinear`` (a quantized model keeps its int8 weights),
+nodes that write a graph output, and results larger than :data:`MAX_FOLD_BYTES`
+(folding them would turn cheap runtime work into weight traffic).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..kernels import UnsupportedKernel, get_kernel
+from .attributes import node_attributes
+
+MAX_FOLD_BYTES = 1 << 22
+NEVER_FOLD: frozenset[str] = frozenset({"DequantizeLinear", "QuantizeLinear", "RandomNormal", "RandomUniform",
+                                        "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"})
+
+_INT_BINARY = {
+    "Add": np.add, "Sub": np.subtract, "Mul": np.multiply,
+    "Div": lambda a, b: np.trunc(np.true_divide(a, b)).astype(np.result_type(a, b)),
+    "Equal": np.equal, "Less": np.less, "Greater": np.greater, "Max": np.maximum, "Min": np.minimum,
+}
+
+
+def _static_shape(vi: onnx.ValueInfoProto) -> Optional[tuple[int, ...]]:
+    if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
+        return None
+    dims = []
+    for d in vi.type.tensor_type.shape.dim:
+        if not d.HasField("dim_value"):
+            return None
+        dims.append(int(d.dim_value))
+    return tuple(dims)
+
+
+def _constant_value(node: onnx.NodeProto) -> np.ndarray:
+    attrs = node_attributes(node)
+    if "value" in attrs:
+        return np.asarray(attrs["value"])
+    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32),
+                       ("value_int", np.int64), ("value_ints", np.int64)):
+        if key in attrs:
+            return np.asarray(attrs[key], dtype=dtype)
+    raise ValueError(f"Constant node '{node.name}' has no supported value attribute ({sorted(attrs)})")
+
+
+def evaluate_node(
+    op_type: str,
+    inputs: Sequence[Optional[np.ndarray]],
+    attrs: Mapping[str, Any],
+    input_shapes: Sequence[Optional[tuple[int, ...]]] = (),
+) -> Optional[list[np.ndarray]]:
+    """Evaluate one node on constant inputs, or None when it cannot be folded."""
+    if op_type == "Shape":
+        shape = input_shapes[0] if input_shapes else None
+        if shape is None:
+            return None
+        start = attrs.get("start", 0)
+        end = attrs.get("end", None)
+        return [np.asarray(shape[start:end], dtype=np.int64)]
+    if op_type == "Size":
+        shape = input_shapes[0] if input_shapes else None
+        return None if shape is None else [np.asarray(int(np.prod(shape)), dtype=np.int64)]
+    if any(x is None for x in inputs[:1]):
+        return None
+    arrays = [x for x in inputs if x is not None]
+    if op_type in _INT_BINARY and arrays and all(a.dtype.kind in "iub" for a in arrays):
+        return [np.asarray(_INT_BINARY[op_type](arrays[0], arrays[1]))]
+    try:
+        kernel = get_kernel(op_type, "fp32")
+    except UnsupportedKernel:
+        return None
+    return [np.asarray(o) for o in kernel.run(list(inputs), dict(attrs))]
+
+
+def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, Counter[str]]:
+    """One folding sweep; returns the new model and how many nodes of each op type it folded."""
+    graph = model.graph
+    constants: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        s = _static_shape(vi)
+        if s is not None:
+            shapes[vi.name] = s
+    graph_outputs = {o.name for o in graph.output}
+    folded: Counter[str] = Counter()
+    kept: list[onnx.NodeProto] = []
+    new_constants: dict[str, np.ndarray] = {}
+    for node in graph.node:
+        if node.domain not in ("", "ai.onnx") or node.op_type in NEVER_FOLD or graph_outputs & set(node.output):
+            kept.append(node)
+            continue
+        if node.op_type == "Constant":
+            value = _constant_value(node)
+            constants[node.output[0]] = new_constants[node.output[0]] = value
+            folded[node.op_type] += 1
+            continue
+        data_inputs = [i for i in node.input if i]
+        needs_values = node.op_type not in ("Shape", "Size")
+        if needs_values and not all(i in constants for i in data_inputs):
+            kept.append(node)
+            continue
+        if not needs_values and node.input[0] not in shapes:
+            kept.append(node)
+            continue
+        inputs = [constants.get(i) if i else None for i in node.input]
+        try:
+            outputs = evaluate_node(node.op_type, inputs, node_attributes(node), [shapes.get(i) for i in node.input])
+        except Exception:  # a kernel refusing odd constant input: leave the node to run time
+            outputs = None
+        if outputs is None or sum(o.nbytes for o in outputs) > MAX_FOLD_BYTES:
+            kept.append(node)
+            continue
+        for name, value in zip(node.output, outputs):
+            if name:
+                constants[name] = new_constants[name] = value
+        folded[node.op_type] += 1
+    if not folded:
+        return model, folded
+    used = {i for n in kept for i in n.input} | graph_outputs
+    new_model = onnx.ModelProto()
+    new_model.CopyFrom(model)
+    new_graph = new_model.graph
+    del new_graph.node[:]
+    new_graph.node.extend(kept)
+    keep_init = [t for t in graph.initializer if t.name in used]
+    del new_graph.initializer[:]
+    new_graph.initializer.extend(keep_init)
+    for name, value in new_constants.items():
+        if name in used:
+            new_graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+    folded_names = set(new_constants)
+    kept_vi = [vi for vi in graph.value_info if vi.name not in folded_names]
+    del new_graph.value_info[:]
+    new_graph.value_info.extend(kept_vi)
+    # drop graph inputs that were only initializer declarations of removed tensors
+    keep_inputs = [i for i in graph.input if i.name in used or i.name not in constants]
+    del new_graph.input[:]
+    new_graph.input.extend(keep_inputs)
+    return new_model, folded
+
+
+def describe_folding(counts: Counter[str]) -> str:
+    parts = ", ".join(f"{op} x{n}" for op, n in sorted(counts.items()))
+    return f"folded {sum(counts.values())} constant node(s): {parts}"
+
+
+__all__ = ["MAX_FOLD_BYTES", "describe_folding", "evaluate_node", "fold_constants"]

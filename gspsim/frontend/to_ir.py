@@ -1,0 +1,84 @@
+"""From a canonical, static, folded ONNX model to the dataflow IR."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..errors import ModelError
+from ..ir.graph import DataflowGraph, OpNode, TensorInfo
+from .attributes import node_attributes
+
+
+def _tensor_info(vi: onnx.ValueInfoProto) -> TensorInfo | None:
+    t = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+    if t is None or not t.HasField("shape") or t.elem_type == 0:
+        return None
+    dims = []
+    for d in t.shape.dim:
+        if not d.HasField("dim_value"):
+            return None
+        dims.append(int(d.dim_value))
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)).name
+    except Exception:
+        return None
+    return TensorInfo(vi.name, tuple(dims), dtype)
+
+
+def unique_node_names(nodes: Iterable[onnx.NodeProto]) -> list[str]:
+    """Node names, made unique and non-empty (``<op>_<index>`` where the file has none)."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for i, node in enumerate(nodes):
+        base = node.name or f"{node.op_type}_{i}"
+        name, k = base, 1
+        while name in seen:
+            name, k = f"{base}_{k}", k + 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def model_to_ir(model: onnx.ModelProto, path: str, notes: Iterable[str] = ()) -> DataflowGraph:
+    """Build the IR; every tensor that flows between ops must have a static shape and type."""
+    graph = model.graph
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    tensors: dict[str, TensorInfo] = {}
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        info = _tensor_info(vi)
+        if info is not None:
+            tensors[vi.name] = info
+    for name, w in weights.items():
+        tensors[name] = TensorInfo(name, tuple(int(d) for d in w.shape), w.dtype.name)
+
+    ops: list[OpNode] = []
+    for name, node in zip(unique_node_names(graph.node), graph.node):
+        for t in [*node.input, *node.output]:
+            if t and t not in tensors:
+                raise ModelError(
+                    f"{path}: tensor '{t}' of node '{name}' ({node.op_type}) has no static shape or type after shape inference"
+                )
+        ops.append(
+            OpNode(
+                name=name,
+                op_type=node.op_type,
+                domain="" if node.domain == "ai.onnx" else node.domain,
+                inputs=tuple(node.input),
+                outputs=tuple(node.output),
+                attrs=node_attributes(node),
+                weights={t: weights[t] for t in node.input if t in weights},
+            )
+        )
+    inputs = tuple(i.name for i in graph.input if i.name not in weights)
+    outputs = tuple(o.name for o in graph.output)
+    for o in outputs:
+        if o not in tensors:
+            raise ModelError(f"{path}: graph output '{o}' has no static shape or type")
+    return DataflowGraph.from_ops(
+        name=graph.name or "model", ops=ops, tensors=tensors, inputs=inputs, outputs=outputs,
+        notes=notes, source_path=path,
+    )

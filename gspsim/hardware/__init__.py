@@ -1,0 +1,20 @@
+"""Hardware configurations and presets."""
+
+from .config import (
+    PRECISION_KEYS,
+    CoreConfig,
+    DmaConfig,
+    DramConfig,
+    EnergyConfig,
+    HardwareConfig,
+    InterconnectConfig,
+    SharedMemoryConfig,
+    hardware_from_dict,
+    load_hardware,
+    preset_names,
+)
+
+__all__ = [
+    "PRECISION_KEYS", "CoreConfig", "DmaConfig", "DramConfig", "EnergyConfig", "HardwareConfig",
+    "InterconnectConfig", "SharedMemoryConfig", "hardware_from_dict", "load_hardware", "preset_names",
+]

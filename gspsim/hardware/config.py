@@ -1,0 +1,240 @@
+"""Hardware configurations: frozen dataclasses loaded from TOML and validated field by field.
+
+A config describes one chip: its streaming cores, shared on-chip memory, DRAM,
+DMA engines, interconnect and an energy table.  Presets live in
+``gspsim/hardware/presets/*.toml``; ``load_hardware("blaize-1600")`` or
+``load_hardware("my_chip.toml")`` returns a :class:`HardwareConfig`.  Every
+number a preset assumes is written in its file with a source or marked as an
+assumption.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import abc
+import math
+import os
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping, get_origin, get_type_hints
+
+from ..errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: the precisions every per-precision table must give
+PRECISION_KEYS: tuple[str, ...] = ("int8", "fp16", "bf16", "fp32")
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """The streaming cores: how many, how fast, how many threads each holds, how much they compute."""
+
+    count: int
+    clock_hz: float
+    thread_slots: int
+    #: multiply-accumulates per cycle per core, by precision
+    macs_per_cycle: Mapping[str, float]
+    #: elementwise (vector) operations per cycle per core, by precision
+    vector_lanes: Mapping[str, float]
+    local_memory_bytes: int
+
+
+@dataclass(frozen=True)
+class SharedMemoryConfig:
+    """On-chip SRAM shared by the cores: where the streaming ring buffers live."""
+
+    size_bytes: int
+    bandwidth_bytes_per_cycle: float
+
+
+@dataclass(frozen=True)
+class DramConfig:
+    """Off-chip memory."""
+
+    bandwidth_bytes_per_s: float
+    latency_ns: float
+    channels: int
+
+
+@dataclass(frozen=True)
+class DmaConfig:
+    """DMA engines that move weights and spills between DRAM and the chip."""
+
+    engines: int
+
+
+@dataclass(frozen=True)
+class InterconnectConfig:
+    """The on-chip network between cores and shared memory."""
+
+    bandwidth_bytes_per_cycle: float
+
+
+@dataclass(frozen=True)
+class EnergyConfig:
+    """Energy per operation and per byte moved, and static power."""
+
+    #: picojoules per multiply-accumulate, by precision
+    mac_pj: Mapping[str, float]
+    #: picojoules per vector (elementwise) operation, by precision
+    vector_op_pj: Mapping[str, float]
+    sram_pj_per_byte: float
+    dram_pj_per_byte: float
+    interconnect_pj_per_byte: float
+    static_w: float
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """One chip."""
+
+    name: str
+    description: str
+    #: "streaming" for a GSP, "layer" for a layer-by-layer accelerator
+    default_mode: str
+    cores: CoreConfig
+    shared_memory: SharedMemoryConfig
+    dram: DramConfig
+    dma: DmaConfig
+    interconnect: InterconnectConfig
+    energy: EnergyConfig
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram.bandwidth_bytes_per_s / self.cores.clock_hz
+
+    @property
+    def dram_latency_cycles(self) -> int:
+        return int(math.ceil(round(self.dram.latency_ns * 1e-9 * self.cores.clock_hz, 6)))
+
+    def peak_ops_per_s(self, precision: str) -> float:
+        """Peak operations per second (2 per MAC), the figure vendors quote as TOPS."""
+        return 2.0 * self.cores.count * self.cores.macs_per_cycle[precision] * self.cores.clock_hz
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for JSON and ``hw show``)."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
+# --- validation --------------------------------------------------------------------------
+_SECTION_TYPES = {
+    "cores": CoreConfig,
+    "shared_memory": SharedMemoryConfig,
+    "dram": DramConfig,
+    "dma": DmaConfig,
+    "interconnect": InterconnectConfig,
+    "energy": EnergyConfig,
+}
+#: fields that may be zero (everything else numeric must be > 0)
+_MAY_BE_ZERO = {"latency_ns", "static_w", "sram_pj_per_byte", "dram_pj_per_byte", "interconnect_pj_per_byte"}
+
+
+def _number(value: Any, where: str, kind: type, allow_zero: bool) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        expected = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{where} must be {expected}, got {type(value).__name__} {value!r}")
+    if kind is int and not (isinstance(value, int) or float(value).is_integer()):
+        raise ConfigError(f"{where} must be an integer, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ConfigError(f"{where} must be finite, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{where} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return int(value) if kind is int else float(value)
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a table, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    extra = sorted(set(data) - set(names))
+    if extra:
+        raise ConfigError(f"{where}: unknown field '{extra[0]}' (known: {', '.join(names)})")
+    values: dict[str, Any] = {}
+    for name in names:
+        here = f"{where} field '{name}'"
+        if name not in data:
+            raise ConfigError(f"{where}: missing field '{name}'")
+        value, hint = data[name], hints[name]
+        if get_origin(hint) is abc.Mapping:
+            values[name] = _precision_table(value, here, allow_zero=name in ("vector_op_pj", "mac_pj"))
+        elif hint in (int, float):
+            values[name] = _number(value, here, hint, allow_zero=name in _MAY_BE_ZERO)
+        elif hint is str:
+            if not isinstance(value, str):
+                raise ConfigError(f"{here} must be a string, got {type(value).__name__} {value!r}")
+            values[name] = value
+        elif dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, f"{where} [{name}]")
+        else:  # pragma: no cover - a new field type needs a rule here
+            raise TypeError(f"no validation rule for {cls.__name__}.{name}: {hint}")
+    return cls(**values)
+
+
+def _precision_table(value: Any, where: str, allow_zero: bool) -> Mapping[str, float]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a table with keys {', '.join(PRECISION_KEYS)}")
+    extra = sorted(set(value) - set(PRECISION_KEYS))
+    if extra:
+        raise ConfigError(f"{where}: unknown precision '{extra[0]}' (known: {', '.join(PRECISION_KEYS)})")
+    missing = [k for k in PRECISION_KEYS if k not in value]
+    if missing:
+        raise ConfigError(f"{where}: missing precision '{missing[0]}'")
+    return MappingProxyType(
+        {k: float(_number(value[k], f"{where} key '{k}'", float, allow_zero)) for k in PRECISION_KEYS}
+    )
+
+
+def hardware_from_dict(data: Mapping[str, Any], source: str) -> HardwareConfig:
+    """Validate a parsed TOML document; errors name the file and the field."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a TOML table at top level")
+    top = {"name", "description", "default_mode", *_SECTION_TYPES}
+    extra = sorted(set(data) - top)
+    if extra:
+        raise ConfigError(f"{source}: unknown field '{extra[0]}' (known: {', '.join(sorted(top))})")
+    for key in ("name", "description", "default_mode", *_SECTION_TYPES):
+        if key not in data:
+            raise ConfigError(f"{source}: missing field '{key}'")
+    for key in ("name", "description", "default_mode"):
+        if not isinstance(data[key], str):
+            raise ConfigError(f"{source}: field '{key}' must be a string, got {type(data[key]).__name__}")
+    if data["default_mode"] not in ("streaming", "layer"):
+        raise ConfigError(f"{source}: field 'default_mode' must be 'streaming' or 'layer', got {data['default_mode']!r}")
+    sections = {k: _build(cls, data[k], f"{source} [{k}]") for k, cls in _SECTION_TYPES.items()}
+    return HardwareConfig(name=data["name"], description=data["description"], default_mode=data["default_mode"], **sections)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_hardware(name_or_path: str | os.PathLike[str]) -> HardwareConfig:
+    """A preset by name, or a TOML file by path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix != ".toml" and os.sep not in text and "/" not in text:
+        preset = PRESET_DIR / f"{text}.toml"
+        if not preset.is_file():
+            raise ConfigError(f"unknown hardware preset '{text}' (known: {', '.join(preset_names())}; or give a .toml file)")
+        path = preset
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such hardware config file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return hardware_from_dict(data, str(path))

@@ -1,0 +1,165 @@
+"""The dataflow IR: a networkx DiGraph whose nodes are ops and whose edges are tensors.
+
+Nodes are keyed by op name and carry an :class:`OpNode` under the ``"op"``
+attribute.  An edge ``u -> v`` carries ``"tensors"``: the tuple of
+:class:`TensorInfo` that ``u`` produces and ``v`` consumes.  Graph inputs and
+outputs are tensor names; constants (weights) sit on the op that reads them.
+The graph is built once from a list of ops (:meth:`DataflowGraph.from_ops`) and
+treated as immutable: passes return a new graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Iterable, Iterator, Mapping
+
+import networkx as nx
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A tensor's static facts: name, shape and element type."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.itemsize
+
+
+def is_weight(array: np.ndarray) -> bool:
+    """Whether a constant input is a weight rather than a shape/axes/index parameter (int64)."""
+    return array.dtype != np.int64
+
+
+@dataclass(frozen=True, eq=False)
+class OpNode:
+    """One op: its type, attributes, tensor names and the constant tensors (weights) it reads."""
+
+    name: str
+    op_type: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    weights: Mapping[str, np.ndarray] = field(default_factory=dict)
+    domain: str = ""
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of real weights (int64 constants are shapes and axes, not weights)."""
+        return int(sum(w.nbytes for w in self.weights.values() if is_weight(w)))
+
+    @property
+    def activation_inputs(self) -> tuple[str, ...]:
+        """Inputs produced at run time (not weights, not omitted optionals)."""
+        return tuple(t for t in self.inputs if t and t not in self.weights)
+
+
+@dataclass(frozen=True, eq=False)
+class DataflowGraph:
+    """A model as a static dataflow graph, with the facts the frontend recorded about it."""
+
+    name: str
+    graph: nx.DiGraph
+    tensors: Mapping[str, TensorInfo]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    #: what the frontend and passes did (folded, fused, dropped ...), for ``inspect``
+    notes: tuple[str, ...] = ()
+    source_path: str = ""
+
+    @classmethod
+    def from_ops(
+        cls,
+        name: str,
+        ops: Iterable[OpNode],
+        tensors: Mapping[str, TensorInfo],
+        inputs: Iterable[str],
+        outputs: Iterable[str],
+        notes: Iterable[str] = (),
+        source_path: str = "",
+    ) -> "DataflowGraph":
+        """Build the DiGraph from ops: an edge for every tensor one op produces and another reads."""
+        g = nx.DiGraph()
+        producer: dict[str, str] = {}
+        ops = list(ops)
+        for op in ops:
+            g.add_node(op.name, op=op)
+            for t in op.outputs:
+                if t:
+                    producer[t] = op.name
+        for op in ops:
+            for t in op.activation_inputs:
+                src = producer.get(t)
+                if src is None:
+                    continue  # a graph input
+                if g.has_edge(src, op.name):
+                    known = g.edges[src, op.name]["tensors"]
+                    if all(k.name != t for k in known):
+                        g.edges[src, op.name]["tensors"] = known + (tensors[t],)
+                else:
+                    g.add_edge(src, op.name, tensors=(tensors[t],))
+        return cls(
+            name=name,
+            graph=g,
+            tensors=MappingProxyType(dict(tensors)),
+            inputs=tuple(inputs),
+            outputs=tuple(outputs),
+            notes=tuple(notes),
+            source_path=source_path,
+        )
+
+    # -- queries ---------------------------------------------------------------
+    def op(self, name: str) -> OpNode:
+        return self.graph.nodes[name]["op"]
+
+    def ops(self) -> Iterator[OpNode]:
+        """Ops in a deterministic topological order (ties broken by insertion order)."""
+        order = {n: i for i, n in enumerate(self.graph.nodes)}
+        for n in nx.lexicographical_topological_sort(self.graph, key=order.__getitem__):
+            yield self.graph.nodes[n]["op"]
+
+    def producer_of(self, tensor: str) -> str | None:
+        """The op that writes ``tensor``, or None for a graph input."""
+        for n, data in self.graph.nodes(data=True):
+            if tensor in data["op"].outputs:
+                return n
+        return None
+
+    def consumers_of(self, tensor: str) -> list[str]:
+        return [op.name for op in self.ops() if tensor in op.activation_inputs]
+
+    @property
+    def num_params(self) -> int:
+        """Number of weight elements (each constant tensor counted once)."""
+        seen: dict[str, int] = {}
+        for _, data in self.graph.nodes(data=True):
+            for name, w in data["op"].weights.items():
+                if is_weight(w):
+                    seen[name] = int(w.size)
+        return sum(seen.values())
+
+    @property
+    def weight_bytes(self) -> int:
+        seen: dict[str, int] = {}
+        for _, data in self.graph.nodes(data=True):
+            for name, w in data["op"].weights.items():
+                if is_weight(w):
+                    seen[name] = int(w.nbytes)
+        return sum(seen.values())
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()

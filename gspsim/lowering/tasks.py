@@ -1,0 +1,228 @@
+"""Lowering: every graph node becomes blocks of work, the GSP's threads.
+
+A node whose kernel can compute a band of output rows (``run_rows``) is split
+into row bands along that axis (rows of an NCHW feature map, tokens of a
+matmul); every other node is one block over the whole tensor.  Each block
+depends on exactly the producer blocks its receptive field reads
+(:mod:`gspsim.lowering.receptive_field`).
+
+Block size rule (override with ``block_rows``): a band holds as many rows as
+keep its output within a quarter of a core's local memory (room for the input
+window and double buffering), and no more than ``ceil(rows / cores)`` so that a
+layer spreads over every core.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from ..errors import UnsupportedOpsError
+from ..hardware.config import HardwareConfig
+from ..ir.costs import VIEW_OPS, OpCost, op_cost
+from ..ir.graph import DataflowGraph, OpNode, TensorInfo
+from ..kernels import Kernel, UnsupportedKernel, get_kernel
+from .receptive_field import RowRange, block_ranges, needed_rows, normalize_axis, overlapping
+
+
+@dataclass(frozen=True)
+class BlockInput:
+    """One activation input of a block: how many bytes it reads and from which producer blocks."""
+
+    tensor: str
+    nbytes: int
+    #: producer block ids; empty for a graph input (read from DRAM)
+    producer_blocks: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Block:
+    """One thread of work: a band of a node's output rows."""
+
+    id: int
+    node: int
+    index: int
+    rows: RowRange
+    macs: int
+    vector_ops: int
+    out_bytes: int
+    inputs: tuple[BlockInput, ...]
+    deps: tuple[int, ...]
+
+    @property
+    def in_bytes(self) -> int:
+        return sum(i.nbytes for i in self.inputs)
+
+
+@dataclass(frozen=True, eq=False)
+class NodeTasks:
+    """A node and its blocks."""
+
+    index: int
+    op: OpNode
+    cost: OpCost
+    kernel: Kernel
+    #: output axis the blocks split, or None for a single whole-tensor block
+    row_axis: Optional[int]
+    blocks: tuple[int, ...]
+
+    @property
+    def is_view(self) -> bool:
+        return self.cost.is_view
+
+
+@dataclass(frozen=True, eq=False)
+class TaskGraph:
+    """The lowered program: nodes in topological order and their blocks."""
+
+    graph: DataflowGraph
+    precision: str
+    nodes: tuple[NodeTasks, ...]
+    blocks: tuple[Block, ...]
+    #: per block, the blocks that read its output
+    consumers: tuple[tuple[int, ...], ...]
+    #: node index that produces each tensor (graph inputs and weights absent)
+    producer: Mapping[str, int]
+
+    @property
+    def tensors(self) -> Mapping[str, TensorInfo]:
+        return self.graph.tensors
+
+    def output_bytes(self, block: Block, tensor: str) -> int:
+        """Bytes of ``tensor`` that ``block`` writes (its band, or the whole tensor for multi-output ops)."""
+        op = self.nodes[block.node].op
+        if sum(1 for o in op.outputs if o) == 1:
+            return block.out_bytes
+        return self.graph.tensors[tensor].nbytes
+
+
+def rows_per_block(out: TensorInfo, axis: int, hw: HardwareConfig, override: Optional[int] = None) -> int:
+    """The documented block-size rule (see module docstring)."""
+    extent = out.shape[axis]
+    if override:
+        return max(1, min(extent, int(override)))
+    row_bytes = max(1, out.nbytes // max(1, extent))
+    by_memory = max(1, (hw.cores.local_memory_bytes // 4) // row_bytes)
+    by_spread = max(1, math.ceil(extent / hw.cores.count))
+    return max(1, min(extent, by_memory, by_spread))
+
+
+def kernel_for(op: OpNode, precision: str) -> Kernel:
+    return get_kernel(op.op_type, precision)
+
+
+def check_supported(graph: DataflowGraph, precision: str) -> None:
+    """One error naming every node whose op has no kernel at ``precision``."""
+    missing = []
+    for op in graph.ops():
+        try:
+            kernel_for(op, precision)
+        except UnsupportedKernel:
+            missing.append(f"node '{op.name}' ({op.op_type})")
+    if missing:
+        where = graph.source_path or graph.name
+        raise UnsupportedOpsError(
+            f"{where}: {len(missing)} unsupported op(s) at {precision}: " + ", ".join(missing)
+        )
+
+
+def _block_axis(op: OpNode, kernel: Kernel, tensors: Mapping[str, TensorInfo]) -> Optional[int]:
+    outputs = [o for o in op.outputs if o]
+    if kernel.run_rows is None or kernel.row_axis is None or len(outputs) != 1 or op.op_type in VIEW_OPS:
+        return None
+    out = tensors[outputs[0]]
+    if not out.shape:
+        return None
+    axis = normalize_axis(kernel.row_axis, len(out.shape))
+    if not 0 <= axis < len(out.shape) or out.shape[axis] <= 1:
+        return None
+    return axis
+
+
+def _share(total: int, start: int, stop: int, extent: int) -> int:
+    """The part of ``total`` that rows [start, stop) of ``extent`` carry; parts add up exactly."""
+    return total * stop // extent - total * start // extent
+
+
+def lower_to_tasks(
+    graph: DataflowGraph, hw: HardwareConfig, precision: str = "fp32", block_rows: Optional[int] = None
+) -> TaskGraph:
+    """Split every node into blocks and connect each block to the producer blocks it reads."""
+    check_supported(graph, precision)
+    tensors = graph.tensors
+    nodes: list[NodeTasks] = []
+    blocks: list[Block] = []
+    producer: dict[str, int] = {}
+    # per produced tensor: (node index, axis, band starts, band stops, block ids)
+    bands: dict[str, tuple[Optional[int], list[int], list[int], tuple[int, ...]]] = {}
+    for n_index, op in enumerate(graph.ops()):
+        kernel = kernel_for(op, precision)
+        cost = op_cost(op, tensors)
+        axis = _block_axis(op, kernel, tensors)
+        out = tensors[op.outputs[0]] if op.outputs and op.outputs[0] else None
+        if axis is not None and out is not None:
+            extent = out.shape[axis]
+            ranges = block_ranges(extent, rows_per_block(out, axis, hw, block_rows))
+        else:
+            extent = 1
+            ranges = [(0, 1)]
+        ids: list[int] = []
+        for b_index, (start, stop) in enumerate(ranges):
+            inputs: list[BlockInput] = []
+            deps: set[int] = set()
+            for i_index, name in enumerate(op.inputs):
+                if not name or name in op.weights or any(bi.tensor == name for bi in inputs):
+                    continue
+                info = tensors[name]
+                need = (
+                    needed_rows(op, i_index, info, out, axis, (start, stop), tensors)
+                    if axis is not None and out is not None
+                    else None
+                )
+                p_axis, p_starts, p_stops, p_ids = bands.get(name, (None, [], [], ()))
+                if need is not None and p_axis is not None and need[0] == p_axis:
+                    in_axis, lo, hi = need
+                    nbytes = _share(info.nbytes, lo, hi, info.shape[in_axis])
+                    producers = tuple(p_ids[k] for k in overlapping(p_starts, p_stops, lo, hi))
+                elif need is not None and not p_ids:
+                    in_axis, lo, hi = need  # a graph input read in bands
+                    nbytes = _share(info.nbytes, lo, hi, info.shape[in_axis])
+                    producers = ()
+                else:
+                    nbytes = info.nbytes
+                    producers = p_ids
+                inputs.append(BlockInput(name, nbytes, producers))
+                deps.update(producers)
+            block = Block(
+                id=len(blocks),
+                node=n_index,
+                index=b_index,
+                rows=(start, stop),
+                macs=_share(cost.macs, start, stop, extent),
+                vector_ops=_share(cost.vector_ops, start, stop, extent),
+                out_bytes=_share(cost.write_bytes, start, stop, extent),
+                inputs=tuple(inputs),
+                deps=tuple(sorted(deps)),
+            )
+            blocks.append(block)
+            ids.append(block.id)
+        nodes.append(NodeTasks(n_index, op, cost, kernel, axis, tuple(ids)))
+        for k, name in enumerate(o for o in op.outputs if o):
+            producer[name] = n_index
+            if k == 0 and axis is not None:
+                bands[name] = (axis, [r[0] for r in ranges], [r[1] for r in ranges], tuple(ids))
+            else:
+                bands[name] = (None, [], [], tuple(ids))
+    consumers: list[list[int]] = [[] for _ in blocks]
+    for b in blocks:
+        for d in b.deps:
+            consumers[d].append(b.id)
+    return TaskGraph(
+        graph=graph,
+        precision=precision,
+        nodes=tuple(nodes),
+        blocks=tuple(blocks),
+        consumers=tuple(tuple(c) for c in consumers),
+        producer=producer,
+    )

@@ -1,0 +1,154 @@
+"""The result of a simulation: frozen dataclasses and their JSON form (a documented contract).
+
+``SimResult.to_dict()`` gives the JSON document described in docs/json-result.md.
+The document holds no timestamps or wall-clock times, so the same model,
+inputs, config and seed give byte-identical JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+#: the version of the JSON layout; bumped when a key changes meaning or disappears
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One graph node's share of the run."""
+
+    name: str
+    op: str
+    blocks: int
+    cores: tuple[int, ...]
+    start_cycle: float
+    end_cycle: float
+    busy_cycles: float
+    macs: int
+    dram_bytes: int
+    energy_j: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "op": self.op, "blocks": self.blocks, "cores": list(self.cores),
+            "start_cycle": self.start_cycle, "end_cycle": self.end_cycle, "busy_cycles": self.busy_cycles,
+            "macs": self.macs, "dram_bytes": self.dram_bytes, "energy_j": self.energy_j,
+        }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """``--check``: the simulated outputs against onnxruntime's."""
+
+    reference: str
+    max_abs_err: float
+    max_rel_err: float
+    tolerance: float
+    passed: bool
+    worst_output: str
+    per_output: Mapping[str, Mapping[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference, "max_abs_err": self.max_abs_err, "max_rel_err": self.max_rel_err,
+            "tolerance": self.tolerance, "passed": self.passed, "worst_output": self.worst_output,
+            "per_output": {k: dict(v) for k, v in self.per_output.items()},
+        }
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Everything one simulation measured (see docs/json-result.md for each key)."""
+
+    gspsim_version: str
+    model: Mapping[str, Any]
+    hardware: Mapping[str, Any]
+    precision: str
+    mode: str
+    scheduler: str
+    seed: int
+    frames: int
+    latency_cycles: float
+    latency_s: float
+    throughput_fps: float
+    energy_j: float
+    avg_power_w: float
+    energy_breakdown_j: Mapping[str, float]
+    dram_read_bytes: int
+    dram_write_bytes: int
+    dram_bytes_by_kind: Mapping[str, Mapping[str, int]]
+    onchip_bytes: int
+    sram_bytes: int
+    core_utilization: tuple[float, ...]
+    core_busy_cycles: tuple[float, ...]
+    core_stalled_cycles: tuple[float, ...]
+    core_idle_cycles: tuple[float, ...]
+    lower_bound_cycles: float
+    lower_bounds: Mapping[str, float]
+    efficiency: float
+    blocks: int
+    deadlock_spills: int
+    buffers: tuple[Mapping[str, Any], ...]
+    power_series: Mapping[str, Any]
+    frame_end_cycles: tuple[float, ...]
+    nodes: tuple[NodeResult, ...]
+    check: Optional[CheckResult] = None
+    #: simulated graph outputs of the last frame, by output name (not part of the JSON)
+    outputs: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "gspsim_version": self.gspsim_version,
+            "model": dict(self.model),
+            "hardware": dict(self.hardware),
+            "precision": self.precision,
+            "mode": self.mode,
+            "scheduler": self.scheduler,
+            "seed": self.seed,
+            "frames": self.frames,
+            "latency_cycles": self.latency_cycles,
+            "latency_s": self.latency_s,
+            "throughput_fps": self.throughput_fps,
+            "energy_j": self.energy_j,
+            "avg_power_w": self.avg_power_w,
+            "energy_breakdown_j": dict(self.energy_breakdown_j),
+            "dram_read_bytes": self.dram_read_bytes,
+            "dram_write_bytes": self.dram_write_bytes,
+            "dram_bytes_by_kind": {k: dict(v) for k, v in self.dram_bytes_by_kind.items()},
+            "onchip_bytes": self.onchip_bytes,
+            "sram_bytes": self.sram_bytes,
+            "core_utilization": list(self.core_utilization),
+            "core_busy_cycles": list(self.core_busy_cycles),
+            "core_stalled_cycles": list(self.core_stalled_cycles),
+            "core_idle_cycles": list(self.core_idle_cycles),
+            "lower_bound_cycles": self.lower_bound_cycles,
+            "lower_bounds": dict(self.lower_bounds),
+            "efficiency": self.efficiency,
+            "blocks": self.blocks,
+            "deadlock_spills": self.deadlock_spills,
+            "buffers": [dict(b) for b in self.buffers],
+            "power_series": dict(self.power_series),
+            "frame_end_cycles": list(self.frame_end_cycles),
+            "nodes": [n.to_dict() for n in self.nodes],
+        }
+        if self.check is not None:
+            doc["check"] = self.check.to_dict()
+        return doc
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=_json_default) + "\n"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

@@ -1,0 +1,73 @@
+"""The Scheduler interface: where a ready block runs and in what order ready blocks start.
+
+The engine calls :meth:`Scheduler.prepare` once with the lowered program, then
+:meth:`Scheduler.assign` each time a block becomes ready (its producer blocks
+are done and its node's weights are on chip): the scheduler names the core
+whose queue the block joins.  Each core starts the queued block with the
+smallest :meth:`Scheduler.priority` whenever one of its thread slots is free.
+A strategy sees the task graph, the hardware config and a read-only view of
+the engine state (:class:`EngineView`); it never changes the simulation
+itself.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Protocol, Sequence
+
+from ..hardware.config import HardwareConfig
+from ..lowering.tasks import Block, TaskGraph
+
+
+class EngineView(Protocol):
+    """What a scheduler may read of the running simulation."""
+
+    @property
+    def now(self) -> float: ...
+
+    def queued(self, core: int) -> int:
+        """Blocks waiting in ``core``'s queue."""
+
+    def running(self, core: int) -> int:
+        """Threads occupying ``core``'s slots."""
+
+    def free_at(self, core: int) -> float:
+        """Cycle at which ``core``'s compute unit will have finished the blocks already started on it."""
+
+    def queued_cycles(self, core: int) -> float:
+        """Compute cycles of the blocks waiting in ``core``'s queue."""
+
+    def block_core(self, block: int) -> int:
+        """Core a finished or running block ran on (-1 if not yet placed)."""
+
+
+class Scheduler(ABC):
+    """Base class of a scheduling strategy."""
+
+    #: the name used on the command line (``--scheduler NAME``)
+    name: ClassVar[str] = ""
+    #: one line on what it models and its reference
+    summary: ClassVar[str] = ""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.tasks: TaskGraph | None = None
+        self.hw: HardwareConfig | None = None
+        self.block_cycles: Sequence[int] = ()
+
+    def prepare(self, tasks: TaskGraph, hw: HardwareConfig, block_cycles: Sequence[int]) -> None:
+        """Called once before the run; ``block_cycles[b]`` is block b's compute time on one core."""
+        self.tasks, self.hw, self.block_cycles = tasks, hw, block_cycles
+
+    @abstractmethod
+    def priority(self, block: Block) -> Any:
+        """Sort key among ready blocks on one core: smaller starts first."""
+
+    @abstractmethod
+    def assign(self, block: Block, view: EngineView) -> int:
+        """The core (0 .. cores-1) whose queue ``block`` joins."""
+
+    @property
+    def cores(self) -> int:
+        assert self.hw is not None, "prepare() not called"
+        return self.hw.cores.count

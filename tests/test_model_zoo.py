@@ -1,0 +1,167 @@
+"""The shipped ONNX files: valid, runnable in onnxruntime, and faithful to the torch definitions.
+
+The torch checks are skipped when torch (the ``export`` extra) is missing;
+everything else needs only onnx and onnxruntime.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import version_converter
+
+from gspsim.models import BUNDLED_MODELS, bundled_model_path
+from gspsim.models.export import BUNDLED_FILES, CANONICAL_OPSET, RECIPES, TEST_FILES, export_recipe
+from gspsim.models.zoo import MODELS, example_input, get_spec
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_MODEL_DIR = REPO / "tests" / "models"
+BUNDLED_DIR = REPO / "gspsim" / "models"
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def file_path(stem: str) -> Path:
+    """Where the repo keeps the file made by recipe ``stem``."""
+    return (BUNDLED_DIR if stem in BUNDLED_FILES else TEST_MODEL_DIR) / f"{stem}.onnx"
+
+
+def run_ort(model: "str | Path | bytes", x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(model) if isinstance(model, Path) else model,
+                                   providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: x})
+    return out
+
+
+def op_counts(model: onnx.ModelProto) -> collections.Counter:
+    return collections.Counter(node.op_type for node in model.graph.node)
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    return next(op.version for op in model.opset_import if op.domain in ("", "ai.onnx"))
+
+
+@pytest.fixture(scope="module")
+def torch_outputs() -> dict[str, np.ndarray]:
+    """Torch's output for each zoo model used by a recipe, on its seeded example input."""
+    torch = pytest.importorskip("torch")
+    from gspsim.models.zoo import build_model
+
+    outputs = {}
+    for name in sorted({recipe.model for recipe in RECIPES.values()}):
+        with torch.no_grad():
+            outputs[name] = build_model(name)(torch.from_numpy(example_input(name))).numpy()
+    return outputs
+
+
+@pytest.mark.parametrize("stem", list(RECIPES))
+def test_file_is_valid_and_runs(stem: str) -> None:
+    path = file_path(stem)
+    spec = get_spec(RECIPES[stem].model)
+    onnx.checker.check_model(str(path), full_check=True)
+    model = onnx.load(str(path))
+    (graph_input,) = model.graph.input
+    assert graph_input.name == spec.input_name
+    assert tuple(d.dim_value for d in graph_input.type.tensor_type.shape.dim) == spec.input_shape
+    assert default_opset(model) == RECIPES[stem].opset
+    out = run_ort(path, example_input(spec.name))
+    expected_shape = tuple(d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim)
+    assert out.shape == expected_shape and out.dtype == np.float32
+    assert np.all(np.isfinite(out))
+    other = run_ort(path, example_input(spec.name, seed=1))
+    assert np.max(np.abs(out - other)) > 1e-3 * np.max(np.abs(out))  # a live network, not a constant
+
+
+@pytest.mark.parametrize("stem", list(RECIPES))
+def test_file_matches_torch(stem: str, torch_outputs: dict[str, np.ndarray]) -> None:
+    name = RECIPES[stem].model
+    np.testing.assert_allclose(run_ort(file_path(stem), example_input(name)), torch_outputs[name],
+                               rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("stem", list(RECIPES))
+def test_reexport_reproduces_torch(stem: str, tmp_path: Path, torch_outputs: dict[str, np.ndarray]) -> None:
+    """Regenerating a file from the definitions gives a model that agrees with torch and the shipped file."""
+    path = export_recipe(stem, tmp_path)
+    name = RECIPES[stem].model
+    x = example_input(name)
+    got = run_ort(path, x)
+    np.testing.assert_allclose(got, torch_outputs[name], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(got, run_ort(file_path(stem), x), rtol=RTOL, atol=ATOL)
+    assert (tmp_path / f"{stem}.onnx.data").exists() == RECIPES[stem].external_data
+
+
+@pytest.mark.parametrize("stem", ["resnet_style_legacy", "mobilenetv2_style_legacy"])
+def test_legacy_files_keep_batchnorm(stem: str) -> None:
+    model = onnx.load(str(file_path(stem)))
+    counts = op_counts(model)
+    assert counts["BatchNormalization"] > 0
+    assert counts["BatchNormalization"] == counts["Conv"]  # every conv is followed by its own BN
+    assert default_opset(model) < CANONICAL_OPSET
+
+
+@pytest.mark.parametrize("stem", [s for s in RECIPES if RECIPES[s].opset != CANONICAL_OPSET])
+def test_legacy_files_convert_to_canonical_opset(stem: str) -> None:
+    """onnx's version converter lifts the old-opset files to opset 20 without changing their outputs."""
+    model = onnx.load(str(file_path(stem)))
+    converted = version_converter.convert_version(model, CANONICAL_OPSET)
+    onnx.checker.check_model(converted, full_check=True)
+    x = example_input(RECIPES[stem].model)
+    np.testing.assert_allclose(run_ort(converted.SerializeToString(), x), run_ort(file_path(stem), x),
+                               rtol=RTOL, atol=ATOL)
+
+
+def test_edge_mlp_legacy_has_noop_nodes() -> None:
+    counts = op_counts(onnx.load(str(file_path("edge_mlp_legacy"))))
+    assert counts["Dropout"] == 1 and counts["Identity"] == 1
+
+
+def test_external_data_sidecar() -> None:
+    stems = [s for s in TEST_FILES if RECIPES[s].external_data]
+    assert stems, "at least one test model must keep its weights in a .onnx.data sidecar"
+    for stem in stems:
+        path = file_path(stem)
+        assert path.with_name(path.name + ".data").is_file()
+        bare = onnx.load(str(path), load_external_data=False)
+        assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in bare.graph.initializer)
+
+
+@pytest.mark.parametrize("name", list(BUNDLED_MODELS))
+def test_bundled_models_are_single_files(name: str) -> None:
+    path = bundled_model_path(name)
+    assert path.is_file() and not path.with_name(path.name + ".data").exists()
+    bare = onnx.load(str(path), load_external_data=False)
+    assert all(t.data_location != onnx.TensorProto.EXTERNAL for t in bare.graph.initializer)
+
+
+def test_every_committed_onnx_file_has_a_recipe() -> None:
+    shipped = {p.stem for p in TEST_MODEL_DIR.glob("*.onnx")} | {p.stem for p in BUNDLED_DIR.glob("*.onnx")}
+    assert shipped == set(RECIPES)
+
+
+def test_benchmark_configs_have_reference_parameter_counts() -> None:
+    """ResNet-18 and MobileNetV2 1.0 match torchvision's published sizes (11,689,512 / 3,504,872 parameters)."""
+    pytest.importorskip("torch")
+    from gspsim.models import definitions
+
+    for name, expected in (("resnet18-224", 11_689_512), ("mobilenetv2-224", 3_504_872)):
+        spec = MODELS[name]
+        model = getattr(definitions, spec.class_name)(**spec.config)
+        assert sum(p.numel() for p in model.parameters()) == expected
+
+
+def test_zoo_and_exporter_import_without_torch() -> None:
+    code = ("import sys; sys.modules['torch'] = None; "
+            "import gspsim.models, gspsim.models.zoo, gspsim.models.export; "
+            "print(len(gspsim.models.zoo.MODELS))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # same gspsim as this run
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
