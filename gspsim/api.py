@@ -53,7 +53,7 @@ def _hardware(hw: Union[str, PathLike, HardwareConfig]) -> HardwareConfig:
 
 
 def validate_options(options: SimOptions) -> None:
-    if options.mode not in MODES:
+    if options.mode is not None and options.mode not in MODES:
         raise ConfigError(f"--mode '{options.mode}': choose one of {', '.join(MODES)}")
     if options.precision in PLANNED_PRECISIONS:
         raise NotYetAvailable(
@@ -97,6 +97,7 @@ def simulate(
     graph = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes)
     model_path = graph.source_path or str(model)
     hardware = _hardware(hw)
+    options = replace(options, mode=options.mode or hardware.default_mode)
     tasks = lower(graph, hardware, options)
     first = check_inputs(inputs, graph) if inputs is not None else synthetic_inputs(graph, options.seed)
     frame_inputs = [first] + [synthetic_inputs(graph, options.seed + f) for f in range(1, options.frames)]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ._version import __version__
@@ -271,7 +272,7 @@ def cmd_hw(args: argparse.Namespace, console: Console) -> int:
     console.print(f"[bold]{hw.name}[/bold]: {hw.description}")
     for section, values in hw.to_dict().items():
         if isinstance(values, dict):
-            console.print(f"[{section}]")
+            console.print(escape(f"[{section}]"))
             for k, v in values.items():
                 console.print(f"  {k} = {v}")
         elif section not in ("name", "description"):

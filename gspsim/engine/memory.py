@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import simpy
 
@@ -24,6 +24,8 @@ class BandwidthChannel:
         self.free_at = 0.0
         self.busy_cycles = 0.0
         self.total_bytes = 0
+        #: (start cycle, end cycle, bytes) of every transfer, for traces and bandwidth plots
+        self.transfers: list[tuple[float, float, int]] = []
 
     def reserve(self, now: float, nbytes: int) -> float:
         """Queue ``nbytes``; return the cycle at which they have arrived."""
@@ -34,6 +36,7 @@ class BandwidthChannel:
         self.free_at = start + cycles
         self.busy_cycles += cycles
         self.total_bytes += nbytes
+        self.transfers.append((start, self.free_at, nbytes))
         return self.free_at + self.latency
 
 
@@ -46,23 +49,28 @@ class RingBuffer:
     that reads that producer block is done.
     """
 
+    env: simpy.Environment
     tensor: str
     capacity: int
     store: simpy.Container
     high_water: int = 0
+    #: (cycle, level in bytes) after every change, for occupancy counters
+    levels: list[tuple[float, int]] = field(default_factory=list)
 
     @classmethod
     def create(cls, env: simpy.Environment, tensor: str, capacity: int) -> "RingBuffer":
-        return cls(tensor=tensor, capacity=capacity, store=simpy.Container(env, capacity=capacity, init=0))
+        return cls(env=env, tensor=tensor, capacity=capacity, store=simpy.Container(env, capacity=capacity, init=0))
 
     def put(self, nbytes: int) -> simpy.events.Event:
         return self.store.put(nbytes)
 
     def note_level(self) -> None:
         level = int(self.store.level)
+        self.levels.append((float(self.env.now), level))
         if level > self.high_water:
             self.high_water = level
 
     def free(self, nbytes: int) -> None:
         if nbytes > 0:
             self.store.get(nbytes)
+            self.levels.append((float(self.env.now), int(self.store.level)))

@@ -12,8 +12,9 @@ MODES: tuple[str, ...] = ("streaming", "layer")
 class SimOptions:
     """How to run: execution mode, scheduler, precision, frames and engine knobs."""
 
-    #: "streaming" (the GSP: block-level dataflow through on-chip ring buffers) or "layer" (baseline)
-    mode: str = "streaming"
+    #: "streaming" (the GSP: block-level dataflow through on-chip ring buffers), "layer" (the
+    #: baseline: layer by layer through DRAM), or None for the chip's ``default_mode``
+    mode: Optional[str] = None
     #: scheduler name; None picks the mode's default (depth-first for streaming, layer for layer)
     scheduler: Optional[str] = None
     precision: str = "fp32"

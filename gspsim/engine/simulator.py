@@ -72,6 +72,8 @@ class RunStats:
     block_end: Optional[np.ndarray] = None
     block_core: Optional[np.ndarray] = None
     outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
+    dram_transfers: list[tuple[float, float, int]] = field(default_factory=list)
+    buffer_levels: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
 
 
 class _Engine:
@@ -391,9 +393,11 @@ class _Engine:
         stats.energy["static"] = self.cost.static_w * stats.latency_cycles / self.cost.clock_hz
         stats.buffer_high_water = {}
         stats.buffer_capacity = {}
-        for (_f, name), buf in self.buffers.items():
+        for (f, name), buf in self.buffers.items():
             stats.buffer_high_water[name] = max(stats.buffer_high_water.get(name, 0), buf.high_water)
             stats.buffer_capacity[name] = buf.capacity
+            stats.buffer_levels[name if self.frames == 1 else f"{name}[frame {f}]"] = buf.levels
+        stats.dram_transfers = self.dram.transfers
         stats.block_start, stats.block_end, stats.block_core = self.t_start, self.t_end, self.placed_core
         stats.outputs = [ex.outputs() for ex in self.executors]
         return stats

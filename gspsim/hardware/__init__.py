@@ -8,6 +8,7 @@ from .config import (
     EnergyConfig,
     HardwareConfig,
     InterconnectConfig,
+    PrecisionTable,
     SharedMemoryConfig,
     hardware_from_dict,
     load_hardware,
@@ -16,5 +17,5 @@ from .config import (
 
 __all__ = [
     "PRECISION_KEYS", "CoreConfig", "DmaConfig", "DramConfig", "EnergyConfig", "HardwareConfig",
-    "InterconnectConfig", "SharedMemoryConfig", "hardware_from_dict", "load_hardware", "preset_names",
+    "InterconnectConfig", "PrecisionTable", "SharedMemoryConfig", "hardware_from_dict", "load_hardware", "preset_names",
 ]

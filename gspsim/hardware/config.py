@@ -11,14 +11,12 @@ assumption.
 from __future__ import annotations
 
 import dataclasses
-from collections import abc
 import math
 import os
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Mapping, get_origin, get_type_hints
+from typing import Any, Mapping, get_type_hints
 
 from ..errors import ConfigError
 
@@ -33,6 +31,24 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 
 @dataclass(frozen=True)
+class PrecisionTable:
+    """One figure per precision (picklable and immutable); index it like a dict: ``table["int8"]``."""
+
+    int8: float
+    fp16: float
+    bf16: float
+    fp32: float
+
+    def __getitem__(self, precision: str) -> float:
+        if precision not in PRECISION_KEYS:
+            raise KeyError(precision)
+        return float(getattr(self, precision))
+
+    def items(self) -> list[tuple[str, float]]:
+        return [(k, self[k]) for k in PRECISION_KEYS]
+
+
+@dataclass(frozen=True)
 class CoreConfig:
     """The streaming cores: how many, how fast, how many threads each holds, how much they compute."""
 
@@ -40,9 +56,9 @@ class CoreConfig:
     clock_hz: float
     thread_slots: int
     #: multiply-accumulates per cycle per core, by precision
-    macs_per_cycle: Mapping[str, float]
+    macs_per_cycle: PrecisionTable
     #: elementwise (vector) operations per cycle per core, by precision
-    vector_lanes: Mapping[str, float]
+    vector_lanes: PrecisionTable
     local_memory_bytes: int
 
 
@@ -82,9 +98,9 @@ class EnergyConfig:
     """Energy per operation and per byte moved, and static power."""
 
     #: picojoules per multiply-accumulate, by precision
-    mac_pj: Mapping[str, float]
+    mac_pj: PrecisionTable
     #: picojoules per vector (elementwise) operation, by precision
-    vector_op_pj: Mapping[str, float]
+    vector_op_pj: PrecisionTable
     sram_pj_per_byte: float
     dram_pj_per_byte: float
     interconnect_pj_per_byte: float
@@ -119,14 +135,8 @@ class HardwareConfig:
         return 2.0 * self.cores.count * self.cores.macs_per_cycle[precision] * self.cores.clock_hz
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (for JSON and ``hw show``)."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {k: _plain(v) for k, v in obj.items()}
-    return obj
+        """Plain nested dict in the TOML layout (for JSON, ``hw show`` and building variants)."""
+        return dataclasses.asdict(self)
 
 
 # --- validation --------------------------------------------------------------------------
@@ -169,7 +179,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if name not in data:
             raise ConfigError(f"{where}: missing field '{name}'")
         value, hint = data[name], hints[name]
-        if get_origin(hint) is abc.Mapping:
+        if hint is PrecisionTable:
             values[name] = _precision_table(value, here, allow_zero=name in ("vector_op_pj", "mac_pj"))
         elif hint in (int, float):
             values[name] = _number(value, here, hint, allow_zero=name in _MAY_BE_ZERO)
@@ -177,14 +187,14 @@ def _build(cls: type, data: Any, where: str) -> Any:
             if not isinstance(value, str):
                 raise ConfigError(f"{here} must be a string, got {type(value).__name__} {value!r}")
             values[name] = value
-        elif dataclasses.is_dataclass(hint):
+        elif dataclasses.is_dataclass(hint) and hint is not PrecisionTable:
             values[name] = _build(hint, value, f"{where} [{name}]")
         else:  # pragma: no cover - a new field type needs a rule here
             raise TypeError(f"no validation rule for {cls.__name__}.{name}: {hint}")
     return cls(**values)
 
 
-def _precision_table(value: Any, where: str, allow_zero: bool) -> Mapping[str, float]:
+def _precision_table(value: Any, where: str, allow_zero: bool) -> PrecisionTable:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where} must be a table with keys {', '.join(PRECISION_KEYS)}")
     extra = sorted(set(value) - set(PRECISION_KEYS))
@@ -193,9 +203,7 @@ def _precision_table(value: Any, where: str, allow_zero: bool) -> Mapping[str, f
     missing = [k for k in PRECISION_KEYS if k not in value]
     if missing:
         raise ConfigError(f"{where}: missing precision '{missing[0]}'")
-    return MappingProxyType(
-        {k: float(_number(value[k], f"{where} key '{k}'", float, allow_zero)) for k in PRECISION_KEYS}
-    )
+    return PrecisionTable(**{k: float(_number(value[k], f"{where} key '{k}'", float, allow_zero)) for k in PRECISION_KEYS})
 
 
 def hardware_from_dict(data: Mapping[str, Any], source: str) -> HardwareConfig:

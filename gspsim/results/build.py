@@ -13,7 +13,7 @@ from ..engine.options import SimOptions
 from ..engine.simulator import RunStats
 from ..hardware.config import HardwareConfig
 from ..lowering.tasks import TaskGraph
-from .result import CheckResult, NodeResult, SimResult
+from .result import CheckResult, NodeResult, SimResult, Timeline
 
 POWER_SAMPLES = 200
 
@@ -166,5 +166,27 @@ def build_result(
         frame_end_cycles=tuple(stats.frame_end_cycles),
         nodes=nodes,
         check=check,
+        timeline=build_timeline(tasks, stats),
         outputs=stats.outputs[-1] if stats.outputs else {},
+    )
+
+
+def build_timeline(tasks: TaskGraph, stats: RunStats) -> Timeline:
+    nb = len(tasks.blocks)
+    total = len(stats.block_start) if stats.block_start is not None else 0
+    ids = np.arange(total)
+    per_block_node = np.array([b.node for b in tasks.blocks], dtype=np.int64)
+    per_block_index = np.array([b.index for b in tasks.blocks], dtype=np.int64)
+    transfers = np.asarray(stats.dram_transfers, dtype=np.float64).reshape(-1, 3)
+    return Timeline(
+        node_names=tuple(n.op.name for n in tasks.nodes),
+        node_ops=tuple(n.op.op_type for n in tasks.nodes),
+        block_node=per_block_node[ids % nb] if nb else ids,
+        block_frame=ids // nb if nb else ids,
+        block_index=per_block_index[ids % nb] if nb else ids,
+        block_core=np.asarray(stats.block_core, dtype=np.int64),
+        block_start=np.asarray(stats.block_start, dtype=np.float64),
+        block_end=np.asarray(stats.block_end, dtype=np.float64),
+        dram_transfers=transfers,
+        buffer_levels={k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in sorted(stats.buffer_levels.items())},
     )

@@ -60,6 +60,44 @@ class CheckResult:
         }
 
 
+@dataclass(frozen=True, eq=False)
+class Timeline:
+    """When and where every block ran, every DRAM transfer, and ring-buffer occupancy over time."""
+
+    node_names: tuple[str, ...]
+    node_ops: tuple[str, ...]
+    #: per block (all frames): node index, frame, block index, core, start and end cycle
+    block_node: np.ndarray
+    block_frame: np.ndarray
+    block_index: np.ndarray
+    block_core: np.ndarray
+    block_start: np.ndarray
+    block_end: np.ndarray
+    #: DRAM transfers as rows (start cycle, end cycle, bytes)
+    dram_transfers: np.ndarray
+    #: per ring buffer: rows (cycle, bytes held)
+    buffer_levels: Mapping[str, np.ndarray]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodes": list(self.node_names),
+            "ops": list(self.node_ops),
+            "blocks": {
+                "node": self.block_node.tolist(), "frame": self.block_frame.tolist(),
+                "index": self.block_index.tolist(), "core": self.block_core.tolist(),
+                "start": self.block_start.tolist(), "end": self.block_end.tolist(),
+            },
+            "dram_transfers": {
+                "start": self.dram_transfers[:, 0].tolist(), "end": self.dram_transfers[:, 1].tolist(),
+                "bytes": self.dram_transfers[:, 2].astype(np.int64).tolist(),
+            },
+            "buffer_levels": {
+                k: {"cycle": v[:, 0].tolist(), "bytes": v[:, 1].astype(np.int64).tolist()}
+                for k, v in self.buffer_levels.items()
+            },
+        }
+
+
 @dataclass(frozen=True)
 class SimResult:
     """Everything one simulation measured (see docs/json-result.md for each key)."""
@@ -97,6 +135,7 @@ class SimResult:
     frame_end_cycles: tuple[float, ...]
     nodes: tuple[NodeResult, ...]
     check: Optional[CheckResult] = None
+    timeline: Optional[Timeline] = field(default=None, compare=False, repr=False)
     #: simulated graph outputs of the last frame, by output name (not part of the JSON)
     outputs: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
@@ -138,6 +177,8 @@ class SimResult:
         }
         if self.check is not None:
             doc["check"] = self.check.to_dict()
+        if self.timeline is not None:
+            doc["timeline"] = self.timeline.to_dict()
         return doc
 
     def to_json(self) -> str:

@@ -1,0 +1,139 @@
+"""Reading a result document (the JSON of ``SimResult.to_dict()``) for the report writers.
+
+Every writer in :mod:`gspsim.report` takes the plain dict, so it works the same
+on a live result (``result.to_dict()``) and on a ``--json`` file read back.
+This module loads and checks such a file and holds the few accessors the
+writers share, so that a missing key fails with one line naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import GspsimError
+
+Doc = Mapping[str, Any]
+
+#: keys every result document has (see gspsim/results/result.py)
+REQUIRED_KEYS: tuple[str, ...] = (
+    "schema_version", "model", "hardware", "mode", "scheduler", "precision", "latency_cycles", "latency_s",
+    "energy_j", "nodes", "power_series",
+)
+#: schema versions these writers understand
+KNOWN_SCHEMAS: tuple[int, ...] = (1,)
+
+
+def load_result(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a ``--json`` result file; anything wrong with it is a one-line :class:`GspsimError` naming the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GspsimError(f"{p}: no such result file") from None
+    except IsADirectoryError:
+        raise GspsimError(f"{p}: is a folder, not a result JSON file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GspsimError(f"{p}: cannot read result file ({exc.__class__.__name__}: {exc})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GspsimError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    check_document(doc, str(p))
+    return doc
+
+
+def check_document(doc: Any, where: str = "result") -> None:
+    """Refuse anything that is not a gspsim result document, naming the first missing key."""
+    if not isinstance(doc, dict):
+        raise GspsimError(f"{where}: not a gspsim result (expected a JSON object, got {type(doc).__name__})")
+    missing = [k for k in REQUIRED_KEYS if k not in doc]
+    if missing:
+        raise GspsimError(
+            f"{where}: not a gspsim result JSON (missing key{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(k) for k in missing)}; write one with 'python -m gspsim run MODEL --json FILE')"
+        )
+    if doc["schema_version"] not in KNOWN_SCHEMAS:
+        raise GspsimError(
+            f"{where}: result schema_version {doc['schema_version']!r} is not one this gspsim reads "
+            f"({', '.join(map(str, KNOWN_SCHEMAS))})"
+        )
+
+
+def clock_hz(doc: Doc) -> float:
+    return float(doc["hardware"]["clock_hz"])
+
+
+def cycles_to_us(doc: Doc, cycles: Any) -> Any:
+    """Simulated cycles -> microseconds of simulated time (works on scalars and arrays)."""
+    return np.asarray(cycles, dtype=np.float64) * (1e6 / clock_hz(doc))
+
+
+def has_timeline(doc: Doc) -> bool:
+    return isinstance(doc.get("timeline"), Mapping)
+
+
+def block_arrays(doc: Doc) -> dict[str, np.ndarray]:
+    """The timeline's per-block columns as numpy arrays (empty when the document has no timeline)."""
+    names = ("node", "frame", "index", "core", "start", "end")
+    if not has_timeline(doc):
+        return {k: np.zeros(0, dtype=np.float64 if k in ("start", "end") else np.int64) for k in names}
+    b = doc["timeline"]["blocks"]
+    return {
+        k: np.asarray(b[k], dtype=np.float64 if k in ("start", "end") else np.int64).reshape(-1) for k in names
+    }
+
+
+def dram_arrays(doc: Doc) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DRAM transfers as (start, end, bytes) arrays."""
+    if not has_timeline(doc):
+        z = np.zeros(0, dtype=np.float64)
+        return z, z, z
+    t = doc["timeline"]["dram_transfers"]
+    return (np.asarray(t["start"], dtype=np.float64), np.asarray(t["end"], dtype=np.float64),
+            np.asarray(t["bytes"], dtype=np.float64))
+
+
+def node_span_cycles(node: Mapping[str, Any]) -> float:
+    """Wall-clock cycles from a node's first block start to its last block end."""
+    return max(0.0, float(node["end_cycle"]) - float(node["start_cycle"]))
+
+
+def model_name(doc: Doc) -> str:
+    m = doc.get("model", {})
+    return str(m.get("name") or Path(str(m.get("path", "model"))).stem)
+
+
+def title(doc: Doc) -> str:
+    """'model on chip (mode, scheduler, precision)' for figure titles."""
+    return (f"{model_name(doc)} on {doc['hardware'].get('name', '?')} "
+            f"({doc['mode']}, {doc['scheduler']}, {doc['precision']})")
+
+
+#: fields that tell results apart, in the order labels name them
+LABEL_FIELDS: tuple[str, ...] = ("model", "hardware", "mode", "scheduler", "precision", "frames")
+
+
+def _field(doc: Doc, key: str) -> str:
+    if key == "model":
+        return model_name(doc)
+    if key == "hardware":
+        return str(doc["hardware"].get("name", "?"))
+    if key == "frames":
+        return f"{doc.get('frames', 1)} frames"
+    return str(doc.get(key, "?"))
+
+
+def result_labels(docs: Sequence[Doc]) -> list[str]:
+    """A short label per result, made of the fields that differ between them (scheduler, mode, precision...)."""
+    varying = [k for k in LABEL_FIELDS if len({_field(d, k) for d in docs}) > 1]
+    if not varying:
+        return [f"#{i + 1}" for i in range(len(docs))] if len(docs) > 1 else [_field(docs[0], "mode")] if docs else []
+    labels = [" / ".join(_field(d, k) for k in varying) for d in docs]
+    if len(set(labels)) < len(labels):
+        labels = [f"#{i + 1} {lab}" for i, lab in enumerate(labels)]
+    return labels

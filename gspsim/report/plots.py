@@ -1,0 +1,405 @@
+"""Matplotlib figures of a result: Gantt, utilization, power, per-node breakdown, roofline, compare, Pareto.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, so
+no global figure state and no GUI backend: PNG renders with Agg, SVG with the
+SVG backend) and written atomically.  Every function takes the result dict of
+``SimResult.to_dict()`` (or a ``--json`` file read back).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from ..errors import GspsimError
+from ..output_files import write_bytes_atomic
+from .document import (
+    Doc, block_arrays, check_document, clock_hz, dram_arrays, has_timeline, node_span_cycles, result_labels, title,
+)
+from .series import DEFAULT_BINS, assign_lanes, bin_edges, binned_amount, busy_fraction
+
+FORMATS: tuple[str, ...] = ("png", "svg")
+DPI = 110
+#: legend entries before the Gantt colours by op type instead of by node
+MAX_NODE_COLOURS = 20
+#: nodes shown in the per-node breakdown (the slowest ones when there are more)
+MAX_NODE_BARS = 60
+#: blocks above which the Gantt's SVG draws its bars as one embedded image
+RASTERIZE_ABOVE = 20000
+#: fixed SVG ids and no dates, so the same result gives the same files
+_RC = {"svg.hashsalt": "gspsim", "svg.fonttype": "path", "font.size": 9.0, "axes.titlesize": 10.0}
+_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
+
+
+def _palette(n: int) -> list[tuple[float, float, float, float]]:
+    cmap = matplotlib.colormaps["tab20" if n > 10 else "tab10"]
+    return [cmap(i % cmap.N) for i in range(max(n, 1))]
+
+
+def figure_bytes(fig: Figure, fmt: str) -> bytes:
+    """Render ``fig`` as PNG or SVG bytes."""
+    if fmt not in FORMATS:
+        raise GspsimError(f"plot format '{fmt}': choose png or svg")
+    buf = io.BytesIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format=fmt, dpi=DPI, metadata=_METADATA[fmt])
+    return buf.getvalue()
+
+
+def save_figure(fig: Figure, stem: str | os.PathLike[str], formats: Iterable[str] = FORMATS) -> list[Path]:
+    """Write ``fig`` as ``stem.png``/``stem.svg`` (atomically); returns the paths written."""
+    paths = []
+    for fmt in formats:
+        p = Path(f"{stem}.{fmt}")
+        write_bytes_atomic(p, figure_bytes(fig, fmt))
+        paths.append(p)
+    return paths
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    with matplotlib.rc_context(_RC):
+        return Figure(figsize=(width, height), layout="constrained")
+
+
+def _time_axis(doc: Doc) -> tuple[float, str]:
+    """Scale from cycles to a readable unit of simulated time."""
+    latency_s = float(doc["latency_cycles"]) / clock_hz(doc)
+    for scale, unit in ((1.0, "s"), (1e3, "ms"), (1e6, "µs")):
+        if latency_s * scale >= 1.0:
+            return scale / clock_hz(doc), unit
+    return 1e9 / clock_hz(doc), "ns"
+
+
+# --- one result -----------------------------------------------------------------------------------------------
+
+
+def gantt_figure(doc: Doc) -> Figure:
+    """Every block on its core over time, coloured by node (or by op when there are many nodes); DRAM below."""
+    b = block_arrays(doc)
+    names, ops = doc["timeline"]["nodes"], doc["timeline"]["ops"]
+    scale, unit = _time_axis(doc)
+    cores = int(doc["hardware"].get("cores", int(b["core"].max()) + 1 if len(b["core"]) else 1))
+    by_node = len(names) <= MAX_NODE_COLOURS
+    keys = list(names) if by_node else sorted(set(ops))
+    colours = dict(zip(keys, _palette(len(keys))))
+    key_of = (lambda n: names[n]) if by_node else (lambda n: ops[n])
+    lanes = assign_lanes(b["start"], b["end"], b["core"])
+    lane_count = np.ones(cores, dtype=np.int64)
+    for c, k in zip(b["core"], lanes):
+        lane_count[c] = max(lane_count[c], k + 1)
+    height = 0.8 / lane_count[b["core"]] if len(b["core"]) else np.zeros(0)
+    y0 = b["core"] - 0.4 + lanes * height
+    x0, x1 = b["start"] * scale, b["end"] * scale
+    rects = np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y0 + height], 1),
+                      np.stack([x0, y0 + height], 1)], 1) if len(x0) else np.zeros((0, 4, 2))
+    fig = _new_figure(11, max(3.0, 0.32 * (cores + 1) + 1.6))
+    ax = fig.add_subplot()
+    pc = PolyCollection(list(rects), facecolors=[colours[key_of(int(n))] for n in b["node"]],
+                        edgecolors="none", rasterized=len(x0) > RASTERIZE_ABOVE)
+    ax.add_collection(pc)
+    ds, de, dbytes = dram_arrays(doc)
+    dram_row = -1.2
+    if len(ds):
+        ax.broken_barh(list(zip(ds * scale, (de - ds) * scale)), (dram_row - 0.4, 0.8), facecolors="0.35")
+    ax.set_yticks([dram_row, *range(cores)], ["DRAM", *[f"core {c}" for c in range(cores)]])
+    ax.set_ylim(cores - 0.4, dram_row - 0.6)
+    ax.set_xlim(0, float(doc["latency_cycles"]) * scale)
+    ax.set_xlabel(f"simulated time ({unit})")
+    ax.set_title(f"cores over time: {title(doc)}")
+    ax.grid(axis="x", alpha=0.3)
+    handles = [Patch(facecolor=colours[k], label=k) for k in keys]
+    if len(ds):
+        handles.append(Patch(facecolor="0.35", label="DRAM transfer"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
+              title="node" if by_node else "op", ncols=1 if len(handles) <= 24 else 2)
+    return fig
+
+
+def utilization_figure(doc: Doc, bins: int = DEFAULT_BINS) -> Figure:
+    """Per-core busy fraction over time (heat map), and mean core and DRAM-bandwidth utilization."""
+    b = block_arrays(doc)
+    scale, unit = _time_axis(doc)
+    cores = int(doc["hardware"]["cores"])
+    edges = bin_edges(float(doc["latency_cycles"]), bins)
+    grid = np.zeros((cores, len(edges) - 1))
+    for c in range(cores):
+        sel = b["core"] == c
+        if sel.any():
+            grid[c] = busy_fraction(b["start"][sel], b["end"][sel], edges)
+    ds, de, dbytes = dram_arrays(doc)
+    peak_bpc = float(doc["hardware"]["dram_bandwidth_bytes_per_s"]) / clock_hz(doc)
+    dram_util = binned_amount(ds, de, dbytes, edges) / np.diff(edges) / peak_bpc if peak_bpc > 0 else 0 * edges[1:]
+    fig = _new_figure(11, max(4.5, 0.18 * cores + 3.0))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[max(2, cores // 4), 2])
+    img = top.imshow(grid, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1,
+                     extent=(edges[0] * scale, edges[-1] * scale, cores - 0.5, -0.5))
+    top.set_ylabel("core")
+    top.set_title(f"utilization over time: {title(doc)}")
+    fig.colorbar(img, ax=top, label="busy fraction", pad=0.01)
+    mids = edges[:-1] * scale
+    bottom.step(mids, grid.mean(axis=0) * 100, where="post", label="cores (mean busy)", color="tab:blue")
+    bottom.step(mids, np.asarray(dram_util) * 100, where="post", label="DRAM bandwidth", color="tab:red", alpha=0.8)
+    bottom.set_ylim(0, 105)
+    bottom.set_ylabel("utilization (%)")
+    bottom.set_xlabel(f"simulated time ({unit})")
+    bottom.legend(loc="upper right", fontsize=8)
+    bottom.grid(alpha=0.3)
+    return fig
+
+
+def power_figure(doc: Doc) -> Figure:
+    """Power over time from the result's power series, with the average, and the energy by component."""
+    ps = doc["power_series"]
+    scale, unit = _time_axis(doc)
+    starts = np.asarray(ps.get("start_cycles", []), dtype=np.float64)
+    watts = np.asarray(ps.get("watts", []), dtype=np.float64)
+    fig = _new_figure(11, 4.8)
+    ax, bx = fig.subplots(1, 2, width_ratios=[3, 1])
+    if len(watts):
+        xs = np.append(starts, float(doc["latency_cycles"])) * scale
+        ax.stairs(watts, xs, fill=True, alpha=0.35, color="tab:orange")
+        ax.stairs(watts, xs, color="tab:orange", label=f"power ({ps.get('resolution_cycles', '?')}-cycle bins)")
+    avg = float(doc.get("avg_power_w", 0.0))
+    ax.axhline(avg, color="k", linestyle="--", linewidth=1, label=f"average {avg:.3g} W")
+    ax.set_xlim(0, float(doc["latency_cycles"]) * scale)
+    ax.set_ylim(0, max(float(watts.max()) if len(watts) else 0.0, avg) * 1.15 or 1.0)
+    ax.set_xlabel(f"simulated time ({unit})")
+    ax.set_ylabel("power (W)")
+    ax.set_title(f"power over time: {title(doc)}")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    parts = dict(doc.get("energy_breakdown_j", {}))
+    labels = list(parts)
+    values = np.array([parts[k] for k in labels], dtype=np.float64) * 1e6
+    bx.barh(labels, values, color=_palette(len(labels)))
+    for i, v in enumerate(values):
+        bx.text(v, i, f" {v:.3g}", va="center", fontsize=7)
+    bx.invert_yaxis()
+    bx.set_xlabel("energy (µJ)")
+    bx.set_title(f"energy {float(doc['energy_j']) * 1e6:.4g} µJ")
+    bx.set_xlim(0, (values.max() if len(values) else 1.0) * 1.35 or 1.0)
+    return fig
+
+
+def _shown_nodes(doc: Doc) -> tuple[list[Mapping[str, Any]], str]:
+    nodes = list(doc["nodes"])
+    if len(nodes) <= MAX_NODE_BARS:
+        return nodes, ""
+    keep = sorted(sorted(range(len(nodes)), key=lambda i: -node_span_cycles(nodes[i]))[:MAX_NODE_BARS])
+    return [nodes[i] for i in keep], f" ({MAX_NODE_BARS} slowest of {len(nodes)} nodes)"
+
+
+def nodes_figure(doc: Doc) -> Figure:
+    """Per node: span (first block start to last block end), busy time per core it used, and energy."""
+    nodes, note = _shown_nodes(doc)
+    names = [f"{n['name']} ({n['op']})" for n in nodes]
+    scale, unit = _time_axis(doc)
+    span = np.array([node_span_cycles(n) for n in nodes]) * scale
+    busy = np.array([float(n["busy_cycles"]) / max(1, len(n["cores"])) for n in nodes]) * scale
+    energy = np.array([float(n["energy_j"]) for n in nodes]) * 1e6
+    fig = _new_figure(11, max(3.0, 0.24 * len(nodes) + 1.4))
+    ax, bx = fig.subplots(1, 2, sharey=True)
+    y = np.arange(len(nodes))
+    ax.barh(y, span, color="tab:blue", alpha=0.45, label="span (first start to last end)")
+    ax.barh(y, busy, height=0.45, color="tab:blue", label="busy core-time / cores used")
+    ax.set_yticks(y, names, fontsize=7 if len(nodes) > 30 else 8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"simulated time ({unit})")
+    ax.set_title(f"latency per node{note}")
+    ax.legend(loc="lower right", fontsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    bx.barh(y, energy, color="tab:green")
+    bx.set_xlabel("energy (µJ)")
+    bx.set_title("energy per node")
+    fig.suptitle(title(doc), fontsize=10)
+    bx.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def roofline_figure(doc: Doc) -> Figure:
+    """Each node's attained ops/s against its operational intensity (ops per DRAM byte) under the chip's roofs.
+
+    Ops are 2 x MACs; attained performance divides them by the node's span.
+    Nodes that move no DRAM bytes sit at the right edge (marked ▶); nodes
+    without MACs (layout, element-wise) have no point on this plot.
+    """
+    hw = doc["hardware"]
+    peak = float(hw["peak_tops"]) * 1e12
+    bw = float(hw["dram_bandwidth_bytes_per_s"])
+    ridge = peak / bw if bw > 0 else 1.0
+    hz = clock_hz(doc)
+    pts = []
+    for n in doc["nodes"]:
+        ops, span = 2.0 * float(n["macs"]), node_span_cycles(n)
+        if ops <= 0 or span <= 0:
+            continue
+        pts.append((n, ops / float(n["dram_bytes"]) if n["dram_bytes"] > 0 else np.inf, ops / (span / hz)))
+    finite = [p[1] for p in pts if np.isfinite(p[1])]
+    lo = min([ridge / 100, *finite]) / 2
+    hi_data = max([ridge * 100, *finite]) * 2
+    x_inf = hi_data
+    fig = _new_figure(8.5, 5.6)
+    ax = fig.add_subplot()
+    xs = np.geomspace(lo, hi_data * 1.5, 256)
+    ax.plot(xs, np.minimum(peak, xs * bw), color="k", linewidth=2, label="roof")
+    ax.axvline(ridge, color="0.6", linestyle=":", linewidth=1)
+    ax.text(ridge, peak * 1.08, f" ridge {ridge:.3g} ops/B", fontsize=7, color="0.3")
+    ax.text(lo * 1.2, peak * 1.08, f"peak {peak / 1e12:.3g} Tops/s ({doc['precision']})", fontsize=7)
+    ax.text(ridge / 40, ridge / 40 * bw * 2.0, f"DRAM {bw / 1e9:.3g} GB/s", fontsize=7, ha="right")
+    ops_list = sorted({p[0]["op"] for p in pts})
+    colours = dict(zip(ops_list, _palette(len(ops_list))))
+    for op in ops_list:
+        mine = [p for p in pts if p[0]["op"] == op]
+        fx = [p[1] for p in mine if np.isfinite(p[1])]
+        fy = [p[2] for p in mine if np.isfinite(p[1])]
+        ax.scatter(fx, fy, color=colours[op], label=op, s=28, zorder=3, edgecolors="k", linewidths=0.4)
+        iy = [p[2] for p in mine if not np.isfinite(p[1])]
+        if iy:
+            ax.scatter([x_inf] * len(iy), iy, color=colours[op], marker=">", s=34, zorder=3, edgecolors="k",
+                       linewidths=0.4)
+    if len(pts) <= 25:
+        for n, x, yv in pts:
+            ax.annotate(n["name"], (x if np.isfinite(x) else x_inf, yv), fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi_data * 1.5)
+    low_y = min([lo * bw, *(p[2] for p in pts)]) / 3
+    ax.set_ylim(low_y, peak * 3)
+    ax.set_xlabel("operational intensity (ops per DRAM byte; ▶ = no DRAM bytes)")
+    ax.set_ylabel("attained performance (ops/s over the node's span)")
+    skipped = sum(1 for n in doc["nodes"] if float(n["macs"]) <= 0)
+    ax.set_title(f"roofline: {title(doc)}" + (f"\n{skipped} nodes without MACs not shown" if skipped else ""))
+    ax.grid(which="both", alpha=0.25)
+    ax.legend(loc="lower right", fontsize=7, title="op")
+    return fig
+
+
+#: plot name -> (figure builder, needs the timeline)
+PLOTS: dict[str, tuple[Callable[[Doc], Figure], bool]] = {
+    "gantt": (gantt_figure, True),
+    "utilization": (utilization_figure, True),
+    "power": (power_figure, False),
+    "nodes": (nodes_figure, False),
+    "roofline": (roofline_figure, False),
+}
+
+
+def available_plots(doc: Doc) -> list[str]:
+    """The plots this result can make (Gantt and utilization need the timeline)."""
+    return [k for k, (_, needs) in PLOTS.items() if has_timeline(doc) or not needs]
+
+
+def make_plots(doc: Doc, out_dir: str | os.PathLike[str], formats: Sequence[str] = FORMATS,
+               prefix: str = "") -> list[Path]:
+    """Write every plot of one result into ``out_dir`` (created if needed) as ``<prefix><name>.<fmt>``."""
+    check_document(doc)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise GspsimError(f"plot format {', '.join(bad) or '(none)'}: choose from {', '.join(FORMATS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for name in available_plots(doc):
+        fig = PLOTS[name][0](doc)
+        paths += save_figure(fig, out / f"{prefix}{name}", formats)
+    return paths
+
+
+# --- several results ------------------------------------------------------------------------------------------
+
+
+def compare_figure(docs: Sequence[Doc], labels: Optional[Sequence[str]] = None) -> Figure:
+    """Latency, energy and DRAM traffic of several results side by side."""
+    if not docs:
+        raise GspsimError("compare: no results given")
+    for d in docs:
+        check_document(d)
+    labels = list(labels) if labels is not None else result_labels(docs)
+    metrics = [
+        ("latency (ms)", [float(d["latency_s"]) * 1e3 for d in docs]),
+        ("energy (mJ)", [float(d["energy_j"]) * 1e3 for d in docs]),
+        ("DRAM traffic (MiB)", [(d.get("dram_read_bytes", 0) + d.get("dram_write_bytes", 0)) / 2**20 for d in docs]),
+    ]
+    fig = _new_figure(max(9.0, 1.2 * len(docs) * 3), 4.2)
+    axes = fig.subplots(1, 3)
+    colours = _palette(len(docs))
+    x = np.arange(len(docs))
+    for ax, (name, values) in zip(axes, metrics):
+        ax.bar(x, values, color=colours)
+        for i, v in enumerate(values):
+            ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(x, labels, rotation=30 if max(len(s) for s in labels) > 10 else 0, ha="right"
+                      if max(len(s) for s in labels) > 10 else "center", fontsize=8)
+        ax.set_title(name)
+        ax.set_ylim(0, max(values) * 1.15 if max(values) > 0 else 1.0)
+        ax.grid(axis="y", alpha=0.3)
+    models = sorted({title(d).split(" (")[0] for d in docs})
+    fig.suptitle("compare: " + "; ".join(models), fontsize=10)
+    return fig
+
+
+def compare_bars(docs: Sequence[Doc], path: str | os.PathLike[str], labels: Optional[Sequence[str]] = None) -> Path:
+    """Write the compare figure to ``path`` (format from its suffix, .png or .svg)."""
+    return _write_one(compare_figure(docs, labels), path)
+
+
+def pareto_front(points: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Indices of the points no other point beats on both latency and energy (lower is better), by latency."""
+    lat = [float(p["latency"]) for p in points]
+    en = [float(p["energy"]) for p in points]
+    front = []
+    for i in sorted(range(len(points)), key=lambda i: (lat[i], en[i])):
+        if not front or en[i] < en[front[-1]]:
+            front.append(i)
+    return front
+
+
+def pareto_figure(points: Sequence[Mapping[str, Any]], latency_unit: str = "s", energy_unit: str = "J") -> Figure:
+    """Latency against energy of a sweep's points, with the Pareto front drawn and labelled."""
+    if not points:
+        raise GspsimError("pareto: no points given")
+    lat = np.array([float(p["latency"]) for p in points])
+    en = np.array([float(p["energy"]) for p in points])
+    front = pareto_front(points)
+    fig = _new_figure(7.5, 5.2)
+    ax = fig.add_subplot()
+    others = np.setdiff1d(np.arange(len(points)), front)
+    ax.scatter(lat[others], en[others], color="0.6", s=24, label="dominated", zorder=2)
+    ax.plot(lat[front], en[front], "-o", color="tab:red", markersize=6, label="Pareto front", zorder=3)
+    for i, p in enumerate(points):
+        if i in front or len(points) <= 20:
+            ax.annotate(str(p.get("label", i)), (lat[i], en[i]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    if lat.min() > 0 and lat.max() / lat.min() > 30:
+        ax.set_xscale("log")
+    if en.min() > 0 and en.max() / en.min() > 30:
+        ax.set_yscale("log")
+    ax.set_xlabel(f"latency ({latency_unit})")
+    ax.set_ylabel(f"energy ({energy_unit})")
+    ax.set_title(f"Pareto front: {len(front)} of {len(points)} points")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def pareto_plot(points: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], latency_unit: str = "s",
+                energy_unit: str = "J") -> Path:
+    """Write the Pareto plot of ``points`` (dicts with latency, energy, label) to ``path`` (.png or .svg)."""
+    return _write_one(pareto_figure(points, latency_unit, energy_unit), path)
+
+
+def _write_one(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    fmt = p.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise GspsimError(f"{p}: plot file must end in .png or .svg")
+    write_bytes_atomic(p, figure_bytes(fig, fmt))
+    return p

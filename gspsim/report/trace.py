@@ -1,0 +1,172 @@
+"""Chrome trace-event JSON of a result, for ui.perfetto.dev and chrome://tracing.
+
+Layout of the trace (timestamps are microseconds of *simulated* time,
+cycles / clock_hz * 1e6):
+
+* process 1 "GSP cores": one thread per core ("core 3") with an "X" slice per
+  block named ``node (op)``; a core runs several blocks at once (thread slots),
+  and viewers need the slices of one thread to nest, so blocks that overlap
+  on a core go to extra lanes "core 3 / slot 1", ... listed right under it;
+* process 2 "memory": a "DRAM" thread with an "X" slice per transfer, and
+  counters "DRAM bandwidth" (bytes/cycle, binned) and "ring <tensor>" (bytes
+  held by each on-chip ring buffer);
+* process 3 "power": a counter "power" (W) from the result's power series.
+
+The format is the JSON object form of the Trace Event Format
+(``{"traceEvents": [...], "displayTimeUnit": "ns"}``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from ..output_files import write_text_atomic
+from .document import Doc, block_arrays, check_document, cycles_to_us, dram_arrays, has_timeline
+from .series import assign_lanes, binned_amount, bin_edges
+
+PID_CORES = 1
+PID_MEMORY = 2
+PID_POWER = 3
+TID_DRAM = 1
+#: thread ids of core lanes: core c, lane k -> (c + 1) * LANE_STRIDE + k
+LANE_STRIDE = 100
+#: bins of the DRAM bandwidth counter when the result has no power resolution to follow
+BANDWIDTH_BINS = 200
+
+
+def core_tid(core: int, lane: int) -> int:
+    """Thread id of lane ``lane`` of core ``core`` (also the track order)."""
+    return (int(core) + 1) * LANE_STRIDE + int(lane)
+
+
+def _meta(kind: str, pid: int, tid: int, **args: Any) -> dict[str, Any]:
+    return {"name": kind, "ph": "M", "pid": pid, "tid": tid, "args": args}
+
+
+def _counter(name: str, ts: float, pid: int, series: dict[str, float]) -> dict[str, Any]:
+    return {"name": name, "ph": "C", "ts": ts, "pid": pid, "tid": 0, "args": series}
+
+
+def _num(x: float) -> float:
+    """Round floats so the file stays small and stable (1e-6 us = 1 fs, below any cycle)."""
+    return float(round(float(x), 6))
+
+
+def _core_events(doc: Doc) -> list[dict[str, Any]]:
+    b = block_arrays(doc)
+    if len(b["start"]) == 0:
+        return []
+    names = doc["timeline"]["nodes"]
+    ops = doc["timeline"]["ops"]
+    lanes = assign_lanes(b["start"], b["end"], b["core"])
+    ts = cycles_to_us(doc, b["start"])
+    dur = cycles_to_us(doc, np.maximum(b["end"] - b["start"], 0.0))
+    events: list[dict[str, Any]] = []
+    for core, lane in sorted({(int(c), int(k)) for c, k in zip(b["core"], lanes)}):
+        tid = core_tid(core, lane)
+        label = f"core {core}" if lane == 0 else f"core {core} / slot {lane}"
+        events.append(_meta("thread_name", PID_CORES, tid, name=label))
+        events.append(_meta("thread_sort_index", PID_CORES, tid, sort_index=tid))
+    order = np.lexsort((b["core"], b["start"]))
+    for i in order:
+        node = int(b["node"][i])
+        events.append({
+            "name": f"{names[node]} ({ops[node]})", "cat": "block", "ph": "X",
+            "ts": _num(ts[i]), "dur": _num(dur[i]), "pid": PID_CORES, "tid": core_tid(b["core"][i], lanes[i]),
+            "args": {"node": names[node], "op": ops[node], "block": int(b["index"][i]), "frame": int(b["frame"][i]),
+                     "core": int(b["core"][i]), "start_cycle": float(b["start"][i]), "end_cycle": float(b["end"][i])},
+        })
+    return events
+
+
+def _dram_events(doc: Doc) -> list[dict[str, Any]]:
+    start, end, nbytes = dram_arrays(doc)
+    events: list[dict[str, Any]] = []
+    if len(start):
+        lanes = assign_lanes(start, end, np.zeros(len(start), dtype=np.int64))
+        for lane in sorted(set(lanes.tolist())):
+            tid = TID_DRAM + lane
+            events.append(_meta("thread_name", PID_MEMORY, tid, name="DRAM" if lane == 0 else f"DRAM / {lane}"))
+            events.append(_meta("thread_sort_index", PID_MEMORY, tid, sort_index=tid))
+        ts = cycles_to_us(doc, start)
+        dur = cycles_to_us(doc, np.maximum(end - start, 0.0))
+        for i in np.argsort(start, kind="stable"):
+            events.append({
+                "name": "DRAM transfer", "cat": "dram", "ph": "X", "ts": _num(ts[i]), "dur": _num(dur[i]),
+                "pid": PID_MEMORY, "tid": TID_DRAM + int(lanes[i]),
+                "args": {"bytes": int(nbytes[i]), "start_cycle": float(start[i]), "end_cycle": float(end[i])},
+            })
+    latency = float(doc["latency_cycles"])
+    resolution = doc["power_series"].get("resolution_cycles") or None
+    edges = bin_edges(max(latency, float(end.max()) if len(end) else 0.0), BANDWIDTH_BINS, resolution)
+    per_bin = binned_amount(start, end, nbytes, edges) / np.diff(edges)
+    for t, v in zip(cycles_to_us(doc, edges[:-1]), per_bin):
+        events.append(_counter("DRAM bandwidth", _num(t), PID_MEMORY, {"bytes/cycle": _num(v)}))
+    events.append(_counter("DRAM bandwidth", _num(cycles_to_us(doc, edges[-1])), PID_MEMORY, {"bytes/cycle": 0.0}))
+    return events
+
+
+def _buffer_events(doc: Doc) -> list[dict[str, Any]]:
+    if not has_timeline(doc):
+        return []
+    events: list[dict[str, Any]] = []
+    for name, levels in doc["timeline"]["buffer_levels"].items():
+        cycles = np.asarray(levels["cycle"], dtype=np.float64)
+        held = np.asarray(levels["bytes"], dtype=np.float64)
+        last: dict[float, float] = {}
+        for c, v in zip(cycles, held):  # several changes in one cycle: the viewer shows the level after them
+            last[_num(cycles_to_us(doc, c))] = float(v)
+        if not last or min(last) > 0:
+            events.append(_counter(f"ring {name}", 0.0, PID_MEMORY, {"bytes": 0.0}))
+        events.extend(_counter(f"ring {name}", t, PID_MEMORY, {"bytes": v}) for t, v in sorted(last.items()))
+    return events
+
+
+def _power_events(doc: Doc) -> list[dict[str, Any]]:
+    ps = doc["power_series"]
+    starts = list(ps.get("start_cycles", []))
+    watts = list(ps.get("watts", []))
+    events = [_counter("power", _num(cycles_to_us(doc, c)), PID_POWER, {"W": _num(w)}) for c, w in zip(starts, watts)]
+    if watts:  # hold the last value to the end of the run
+        events.append(_counter("power", _num(cycles_to_us(doc, doc["latency_cycles"])), PID_POWER, {"W": _num(watts[-1])}))
+    return events
+
+
+def trace_events(doc: Doc) -> dict[str, Any]:
+    """The result as a Chrome trace-event JSON object (``traceEvents`` + ``displayTimeUnit``)."""
+    check_document(doc)
+    hw = doc["hardware"]
+    events: list[dict[str, Any]] = [
+        _meta("process_name", PID_CORES, 0, name=f"GSP cores ({hw.get('name', '?')}, {hw.get('cores', '?')} cores)"),
+        _meta("process_sort_index", PID_CORES, 0, sort_index=PID_CORES),
+        _meta("process_name", PID_MEMORY, 0, name="memory (DRAM, ring buffers)"),
+        _meta("process_sort_index", PID_MEMORY, 0, sort_index=PID_MEMORY),
+        _meta("process_name", PID_POWER, 0, name="power"),
+        _meta("process_sort_index", PID_POWER, 0, sort_index=PID_POWER),
+    ]
+    events += _core_events(doc)
+    events += _dram_events(doc)
+    events += _buffer_events(doc)
+    events += _power_events(doc)
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ns",
+        "otherData": {
+            "generator": f"gspsim {doc.get('gspsim_version', '?')}",
+            "model": str(doc["model"].get("path", "")),
+            "hardware": str(hw.get("name", "")),
+            "mode": str(doc["mode"]), "scheduler": str(doc["scheduler"]), "precision": str(doc["precision"]),
+            "clock_hz": float(hw["clock_hz"]), "latency_cycles": float(doc["latency_cycles"]),
+            "time_unit": "microseconds of simulated time (cycles / clock_hz * 1e6)",
+        },
+    }
+
+
+def write_trace(doc: Doc, path: str | os.PathLike[str]) -> None:
+    """Write :func:`trace_events` to ``path`` atomically (open it in ui.perfetto.dev or chrome://tracing)."""
+    text = json.dumps(trace_events(doc), separators=(",", ":"), allow_nan=False)
+    write_text_atomic(path, text + "\n")

@@ -1,0 +1,133 @@
+"""The command line as a user drives it: exit codes, one-line errors, the JSON contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+from onnx import helper
+
+from helpers import MOBILENET, RESNET, ROOT, TRANSFORMER, run_cli, save_model, tensor
+
+SCHEMA = json.loads((ROOT / "docs" / "json-result.schema.json").read_text())
+
+
+def _one_line_error(proc) -> str:
+    assert "Traceback" not in proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_default_run_checks_against_onnxruntime_and_writes_valid_json(tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    proc = run_cli("run", "--check", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["check"]["passed"] and doc["check"]["max_rel_err"] <= 1e-4
+    assert doc["model"]["path"].endswith("small_cnn.onnx")
+    assert "latency" in proc.stdout and "passed" in proc.stdout
+
+
+@pytest.mark.parametrize("model", [RESNET, MOBILENET, TRANSFORMER], ids=lambda p: p.stem)
+@pytest.mark.parametrize("mode", ["streaming", "layer"])
+def test_exported_models_match_onnxruntime(model: Path, mode: str, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    proc = run_cli("run", str(model), "--check", "--mode", mode, "--json", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["mode"] == mode
+    assert doc["check"]["passed"] and doc["check"]["max_rel_err"] <= 1e-4
+    assert doc["latency_cycles"] >= doc["lower_bound_cycles"] > 0
+
+
+def test_unsupported_ops_are_all_named_in_one_line(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Det", ["x"], ["d"], name="determinant"),
+        helper.make_node("Hardmax", ["x"], ["h"], name="hard_max"),
+        helper.make_node("Relu", ["x"], ["r"], name="ok_relu"),
+    ]
+    path = save_model(nodes, [tensor("x", [3, 3])], [tensor("d", []), tensor("h", [3, 3]), tensor("r", [3, 3])], [],
+                      tmp_path / "unsupported.onnx")
+    proc = run_cli("run", str(path))
+    assert proc.returncode == 2
+    line = _one_line_error(proc)
+    assert str(path) in line and "2 unsupported op(s)" in line
+    assert "node 'determinant' (Det)" in line and "node 'hard_max' (Hardmax)" in line
+    assert "ok_relu" not in line
+
+
+def test_json_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    for out in (a, b):
+        assert run_cli("run", str(RESNET), "--json", str(out), "--quiet", "--seed", "3").returncode == 0
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_outputs_file_holds_the_simulated_outputs(tmp_path: Path) -> None:
+    inputs = tmp_path / "in.npz"
+    x = np.random.default_rng(7).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    np.savez(inputs, input=x)
+    outputs = tmp_path / "out.npz"
+    proc = run_cli("run", str(RESNET), "--inputs", str(inputs), "--outputs", str(outputs), "--check", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    import onnxruntime as ort
+
+    expected = ort.InferenceSession(str(RESNET), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    with np.load(outputs) as got:
+        np.testing.assert_allclose(got["output"], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_inputs_file_is_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=np.zeros((1, 3, 64, 64), np.float32))
+    proc = run_cli("run", str(RESNET), "--inputs", str(bad))
+    assert proc.returncode == 2
+    line = _one_line_error(proc)
+    assert str(bad) in line and "'images'" in line and "input" in line
+
+
+def test_refuses_to_write_over_the_model(tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    model.write_bytes(RESNET.read_bytes())
+    before = model.read_bytes()
+    proc = run_cli("run", str(model), "--json", str(model))
+    assert proc.returncode == 2
+    assert "refusing to write over an input file" in _one_line_error(proc)
+    assert model.read_bytes() == before
+
+
+def test_missing_model_and_unknown_preset(tmp_path: Path) -> None:
+    proc = run_cli("run", str(tmp_path / "nope.onnx"))
+    assert proc.returncode == 2 and "no such file" in _one_line_error(proc)
+    proc = run_cli("run", "--hw", "no-such-chip")
+    line = _one_line_error(proc)
+    assert proc.returncode == 2 and "no-such-chip" in line and "blaize-1600" in line
+
+
+def test_hw_list_and_show() -> None:
+    proc = run_cli("hw", "list")
+    assert proc.returncode == 0
+    for name in ("blaize-1600", "edge-4", "layer-accel-16t"):
+        assert name in proc.stdout
+    proc = run_cli("hw", "show", "blaize-1600")
+    assert proc.returncode == 0 and "macs_per_cycle" in proc.stdout and "16 int8 TOPS" in proc.stdout
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["inspect"], ["hw"], ["hw", "show"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    proc = run_cli(*command, "--help")
+    assert proc.returncode == 0
+    assert "usage:" in proc.stdout and len(proc.stdout.splitlines()) > 5
+
+
+def test_inspect_reports_folding_and_macs() -> None:
+    proc = run_cli("inspect", str(ROOT / "tests" / "models" / "resnet_style_legacy.onnx"))
+    assert proc.returncode == 0, proc.stderr
+    assert "BatchNormalization" in proc.stdout and "converted opset" in proc.stdout and "MACs" in proc.stdout

@@ -1,0 +1,76 @@
+"""The ONNX frontend and IR passes on real PyTorch exports."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from gspsim import load_model
+from gspsim.errors import ModelError
+from gspsim.ir.costs import op_cost
+
+from helpers import MLP_LEGACY, MOBILENET_LEGACY, RESNET, RESNET_LEGACY, TRANSFORMER, save_model, tensor
+
+
+def _op_types(graph) -> list[str]:
+    return [op.op_type for op in graph.ops()]
+
+
+def test_legacy_export_is_converted_and_batchnorm_folded() -> None:
+    source = onnx.load(str(RESNET_LEGACY))
+    n_bn = sum(n.op_type == "BatchNormalization" for n in source.graph.node)
+    assert n_bn > 0 and source.opset_import[0].version < 20
+    graph = load_model(RESNET_LEGACY)
+    assert "BatchNormalization" not in _op_types(graph)
+    assert any("converted opset" in n for n in graph.notes)
+    assert any(f"folded {n_bn} BatchNormalization" in n for n in graph.notes)
+
+
+def test_constants_are_folded_out_of_legacy_mobilenet() -> None:
+    source = onnx.load(str(MOBILENET_LEGACY))
+    assert any(n.op_type == "Constant" for n in source.graph.node)
+    graph = load_model(MOBILENET_LEGACY)
+    assert "Constant" not in _op_types(graph)
+    assert any("constant node" in n and "Constant" in n for n in graph.notes)
+
+
+def test_identity_and_dropout_are_dropped() -> None:
+    source_ops = [n.op_type for n in onnx.load(str(MLP_LEGACY)).graph.node]
+    assert "Dropout" in source_ops and "Identity" in source_ops
+    graph = load_model(MLP_LEGACY)
+    assert not {"Dropout", "Identity"} & set(_op_types(graph))
+    assert len(graph) == len(source_ops) - 2
+
+
+def test_external_data_sidecar_is_loaded() -> None:
+    assert TRANSFORMER.with_name(TRANSFORMER.name + ".data").is_file()
+    graph = load_model(TRANSFORMER)
+    weights = [w for op in graph.ops() for w in op.weights.values() if w.dtype == np.float32]
+    assert weights and all(np.isfinite(w).all() for w in weights)
+    assert sum(int(np.count_nonzero(w)) for w in weights) > 0.9 * sum(w.size for w in weights)
+
+
+def test_ir_edges_carry_tensors_and_nodes_know_their_costs() -> None:
+    graph = load_model(RESNET)
+    for u, v, data in graph.graph.edges(data=True):
+        for t in data["tensors"]:
+            assert t.name in graph.op(u).outputs and t.name in graph.op(v).inputs
+            assert t.nbytes == int(np.prod(t.shape)) * np.dtype(t.dtype).itemsize
+    for op in graph.ops():
+        cost = op_cost(op, graph.tensors)
+        if op.op_type == "Conv":
+            w = op.weights[op.inputs[1]]
+            out = graph.tensors[op.outputs[0]]
+            assert cost.macs == int(np.prod(out.shape)) * int(np.prod(w.shape[1:]))
+        assert cost.write_bytes == sum(graph.tensors[o].nbytes for o in op.outputs if o)
+
+
+def test_dynamic_input_needs_a_shape(tmp_path) -> None:
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    path = save_model(nodes, [tensor("x", ["batch", 4])], [tensor("y", ["batch", 4])], [], tmp_path / "dyn.onnx")
+    with pytest.raises(ModelError, match=r"dynamic dimension 'batch'.*--input-shape x="):
+        load_model(path)
+    graph = load_model(path, {"x": (2, 4)})
+    assert graph.tensors["y"].shape == (2, 4)
