@@ -97,11 +97,14 @@ def simulate(
     graph = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes)
     model_path = graph.source_path or str(model)
     hardware = _hardware(hw)
-    options = replace(options, mode=options.mode or hardware.default_mode)
+    if scheduler is None and options.scheduler:
+        scheduler = make_scheduler(options.scheduler, options.seed)
+    mode = options.mode or (scheduler.preferred_mode if scheduler is not None else None) or hardware.default_mode
+    options = replace(options, mode=mode)
+    strategy = scheduler if scheduler is not None else make_scheduler(options.scheduler_name, options.seed)
     tasks = lower(graph, hardware, options)
     first = check_inputs(inputs, graph) if inputs is not None else synthetic_inputs(graph, options.seed)
     frame_inputs = [first] + [synthetic_inputs(graph, options.seed + f) for f in range(1, options.frames)]
-    strategy = scheduler if scheduler is not None else make_scheduler(options.scheduler_name, options.seed)
     stats, block_cycles = simulate_tasks(tasks, hardware, options, strategy, frame_inputs)
     verdict = None
     if check:

@@ -94,6 +94,43 @@ def _add_hw_parser(sub: argparse._SubParsersAction) -> None:
     show.add_argument("name", metavar="NAME|FILE", help="preset name or TOML file")
 
 
+def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="run several scheduling strategies on one model and chip, one table",
+        description=(
+            "Simulate MODEL once per scheduling strategy, in parallel processes, and print one table: latency, "
+            "throughput, energy, DRAM traffic, mean core utilization and efficiency (lower bound / latency). "
+            "The 'layer' strategy runs in layer mode (the baseline) unless --mode is given."
+        ),
+        epilog="example:\n  python -m gspsim compare model.onnx --schedulers all --csv compare.csv\n"
+               "  python -m gspsim compare model.onnx --schedulers heft,round-robin,mypkg.sched:MyScheduler",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
+    p.add_argument("--schedulers", default="all", metavar="LIST",
+                   help="'all' or comma-separated names: built-ins (" + ", ".join(_builtin_names()) + "), "
+                        "entry points of group gspsim.schedulers, or package.module:Class (default: all)")
+    p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
+    p.add_argument("--mode", default=None, choices=["streaming", "layer"],
+                   help="force one mode for every strategy (default: each strategy's own, else the chip's)")
+    p.add_argument("--precision", default="fp32", metavar="P", help="fp32 (today)")
+    p.add_argument("--frames", type=int, default=1, help="frames streamed through the chip (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of inputs and of the random strategy (default 0)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
+                   help="static shape for an input with dynamic dimensions (repeatable)")
+    p.add_argument("--timing-only", action="store_true", help="skip the kernels (faster; same timing)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel processes (default: one per core)")
+    p.add_argument("--csv", metavar="PATH", help="write the table as CSV, one row per strategy")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+
+
+def _builtin_names() -> list[str]:
+    from .scheduling import scheduler_names
+
+    return scheduler_names()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gspsim",
@@ -103,9 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"gspsim {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,inspect,hw}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,compare,inspect,hw}")
     sub.required = True
     _add_run_parser(sub)
+    _add_compare_parser(sub)
     _add_inspect_parser(sub)
     _add_hw_parser(sub)
     return parser
@@ -139,7 +177,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             refuse_overwriting(dest, protected, what)
     hw = load_hardware(args.hw)
     options = SimOptions(
-        mode=args.mode or hw.default_mode,
+        mode=args.mode,
         scheduler=args.scheduler,
         precision=args.precision,
         seed=args.seed,
@@ -289,7 +327,40 @@ def make_console(quiet: bool = False) -> Console:
     return Console(quiet=quiet, highlight=False, no_color=True, width=int(os.environ.get("COLUMNS", "120")))
 
 
-COMMANDS = {"run": cmd_run, "inspect": cmd_inspect, "hw": cmd_hw}
+def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    from . import api
+    from .compare import COMPARE_COLUMNS, compare_rows, compare_schedulers, parse_scheduler_list, rows_to_csv
+    from .engine.options import SimOptions
+    from .hardware.config import load_hardware
+    from .output_files import refuse_overwriting, write_text_atomic
+
+    model_path = args.model or str(api.default_model_path())
+    if args.csv:
+        refuse_overwriting(args.csv, [model_path], "--csv")
+    names = parse_scheduler_list(args.schedulers)
+    hw = load_hardware(args.hw)
+    options = SimOptions(mode=args.mode, precision=args.precision, seed=args.seed, frames=args.frames,
+                         execute=not args.timing_only)
+    api.validate_options(options)
+    shapes = _input_shapes(args.input_shape)
+    api.load_model(model_path, shapes)  # report model errors once, before starting the processes
+    with console.status(f"simulating {len(names)} strategies", spinner="dots") if not args.quiet else _nullcontext():
+        results = compare_schedulers(model_path, hw, names, options, args.jobs, shapes)
+    rows = compare_rows(results)
+    if args.csv:
+        write_text_atomic(args.csv, rows_to_csv(rows))
+    t = Table(title=f"{Path(model_path).name} on {hw.name}: {len(rows)} strategies", title_justify="left")
+    for col in COMPARE_COLUMNS:
+        t.add_column(col, justify="left" if col in ("scheduler", "mode") else "right")
+    for row in rows:
+        t.add_row(row["scheduler"], row["mode"], f"{row['latency_cycles']:,.0f}", f"{row['latency_ms']:.4f}",
+                  f"{row['throughput_fps']:,.1f}", f"{row['energy_mj']:.4f}", f"{row['dram_mib']:.3f}",
+                  f"{row['mean_utilization']:.1%}", f"{row['efficiency']:.3f}")
+    console.print(t)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "compare": cmd_compare, "inspect": cmd_inspect, "hw": cmd_hw}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -124,16 +124,23 @@ def _field(doc: Doc, key: str) -> str:
     if key == "hardware":
         return str(doc["hardware"].get("name", "?"))
     if key == "frames":
-        return f"{doc.get('frames', 1)} frames"
+        n = int(doc.get("frames", 1))
+        return f"{n} frame" if n == 1 else f"{n} frames"
     return str(doc.get(key, "?"))
 
 
-def result_labels(docs: Sequence[Doc]) -> list[str]:
-    """A short label per result, made of the fields that differ between them (scheduler, mode, precision...)."""
+def result_labels(docs: Sequence[Doc], names: Optional[Sequence[str]] = None) -> list[str]:
+    """A short label per result, made of the fields that differ between them (scheduler, mode, precision...).
+
+    When those fields do not tell the results apart (say a sweep of ring depths),
+    ``names`` (e.g. the file names) are used instead when given, else numbers.
+    """
     varying = [k for k in LABEL_FIELDS if len({_field(d, k) for d in docs}) > 1]
+    labels = [" / ".join(_field(d, k) for k in varying) for d in docs] if varying else []
+    if varying and len(set(labels)) == len(labels):
+        return labels
+    if names is not None and len(set(names)) == len(names) == len(docs):
+        return [str(n) for n in names]
     if not varying:
-        return [f"#{i + 1}" for i in range(len(docs))] if len(docs) > 1 else [_field(docs[0], "mode")] if docs else []
-    labels = [" / ".join(_field(d, k) for k in varying) for d in docs]
-    if len(set(labels)) < len(labels):
-        labels = [f"#{i + 1} {lab}" for i, lab in enumerate(labels)]
-    return labels
+        return [f"#{i + 1}" for i in range(len(docs))] if len(docs) > 1 else [_field(d, "mode") for d in docs]
+    return [f"#{i + 1} {lab}" for i, lab in enumerate(labels)]

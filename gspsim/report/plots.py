@@ -211,7 +211,7 @@ def nodes_figure(doc: Doc) -> Figure:
     ax.barh(y, span, color="tab:blue", alpha=0.45, label="span (first start to last end)")
     ax.barh(y, busy, height=0.45, color="tab:blue", label="busy core-time / cores used")
     ax.set_yticks(y, names, fontsize=7 if len(nodes) > 30 else 8)
-    ax.invert_yaxis()
+    ax.set_ylim(len(nodes) - 0.5, -0.5)
     ax.set_xlabel(f"simulated time ({unit})")
     ax.set_title(f"latency per node{note}")
     ax.legend(loc="lower right", fontsize=7)
@@ -253,7 +253,7 @@ def roofline_figure(doc: Doc) -> Figure:
     ax.axvline(ridge, color="0.6", linestyle=":", linewidth=1)
     ax.text(ridge, peak * 1.08, f" ridge {ridge:.3g} ops/B", fontsize=7, color="0.3")
     ax.text(lo * 1.2, peak * 1.08, f"peak {peak / 1e12:.3g} Tops/s ({doc['precision']})", fontsize=7)
-    ax.text(ridge / 40, ridge / 40 * bw * 2.0, f"DRAM {bw / 1e9:.3g} GB/s", fontsize=7, ha="right")
+    ax.text(lo * 1.5, lo * 1.5 * bw / 2.5, f"DRAM {bw / 1e9:.3g} GB/s", fontsize=7, ha="left", va="top")
     ops_list = sorted({p[0]["op"] for p in pts})
     colours = dict(zip(ops_list, _palette(len(ops_list))))
     for op in ops_list:
@@ -299,16 +299,26 @@ def available_plots(doc: Doc) -> list[str]:
 
 
 def make_plots(doc: Doc, out_dir: str | os.PathLike[str], formats: Sequence[str] = FORMATS,
-               prefix: str = "") -> list[Path]:
-    """Write every plot of one result into ``out_dir`` (created if needed) as ``<prefix><name>.<fmt>``."""
+               prefix: str = "", names: Optional[Iterable[str]] = None) -> list[Path]:
+    """Write the plots of one result into ``out_dir`` (created if needed) as ``<prefix><name>.<fmt>``.
+
+    ``names`` picks some of :data:`PLOTS` (default: all this result can make).
+    """
     check_document(doc)
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise GspsimError(f"plot format {', '.join(bad) or '(none)'}: choose from {', '.join(FORMATS)}")
+    wanted = list(PLOTS) if names is None else list(names)
+    unknown = [n for n in wanted if n not in PLOTS]
+    if unknown:
+        raise GspsimError(f"unknown plot {', '.join(unknown)}: choose from {', '.join(PLOTS)}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GspsimError(f"{out}: cannot create the plot folder ({exc.strerror or exc})") from None
     paths: list[Path] = []
-    for name in available_plots(doc):
+    for name in [n for n in available_plots(doc) if n in wanted]:
         fig = PLOTS[name][0](doc)
         paths += save_figure(fig, out / f"{prefix}{name}", formats)
     return paths

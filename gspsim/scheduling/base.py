@@ -13,7 +13,7 @@ itself.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Protocol, Sequence
+from typing import Any, ClassVar, Optional, Protocol, Sequence
 
 from ..hardware.config import HardwareConfig
 from ..lowering.tasks import Block, TaskGraph
@@ -48,6 +48,8 @@ class Scheduler(ABC):
     name: ClassVar[str] = ""
     #: one line on what it models and its reference
     summary: ClassVar[str] = ""
+    #: the execution mode this strategy implies when the user names none (None: the chip's default)
+    preferred_mode: ClassVar[Optional[str]] = None
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed

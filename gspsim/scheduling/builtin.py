@@ -1,28 +1,60 @@
-"""Built-in scheduling strategies (more arrive with the scheduler comparison work)."""
+"""Built-in placement strategies that need no look-ahead: layer, round-robin, depth-first, random."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
-from ..lowering.tasks import Block
+import numpy as np
+
+from ..hardware.config import HardwareConfig
+from ..lowering.tasks import Block, TaskGraph
 from .base import EngineView, Scheduler
+
+
+def earliest_free_core(view: EngineView, cores: int) -> int:
+    """The core whose compute unit frees up first, counting the blocks already queued on it."""
+    return min(range(cores), key=lambda c: (view.free_at(c) + view.queued_cycles(c), c))
 
 
 class LayerScheduler(Scheduler):
     """Layer-by-layer, data-parallel: a node's blocks are dealt across all cores in turn.
 
     Models a conventional accelerator that runs one layer at a time over all its
-    compute units (the GSP's baseline).  Blocks start in program order.
+    compute units, the GSP's baseline (e.g. the SCALE-Sim / ZigZag execution
+    model: one layer after another).  It implies ``--mode layer`` unless a mode is given.
     """
 
     name = "layer"
     summary = "layer-by-layer, each layer's blocks dealt across all cores (conventional accelerator)"
+    preferred_mode = "layer"
 
     def priority(self, block: Block) -> Any:
         return (block.node, block.index)
 
     def assign(self, block: Block, view: EngineView) -> int:
         return block.index % self.cores
+
+
+class RoundRobinScheduler(Scheduler):
+    """Round-robin: blocks go to cores in turn as they become ready, first come first served.
+
+    The simplest dynamic placement, with no knowledge of load or of the graph.
+    """
+
+    name = "round-robin"
+    summary = "ready blocks dealt to cores in turn, first come first served"
+
+    def prepare(self, tasks: TaskGraph, hw: HardwareConfig, block_cycles: Sequence[int]) -> None:
+        super().prepare(tasks, hw, block_cycles)
+        self._next = 0
+
+    def priority(self, block: Block) -> Any:
+        return 0  # ties keep arrival order
+
+    def assign(self, block: Block, view: EngineView) -> int:
+        core = self._next % self.cores
+        self._next += 1
+        return core
 
 
 class DepthFirstScheduler(Scheduler):
@@ -40,4 +72,26 @@ class DepthFirstScheduler(Scheduler):
         return (-block.node, block.index)
 
     def assign(self, block: Block, view: EngineView) -> int:
-        return min(range(self.cores), key=lambda c: (view.free_at(c) + view.queued_cycles(c), c))
+        return earliest_free_core(view, self.cores)
+
+
+class RandomScheduler(Scheduler):
+    """A seeded random baseline: random core, random order among ready blocks.
+
+    Any sensible strategy should beat it; the same seed gives the same schedule.
+    """
+
+    name = "random"
+    summary = "seeded random core and random order (a baseline to beat)"
+
+    def prepare(self, tasks: TaskGraph, hw: HardwareConfig, block_cycles: Sequence[int]) -> None:
+        super().prepare(tasks, hw, block_cycles)
+        rng = np.random.default_rng(self.seed)
+        self._keys = rng.random(len(tasks.blocks)).tolist()
+        self._rng = rng
+
+    def priority(self, block: Block) -> Any:
+        return self._keys[block.id]
+
+    def assign(self, block: Block, view: EngineView) -> int:
+        return int(self._rng.integers(self.cores))

@@ -1,0 +1,81 @@
+"""List-scheduling strategies that rank blocks by the graph below them: greedy, HEFT, critical path."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..hardware.config import HardwareConfig
+from ..lowering.tasks import Block, TaskGraph
+from .base import EngineView, Scheduler
+from .builtin import earliest_free_core
+
+
+def upward_ranks(tasks: TaskGraph, block_cycles: Sequence[int], comm_cycles: Sequence[float]) -> list[float]:
+    """rank(b) = cycles(b) + max over consumers c of (comm(b) + rank(c)): HEFT's upward rank."""
+    rank = [0.0] * len(tasks.blocks)
+    for b in reversed(tasks.blocks):  # blocks are in topological order
+        below = max((rank[c] for c in tasks.consumers[b.id]), default=0.0)
+        rank[b.id] = block_cycles[b.id] + (comm_cycles[b.id] + below if tasks.consumers[b.id] else 0.0)
+    return rank
+
+
+class GreedyScheduler(Scheduler):
+    """Greedy earliest-finish list scheduling: each ready block, in arrival order, to the core that finishes it first.
+
+    Graham's list scheduling with an earliest-finish-time rule (Graham 1969).
+    """
+
+    name = "greedy"
+    summary = "ready blocks in arrival order, each to the core that would finish it first"
+
+    def priority(self, block: Block) -> Any:
+        return 0
+
+    def assign(self, block: Block, view: EngineView) -> int:
+        return earliest_free_core(view, self.cores)
+
+
+class HeftScheduler(Scheduler):
+    """HEFT: highest upward rank first, on the earliest-finish core.
+
+    Topcuoglu, Hariri and Wu, "Performance-effective and low-complexity task
+    scheduling for heterogeneous computing", IEEE TPDS 2002.  The communication
+    term is the block's output moved over the interconnect; all cores are alike
+    here, so the earliest-finish core is the least-loaded one.
+    """
+
+    name = "heft"
+    summary = "highest upward rank (compute + communication to the exit) first, earliest-finish core (Topcuoglu 2002)"
+
+    def prepare(self, tasks: TaskGraph, hw: HardwareConfig, block_cycles: Sequence[int]) -> None:
+        super().prepare(tasks, hw, block_cycles)
+        bw = hw.interconnect.bandwidth_bytes_per_cycle
+        comm = [b.out_bytes / bw for b in tasks.blocks]
+        self._rank = upward_ranks(tasks, block_cycles, comm)
+
+    def priority(self, block: Block) -> Any:
+        return (-self._rank[block.id], block.id)
+
+    def assign(self, block: Block, view: EngineView) -> int:
+        return earliest_free_core(view, self.cores)
+
+
+class CriticalPathScheduler(Scheduler):
+    """Critical-path first: the block with the longest compute path to the exit runs first.
+
+    The classic CP / HLFET priority (Hu 1961; Adam, Chandy and Dickson 1974),
+    ignoring communication; placed on the least-loaded core.
+    """
+
+    name = "critical-path"
+    summary = "longest compute path to the exit first (HLFET), least-loaded core"
+
+    def prepare(self, tasks: TaskGraph, hw: HardwareConfig, block_cycles: Sequence[int]) -> None:
+        super().prepare(tasks, hw, block_cycles)
+        self._level = upward_ranks(tasks, block_cycles, [0.0] * len(tasks.blocks))
+
+    def priority(self, block: Block) -> Any:
+        return (-self._level[block.id], block.id)
+
+    def assign(self, block: Block, view: EngineView) -> int:
+        return earliest_free_core(view, self.cores)
