@@ -16,7 +16,7 @@ import numpy as np
 
 from .check import compare_outputs, run_onnxruntime
 from .engine.options import MODES, SimOptions
-from .engine.simulator import simulate_tasks
+from .engine.simulator import Workload, simulate_workloads
 from .errors import ConfigError, NotYetAvailable
 from .frontend import import_onnx
 from .hardware.config import HardwareConfig, load_hardware
@@ -82,35 +82,91 @@ def simulate(
     check: bool = False,
     scheduler: Optional[Scheduler] = None,
     input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
+    fps: Optional[float] = None,
     **option_overrides: Any,
 ) -> SimResult:
     """Compile ``model`` (a path, an IR graph, or None for the bundled default) and simulate it.
 
     ``options`` (or keyword overrides such as ``mode="layer"``) say how; ``inputs``
     default to seeded synthetic tensors; ``check=True`` compares the outputs with
-    onnxruntime's and stores the verdict in ``result.check``.
+    onnxruntime's and stores the verdict in ``result.check``; ``fps`` makes the
+    frames arrive at that rate instead of all at once.
+    """
+    return simulate_many(
+        [model], hw, options, inputs=[inputs], check=check, scheduler=scheduler, input_shapes=input_shapes,
+        fps=[fps], **option_overrides,
+    )
+
+
+def simulate_many(
+    models: Sequence[Union[PathLike, DataflowGraph, None]],
+    hw: Union[str, PathLike, HardwareConfig] = DEFAULT_HARDWARE,
+    options: Optional[SimOptions] = None,
+    *,
+    inputs: Optional[Sequence[Optional[Mapping[str, np.ndarray]]]] = None,
+    check: bool = False,
+    scheduler: Optional[Scheduler] = None,
+    input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
+    fps: Optional[Sequence[Optional[float]]] = None,
+    **option_overrides: Any,
+) -> SimResult:
+    """Several models sharing one chip, each streaming ``options.frames`` frames at its own ``fps``.
+
+    Per-model latency, deadline misses (a frame not done before the next one
+    arrives) and throughput are in ``result.streams``; DRAM and interconnect
+    utilization show the contention for shared resources.
     """
     options = replace(options or SimOptions(), **option_overrides)
     validate_options(options)
-    if model is None:
-        model = default_model_path()
-    graph = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes)
-    model_path = graph.source_path or str(model)
     hardware = _hardware(hw)
+    fps = list(fps) if fps is not None else [None] * len(models)
+    inputs = list(inputs) if inputs is not None else [None] * len(models)
+    if len(fps) != len(models) or len(inputs) != len(models):
+        raise ConfigError(f"give one --fps per model ({len(models)} models, {len(fps)} rates)")
+    for rate in fps:
+        if rate is not None and not rate > 0:
+            raise ConfigError(f"--fps must be > 0, got {rate}")
     if scheduler is None and options.scheduler:
         scheduler = make_scheduler(options.scheduler, options.seed)
     mode = options.mode or (scheduler.preferred_mode if scheduler is not None else None) or hardware.default_mode
     options = replace(options, mode=mode)
-    strategy = scheduler if scheduler is not None else make_scheduler(options.scheduler_name, options.seed)
-    tasks = lower(graph, hardware, options)
-    first = check_inputs(inputs, graph) if inputs is not None else synthetic_inputs(graph, options.seed)
-    frame_inputs = [first] + [synthetic_inputs(graph, options.seed + f) for f in range(1, options.frames)]
-    stats, block_cycles = simulate_tasks(tasks, hardware, options, strategy, frame_inputs)
+    if scheduler is not None:
+        options = replace(options, scheduler=scheduler.name or options.scheduler_name)
+    workloads: list[Workload] = []
+    paths: list[str] = []
+    for index, (model, given, rate) in enumerate(zip(models, inputs, fps)):
+        if model is None:
+            model = default_model_path()
+        graph = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes)
+        paths.append(graph.source_path or str(model))
+        tasks = lower(graph, hardware, options)
+        first = check_inputs(given, graph) if given is not None else synthetic_inputs(graph, options.seed)
+        frame_inputs = [first] + [synthetic_inputs(graph, options.seed + f) for f in range(1, options.frames)]
+        period = hardware.cores.clock_hz / rate if rate else 0.0
+        if scheduler is not None and index == 0:
+            strategy = scheduler
+        elif scheduler is not None:
+            strategy = type(scheduler)(seed=options.seed)
+        else:
+            strategy = make_scheduler(options.scheduler_name, options.seed)
+        workloads.append(Workload(
+            tasks=tasks,
+            scheduler=strategy,
+            release_cycles=tuple(f * period for f in range(options.frames)),
+            inputs=tuple(frame_inputs) if options.execute else (),
+        ))
+    run = simulate_workloads(workloads, hardware, options)
     verdict = None
     if check:
         if not options.execute:
             raise ConfigError("--check needs the kernels to run; drop --timing-only")
-        reference = run_onnxruntime(model_path, frame_inputs[-1])
-        verdict = compare_outputs(stats.outputs[-1], reference, options.precision)
-    options = replace(options, scheduler=strategy.name or options.scheduler_name)
-    return build_result(tasks, hardware, options, stats, block_cycles, model_path, verdict)
+        simulated, reference = {}, {}
+        prefix = len(workloads) > 1
+        for w, (wl, path) in enumerate(zip(workloads, paths)):
+            ref = run_onnxruntime(path, wl.inputs[-1])
+            for name, value in ref.items():
+                key = f"m{w}/{name}" if prefix else name
+                reference[key] = value
+                simulated[key] = run.stats.outputs[w][-1][name]
+        verdict = compare_outputs(simulated, reference, options.precision)
+    return build_result(workloads, hardware, options, run, paths, fps, verdict)

@@ -25,6 +25,7 @@ examples:
   python -m gspsim run model.onnx --check            # compare the outputs with onnxruntime
   python -m gspsim run model.onnx --mode layer --hw layer-accel-16t --json out.json
   python -m gspsim run model.onnx --input-shape input=1x3x224x224 --frames 8
+  python -m gspsim run cam_a.onnx cam_b.onnx --fps 30,15 --frames 4   # two camera streams on one chip
 
 exit codes: 0 success, 1 --check failed, 2 bad model / config / option / input file.
 """
@@ -42,9 +43,12 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG_RUN,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
+    p.add_argument("model", nargs="*", help="ONNX file(s); several share the chip at once (default: the bundled small CNN)")
     p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE",
                    help="hardware preset name or TOML file (default: blaize-1600; see 'gspsim hw list')")
+    p.add_argument("--fps", default=None, metavar="R[,R...]",
+                   help="input frame rate per model (one value for all, or one per model): frames arrive at that "
+                        "rate and each must finish before the next arrives (deadline); default: all frames at once")
     p.add_argument("--precision", default="fp32", metavar="P",
                    help="fp32 (today); fp16, bf16 and int8 are planned")
     p.add_argument("--mode", default=None, choices=["streaming", "layer"],
@@ -170,8 +174,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from .inputs import load_inputs
     from .output_files import refuse_overwriting, write_npz_atomic, write_text_atomic
 
-    model_path = args.model or str(api.default_model_path())
-    protected = [model_path] + ([args.inputs] if args.inputs else []) + ([args.hw] if Path(args.hw).exists() else [])
+    model_paths = list(args.model) or [str(api.default_model_path())]
+    protected = model_paths + ([args.inputs] if args.inputs else []) + ([args.hw] if Path(args.hw).exists() else [])
     for dest, what in ((args.json, "--json"), (args.outputs, "--outputs")):
         if dest:
             refuse_overwriting(dest, protected, what)
@@ -187,13 +191,17 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         ring_depth=args.ring_depth,
     )
     api.validate_options(options)
+    fps = _parse_fps(args.fps, len(model_paths))
     if args.outputs and args.timing_only:
         raise GspsimError("--outputs needs the kernels to run; drop --timing-only")
+    if args.inputs and len(model_paths) > 1:
+        raise GspsimError("--inputs applies to one model; with several models the inputs are seeded")
     with console.status("loading model", spinner="dots") if not args.quiet else _nullcontext():
-        graph = api.load_model(model_path, _input_shapes(args.input_shape))
-        inputs = load_inputs(args.inputs, graph) if args.inputs else None
+        shapes = _input_shapes(args.input_shape)
+        graphs = [api.load_model(p, shapes) for p in model_paths]
+        inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
     with console.status("simulating", spinner="dots") if not args.quiet else _nullcontext():
-        result = api.simulate(graph, hw, options, inputs=inputs, check=args.check)
+        result = api.simulate_many(graphs, hw, options, inputs=inputs, check=args.check, fps=fps)
     if args.json:
         write_text_atomic(args.json, result.to_json())
     if args.outputs:
@@ -212,6 +220,22 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _parse_fps(text: Optional[str], models: int) -> list[Optional[float]]:
+    if text is None:
+        return [None] * models
+    try:
+        rates = [float(t) for t in text.split(",")]
+    except ValueError:
+        raise GspsimError(f"--fps '{text}': expected numbers, e.g. 30 or 30,15") from None
+    if len(rates) == 1:
+        rates = rates * models
+    if len(rates) != models:
+        raise GspsimError(f"--fps '{text}': give one rate, or one per model ({models} models)")
+    if any(not r > 0 for r in rates):
+        raise GspsimError(f"--fps '{text}': rates must be > 0")
+    return rates
+
+
 class _nullcontext:
     def __enter__(self) -> None:
         return None
@@ -221,7 +245,8 @@ class _nullcontext:
 
 
 def print_summary(result, console: Console, top_nodes: int = 0) -> None:
-    t = Table(title=f"gspsim {result.gspsim_version}: {Path(result.model['path']).name} on {result.hardware['name']}",
+    names = ", ".join(Path(p).name for p in result.model["path"].split(", "))
+    t = Table(title=f"gspsim {result.gspsim_version}: {names} on {result.hardware['name']}",
               show_header=False, title_justify="left")
     t.add_column("metric", style="bold")
     t.add_column("value")
@@ -249,6 +274,17 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
     for k, v in rows:
         t.add_row(k, v)
     console.print(t)
+    if len(result.streams) > 1 or any(s["fps_in"] for s in result.streams):
+        st = Table(title="streams", title_justify="left")
+        for col in ("model", "frames", "fps in", "mean latency ms", "max latency ms", "deadline misses", "fps out"):
+            st.add_column(col, justify="left" if col == "model" else "right")
+        for s in result.streams:
+            st.add_row(Path(s["path"]).name, str(s["frames"]), f"{s['fps_in']:g}" if s["fps_in"] else "-",
+                       f"{s['mean_latency_s'] * 1e3:.4f}", f"{s['max_latency_s'] * 1e3:.4f}",
+                       str(s["deadline_misses"]), f"{s['throughput_fps']:,.1f}")
+        console.print(st)
+        console.print(f"shared resources: DRAM busy {result.dram_utilization:.1%}, "
+                      f"interconnect busy {result.interconnect_utilization:.1%} of the run")
     if top_nodes:
         nt = Table(title=f"{top_nodes} slowest nodes", title_justify="left")
         for col in ("node", "op", "blocks", "cores", "start", "end", "MACs", "DRAM", "energy µJ"):

@@ -1,13 +1,17 @@
 """The SimPy discrete-event simulation of a graph streaming processor.
 
-Every block (thread) of every frame is one SimPy process that waits for a
-thread slot on the core its scheduler chose, moves its inputs (from on-chip
-ring buffers over the interconnect, or from DRAM), computes on the core's
-compute unit, executes its real kernel, and writes its output (into a ring
-buffer, stalling while the buffer is full, or to DRAM).  A block becomes ready
-when the producer blocks it reads are done and its node's weights are on chip
-(a DMA prefetcher loads them ahead of use).  Layer mode adds a barrier: a node
-starts only when the previous node (in program order) has finished.
+Every block (thread) of every frame of every model is one SimPy process that
+waits for a thread slot on the core its scheduler chose, moves its inputs (from
+on-chip ring buffers over the interconnect, or from DRAM), computes on the
+core's compute unit, executes its real kernel, and writes its output (into a
+ring buffer, stalling while the buffer is full, or to DRAM).  A block becomes
+ready when its frame has arrived, the producer blocks it reads are done, and
+its node's weights are on chip (a DMA prefetcher loads them ahead of use).
+Layer mode adds a barrier: a node starts only when the previous node (in
+program order, frame after frame) has finished.
+
+Several models may share the chip (:class:`Workload` each, with its own frame
+arrival times); they compete for cores, slots, DRAM and the interconnect.
 
 If the event queue runs dry while blocks remain, the buffers have deadlocked
 (every thread that could free space waits for space itself); the engine then
@@ -25,7 +29,7 @@ import simpy
 
 from ..errors import GspsimError
 from ..hardware.config import HardwareConfig
-from ..lowering.tasks import TaskGraph
+from ..lowering.tasks import Block, TaskGraph
 from ..scheduling.base import Scheduler
 from .buffers import BufferPlan, plan_buffers, weight_budget
 from .cost_model import CostModel
@@ -36,6 +40,22 @@ from .options import SimOptions
 
 class EngineDeadlock(GspsimError):
     """The simulation stopped with blocks left and nothing that a spill could resolve."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One model on the chip: its lowered program, its scheduler, and its frames."""
+
+    tasks: TaskGraph
+    scheduler: Scheduler
+    #: cycle at which each frame's inputs arrive (one entry per frame)
+    release_cycles: tuple[float, ...]
+    #: graph inputs of each frame (empty when the kernels do not run)
+    inputs: tuple[Mapping[str, np.ndarray], ...] = ()
+
+    @property
+    def frames(self) -> int:
+        return len(self.release_cycles)
 
 
 @dataclass
@@ -53,7 +73,8 @@ class RunStats:
     """Raw accumulators of one run, turned into a SimResult by gspsim.results."""
 
     latency_cycles: float = 0.0
-    frame_end_cycles: list[float] = field(default_factory=list)
+    #: per workload, per frame: cycle at which its last block finished
+    frame_end_cycles: list[list[float]] = field(default_factory=list)
     dram_read: dict[str, int] = field(default_factory=lambda: {"weights": 0, "activations": 0, "spill": 0})
     dram_write: dict[str, int] = field(default_factory=lambda: {"activations": 0, "spill": 0})
     interconnect_bytes: int = 0
@@ -64,66 +85,97 @@ class RunStats:
     busy: list[list[tuple[float, float]]] = field(default_factory=list)
     stalls: list[list[tuple[float, float]]] = field(default_factory=list)
     energy_events: list[tuple[float, float, float]] = field(default_factory=list)
-    nodes: list[NodeStats] = field(default_factory=list)
+    #: per workload, per node
+    nodes: list[list[NodeStats]] = field(default_factory=list)
     buffer_high_water: dict[str, int] = field(default_factory=dict)
     buffer_capacity: dict[str, int] = field(default_factory=dict)
     deadlock_spills: int = 0
+    #: per global block (jobs in order, blocks in order within a job)
+    block_job: Optional[np.ndarray] = None
     block_start: Optional[np.ndarray] = None
     block_end: Optional[np.ndarray] = None
     block_core: Optional[np.ndarray] = None
-    outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
+    #: per workload, per frame: the graph outputs
+    outputs: list[list[dict[str, np.ndarray]]] = field(default_factory=list)
     dram_transfers: list[tuple[float, float, int]] = field(default_factory=list)
+    dram_busy_cycles: float = 0.0
+    interconnect_busy_cycles: float = 0.0
     buffer_levels: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
 
 
-class _Engine:
-    """One simulation run (internal; use :func:`simulate`)."""
+@dataclass(frozen=True)
+class _Job:
+    workload: int
+    frame: int
+    offset: int  # first global block id
+    release: float
 
-    def __init__(
-        self,
-        tasks: TaskGraph,
-        hw: HardwareConfig,
-        options: SimOptions,
-        scheduler: Scheduler,
-        frame_inputs: Sequence[Mapping[str, np.ndarray]],
-    ) -> None:
-        self.tasks, self.hw, self.options, self.scheduler = tasks, hw, options, scheduler
+
+class _Engine:
+    """One simulation run (internal; use :func:`simulate_workloads`)."""
+
+    def __init__(self, workloads: Sequence[Workload], hw: HardwareConfig, options: SimOptions) -> None:
+        self.workloads, self.hw, self.options = list(workloads), hw, options
         self.env = simpy.Environment()
         self.cost = CostModel.for_run(hw, options.precision)
-        self.frames = options.frames
         self.layer_mode = options.mode == "layer"
-        nb, nn = len(tasks.blocks), len(tasks.nodes)
-        self.nb, self.nn = nb, nn
         self.cores = hw.cores.count
         self.slots = hw.cores.thread_slots
-        self.block_cycles = [self.cost.compute_cycles(b.macs, b.vector_ops) for b in tasks.blocks]
-        self.plans: Mapping[str, BufferPlan] = plan_buffers(tasks, hw, options.mode, options.ring_depth)
+        self.many = len(self.workloads) > 1
+        self.block_cycles = [
+            [self.cost.compute_cycles(b.macs, b.vector_ops) for b in w.tasks.blocks] for w in self.workloads
+        ]
+        self.plans: list[Mapping[str, BufferPlan]] = [
+            plan_buffers(w.tasks, hw, options.mode, options.ring_depth) for w in self.workloads
+        ]
         self.dram = BandwidthChannel(self.cost.dram_bytes_per_cycle, self.cost.dram_latency_cycles)
         self.interconnect = BandwidthChannel(self.cost.interconnect_bytes_per_cycle)
         self.buffers: dict[tuple[int, str], RingBuffer] = {}
-        total = nb * self.frames
-        self.deps_left = [len(tasks.blocks[g % nb].deps) for g in range(total)]
-        self.readers_left = [len(tasks.consumers[g % nb]) for g in range(total)]
-        self.spilled = bytearray(total)
-        self.placed_core = np.full(total, -1, dtype=np.int64)
-        self.t_start = np.zeros(total)
-        self.t_end = np.zeros(total)
+        # jobs (model, frame) in arrival order; global block ids run job by job
+        order = sorted(
+            ((t, w, f) for w, wl in enumerate(self.workloads) for f, t in enumerate(wl.release_cycles)),
+        )
+        self.jobs: list[_Job] = []
+        offset = 0
+        for t, w, f in order:
+            self.jobs.append(_Job(w, f, offset, float(t)))
+            offset += len(self.workloads[w].tasks.blocks)
+        self.total = offset
+        self.job_of = np.empty(self.total, dtype=np.int64)
+        for j, job in enumerate(self.jobs):
+            self.job_of[job.offset: job.offset + len(self.workloads[job.workload].tasks.blocks)] = j
+        self.job_of_list = self.job_of.tolist()
+        self.job_index = {(job.workload, job.frame): j for j, job in enumerate(self.jobs)}
+        self.deps_left: list[int] = []
+        self.readers_left: list[int] = []
+        for job in self.jobs:
+            tasks = self.workloads[job.workload].tasks
+            self.deps_left += [len(b.deps) for b in tasks.blocks]
+            self.readers_left += [len(c) for c in tasks.consumers]
+        self.arrived = bytearray(len(self.jobs))
+        self.spilled = bytearray(self.total)
+        self.finished = bytearray(self.total)
+        self.placed_core = np.full(self.total, -1, dtype=np.int64)
+        self.t_start = np.zeros(self.total)
+        self.t_end = np.zeros(self.total)
         self.done_count = 0
-        self.finished = bytearray(total)
-        self.total = total
-        # weights: loaded once per node, streamed per block when they exceed the weight budget
+        # weights: per (workload, node), loaded once, streamed per block when over the weight budget
         wb = weight_budget(hw)
-        self.weight_streamed = [n.cost.weight_bytes > wb for n in tasks.nodes]
-        self.weights_ready = [n.cost.weight_bytes == 0 or self.weight_streamed[n.index] for n in tasks.nodes]
+        self.weight_streamed = [[n.cost.weight_bytes > wb for n in w.tasks.nodes] for w in self.workloads]
+        self.weights_ready = [
+            [n.cost.weight_bytes == 0 or streamed[n.index] for n in w.tasks.nodes]
+            for w, streamed in zip(self.workloads, self.weight_streamed)
+        ]
         self.weight_pool = simpy.Container(self.env, capacity=max(1, wb), init=0)
-        self.node_frames_left = [self.frames] * nn
-        self.node_blocks_left = [len(n.blocks) for n in tasks.nodes] * self.frames
-        # layer-mode barrier: sequence position f * nn + n opens when the previous one is done
-        self.gate_open = bytearray(self.frames * nn)
-        if self.layer_mode:
-            self.gate_open[0] = 1
-        else:
-            self.gate_open = bytearray(b"\x01" * (self.frames * nn))
+        self.node_frames_left = [[w.frames] * len(w.tasks.nodes) for w in self.workloads]
+        self.node_blocks_left = [[len(n.blocks) for n in self.workloads[j.workload].tasks.nodes] for j in self.jobs]
+        self.job_blocks_left = [len(self.workloads[j.workload].tasks.blocks) for j in self.jobs]
+        # layer-mode barrier: node n of job j opens when the previous (job, node) in sequence is done
+        self.gate_open = [bytearray(len(self.workloads[j.workload].tasks.nodes)) for j in self.jobs]
+        if not self.layer_mode:
+            self.gate_open = [bytearray(b"\x01" * len(g)) for g in self.gate_open]
+        elif self.jobs:
+            self.gate_open[0][0] = 1
         # per-core dispatch state
         self.queues: list[list[tuple]] = [[] for _ in range(self.cores)]
         self.queued_cycles_per_core = [0.0] * self.cores
@@ -136,12 +188,16 @@ class _Engine:
         self.stats = RunStats(
             busy=[[] for _ in range(self.cores)],
             stalls=[[] for _ in range(self.cores)],
-            nodes=[NodeStats() for _ in range(nn)],
-            frame_end_cycles=[0.0] * self.frames,
+            nodes=[[NodeStats() for _ in w.tasks.nodes] for w in self.workloads],
+            frame_end_cycles=[[0.0] * w.frames for w in self.workloads],
         )
-        self.executors = [KernelExecutor(tasks, x) for x in frame_inputs] if options.execute else []
-        self.frame_blocks_left = [nb] * self.frames
-        scheduler.prepare(tasks, hw, self.block_cycles)
+        self.executors: list[Optional[KernelExecutor]] = [
+            KernelExecutor(self.workloads[j.workload].tasks, self.workloads[j.workload].inputs[j.frame])
+            if options.execute else None
+            for j in self.jobs
+        ]
+        for w, wl in enumerate(self.workloads):
+            wl.scheduler.prepare(wl.tasks, hw, self.block_cycles[w])
 
     # --- EngineView -------------------------------------------------------------------------
     @property
@@ -160,107 +216,133 @@ class _Engine:
     def queued_cycles(self, core: int) -> float:
         return self.queued_cycles_per_core[core]
 
-    def block_core(self, block: int) -> int:
-        return int(self.placed_core[block])
-
     # --- readiness and dispatch ---------------------------------------------------------------
+    def _locate(self, g: int) -> tuple[int, _Job, Block]:
+        j = self.job_of_list[g]
+        job = self.jobs[j]
+        return j, job, self.workloads[job.workload].tasks.blocks[g - job.offset]
+
     def _maybe_ready(self, g: int) -> None:
-        b = g % self.nb
-        f = g // self.nb
-        node = self.tasks.blocks[b].node
-        if self.deps_left[g] or not self.weights_ready[node] or not self.gate_open[f * self.nn + node]:
+        j, job, block = self._locate(g)
+        w = job.workload
+        if (self.deps_left[g] or not self.arrived[j] or not self.weights_ready[w][block.node]
+                or not self.gate_open[j][block.node]):
             return
         self.deps_left[g] = -1  # marks "queued" so it is never queued twice
-        block = self.tasks.blocks[b]
-        core = int(self.scheduler.assign(block, self))
+        scheduler = self.workloads[w].scheduler
+        core = int(scheduler.assign(block, self))
         if not 0 <= core < self.cores:
-            raise GspsimError(f"scheduler '{self.scheduler.name}' assigned block {b} to core {core} (chip has {self.cores})")
+            raise GspsimError(f"scheduler '{scheduler.name}' assigned a block to core {core} (chip has {self.cores})")
         self.seq += 1
-        heapq.heappush(self.queues[core], (self.scheduler.priority(block), f, self.seq, g))
-        self.queued_cycles_per_core[core] += self.block_cycles[b]
+        heapq.heappush(self.queues[core], (scheduler.priority(block), j, self.seq, g))
+        self.queued_cycles_per_core[core] += self.block_cycles[w][block.id]
         self._dispatch(core)
 
     def _dispatch(self, core: int) -> None:
         queue = self.queues[core]
         while queue and self.running_per_core[core] < self.slots:
             *_, g = heapq.heappop(queue)
-            cycles = self.block_cycles[g % self.nb]
+            _, job, block = self._locate(g)
+            cycles = self.block_cycles[job.workload][block.id]
             self.queued_cycles_per_core[core] -= cycles
             self.pending_cycles[core] += cycles
             self.running_per_core[core] += 1
             self.placed_core[g] = core
             self.env.process(self._run_block(g, core))
 
-    def _open_node(self, f: int, n: int) -> None:
-        """Layer mode: let node n of frame f start."""
-        self.gate_open[f * self.nn + n] = 1
-        for b in self.tasks.nodes[n].blocks:
-            self._maybe_ready(f * self.nb + b)
+    def _ready_job_node(self, j: int, n: int) -> None:
+        job = self.jobs[j]
+        for b in self.workloads[job.workload].tasks.nodes[n].blocks:
+            self._maybe_ready(job.offset + b)
+
+    def _arrive(self, j: int):
+        """A frame's inputs arrive: its blocks may start."""
+        delay = self.jobs[j].release - self.env.now
+        if delay > 0:
+            yield self.env.timeout(delay)
+        self.arrived[j] = 1
+        job = self.jobs[j]
+        tasks = self.workloads[job.workload].tasks
+        for b in tasks.blocks:
+            if not b.deps:
+                self._maybe_ready(job.offset + b.id)
 
     # --- weights --------------------------------------------------------------------------------
     def _prefetch_weights(self):
-        """DMA: load each node's weights, in program order, as weight memory frees up."""
+        """DMA: load each node's weights in program order, as weight memory frees up.
+
+        With several models the programs are interleaved by their progress
+        (node index / node count), so no model waits for another's whole program.
+        """
         inflight = simpy.Resource(self.env, capacity=self.hw.dma.engines)
-        for node in self.tasks.nodes:
-            nbytes = node.cost.weight_bytes
-            if nbytes == 0 or self.weight_streamed[node.index]:
+        order = sorted(
+            (node.index / len(wl.tasks.nodes), w, node.index)
+            for w, wl in enumerate(self.workloads) for node in wl.tasks.nodes
+        )
+        for _, w, n in order:
+            nbytes = self.workloads[w].tasks.nodes[n].cost.weight_bytes
+            if nbytes == 0 or self.weight_streamed[w][n]:
                 continue
             yield self.weight_pool.put(nbytes)
-            self.env.process(self._load_weights(node.index, nbytes, inflight))
+            self.env.process(self._load_weights(w, n, nbytes, inflight))
 
-    def _load_weights(self, n: int, nbytes: int, inflight: simpy.Resource):
+    def _load_weights(self, w: int, n: int, nbytes: int, inflight: simpy.Resource):
         with inflight.request() as req:
             yield req
             start = self.env.now
             arrive = self.dram.reserve(self.env.now, nbytes)
             yield self.env.timeout(arrive - self.env.now)
-        self.stats.dram_read["weights"] += nbytes
-        joules = nbytes * (self.cost.dram_j_per_byte + self.cost.sram_j_per_byte)
-        self.stats.energy["dram"] += nbytes * self.cost.dram_j_per_byte
-        self.stats.energy["sram"] += nbytes * self.cost.sram_j_per_byte
-        self.stats.sram_bytes += nbytes
-        self.stats.nodes[n].dram_bytes += nbytes
-        self.stats.nodes[n].energy_j += joules
-        self.stats.energy_events.append((start, self.env.now, joules))
-        self.weights_ready[n] = True
-        for f in range(self.frames):
-            for b in self.tasks.nodes[n].blocks:
-                self._maybe_ready(f * self.nb + b)
+        stats = self.stats
+        stats.dram_read["weights"] += nbytes
+        e_dram, e_sram = nbytes * self.cost.dram_j_per_byte, nbytes * self.cost.sram_j_per_byte
+        stats.energy["dram"] += e_dram
+        stats.energy["sram"] += e_sram
+        stats.sram_bytes += nbytes
+        stats.nodes[w][n].dram_bytes += nbytes
+        stats.nodes[w][n].energy_j += e_dram + e_sram
+        stats.energy_events.append((start, self.env.now, e_dram + e_sram))
+        self.weights_ready[w][n] = True
+        for j, job in enumerate(self.jobs):
+            if job.workload == w:
+                self._ready_job_node(j, n)
 
     # --- one block --------------------------------------------------------------------------
-    def _buffer(self, f: int, tensor: str) -> RingBuffer:
-        key = (f, tensor)
+    def _buffer(self, j: int, tensor: str, plan: BufferPlan) -> RingBuffer:
+        key = (j, tensor)
         buf = self.buffers.get(key)
         if buf is None:
-            buf = self.buffers[key] = RingBuffer.create(self.env, tensor, self.plans[tensor].capacity)
+            buf = self.buffers[key] = RingBuffer.create(self.env, tensor, plan.capacity)
         return buf
 
     def _run_block(self, g: int, core: int):
-        env, tasks, stats = self.env, self.tasks, self.stats
-        f, b = divmod(g, self.nb)
-        block = tasks.blocks[b]
+        env, stats = self.env, self.stats
+        j, job, block = self._locate(g)
+        w = job.workload
+        tasks = self.workloads[w].tasks
+        plans = self.plans[w]
         node = tasks.nodes[block.node]
-        nstats = stats.nodes[block.node]
+        nstats = stats.nodes[w][block.node]
         t0 = env.now
         self.t_start[g] = t0
         # 1. inputs: from ring buffers over the interconnect, or from DRAM
         dram_in = onchip_in = 0
         if not node.is_view:
             for inp in block.inputs:
-                plan = self.plans.get(inp.tensor)
-                spilled = any(self.spilled[f * self.nb + p] for p in inp.producer_blocks)
+                plan = plans.get(inp.tensor)
+                spilled = any(self.spilled[job.offset + p] for p in inp.producer_blocks)
                 if plan is not None and plan.on_chip and not spilled:
                     onchip_in += inp.nbytes
                     continue
                 dram_in += inp.nbytes
-                stats.dram_read["spill" if plan is not None and (plan.on_chip or plan.spill) else "activations"] += inp.nbytes
-        weight_dram = node.cost.weight_bytes if self.weight_streamed[block.node] else 0
+                kind = "spill" if plan is not None and (plan.on_chip or plan.spill) else "activations"
+                stats.dram_read[kind] += inp.nbytes
+        weight_dram = node.cost.weight_bytes if self.weight_streamed[w][block.node] else 0
         stats.dram_read["weights"] += weight_dram
         arrive = max(self.dram.reserve(env.now, dram_in + weight_dram), self.interconnect.reserve(env.now, onchip_in))
         if arrive > env.now:
             yield env.timeout(arrive - env.now)
         # 2. compute on this core's compute unit
-        cycles = self.block_cycles[b]
+        cycles = self.block_cycles[w][block.id]
         self.pending_cycles[core] -= cycles
         if cycles:
             start = max(env.now, self.alu_free[core])
@@ -268,51 +350,49 @@ class _Engine:
             self.alu_free[core] = end
             stats.busy[core].append((start, end))
             yield env.timeout(end - env.now)
-        if self.executors:
-            self.executors[f].run_block(node, block)
+        executor = self.executors[j]
+        if executor is not None:
+            executor.run_block(node, block)
         # 3. outputs: into ring buffers (backpressure) and/or DRAM
         dram_out = onchip_out = 0
-        if node.is_view:
-            for name in (o for o in node.op.outputs if o and self.plans[o].graph_output):
-                dram_out += tasks.output_bytes(block, name)
-                stats.dram_write["activations"] += tasks.output_bytes(block, name)
-        else:
-            for name in (o for o in node.op.outputs if o):
-                plan = self.plans[name]
-                nbytes = tasks.output_bytes(block, name)
-                if plan.graph_output:
-                    dram_out += nbytes
-                    stats.dram_write["activations"] += nbytes
-                if plan.on_chip:
-                    buf = self._buffer(f, name)
-                    put = buf.put(nbytes)
+        for name in (o for o in node.op.outputs if o):
+            plan = plans[name]
+            nbytes = tasks.output_bytes(block, name)
+            if plan.graph_output:
+                dram_out += nbytes
+                stats.dram_write["activations"] += nbytes
+            if node.is_view:
+                continue  # a view relabels its input's storage: nothing moves
+            if plan.on_chip:
+                buf = self._buffer(j, name, plan)
+                put = buf.put(nbytes)
+                if not put.triggered:
+                    spill = env.event()
+                    stall_start = env.now
+                    self.stalled[g] = (stall_start, spill)
+                    yield put | spill
+                    del self.stalled[g]
+                    stats.stalls[core].append((stall_start, env.now))
                     if not put.triggered:
-                        spill = env.event()
-                        stall_start = env.now
-                        self.stalled[g] = (stall_start, spill)
-                        yield put | spill
-                        del self.stalled[g]
-                        stats.stalls[core].append((stall_start, env.now))
-                        if not put.triggered:
-                            put.cancel()
-                            self.spilled[g] = 1
-                            stats.deadlock_spills += 1
-                    if not self.spilled[g]:
-                        buf.note_level()
-                        onchip_out += nbytes
-                        continue
-                    dram_out += nbytes
-                    stats.dram_write["spill"] += nbytes
-                elif plan.readers and not plan.graph_output:
-                    dram_out += nbytes
-                    stats.dram_write["spill" if plan.spill else "activations"] += nbytes
+                        put.cancel()
+                        self.spilled[g] = 1
+                        stats.deadlock_spills += 1
+                if not self.spilled[g]:
+                    buf.note_level()
+                    onchip_out += nbytes
+                    continue
+                dram_out += nbytes
+                stats.dram_write["spill"] += nbytes
+            elif plan.readers and not plan.graph_output:
+                dram_out += nbytes
+                stats.dram_write["spill" if plan.spill else "activations"] += nbytes
         arrive = max(self.dram.reserve(env.now, dram_out), self.interconnect.reserve(env.now, onchip_out))
         if arrive > env.now:
             yield env.timeout(arrive - env.now)
         # 4. energy and traffic
         dram_bytes = dram_in + weight_dram + dram_out
         ic_bytes = onchip_in + onchip_out
-        sram = 0 if node.is_view else block.in_bytes + tasks.output_bytes(block, node.op.outputs[0]) + node.cost.weight_bytes
+        sram = 0 if node.is_view else block.in_bytes + block.out_bytes + node.cost.weight_bytes
         e_compute = self.cost.compute_energy(block.macs, block.vector_ops)
         e_dram = dram_bytes * self.cost.dram_j_per_byte
         e_ic = ic_bytes * self.cost.interconnect_j_per_byte
@@ -334,82 +414,116 @@ class _Engine:
         self.t_end[g] = env.now
         # 5. release the slot, wake consumers, free the producers' buffer space
         self.running_per_core[core] -= 1
-        self._finish(g, f, b, block)
+        self._finish(g, j, job, block)
         self._dispatch(core)
 
-    def _finish(self, g: int, f: int, b: int, block) -> None:
-        tasks = self.tasks
-        base = f * self.nb
+    def _finish(self, g: int, j: int, job: _Job, block: Block) -> None:
+        w = job.workload
+        tasks = self.workloads[w].tasks
+        plans = self.plans[w]
+        base = job.offset
         for inp in block.inputs:
-            plan = self.plans.get(inp.tensor)
+            plan = plans.get(inp.tensor)
             for p in inp.producer_blocks:
                 gp = base + p
                 self.readers_left[gp] -= 1
                 if self.readers_left[gp] == 0 and plan is not None and plan.on_chip and not self.spilled[gp]:
-                    self._buffer(f, inp.tensor).free(tasks.output_bytes(tasks.blocks[p], inp.tensor))
-        for c in tasks.consumers[b]:
+                    self._buffer(j, inp.tensor, plan).free(tasks.output_bytes(tasks.blocks[p], inp.tensor))
+        for c in tasks.consumers[block.id]:
             gc = base + c
             self.deps_left[gc] -= 1
             if self.deps_left[gc] == 0:
                 self._maybe_ready(gc)
         self.done_count += 1
         self.finished[g] = 1
-        self.frame_blocks_left[f] -= 1
-        if self.frame_blocks_left[f] == 0:
-            self.stats.frame_end_cycles[f] = self.env.now
+        self.job_blocks_left[j] -= 1
+        if self.job_blocks_left[j] == 0:
+            self.stats.frame_end_cycles[w][job.frame] = self.env.now
         n = block.node
-        key = f * self.nn + n
-        self.node_blocks_left[key] -= 1
-        if self.node_blocks_left[key] == 0:
-            self.node_frames_left[n] -= 1
-            if self.node_frames_left[n] == 0 and not self.weight_streamed[n] and tasks.nodes[n].cost.weight_bytes:
-                self.weight_pool.get(tasks.nodes[n].cost.weight_bytes)
-            if self.layer_mode and key + 1 < self.frames * self.nn:
-                nf, nn_ = divmod(key + 1, self.nn)
-                self._open_node(nf, nn_)
+        self.node_blocks_left[j][n] -= 1
+        if self.node_blocks_left[j][n] == 0:
+            self.node_frames_left[w][n] -= 1
+            weight = tasks.nodes[n].cost.weight_bytes
+            if self.node_frames_left[w][n] == 0 and weight and not self.weight_streamed[w][n]:
+                self.weight_pool.get(weight)
+            if self.layer_mode:
+                self._open_next(j, n)
+
+    def _open_next(self, j: int, n: int) -> None:
+        """Layer mode: the next node of this frame, or the first node of the next frame, may start."""
+        if n + 1 < len(self.gate_open[j]):
+            nj, nn = j, n + 1
+        elif j + 1 < len(self.jobs):
+            nj, nn = j + 1, 0
+        else:
+            return
+        self.gate_open[nj][nn] = 1
+        self._ready_job_node(nj, nn)
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> RunStats:
         self.env.process(self._prefetch_weights())
-        for f in range(self.frames):
-            for g in range(f * self.nb, (f + 1) * self.nb):
-                if self.deps_left[g] == 0:
-                    self._maybe_ready(g)
+        for j in range(len(self.jobs)):
+            self.env.process(self._arrive(j))
         while True:
             self.env.run()
             if self.done_count == self.total:
                 break
             if not self.stalled:
                 left = [g for g in range(self.total) if not self.finished[g]][:5]
-                names = ", ".join(f"'{self.tasks.nodes[self.tasks.blocks[g % self.nb].node].op.name}'" for g in left)
+                names = ", ".join(
+                    f"'{self.workloads[self._locate(g)[1].workload].tasks.nodes[self._locate(g)[2].node].op.name}'"
+                    for g in left
+                )
                 raise EngineDeadlock(
                     f"simulation stalled with {self.total - self.done_count} block(s) left and no buffer to spill "
                     f"(waiting nodes: {names})"
                 )
             g = min(self.stalled, key=lambda k: (self.stalled[k][0], k))
             self.stalled[g][1].succeed()
+        return self._collect()
+
+    def _collect(self) -> RunStats:
         stats = self.stats
         stats.latency_cycles = float(self.env.now)
         stats.energy["static"] = self.cost.static_w * stats.latency_cycles / self.cost.clock_hz
-        stats.buffer_high_water = {}
-        stats.buffer_capacity = {}
-        for (f, name), buf in self.buffers.items():
-            stats.buffer_high_water[name] = max(stats.buffer_high_water.get(name, 0), buf.high_water)
-            stats.buffer_capacity[name] = buf.capacity
-            stats.buffer_levels[name if self.frames == 1 else f"{name}[frame {f}]"] = buf.levels
+        for (j, name), buf in self.buffers.items():
+            job = self.jobs[j]
+            label = name if not self.many else f"m{job.workload}/{name}"
+            stats.buffer_high_water[label] = max(stats.buffer_high_water.get(label, 0), buf.high_water)
+            stats.buffer_capacity[label] = buf.capacity
+            frames = self.workloads[job.workload].frames
+            stats.buffer_levels[label if frames == 1 else f"{label}[frame {job.frame}]"] = buf.levels
         stats.dram_transfers = self.dram.transfers
-        stats.block_start, stats.block_end, stats.block_core = self.t_start, self.t_end, self.placed_core
-        stats.outputs = [ex.outputs() for ex in self.executors]
+        stats.dram_busy_cycles = self.dram.busy_cycles
+        stats.interconnect_busy_cycles = self.interconnect.busy_cycles
+        stats.block_job, stats.block_start, stats.block_end = self.job_of, self.t_start, self.t_end
+        stats.block_core = self.placed_core
+        stats.outputs = [[{} for _ in range(w.frames)] for w in self.workloads]
+        for j, executor in enumerate(self.executors):
+            if executor is not None:
+                job = self.jobs[j]
+                stats.outputs[job.workload][job.frame] = executor.outputs()
         return stats
 
 
-def simulate_tasks(
-    tasks: TaskGraph,
-    hw: HardwareConfig,
-    options: SimOptions,
-    scheduler: Scheduler,
-    frame_inputs: Sequence[Mapping[str, np.ndarray]],
-) -> tuple[RunStats, Sequence[int]]:
-    """Run the simulation; returns the raw statistics and each block's compute cycles."""
-    engine = _Engine(tasks, hw, options, scheduler, frame_inputs)
-    return engine.run(), engine.block_cycles
+@dataclass(frozen=True)
+class EngineRun:
+    """What a run hands to the results stage."""
+
+    stats: RunStats
+    #: per workload: each block's compute cycles
+    block_cycles: tuple[tuple[int, ...], ...]
+    #: per global block job: (workload, frame, release cycle, first block id)
+    jobs: tuple[tuple[int, int, float, int], ...]
+
+
+def simulate_workloads(workloads: Sequence[Workload], hw: HardwareConfig, options: SimOptions) -> EngineRun:
+    """Run the simulation of one or more models sharing the chip."""
+    engine = _Engine(workloads, hw, options)
+    stats = engine.run()
+    return EngineRun(
+        stats=stats,
+        block_cycles=tuple(tuple(c) for c in engine.block_cycles),
+        jobs=tuple((j.workload, j.frame, j.release, j.offset) for j in engine.jobs),
+    )

@@ -10,16 +10,15 @@ from .._version import __version__
 from ..engine.bounds import lower_bounds
 from ..engine.cost_model import CostModel
 from ..engine.options import SimOptions
-from ..engine.simulator import RunStats
+from ..engine.simulator import EngineRun, Workload
 from ..hardware.config import HardwareConfig
-from ..lowering.tasks import TaskGraph
 from .result import CheckResult, NodeResult, SimResult, Timeline
 
 POWER_SAMPLES = 200
 
 
 def _union_length(intervals: Sequence[tuple[float, float]]) -> float:
-    total, cur_s, cur_e = 0.0, None, None
+    total, cur_s, cur_e = 0.0, 0.0, None
     for s, e in sorted(intervals):
         if cur_e is None or s > cur_e:
             if cur_e is not None:
@@ -46,8 +45,8 @@ def power_series(
         return {"resolution_cycles": 0, "start_cycles": [], "watts": []}
     step = int(resolution) if resolution else max(1, int(np.ceil(latency / POWER_SAMPLES)))
     edges = np.arange(0.0, latency + step, step, dtype=np.float64)
-    if edges[-1] < latency:
-        edges = np.append(edges, latency)
+    edges = edges[edges < latency]
+    edges = np.append(edges, latency)
     energy_at = np.zeros_like(edges)
     if events:
         ev = np.asarray(events, dtype=np.float64)
@@ -67,64 +66,104 @@ def power_series(
     }
 
 
+def _throughput(ends: Sequence[float], releases: Sequence[float], clock_hz: float) -> float:
+    """Frames per second: frames / (last frame done - first frame arrived)."""
+    span = (max(ends) - min(releases)) / clock_hz if ends else 0.0
+    return len(ends) / span if span > 0 else 0.0
+
+
+def _model_summary(w: Workload, path: str) -> dict:
+    graph = w.tasks.graph
+    return {
+        "path": path,
+        "name": graph.name,
+        "nodes": len(graph),
+        "params": graph.num_params,
+        "weight_bytes": graph.weight_bytes,
+        "macs": sum(n.cost.macs for n in w.tasks.nodes),
+        "inputs": {i: list(graph.tensors[i].shape) for i in graph.inputs},
+        "outputs": {o: list(graph.tensors[o].shape) for o in graph.outputs},
+        "notes": list(graph.notes),
+    }
+
+
 def build_result(
-    tasks: TaskGraph,
+    workloads: Sequence[Workload],
     hw: HardwareConfig,
     options: SimOptions,
-    stats: RunStats,
-    block_cycles: Sequence[int],
-    model_path: str,
+    run: EngineRun,
+    model_paths: Sequence[str],
+    fps: Sequence[Optional[float]],
     check: Optional[CheckResult] = None,
 ) -> SimResult:
+    stats = run.stats
     cost = CostModel.for_run(hw, options.precision)
+    clock = hw.cores.clock_hz
     latency = stats.latency_cycles
-    latency_s = latency / hw.cores.clock_hz
-    frames = options.frames
-    bounds = lower_bounds(tasks, block_cycles, cost, hw.cores.count, frames)
+    latency_s = latency / clock
+    many = len(workloads) > 1
+    bounds = lower_bounds(
+        [(w.tasks, cycles, w.release_cycles) for w, cycles in zip(workloads, run.block_cycles)], cost, hw.cores.count
+    )
     lb = max(bounds.values())
     busy = tuple(_union_length(b) for b in stats.busy)
     stalled = tuple(_minus_length(st, b) for st, b in zip(stats.stalls, stats.busy))
     idle = tuple(max(0.0, latency - x - y) for x, y in zip(busy, stalled))
-    if frames > 1:
-        ends = sorted(stats.frame_end_cycles)
-        span = (ends[-1] - ends[0]) / hw.cores.clock_hz
-        fps = (frames - 1) / span if span > 0 else 0.0
-    else:
-        fps = 1.0 / latency_s if latency_s > 0 else 0.0
     energy = sum(stats.energy.values())
-    nodes = tuple(
-        NodeResult(
-            name=n.op.name,
-            op=n.op.op_type,
-            blocks=len(n.blocks),
-            cores=tuple(sorted(s.cores)),
-            start_cycle=float(s.start) if s.start != float("inf") else 0.0,
-            end_cycle=float(s.end),
-            busy_cycles=float(s.cycles_busy),
-            macs=n.cost.macs * frames,
-            dram_bytes=int(s.dram_bytes),
-            energy_j=float(s.energy_j),
-        )
-        for n, s in zip(tasks.nodes, stats.nodes)
-    )
-    graph = tasks.graph
+
+    streams = []
+    for w, (wl, path, rate) in enumerate(zip(workloads, model_paths, fps)):
+        ends = stats.frame_end_cycles[w]
+        lat = [(e - r) / clock for e, r in zip(ends, wl.release_cycles)]
+        deadline = 1.0 / rate if rate else None
+        streams.append({
+            "path": path,
+            "frames": wl.frames,
+            "fps_in": rate,
+            "mean_latency_s": float(np.mean(lat)),
+            "max_latency_s": float(np.max(lat)),
+            "deadline_s": deadline,
+            "deadline_misses": int(sum(1 for x in lat if deadline is not None and x > deadline + 1e-15)),
+            "throughput_fps": _throughput(ends, wl.release_cycles, clock),
+        })
+
+    nodes = []
+    for w, wl in enumerate(workloads):
+        prefix = f"m{w}/" if many else ""
+        for n, s in zip(wl.tasks.nodes, stats.nodes[w]):
+            nodes.append(NodeResult(
+                name=prefix + n.op.name,
+                op=n.op.op_type,
+                blocks=len(n.blocks),
+                cores=tuple(sorted(s.cores)),
+                start_cycle=float(s.start) if s.start != float("inf") else 0.0,
+                end_cycle=float(s.end),
+                busy_cycles=float(s.cycles_busy),
+                macs=n.cost.macs * wl.frames,
+                dram_bytes=int(s.dram_bytes),
+                energy_j=float(s.energy_j),
+            ))
+
+    summaries = [_model_summary(w, p) for w, p in zip(workloads, model_paths)]
+    if many:
+        model = {
+            "path": ", ".join(model_paths),
+            "name": " + ".join(s["name"] for s in summaries),
+            **{k: sum(s[k] for s in summaries) for k in ("nodes", "params", "weight_bytes", "macs")},
+            "inputs": {f"m{i}/{k}": v for i, s in enumerate(summaries) for k, v in s["inputs"].items()},
+            "outputs": {f"m{i}/{k}": v for i, s in enumerate(summaries) for k, v in s["outputs"].items()},
+            "notes": [f"m{i}: {n}" for i, s in enumerate(summaries) for n in s["notes"]],
+        }
+    else:
+        model = summaries[0]
+    all_ends = [e for ends in stats.frame_end_cycles for e in ends]
     return SimResult(
         gspsim_version=__version__,
-        model={
-            "path": model_path,
-            "name": graph.name,
-            "nodes": len(graph),
-            "params": graph.num_params,
-            "weight_bytes": graph.weight_bytes,
-            "macs": sum(n.cost.macs for n in tasks.nodes),
-            "inputs": {i: list(graph.tensors[i].shape) for i in graph.inputs},
-            "outputs": {o: list(graph.tensors[o].shape) for o in graph.outputs},
-            "notes": list(graph.notes),
-        },
+        model=model,
         hardware={
             "name": hw.name,
             "cores": hw.cores.count,
-            "clock_hz": hw.cores.clock_hz,
+            "clock_hz": clock,
             "thread_slots": hw.cores.thread_slots,
             "macs_per_cycle_per_core": hw.cores.macs_per_cycle[options.precision],
             "peak_tops": hw.peak_ops_per_s(options.precision) / 1e12,
@@ -132,13 +171,13 @@ def build_result(
             "dram_bandwidth_bytes_per_s": hw.dram.bandwidth_bytes_per_s,
         },
         precision=options.precision,
-        mode=options.mode,
+        mode=options.mode or hw.default_mode,
         scheduler=options.scheduler_name,
         seed=options.seed,
-        frames=frames,
+        frames=sum(w.frames for w in workloads),
         latency_cycles=latency,
         latency_s=latency_s,
-        throughput_fps=fps,
+        throughput_fps=_throughput(all_ends, [r for w in workloads for r in w.release_cycles], clock),
         energy_j=energy,
         avg_power_w=energy / latency_s if latency_s > 0 else 0.0,
         energy_breakdown_j=dict(stats.energy),
@@ -151,42 +190,49 @@ def build_result(
         core_busy_cycles=busy,
         core_stalled_cycles=stalled,
         core_idle_cycles=idle,
+        dram_utilization=stats.dram_busy_cycles / latency if latency else 0.0,
+        interconnect_utilization=stats.interconnect_busy_cycles / latency if latency else 0.0,
         lower_bound_cycles=lb,
         lower_bounds=bounds,
-        efficiency=lb / latency if latency else 1.0,
-        blocks=len(tasks.blocks) * frames,
+        efficiency=min(1.0, lb / latency) if latency else 1.0,
+        blocks=len(stats.block_start) if stats.block_start is not None else 0,
         deadlock_spills=stats.deadlock_spills,
         buffers=tuple(
             {"tensor": k, "capacity_bytes": stats.buffer_capacity[k], "high_water_bytes": v}
             for k, v in sorted(stats.buffer_high_water.items())
         ),
-        power_series=power_series(
-            stats.energy_events, latency, hw.energy.static_w, hw.cores.clock_hz, options.power_resolution_cycles
-        ),
-        frame_end_cycles=tuple(stats.frame_end_cycles),
-        nodes=nodes,
+        power_series=power_series(stats.energy_events, latency, hw.energy.static_w, clock, options.power_resolution_cycles),
+        frame_end_cycles=tuple(all_ends),
+        streams=tuple(streams),
+        nodes=tuple(nodes),
         check=check,
-        timeline=build_timeline(tasks, stats),
-        outputs=stats.outputs[-1] if stats.outputs else {},
+        timeline=build_timeline(workloads, run),
+        outputs=stats.outputs[0][-1] if stats.outputs and stats.outputs[0] else {},
     )
 
 
-def build_timeline(tasks: TaskGraph, stats: RunStats) -> Timeline:
-    nb = len(tasks.blocks)
-    total = len(stats.block_start) if stats.block_start is not None else 0
-    ids = np.arange(total)
-    per_block_node = np.array([b.node for b in tasks.blocks], dtype=np.int64)
-    per_block_index = np.array([b.index for b in tasks.blocks], dtype=np.int64)
-    transfers = np.asarray(stats.dram_transfers, dtype=np.float64).reshape(-1, 3)
+def build_timeline(workloads: Sequence[Workload], run: EngineRun) -> Timeline:
+    stats = run.stats
+    many = len(workloads) > 1
+    node_offset = np.cumsum([0] + [len(w.tasks.nodes) for w in workloads])
+    block_node, block_index, block_frame, block_model = [], [], [], []
+    for workload, frame, _release, _offset in run.jobs:
+        blocks = workloads[workload].tasks.blocks
+        block_node.extend(int(node_offset[workload]) + b.node for b in blocks)
+        block_index.extend(b.index for b in blocks)
+        block_frame.extend([frame] * len(blocks))
+        block_model.extend([workload] * len(blocks))
+    names = tuple((f"m{w}/" if many else "") + n.op.name for w, wl in enumerate(workloads) for n in wl.tasks.nodes)
     return Timeline(
-        node_names=tuple(n.op.name for n in tasks.nodes),
-        node_ops=tuple(n.op.op_type for n in tasks.nodes),
-        block_node=per_block_node[ids % nb] if nb else ids,
-        block_frame=ids // nb if nb else ids,
-        block_index=per_block_index[ids % nb] if nb else ids,
+        node_names=names,
+        node_ops=tuple(n.op.op_type for wl in workloads for n in wl.tasks.nodes),
+        block_node=np.asarray(block_node, dtype=np.int64),
+        block_frame=np.asarray(block_frame, dtype=np.int64),
+        block_index=np.asarray(block_index, dtype=np.int64),
+        block_model=np.asarray(block_model, dtype=np.int64),
         block_core=np.asarray(stats.block_core, dtype=np.int64),
         block_start=np.asarray(stats.block_start, dtype=np.float64),
         block_end=np.asarray(stats.block_end, dtype=np.float64),
-        dram_transfers=transfers,
+        dram_transfers=np.asarray(stats.dram_transfers, dtype=np.float64).reshape(-1, 3),
         buffer_levels={k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in sorted(stats.buffer_levels.items())},
     )

@@ -70,6 +70,7 @@ class Timeline:
     block_node: np.ndarray
     block_frame: np.ndarray
     block_index: np.ndarray
+    block_model: np.ndarray
     block_core: np.ndarray
     block_start: np.ndarray
     block_end: np.ndarray
@@ -84,7 +85,8 @@ class Timeline:
             "ops": list(self.node_ops),
             "blocks": {
                 "node": self.block_node.tolist(), "frame": self.block_frame.tolist(),
-                "index": self.block_index.tolist(), "core": self.block_core.tolist(),
+                "index": self.block_index.tolist(), "model": self.block_model.tolist(),
+                "core": self.block_core.tolist(),
                 "start": self.block_start.tolist(), "end": self.block_end.tolist(),
             },
             "dram_transfers": {
@@ -125,6 +127,8 @@ class SimResult:
     core_busy_cycles: tuple[float, ...]
     core_stalled_cycles: tuple[float, ...]
     core_idle_cycles: tuple[float, ...]
+    dram_utilization: float
+    interconnect_utilization: float
     lower_bound_cycles: float
     lower_bounds: Mapping[str, float]
     efficiency: float
@@ -133,10 +137,11 @@ class SimResult:
     buffers: tuple[Mapping[str, Any], ...]
     power_series: Mapping[str, Any]
     frame_end_cycles: tuple[float, ...]
+    streams: tuple[Mapping[str, Any], ...]
     nodes: tuple[NodeResult, ...]
     check: Optional[CheckResult] = None
     timeline: Optional[Timeline] = field(default=None, compare=False, repr=False)
-    #: simulated graph outputs of the last frame, by output name (not part of the JSON)
+    #: simulated graph outputs of the first model's last frame, by output name (not part of the JSON)
     outputs: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,6 +170,8 @@ class SimResult:
             "core_busy_cycles": list(self.core_busy_cycles),
             "core_stalled_cycles": list(self.core_stalled_cycles),
             "core_idle_cycles": list(self.core_idle_cycles),
+            "dram_utilization": self.dram_utilization,
+            "interconnect_utilization": self.interconnect_utilization,
             "lower_bound_cycles": self.lower_bound_cycles,
             "lower_bounds": dict(self.lower_bounds),
             "efficiency": self.efficiency,
@@ -173,6 +180,7 @@ class SimResult:
             "buffers": [dict(b) for b in self.buffers],
             "power_series": dict(self.power_series),
             "frame_end_cycles": list(self.frame_end_cycles),
+            "streams": [dict(s) for s in self.streams],
             "nodes": [n.to_dict() for n in self.nodes],
         }
         if self.check is not None:
