@@ -7,7 +7,6 @@ User mistakes (a bad model, config, option or inputs file) end with one line
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -334,7 +333,7 @@ def cmd_hw(args: argparse.Namespace, console: Console) -> int:
     if args.hw_command == "list":
         t = Table(title="hardware presets", title_justify="left")
         for col in ("name", "cores", "int8 TOPS", "DRAM GB/s", "shared SRAM", "mode", "description"):
-            t.add_column(col)
+            t.add_column(col, no_wrap=col != "description")
         for name in preset_names():
             hw = load_hardware(name)
             t.add_row(name, str(hw.cores.count), f"{hw.peak_ops_per_s('int8') / 1e12:g}",
@@ -356,11 +355,14 @@ def cmd_hw(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+PIPED_WIDTH = 160
+
+
 def make_console(quiet: bool = False) -> Console:
-    """Rich output on a terminal; plain, colourless and 120 columns wide when piped."""
+    """Rich output on a terminal; plain, colourless and 160 columns wide when piped (nothing truncated)."""
     if sys.stdout.isatty():
         return Console(quiet=quiet, highlight=False)
-    return Console(quiet=quiet, highlight=False, no_color=True, width=int(os.environ.get("COLUMNS", "120")))
+    return Console(quiet=quiet, highlight=False, no_color=True, width=PIPED_WIDTH)
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
