@@ -159,15 +159,26 @@ class _Engine:
         self.t_start = np.zeros(self.total)
         self.t_end = np.zeros(self.total)
         self.done_count = 0
-        # weights: per (workload, node), loaded once, streamed per block when over the weight budget
+        # weights: a model whose weights fit the weight pool (after the models before it) keeps them
+        # resident, loaded once; any other model loads a node's weights per frame and frees them after use.
+        # A node whose weights exceed the whole pool streams them from DRAM for every block.
         wb = weight_budget(hw)
         self.weight_streamed = [[n.cost.weight_bytes > wb for n in w.tasks.nodes] for w in self.workloads]
+        self.resident: list[bool] = []
+        room = wb
+        for w, streamed in zip(self.workloads, self.weight_streamed):
+            need = sum(n.cost.weight_bytes for n in w.tasks.nodes if not streamed[n.index])
+            self.resident.append(need <= room)
+            room -= need if need <= room else 0
+        # per job, per node: weights on chip
         self.weights_ready = [
-            [n.cost.weight_bytes == 0 or streamed[n.index] for n in w.tasks.nodes]
-            for w, streamed in zip(self.workloads, self.weight_streamed)
+            bytearray(
+                n.cost.weight_bytes == 0 or self.weight_streamed[j.workload][n.index]
+                for n in self.workloads[j.workload].tasks.nodes
+            )
+            for j in self.jobs
         ]
         self.weight_pool = simpy.Container(self.env, capacity=max(1, wb), init=0)
-        self.node_frames_left = [[w.frames] * len(w.tasks.nodes) for w in self.workloads]
         self.node_blocks_left = [[len(n.blocks) for n in self.workloads[j.workload].tasks.nodes] for j in self.jobs]
         self.job_blocks_left = [len(self.workloads[j.workload].tasks.blocks) for j in self.jobs]
         # layer-mode barrier: node n of job j opens when the previous (job, node) in sequence is done
@@ -225,7 +236,7 @@ class _Engine:
     def _maybe_ready(self, g: int) -> None:
         j, job, block = self._locate(g)
         w = job.workload
-        if (self.deps_left[g] or not self.arrived[j] or not self.weights_ready[w][block.node]
+        if (self.deps_left[g] or not self.arrived[j] or not self.weights_ready[j][block.node]
                 or not self.gate_open[j][block.node]):
             return
         self.deps_left[g] = -1  # marks "queued" so it is never queued twice
@@ -269,24 +280,31 @@ class _Engine:
 
     # --- weights --------------------------------------------------------------------------------
     def _prefetch_weights(self):
-        """DMA: load each node's weights in program order, as weight memory frees up.
+        """DMA: load weights in program order as weight memory frees up.
 
-        With several models the programs are interleaved by their progress
-        (node index / node count), so no model waits for another's whole program.
+        Resident models' weights first (once), their programs interleaved by
+        progress (node index / node count); then, frame by frame in arrival
+        order, the weights of the models that do not fit.
         """
         inflight = simpy.Resource(self.env, capacity=self.hw.dma.engines)
-        order = sorted(
+        resident = sorted(
             (node.index / len(wl.tasks.nodes), w, node.index)
-            for w, wl in enumerate(self.workloads) for node in wl.tasks.nodes
+            for w, wl in enumerate(self.workloads) if self.resident[w] for node in wl.tasks.nodes
         )
-        for _, w, n in order:
+        order = [(None, w, n) for _, w, n in resident] + [
+            (j, job.workload, n)
+            for j, job in enumerate(self.jobs) if not self.resident[job.workload]
+            for n in range(len(self.workloads[job.workload].tasks.nodes))
+        ]
+        for j, w, n in order:
             nbytes = self.workloads[w].tasks.nodes[n].cost.weight_bytes
             if nbytes == 0 or self.weight_streamed[w][n]:
                 continue
             yield self.weight_pool.put(nbytes)
-            self.env.process(self._load_weights(w, n, nbytes, inflight))
+            self.env.process(self._load_weights(j, w, n, nbytes, inflight))
 
-    def _load_weights(self, w: int, n: int, nbytes: int, inflight: simpy.Resource):
+    def _load_weights(self, job: Optional[int], w: int, n: int, nbytes: int, inflight: simpy.Resource):
+        """Load one node's weights: for every frame of a resident model (job None), or for one job."""
         with inflight.request() as req:
             yield req
             start = self.env.now
@@ -301,10 +319,10 @@ class _Engine:
         stats.nodes[w][n].dram_bytes += nbytes
         stats.nodes[w][n].energy_j += e_dram + e_sram
         stats.energy_events.append((start, self.env.now, e_dram + e_sram))
-        self.weights_ready[w][n] = True
-        for j, job in enumerate(self.jobs):
-            if job.workload == w:
-                self._ready_job_node(j, n)
+        jobs = [job] if job is not None else [k for k, jb in enumerate(self.jobs) if jb.workload == w]
+        for k in jobs:
+            self.weights_ready[k][n] = 1
+            self._ready_job_node(k, n)
 
     # --- one block --------------------------------------------------------------------------
     def _buffer(self, j: int, tensor: str, plan: BufferPlan) -> RingBuffer:
@@ -442,9 +460,8 @@ class _Engine:
         n = block.node
         self.node_blocks_left[j][n] -= 1
         if self.node_blocks_left[j][n] == 0:
-            self.node_frames_left[w][n] -= 1
             weight = tasks.nodes[n].cost.weight_bytes
-            if self.node_frames_left[w][n] == 0 and weight and not self.weight_streamed[w][n]:
+            if weight and not self.resident[w] and not self.weight_streamed[w][n]:
                 self.weight_pool.get(weight)
             if self.layer_mode:
                 self._open_next(j, n)

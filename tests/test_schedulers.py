@@ -1,0 +1,126 @@
+"""Scheduling strategies: same outputs whatever the schedule, sane efficiency, HEFT vs round-robin,
+the docs tutorial's strategy loaded by module path and by entry point, and the compare command."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gspsim
+from gspsim.scheduling import scheduler_names
+
+from helpers import MOBILENET, RESNET, ROOT, TRANSFORMER, run_cli
+
+MLP = ROOT / "gspsim" / "models" / "edge_mlp.onnx"
+TEST_MODELS = [RESNET, MOBILENET, TRANSFORMER, MLP]
+
+
+@pytest.fixture(scope="module", params=TEST_MODELS, ids=lambda p: p.stem)
+def model_runs(request) -> dict[str, gspsim.SimResult]:
+    graph = gspsim.load_model(request.param)
+    return {name: gspsim.simulate(graph, "blaize-1600", scheduler=name) for name in scheduler_names()}
+
+
+def test_every_strategy_computes_the_layer_by_layer_outputs(model_runs) -> None:
+    reference = model_runs["layer"]
+    assert reference.mode == "layer"
+    for name, result in model_runs.items():
+        assert result.scheduler == name
+        for key, value in reference.outputs.items():
+            np.testing.assert_array_equal(result.outputs[key], value, err_msg=name)
+        assert 0 < result.efficiency <= 1.0
+        assert result.latency_cycles >= result.lower_bound_cycles
+
+
+def test_heft_is_no_slower_than_round_robin(model_runs) -> None:
+    assert model_runs["heft"].latency_cycles <= model_runs["round-robin"].latency_cycles
+
+
+def _tutorial_code() -> str:
+    text = (ROOT / "docs" / "schedulers.md").read_text()
+    block = re.search(r"```python\n(# tutorial_scheduler\.py\n.*?)```", text, re.S)
+    assert block, "tutorial code block not found in docs/schedulers.md"
+    code = block.group(1)
+    assert len(code.strip().splitlines()) < 40
+    return code
+
+
+def test_tutorial_scheduler_runs_from_a_module_path(tmp_path: Path) -> None:
+    (tmp_path / "tutorial_scheduler.py").write_text(_tutorial_code())
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gspsim", "run", str(RESNET), "--scheduler", "tutorial_scheduler:ShortestFirstScheduler",
+         "--check", "--json", str(out), "--quiet"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    doc = json.loads(out.read_text())
+    assert doc["scheduler"] == "shortest-first" and doc["check"]["passed"]
+
+
+def test_tutorial_scheduler_registers_as_an_entry_point(tmp_path: Path) -> None:
+    (tmp_path / "tutorial_scheduler.py").write_text(_tutorial_code())
+    dist = tmp_path / "tutorial_sched-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tutorial-sched\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[gspsim.schedulers]\nshortest-first = tutorial_scheduler:ShortestFirstScheduler\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "gspsim", "compare", str(MLP), "--schedulers", "heft,shortest-first",
+         "--csv", str(tmp_path / "c.csv"), "--quiet"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader((tmp_path / "c.csv").open()))
+    assert [r["scheduler"] for r in rows] == ["heft", "shortest-first"]
+
+
+def test_compare_writes_one_row_per_strategy(tmp_path: Path) -> None:
+    out = tmp_path / "compare.csv"
+    proc = run_cli("compare", str(TRANSFORMER), "--schedulers", "all", "--csv", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [r["scheduler"] for r in rows] == scheduler_names()
+    for row in rows:
+        assert 0 < float(row["efficiency"]) <= 1
+        assert float(row["latency_cycles"]) > 0 and float(row["energy_mj"]) > 0
+    for name in scheduler_names():
+        assert name in proc.stdout
+
+
+def test_unknown_scheduler_is_a_clear_error() -> None:
+    proc = run_cli("run", str(MLP), "--scheduler", "fastest")
+    assert proc.returncode == 2
+    assert "unknown scheduler 'fastest'" in proc.stderr and "heft" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("run", str(MLP), "--scheduler", "no_such_module:Thing")
+    assert proc.returncode == 2 and "cannot import module 'no_such_module'" in proc.stderr
+
+
+def test_several_models_share_the_chip(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    proc = run_cli("run", str(TRANSFORMER), str(MLP), "--fps", "20000,50000", "--frames", "3", "--check",
+                   "--json", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    doc = json.loads(out.read_text())
+    assert [Path(s["path"]).name for s in doc["streams"]] == [TRANSFORMER.name, MLP.name]
+    for s in doc["streams"]:
+        assert s["frames"] == 3 and s["deadline_s"] == pytest.approx(1 / s["fps_in"])
+        assert 0 <= s["deadline_misses"] <= 3 and s["max_latency_s"] >= s["mean_latency_s"] > 0
+    assert doc["check"]["passed"] and set(doc["check"]["per_output"]) == {"m0/output", "m1/output"}
+    alone = gspsim.simulate(MLP, "blaize-1600", frames=3, fps=50000)
+    shared_mlp = doc["streams"][1]
+    assert shared_mlp["mean_latency_s"] >= alone.streams[0]["mean_latency_s"] - 1e-12
