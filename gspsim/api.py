@@ -17,7 +17,8 @@ import numpy as np
 from .check import compare_outputs, run_onnxruntime
 from .engine.options import MODES, SimOptions
 from .engine.simulator import Workload, simulate_workloads
-from .errors import ConfigError, NotYetAvailable
+from .accuracy import AccuracyReport, accuracy_report
+from .errors import ConfigError
 from .frontend import import_onnx
 from .hardware.config import HardwareConfig, load_hardware
 from .inputs import check_inputs, synthetic_inputs
@@ -25,6 +26,7 @@ from .ir.graph import DataflowGraph
 from .lowering.tasks import TaskGraph, lower_to_tasks
 from .models import bundled_model_path
 from .passes import run_default_passes
+from .passes.precision import INT8_OPS, PRECISIONS, assign_precision, validate_overrides
 from .results.build import build_result
 from .results.result import SimResult
 from .scheduling import Scheduler, make_scheduler
@@ -32,9 +34,7 @@ from .scheduling import Scheduler, make_scheduler
 #: the model ``run`` uses when none is given
 DEFAULT_MODEL = "small-cnn"
 DEFAULT_HARDWARE = "blaize-1600"
-#: precisions the engine runs today
-SUPPORTED_PRECISIONS: tuple[str, ...] = ("fp32",)
-PLANNED_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "int8")
+CALIBRATORS: tuple[str, ...] = ("minmax", "percentile", "mse")
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -55,12 +55,15 @@ def _hardware(hw: Union[str, PathLike, HardwareConfig]) -> HardwareConfig:
 def validate_options(options: SimOptions) -> None:
     if options.mode is not None and options.mode not in MODES:
         raise ConfigError(f"--mode '{options.mode}': choose one of {', '.join(MODES)}")
-    if options.precision in PLANNED_PRECISIONS:
-        raise NotYetAvailable(
-            f"--precision {options.precision} is not available yet (planned: int8/fp16/bf16 execution); use fp32"
-        )
-    if options.precision not in SUPPORTED_PRECISIONS:
-        raise ConfigError(f"--precision '{options.precision}': choose one of fp32, fp16, bf16, int8")
+    if options.precision not in PRECISIONS:
+        raise ConfigError(f"--precision '{options.precision}': choose one of {', '.join(PRECISIONS)}")
+    validate_overrides(dict(options.precision_map), "--precision-map")
+    if options.calibrator not in CALIBRATORS:
+        raise ConfigError(f"--calibrator '{options.calibrator}': choose one of {', '.join(CALIBRATORS)}")
+    if options.calibration_samples < 1:
+        raise ConfigError(f"--calib-samples must be >= 1, got {options.calibration_samples}")
+    if options.accuracy_samples < 0:
+        raise ConfigError(f"--accuracy-samples must be >= 0, got {options.accuracy_samples}")
     if options.frames < 1:
         raise ConfigError(f"--frames must be >= 1, got {options.frames}")
     if options.block_rows is not None and options.block_rows < 1:
@@ -69,8 +72,36 @@ def validate_options(options: SimOptions) -> None:
         raise ConfigError(f"--ring-depth must be >= 1, got {options.ring_depth}")
 
 
+def is_quantized(graph: DataflowGraph) -> bool:
+    """Whether the model already holds quantized ops (a QDQ or QOperator model)."""
+    return any(op.op_type in INT8_OPS for op in graph.ops())
+
+
+def prepare_precision(graph: DataflowGraph, options: SimOptions) -> DataflowGraph:
+    """The graph as it runs at ``options.precision``: QDQ fused, int8-quantized if asked, precisions assigned.
+
+    A QDQ model's DequantizeLinear -> op -> QuantizeLinear patterns become QLinear
+    ops that run natively in int8.  ``--precision int8`` on a float model runs
+    gspsim's post-training quantization first.  Then every op gets its
+    precision (see gspsim.passes.precision).
+    """
+    if is_quantized(graph):
+        from .passes.qdq import fuse_qdq
+
+        graph = fuse_qdq(graph)
+    elif options.precision == "int8":
+        from .passes.quantize import load_calibration, quantize_graph, synthetic_calibration
+
+        if options.calibration:
+            calibration = load_calibration(options.calibration, graph)
+        else:
+            calibration = synthetic_calibration(graph, options.calibration_samples, options.seed + 10_000)
+        graph = quantize_graph(graph, calibration, calibrator=options.calibrator)
+    return assign_precision(graph, options.precision, dict(options.precision_map))
+
+
 def lower(graph: DataflowGraph, hw: HardwareConfig, options: SimOptions) -> TaskGraph:
-    return lower_to_tasks(graph, hw, options.precision, options.block_rows)
+    return lower_to_tasks(graph, hw, options.block_rows)
 
 
 def simulate(
@@ -134,11 +165,16 @@ def simulate_many(
         options = replace(options, scheduler=scheduler.name or options.scheduler_name)
     workloads: list[Workload] = []
     paths: list[str] = []
+    reports: list[AccuracyReport] = []
     for index, (model, given, rate) in enumerate(zip(models, inputs, fps)):
         if model is None:
             model = default_model_path()
-        graph = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes)
-        paths.append(graph.source_path or str(model))
+        source = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes)
+        paths.append(source.source_path or str(model))
+        graph = prepare_precision(source, options)
+        if options.accuracy_samples and (options.precision != "fp32" or options.precision_map):
+            reference = assign_precision(source, "fp32")
+            reports.append(accuracy_report(reference, graph, options.precision, options.accuracy_samples, options.seed))
         tasks = lower(graph, hardware, options)
         first = check_inputs(given, graph) if given is not None else synthetic_inputs(graph, options.seed)
         frame_inputs = [first] + [synthetic_inputs(graph, options.seed + f) for f in range(1, options.frames)]
@@ -169,4 +205,20 @@ def simulate_many(
                 reference[key] = value
                 simulated[key] = run.stats.outputs[w][-1][name]
         verdict = compare_outputs(simulated, reference, options.precision)
-    return build_result(workloads, hardware, options, run, paths, fps, verdict)
+    return build_result(workloads, hardware, options, run, paths, fps, verdict, merge_reports(reports))
+
+
+def merge_reports(reports: Sequence[AccuracyReport]) -> Optional[AccuracyReport]:
+    """One report for several models (output names prefixed m0/, m1/ ...)."""
+    if len(reports) <= 1:
+        return reports[0] if reports else None
+    per = {f"m{i}/{k}": v for i, r in enumerate(reports) for k, v in r.per_output.items()}
+    top1 = [r.top1_agreement for r in reports if r.top1_agreement is not None]
+    return AccuracyReport(
+        reference="fp32", precision=reports[0].precision, samples=reports[0].samples,
+        max_abs_err=max(r.max_abs_err for r in reports),
+        cosine_similarity=min(r.cosine_similarity for r in reports),
+        cosine_similarity_mean=float(np.mean([r.cosine_similarity_mean for r in reports])),
+        top1_agreement=float(np.mean(top1)) if top1 else None,
+        per_output=per,
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -48,8 +49,21 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", default=None, metavar="R[,R...]",
                    help="input frame rate per model (one value for all, or one per model): frames arrive at that "
                         "rate and each must finish before the next arrives (deadline); default: all frames at once")
-    p.add_argument("--precision", default="fp32", metavar="P",
-                   help="fp32 (today); fp16, bf16 and int8 are planned")
+    p.add_argument("--precision", default="fp32", metavar="P[,P...]",
+                   help="fp32, fp16, bf16 or int8 (int8 quantizes a float model first); a comma list runs each "
+                        "and prints one table with latency, energy, DRAM traffic and accuracy per precision")
+    p.add_argument("--precision-map", metavar="FILE.toml",
+                   help="per-node precision overrides: a TOML table mapping node names or op types to "
+                        "precisions, e.g. Softmax = \"fp16\" (mixed-precision experiments)")
+    p.add_argument("--calib", metavar="FILE.npz|DIR",
+                   help="int8 calibration inputs: an .npz of graph inputs or a folder of them "
+                        "(default: seeded synthetic inputs)")
+    p.add_argument("--calibrator", default="minmax", choices=["minmax", "percentile", "mse"],
+                   help="how int8 activation ranges are chosen from calibration data (default minmax)")
+    p.add_argument("--calib-samples", type=int, default=8, metavar="N",
+                   help="synthetic calibration inputs when --calib is not given (default 8)")
+    p.add_argument("--accuracy-samples", type=int, default=4, metavar="N",
+                   help="seeded inputs of the accuracy report against fp32 (default 4; 0 turns it off)")
     p.add_argument("--mode", default=None, choices=["streaming", "layer"],
                    help="streaming: GSP block-level dataflow through on-chip ring buffers; layer: layer-by-layer "
                         "through DRAM (default: the chip's default_mode)")
@@ -179,44 +193,99 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         if dest:
             refuse_overwriting(dest, protected, what)
     hw = load_hardware(args.hw)
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
     options = SimOptions(
         mode=args.mode,
         scheduler=args.scheduler,
-        precision=args.precision,
+        precision=precisions[0] if precisions else "",
         seed=args.seed,
         frames=args.frames,
         execute=not args.timing_only,
         block_rows=args.block_rows,
         ring_depth=args.ring_depth,
+        precision_map=_precision_map(args.precision_map),
+        calibrator=args.calibrator,
+        calibration=args.calib,
+        calibration_samples=args.calib_samples,
+        accuracy_samples=args.accuracy_samples,
     )
-    api.validate_options(options)
+    for p in precisions or [""]:
+        api.validate_options(replace(options, precision=p))
     fps = _parse_fps(args.fps, len(model_paths))
     if args.outputs and args.timing_only:
         raise GspsimError("--outputs needs the kernels to run; drop --timing-only")
     if args.inputs and len(model_paths) > 1:
         raise GspsimError("--inputs applies to one model; with several models the inputs are seeded")
+    if args.outputs and len(precisions) > 1:
+        raise GspsimError("--outputs takes one precision; run each precision separately")
     with console.status("loading model", spinner="dots") if not args.quiet else _nullcontext():
         shapes = _input_shapes(args.input_shape)
         graphs = [api.load_model(p, shapes) for p in model_paths]
         inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
-    with console.status("simulating", spinner="dots") if not args.quiet else _nullcontext():
-        result = api.simulate_many(graphs, hw, options, inputs=inputs, check=args.check, fps=fps)
+    results = []
+    for p in precisions:
+        with console.status(f"simulating at {p}", spinner="dots") if not args.quiet else _nullcontext():
+            results.append(api.simulate_many(graphs, hw, replace(options, precision=p), inputs=inputs,
+                                             check=args.check, fps=fps))
+    result = results[0]
     if args.json:
-        write_text_atomic(args.json, result.to_json())
+        if len(results) == 1:
+            write_text_atomic(args.json, result.to_json())
+        else:
+            write_text_atomic(args.json, "[\n" + ",\n".join(r.to_json().rstrip("\n") for r in results) + "\n]\n")
     if args.outputs:
         write_npz_atomic(args.outputs, result.outputs)
-    if not args.quiet:
-        print_summary(result, console, args.nodes)
-    if result.check is not None and not result.check.passed:
-        c = result.check
-        console.file = sys.stderr
+    if len(results) > 1 and not args.quiet:
+        print_precision_table(results, console)
+    failed = [r for r in results if r.check is not None and not r.check.passed]
+    if failed:
+        c = failed[0].check
         print(
-            f"error: --check failed: output '{c.worst_output}' differs from onnxruntime by "
+            f"error: --check failed at {failed[0].precision}: output '{c.worst_output}' differs from onnxruntime by "
             f"max_rel_err {c.max_rel_err:.3g} (max_abs_err {c.max_abs_err:.3g}) > tolerance {c.tolerance:g}",
             file=sys.stderr,
         )
+        if not args.quiet and len(results) == 1:
+            print_summary(result, console, args.nodes)
         return 1
+    if len(results) > 1:
+        return 0
+    if not args.quiet:
+        print_summary(result, console, args.nodes)
     return 0
+
+
+def _precision_map(path: Optional[str]) -> tuple[tuple[str, str], ...]:
+    """Read ``--precision-map``: a TOML table of node name or op type -> precision."""
+    if not path:
+        return ()
+    from .hardware.config import tomllib
+
+    p = Path(path)
+    if not p.is_file():
+        raise GspsimError(f"{p}: no such precision map file")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GspsimError(f"{p}: not valid TOML ({exc})") from None
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise GspsimError(f"{p}: '{key}' must map to a precision string such as \"fp16\", got {value!r}")
+    return tuple(sorted(data.items()))
+
+
+def print_precision_table(results, console: Console) -> None:
+    t = Table(title="precisions side by side", title_justify="left")
+    for col in ("precision", "latency ms", "energy mJ", "DRAM MiB", "cosine vs fp32", "max abs err", "top-1 agreement"):
+        t.add_column(col, justify="left" if col == "precision" else "right")
+    for r in results:
+        a = r.accuracy
+        t.add_row(r.precision, f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
+                  f"{(r.dram_read_bytes + r.dram_write_bytes) / 2**20:.3f}",
+                  f"{a.cosine_similarity:.5f}" if a else "1 (reference)" if r.precision == "fp32" else "-",
+                  f"{a.max_abs_err:.3g}" if a else "0" if r.precision == "fp32" else "-",
+                  (f"{a.top1_agreement:.1%}" if a and a.top1_agreement is not None else "-"))
+    console.print(t)
 
 
 def _parse_fps(text: Optional[str], models: int) -> list[Optional[float]]:
@@ -265,6 +334,11 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
         ("core utilization", f"mean {sum(result.core_utilization) / len(result.core_utilization):.1%}, "
                              f"max {max(result.core_utilization):.1%}"),
     ]
+    if result.accuracy is not None:
+        a = result.accuracy
+        top1 = f", top-1 agreement {a.top1_agreement:.1%}" if a.top1_agreement is not None else ""
+        rows.append(("accuracy vs fp32", f"cosine {a.cosine_similarity:.5f}, max_abs_err {a.max_abs_err:.3g}{top1} "
+                                         f"({a.samples} seeded inputs)"))
     if result.check is not None:
         c = result.check
         verdict = "[green]passed[/green]" if c.passed else "[red]FAILED[/red]"

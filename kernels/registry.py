@@ -12,7 +12,8 @@ for ``(op_type, precision)``.  A kernel is a pure function over numpy arrays:
   into the preallocated ``out``.  The streaming engine uses it to execute a
   node block by block; any split into blocks gives exactly the whole result.
 
-Precisions are ``"fp32"``, ``"fp16"`` and ``"int8"``.  Layout-only ops
+Precisions are ``"fp32"``, ``"fp16"``, ``"bf16"`` (fp32 kernels with bf16 rounding, see
+``ops/bf16.py``) and ``"int8"``.  Layout-only ops
 (reshape, transpose, concat, ...) are registered once under ``"any"`` and
 serve every precision.
 """
@@ -31,7 +32,7 @@ Attrs = Mapping[str, Any]
 RunFn = Callable[[Inputs, Attrs], tuple]
 RowsFn = Callable[[Inputs, Attrs, np.ndarray, int, int], None]
 
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
 ANY = "any"
 
 

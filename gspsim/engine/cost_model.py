@@ -3,7 +3,7 @@
 Rules (documented in docs/cost-model.md):
 
 * compute cycles of a block on one core = ``ceil(MACs / macs_per_cycle[p]) +
-  ceil(vector_ops / vector_lanes[p])`` at the run's precision ``p``;
+  ceil(vector_ops / vector_lanes[p])`` at its node's precision ``p``;
 * a transfer of ``n`` bytes over a channel of ``B`` bytes/cycle occupies it for
   ``ceil(n / B)`` cycles; DRAM adds its access latency to every transfer;
 * dynamic energy = MACs x ``mac_pj[p]`` + vector ops x ``vector_op_pj[p]`` +
@@ -26,7 +26,7 @@ PJ = 1e-12
 
 @dataclass(frozen=True)
 class CostModel:
-    """Per-run constants taken from the hardware config at one precision."""
+    """Constants taken from the hardware config at one precision."""
 
     macs_per_cycle: float
     vector_lanes: float

@@ -17,6 +17,7 @@ class SimOptions:
     mode: Optional[str] = None
     #: scheduler name; None picks the mode's default (depth-first for streaming, layer for layer)
     scheduler: Optional[str] = None
+    #: the run's precision: fp32, fp16, bf16 or int8 (int8 quantizes a float model first)
     precision: str = "fp32"
     seed: int = 0
     #: inputs streamed through the chip one after another (pipelined in streaming mode)
@@ -29,6 +30,14 @@ class SimOptions:
     ring_depth: int = 4
     #: cycles per sample of the power series (None: 1/200 of the latency)
     power_resolution_cycles: Optional[int] = None
+    #: per-node precision overrides: (node name or op type, precision) pairs
+    precision_map: tuple[tuple[str, str], ...] = ()
+    #: int8 post-training quantization: calibrator, calibration data (.npz or folder; None: seeded), samples
+    calibrator: str = "minmax"
+    calibration: Optional[str] = None
+    calibration_samples: int = 8
+    #: seeded inputs of the accuracy report against fp32 (0: no report)
+    accuracy_samples: int = 4
 
     @property
     def scheduler_name(self) -> str:

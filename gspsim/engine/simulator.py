@@ -28,7 +28,7 @@ import numpy as np
 import simpy
 
 from ..errors import GspsimError
-from ..hardware.config import HardwareConfig
+from ..hardware.config import PRECISION_KEYS, HardwareConfig
 from ..lowering.tasks import Block, TaskGraph
 from ..scheduling.base import Scheduler
 from .buffers import BufferPlan, plan_buffers, weight_budget
@@ -117,13 +117,16 @@ class _Engine:
     def __init__(self, workloads: Sequence[Workload], hw: HardwareConfig, options: SimOptions) -> None:
         self.workloads, self.hw, self.options = list(workloads), hw, options
         self.env = simpy.Environment()
-        self.cost = CostModel.for_run(hw, options.precision)
+        # per-precision compute costs (each node runs at its own precision); memory costs are shared
+        self.costs = {p: CostModel.for_run(hw, p) for p in PRECISION_KEYS}
+        self.cost = self.costs[options.precision]
         self.layer_mode = options.mode == "layer"
         self.cores = hw.cores.count
         self.slots = hw.cores.thread_slots
         self.many = len(self.workloads) > 1
         self.block_cycles = [
-            [self.cost.compute_cycles(b.macs, b.vector_ops) for b in w.tasks.blocks] for w in self.workloads
+            [self.costs[w.tasks.nodes[b.node].op.precision].compute_cycles(b.macs, b.vector_ops) for b in w.tasks.blocks]
+            for w in self.workloads
         ]
         self.plans: list[Mapping[str, BufferPlan]] = [
             plan_buffers(w.tasks, hw, options.mode, options.ring_depth) for w in self.workloads
@@ -411,7 +414,7 @@ class _Engine:
         dram_bytes = dram_in + weight_dram + dram_out
         ic_bytes = onchip_in + onchip_out
         sram = 0 if node.is_view else block.in_bytes + block.out_bytes + node.cost.weight_bytes
-        e_compute = self.cost.compute_energy(block.macs, block.vector_ops)
+        e_compute = self.costs[node.op.precision].compute_energy(block.macs, block.vector_ops)
         e_dram = dram_bytes * self.cost.dram_j_per_byte
         e_ic = ic_bytes * self.cost.interconnect_j_per_byte
         e_sram = sram * self.cost.sram_j_per_byte

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import networkx as nx
 import numpy as np
@@ -20,11 +20,17 @@ import numpy as np
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """A tensor's static facts: name, shape and element type."""
+    """A tensor's static facts: name, shape and element type.
+
+    ``elem_bytes`` overrides the storage size of an element where the numpy
+    dtype is only a stand-in: bf16 tensors are held as float32 values rounded
+    to bf16, but cost 2 bytes each on the simulated chip.
+    """
 
     name: str
     shape: tuple[int, ...]
     dtype: str
+    elem_bytes: Optional[int] = None
 
     @property
     def size(self) -> int:
@@ -33,7 +39,7 @@ class TensorInfo:
 
     @property
     def itemsize(self) -> int:
-        return np.dtype(self.dtype).itemsize
+        return self.elem_bytes if self.elem_bytes is not None else np.dtype(self.dtype).itemsize
 
     @property
     def nbytes(self) -> int:
@@ -43,6 +49,13 @@ class TensorInfo:
 def is_weight(array: np.ndarray) -> bool:
     """Whether a constant input is a weight rather than a shape/axes/index parameter (int64)."""
     return array.dtype != np.int64
+
+
+def stored_nbytes(array: np.ndarray, precision: str) -> int:
+    """Bytes a weight takes on the chip: bf16 weights are float32 arrays holding bf16 values (2 bytes each)."""
+    if precision == "bf16" and array.dtype == np.float32:
+        return int(array.size) * 2
+    return int(array.nbytes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,11 +69,13 @@ class OpNode:
     attrs: Mapping[str, Any] = field(default_factory=dict)
     weights: Mapping[str, np.ndarray] = field(default_factory=dict)
     domain: str = ""
+    #: the precision this op runs at: fp32, fp16, bf16 or int8 (set by gspsim.passes.precision)
+    precision: str = "fp32"
 
     @property
     def weight_bytes(self) -> int:
         """Bytes of real weights (int64 constants are shapes and axes, not weights)."""
-        return int(sum(w.nbytes for w in self.weights.values() if is_weight(w)))
+        return int(sum(stored_nbytes(w, self.precision) for w in self.weights.values() if is_weight(w)))
 
     @property
     def activation_inputs(self) -> tuple[str, ...]:
@@ -156,9 +171,10 @@ class DataflowGraph:
     def weight_bytes(self) -> int:
         seen: dict[str, int] = {}
         for _, data in self.graph.nodes(data=True):
-            for name, w in data["op"].weights.items():
+            op = data["op"]
+            for name, w in op.weights.items():
                 if is_weight(w):
-                    seen[name] = int(w.nbytes)
+                    seen[name] = stored_nbytes(w, op.precision)
         return sum(seen.values())
 
     def __len__(self) -> int:

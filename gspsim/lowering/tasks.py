@@ -77,7 +77,6 @@ class TaskGraph:
     """The lowered program: nodes in topological order and their blocks."""
 
     graph: DataflowGraph
-    precision: str
     nodes: tuple[NodeTasks, ...]
     blocks: tuple[Block, ...]
     #: per block, the blocks that read its output
@@ -108,23 +107,22 @@ def rows_per_block(out: TensorInfo, axis: int, hw: HardwareConfig, override: Opt
     return max(1, min(extent, by_memory, by_spread))
 
 
-def kernel_for(op: OpNode, precision: str) -> Kernel:
-    return get_kernel(op.op_type, precision)
+def kernel_for(op: OpNode) -> Kernel:
+    """The kernel of ``op`` at the precision the precision pass gave it."""
+    return get_kernel(op.op_type, op.precision)
 
 
-def check_supported(graph: DataflowGraph, precision: str) -> None:
-    """One error naming every node whose op has no kernel at ``precision``."""
+def check_supported(graph: DataflowGraph) -> None:
+    """One error naming every node whose op has no kernel at its precision."""
     missing = []
     for op in graph.ops():
         try:
-            kernel_for(op, precision)
+            kernel_for(op)
         except UnsupportedKernel:
-            missing.append(f"node '{op.name}' ({op.op_type})")
+            missing.append(f"node '{op.name}' ({op.op_type}{'' if op.precision == 'fp32' else ' at ' + op.precision})")
     if missing:
         where = graph.source_path or graph.name
-        raise UnsupportedOpsError(
-            f"{where}: {len(missing)} unsupported op(s) at {precision}: " + ", ".join(missing)
-        )
+        raise UnsupportedOpsError(f"{where}: {len(missing)} unsupported op(s): " + ", ".join(missing))
 
 
 def _block_axis(op: OpNode, kernel: Kernel, tensors: Mapping[str, TensorInfo]) -> Optional[int]:
@@ -145,11 +143,9 @@ def _share(total: int, start: int, stop: int, extent: int) -> int:
     return total * stop // extent - total * start // extent
 
 
-def lower_to_tasks(
-    graph: DataflowGraph, hw: HardwareConfig, precision: str = "fp32", block_rows: Optional[int] = None
-) -> TaskGraph:
+def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optional[int] = None) -> TaskGraph:
     """Split every node into blocks and connect each block to the producer blocks it reads."""
-    check_supported(graph, precision)
+    check_supported(graph)
     tensors = graph.tensors
     nodes: list[NodeTasks] = []
     blocks: list[Block] = []
@@ -157,7 +153,7 @@ def lower_to_tasks(
     # per produced tensor: (node index, axis, band starts, band stops, block ids)
     bands: dict[str, tuple[Optional[int], list[int], list[int], tuple[int, ...]]] = {}
     for n_index, op in enumerate(graph.ops()):
-        kernel = kernel_for(op, precision)
+        kernel = kernel_for(op)
         cost = op_cost(op, tensors)
         axis = _block_axis(op, kernel, tensors)
         out = tensors[op.outputs[0]] if op.outputs and op.outputs[0] else None
@@ -220,7 +216,6 @@ def lower_to_tasks(
             consumers[d].append(b.id)
     return TaskGraph(
         graph=graph,
-        precision=precision,
         nodes=tuple(nodes),
         blocks=tuple(blocks),
         consumers=tuple(tuple(c) for c in consumers),

@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .._version import __version__
+from ..accuracy import AccuracyReport
 from ..engine.bounds import lower_bounds
 from ..engine.cost_model import CostModel
 from ..engine.options import SimOptions
@@ -95,6 +96,7 @@ def build_result(
     model_paths: Sequence[str],
     fps: Sequence[Optional[float]],
     check: Optional[CheckResult] = None,
+    accuracy: Optional[AccuracyReport] = None,
 ) -> SimResult:
     stats = run.stats
     cost = CostModel.for_run(hw, options.precision)
@@ -134,6 +136,7 @@ def build_result(
             nodes.append(NodeResult(
                 name=prefix + n.op.name,
                 op=n.op.op_type,
+                precision=n.op.precision,
                 blocks=len(n.blocks),
                 cores=tuple(sorted(s.cores)),
                 start_cycle=float(s.start) if s.start != float("inf") else 0.0,
@@ -206,6 +209,7 @@ def build_result(
         streams=tuple(streams),
         nodes=tuple(nodes),
         check=check,
+        accuracy=accuracy,
         timeline=build_timeline(workloads, run),
         outputs=stats.outputs[0][-1] if stats.outputs and stats.outputs[0] else {},
     )

@@ -13,6 +13,8 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from ..accuracy import AccuracyReport
+
 #: the version of the JSON layout; bumped when a key changes meaning or disappears
 SCHEMA_VERSION = 1
 
@@ -23,6 +25,7 @@ class NodeResult:
 
     name: str
     op: str
+    precision: str
     blocks: int
     cores: tuple[int, ...]
     start_cycle: float
@@ -34,7 +37,7 @@ class NodeResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "op": self.op, "blocks": self.blocks, "cores": list(self.cores),
+            "name": self.name, "op": self.op, "precision": self.precision, "blocks": self.blocks, "cores": list(self.cores),
             "start_cycle": self.start_cycle, "end_cycle": self.end_cycle, "busy_cycles": self.busy_cycles,
             "macs": self.macs, "dram_bytes": self.dram_bytes, "energy_j": self.energy_j,
         }
@@ -140,6 +143,7 @@ class SimResult:
     streams: tuple[Mapping[str, Any], ...]
     nodes: tuple[NodeResult, ...]
     check: Optional[CheckResult] = None
+    accuracy: Optional[AccuracyReport] = None
     timeline: Optional[Timeline] = field(default=None, compare=False, repr=False)
     #: simulated graph outputs of the first model's last frame, by output name (not part of the JSON)
     outputs: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
@@ -185,6 +189,8 @@ class SimResult:
         }
         if self.check is not None:
             doc["check"] = self.check.to_dict()
+        if self.accuracy is not None:
+            doc["accuracy"] = self.accuracy.to_dict()
         if self.timeline is not None:
             doc["timeline"] = self.timeline.to_dict()
         return doc

@@ -7,9 +7,9 @@ kernels in the module of its family (or a new module) and list it here.
 from __future__ import annotations
 
 from ..registry import Kernel
-from . import conv, elementwise, layout, matmul, normalization, pool, quantize, resize
+from . import bf16, conv, elementwise, layout, matmul, normalization, pool, quantize, resize
 
-ALL_KERNELS: tuple[Kernel, ...] = (
+_NATIVE: tuple[Kernel, ...] = (
     *conv.KERNELS,
     *pool.KERNELS,
     *matmul.KERNELS,
@@ -19,3 +19,5 @@ ALL_KERNELS: tuple[Kernel, ...] = (
     *layout.KERNELS,
     *resize.KERNELS,
 )
+#: every kernel: the native ones plus bf16 variants of the fp32 kernels (see bf16.py)
+ALL_KERNELS: tuple[Kernel, ...] = (*_NATIVE, *bf16.bf16_kernels(_NATIVE))
