@@ -1,7 +1,56 @@
-"""layout kernels (placeholder: filled in by the kernel library work)."""
+"""Layout-only kernels, registered once under the shared "any" precision.
+
+These ops move, select or generate data without arithmetic, so one
+dtype-generic numpy implementation serves fp32, fp16 and int8 graphs and the
+frontend's constant folding of int64 shape subgraphs.  The code lives in
+three private modules by kind:
+
+* ``_layout_shape``: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Expand,
+  Tile, Shape, Size, ConstantOfShape, Range, Identity, Dropout, Cast;
+* ``_layout_index``: Slice, Gather, Split, Concat, Pad;
+* ``_layout_logic``: Where, Equal, Less, Greater, Not, And.
+
+Streaming: Slice, Concat and Pad have ``run_rows`` over ``row_axis = 2``
+(H of NCHW).  ``out`` may be the whole output tensor or a buffer of exactly
+``stop - start`` rows; either way any split of the rows gives ``run``'s
+result.  The other layout ops are cheap or reorder whole tensors and have no
+``run_rows``.  Outputs are C-contiguous and may alias inputs (views): callers
+must not write into them.
+"""
 
 from __future__ import annotations
 
-from ..registry import Kernel
+from ..registry import ANY, Kernel
+from . import _layout_index as idx
+from . import _layout_logic as logic
+from . import _layout_shape as shp
 
-KERNELS: tuple[Kernel, ...] = ()
+ROW_AXIS = idx.ROW_AXIS
+
+KERNELS: tuple[Kernel, ...] = (
+    Kernel("Concat", ANY, idx.concat, idx.concat_rows, ROW_AXIS),
+    Kernel("Split", ANY, idx.split),
+    Kernel("Slice", ANY, idx.slice_op, idx.slice_rows, ROW_AXIS),
+    Kernel("Pad", ANY, idx.pad, idx.pad_rows, ROW_AXIS),
+    Kernel("Gather", ANY, idx.gather),
+    Kernel("Reshape", ANY, shp.reshape),
+    Kernel("Flatten", ANY, shp.flatten),
+    Kernel("Transpose", ANY, shp.transpose),
+    Kernel("Squeeze", ANY, shp.squeeze),
+    Kernel("Unsqueeze", ANY, shp.unsqueeze),
+    Kernel("Expand", ANY, shp.expand),
+    Kernel("Tile", ANY, shp.tile),
+    Kernel("Shape", ANY, shp.shape_op),
+    Kernel("Size", ANY, shp.size_op),
+    Kernel("Cast", ANY, shp.cast),
+    Kernel("ConstantOfShape", ANY, shp.constant_of_shape),
+    Kernel("Range", ANY, shp.range_op),
+    Kernel("Identity", ANY, shp.identity),
+    Kernel("Dropout", ANY, shp.dropout),
+    Kernel("Where", ANY, logic.where),
+    Kernel("Equal", ANY, logic.equal),
+    Kernel("Less", ANY, logic.less),
+    Kernel("Greater", ANY, logic.greater),
+    Kernel("Not", ANY, logic.logical_not),
+    Kernel("And", ANY, logic.logical_and),
+)
