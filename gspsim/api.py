@@ -68,7 +68,7 @@ def validate_options(options: SimOptions) -> None:
         raise ConfigError(f"--frames must be >= 1, got {options.frames}")
     if options.block_rows is not None and options.block_rows < 1:
         raise ConfigError(f"--block-rows must be >= 1, got {options.block_rows}")
-    if options.ring_depth < 1:
+    if options.ring_depth is not None and options.ring_depth < 1:
         raise ConfigError(f"--ring-depth must be >= 1, got {options.ring_depth}")
 
 
@@ -111,14 +111,15 @@ def simulate(
     *,
     inputs: Optional[Mapping[str, np.ndarray]] = None,
     check: bool = False,
-    scheduler: Optional[Scheduler] = None,
+    scheduler: Union[str, Scheduler, None] = None,
     input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
     fps: Optional[float] = None,
     **option_overrides: Any,
 ) -> SimResult:
     """Compile ``model`` (a path, an IR graph, or None for the bundled default) and simulate it.
 
-    ``options`` (or keyword overrides such as ``mode="layer"``) say how; ``inputs``
+    ``options`` (or keyword overrides such as ``mode="layer"``) say how; ``scheduler``
+    is a strategy name or a :class:`Scheduler` instance; ``inputs``
     default to seeded synthetic tensors; ``check=True`` compares the outputs with
     onnxruntime's and stores the verdict in ``result.check``; ``fps`` makes the
     frames arrive at that rate instead of all at once.
@@ -136,7 +137,7 @@ def simulate_many(
     *,
     inputs: Optional[Sequence[Optional[Mapping[str, np.ndarray]]]] = None,
     check: bool = False,
-    scheduler: Optional[Scheduler] = None,
+    scheduler: Union[str, Scheduler, None] = None,
     input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
     fps: Optional[Sequence[Optional[float]]] = None,
     **option_overrides: Any,
@@ -157,6 +158,9 @@ def simulate_many(
     for rate in fps:
         if rate is not None and not rate > 0:
             raise ConfigError(f"--fps must be > 0, got {rate}")
+    if isinstance(scheduler, str):
+        options = replace(options, scheduler=scheduler)
+        scheduler = None
     if scheduler is None and options.scheduler:
         scheduler = make_scheduler(options.scheduler, options.seed)
     mode = options.mode or (scheduler.preferred_mode if scheduler is not None else None) or hardware.default_mode

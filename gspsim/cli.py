@@ -18,6 +18,8 @@ from rich.table import Table
 
 from ._version import __version__
 from .errors import GspsimError
+from .report.cli import add_plot_parser, add_run_output_options, cmd_plot
+from .sweep.cli import add_sweep_parser, cmd_sweep
 
 EPILOG_RUN = """\
 examples:
@@ -81,12 +83,14 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="static shape for an input with dynamic dimensions, e.g. input=1x3x224x224 (repeatable)")
     p.add_argument("--block-rows", type=int, default=None, metavar="N",
                    help="rows per block for every node (default: the rule in docs/execution-model.md)")
-    p.add_argument("--ring-depth", type=int, default=4, metavar="N",
-                   help="ring-buffer capacity in producer blocks (default 4)")
+    p.add_argument("--ring-depth", type=int, default=None, metavar="N",
+                   help="every ring buffer holds exactly N producer blocks (default: the compiler's deadlock-free "
+                        "sizing, see docs/execution-model.md; an undersized buffer deadlocks and the engine spills)")
     p.add_argument("--timing-only", action="store_true",
                    help="skip the kernels (every event is still simulated): faster, no outputs")
     p.add_argument("--nodes", type=int, default=0, metavar="N", help="also print the N slowest nodes")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    add_run_output_options(p)
 
 
 def _add_inspect_parser(sub: argparse._SubParsersAction) -> None:
@@ -157,10 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"gspsim {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,compare,inspect,hw}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,compare,sweep,plot,inspect,hw}")
     sub.required = True
     _add_run_parser(sub)
     _add_compare_parser(sub)
+    add_sweep_parser(sub)
+    add_plot_parser(sub)
     _add_inspect_parser(sub)
     _add_hw_parser(sub)
     return parser
@@ -189,7 +195,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     model_paths = list(args.model) or [str(api.default_model_path())]
     protected = model_paths + ([args.inputs] if args.inputs else []) + ([args.hw] if Path(args.hw).exists() else [])
-    for dest, what in ((args.json, "--json"), (args.outputs, "--outputs")):
+    for dest, what in ((args.json, "--json"), (args.outputs, "--outputs"), (args.trace, "--trace"),
+                       (args.report, "--report"), (args.csv, "--csv")):
         if dest:
             refuse_overwriting(dest, protected, what)
     hw = load_hardware(args.hw)
@@ -235,6 +242,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             write_text_atomic(args.json, "[\n" + ",\n".join(r.to_json().rstrip("\n") for r in results) + "\n]\n")
     if args.outputs:
         write_npz_atomic(args.outputs, result.outputs)
+    if args.trace or args.report or args.csv or args.plots:
+        from .report.cli import write_outputs
+
+        with console.status("writing trace, report and plots", spinner="dots") if not args.quiet else _nullcontext():
+            write_outputs(result.to_dict(), trace=args.trace, report=args.report, csv=args.csv, plots_dir=args.plots)
     if len(results) > 1 and not args.quiet:
         print_precision_table(results, console)
     failed = [r for r in results if r.check is not None and not r.check.passed]
@@ -472,7 +484,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "compare": cmd_compare, "inspect": cmd_inspect, "hw": cmd_hw}
+COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "plot": cmd_plot, "inspect": cmd_inspect, "hw": cmd_hw}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

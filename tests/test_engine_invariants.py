@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import gspsim
 from gspsim.api import lower
 from gspsim.engine.options import SimOptions
+from gspsim.scheduling import scheduler_names
 
 from random_graphs import random_chip, random_cnn, save
 
@@ -58,14 +59,16 @@ def _check_invariants(result: gspsim.SimResult, tasks, hw, frames: int) -> None:
     assert 0 <= result.efficiency <= 1 + 1e-9
 
 
-@settings(max_examples=20)
+@settings(max_examples=80)
 @given(model=random_cnn(), hw=random_chip(), mode=st.sampled_from(["streaming", "layer"]),
-       frames=st.integers(1, 2), block_rows=st.sampled_from([None, 1, 3]), seed=st.integers(0, 5))
-def test_engine_invariants_on_random_graphs(model, hw, mode, frames, block_rows, seed) -> None:
+       frames=st.integers(1, 2), block_rows=st.sampled_from([None, 1, 3]), seed=st.integers(0, 5),
+       ring_depth=st.sampled_from([None, None, 1, 2]), scheduler=st.sampled_from(scheduler_names()))
+def test_engine_invariants_on_random_graphs(model, hw, mode, frames, block_rows, seed, ring_depth, scheduler) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = save(model, Path(tmp))
         graph = gspsim.load_model(path)
-        options = SimOptions(mode=mode, frames=frames, block_rows=block_rows, seed=seed)
+        options = SimOptions(mode=mode, frames=frames, block_rows=block_rows, seed=seed, ring_depth=ring_depth,
+                             scheduler=scheduler)
         result = gspsim.simulate(graph, hw, options)
         tasks = lower(graph, hw, options)
         _check_invariants(result, tasks, hw, frames)

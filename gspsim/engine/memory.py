@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import simpy
-
 from .cost_model import transfer_cycles
 
 
@@ -44,33 +42,36 @@ class BandwidthChannel:
 class RingBuffer:
     """A bounded on-chip buffer between a producer node and its consumers.
 
-    The producer puts each block's bytes before it may finish (waiting when the
-    buffer is full: backpressure); the bytes leave when every consumer block
-    that reads that producer block is done.
+    Flow control is by credit, as in dataflow hardware: a producer block is
+    issued only when it can reserve room for its output band (otherwise the
+    producer is stalled: backpressure), writes the band when it finishes, and
+    the band's bytes leave when every consumer block that reads it is done.
     """
 
-    env: simpy.Environment
     tensor: str
     capacity: int
-    store: simpy.Container
+    #: bytes written and not yet freed
+    level: int = 0
+    #: bytes promised to producer blocks that are running
+    reserved: int = 0
     high_water: int = 0
     #: (cycle, level in bytes) after every change, for occupancy counters
     levels: list[tuple[float, int]] = field(default_factory=list)
 
-    @classmethod
-    def create(cls, env: simpy.Environment, tensor: str, capacity: int) -> "RingBuffer":
-        return cls(env=env, tensor=tensor, capacity=capacity, store=simpy.Container(env, capacity=capacity, init=0))
+    def can_reserve(self, nbytes: int) -> bool:
+        return self.level + self.reserved + nbytes <= self.capacity
 
-    def put(self, nbytes: int) -> simpy.events.Event:
-        return self.store.put(nbytes)
+    def reserve(self, nbytes: int) -> None:
+        self.reserved += nbytes
 
-    def note_level(self) -> None:
-        level = int(self.store.level)
-        self.levels.append((float(self.env.now), level))
-        if level > self.high_water:
-            self.high_water = level
+    def commit(self, nbytes: int, now: float) -> None:
+        """A reserved band has been written."""
+        self.reserved -= nbytes
+        self.level += nbytes
+        self.levels.append((now, self.level))
+        if self.level > self.high_water:
+            self.high_water = self.level
 
-    def free(self, nbytes: int) -> None:
-        if nbytes > 0:
-            self.store.get(nbytes)
-            self.levels.append((float(self.env.now), int(self.store.level)))
+    def free(self, nbytes: int, now: float) -> None:
+        self.level -= nbytes
+        self.levels.append((now, self.level))

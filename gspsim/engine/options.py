@@ -26,8 +26,9 @@ class SimOptions:
     execute: bool = True
     #: rows per block for every node (None: the documented rule in gspsim.lowering.tasks)
     block_rows: Optional[int] = None
-    #: ring-buffer capacity in producer blocks (at least what one consumer block's window needs)
-    ring_depth: int = 4
+    #: every ring buffer holds exactly this many producer blocks (undersized buffers deadlock and
+    #: spill); None: the compiler's deadlock-free sizing (gspsim.engine.buffers)
+    ring_depth: Optional[int] = None
     #: cycles per sample of the power series (None: 1/200 of the latency)
     power_resolution_cycles: Optional[int] = None
     #: per-node precision overrides: (node name or op type, precision) pairs

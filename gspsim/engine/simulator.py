@@ -13,9 +13,12 @@ program order, frame after frame) has finished.
 Several models may share the chip (:class:`Workload` each, with its own frame
 arrival times); they compete for cores, slots, DRAM and the interconnect.
 
-If the event queue runs dry while blocks remain, the buffers have deadlocked
-(every thread that could free space waits for space itself); the engine then
-spills the longest-stalled producer block to DRAM and goes on.
+A producer block is issued only when it can reserve room for its output in
+its ring buffer (credit-based flow control); while it cannot, the producer is
+stalled (backpressure) and its core counts stalled time.  If the event queue
+runs dry while blocks remain, the buffers have deadlocked (every block that
+could free space waits for space itself); the engine then issues the
+highest-priority blocked producer with its output spilled to DRAM, and goes on.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from ..errors import GspsimError
 from ..hardware.config import PRECISION_KEYS, HardwareConfig
 from ..lowering.tasks import Block, TaskGraph
 from ..scheduling.base import Scheduler
-from .buffers import BufferPlan, plan_buffers, weight_budget
+from .buffers import BufferPlan, plan_buffers, ring_budget, weight_budget
 from .cost_model import CostModel
 from .executor import KernelExecutor
 from .memory import BandwidthChannel, RingBuffer
@@ -101,6 +104,7 @@ class RunStats:
     dram_busy_cycles: float = 0.0
     interconnect_busy_cycles: float = 0.0
     buffer_levels: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    ring_high_water: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ class _Engine:
         ]
         self.dram = BandwidthChannel(self.cost.dram_bytes_per_cycle, self.cost.dram_latency_cycles)
         self.interconnect = BandwidthChannel(self.cost.interconnect_bytes_per_cycle)
-        self.buffers: dict[tuple[int, str], RingBuffer] = {}
+        self.buffers: dict[tuple[int, str], RingBuffer] = {}  # (workload, tensor)
         # jobs (model, frame) in arrival order; global block ids run job by job
         order = sorted(
             ((t, w, f) for w, wl in enumerate(self.workloads) for f, t in enumerate(wl.release_cycles)),
@@ -164,7 +168,7 @@ class _Engine:
         self.done_count = 0
         # weights: a model whose weights fit the weight pool (after the models before it) keeps them
         # resident, loaded once; any other model loads a node's weights per frame and frees them after use.
-        # A node whose weights exceed the whole pool streams them from DRAM for every block.
+        # A node whose weights exceed the whole pool streams them from DRAM once per frame, just in time.
         wb = weight_budget(hw)
         self.weight_streamed = [[n.cost.weight_bytes > wb for n in w.tasks.nodes] for w in self.workloads]
         self.resident: list[bool] = []
@@ -175,13 +179,26 @@ class _Engine:
             room -= need if need <= room else 0
         # per job, per node: weights on chip
         self.weights_ready = [
-            bytearray(
-                n.cost.weight_bytes == 0 or self.weight_streamed[j.workload][n.index]
-                for n in self.workloads[j.workload].tasks.nodes
-            )
-            for j in self.jobs
+            bytearray(n.cost.weight_bytes == 0 for n in self.workloads[j.workload].tasks.nodes) for j in self.jobs
         ]
+        self.weight_fetch_started = [bytearray(len(g)) for g in self.weights_ready]
         self.weight_pool = simpy.Container(self.env, capacity=max(1, wb), init=0)
+        self.dma_inflight = simpy.Resource(self.env, capacity=hw.dma.engines)
+        # ring buffers: allocated from one on-chip pool when the producer is about to start (a candidate
+        # that finds no room spills for that frame), freed when the last node reading it is done
+        self.ring_budget = ring_budget(hw)
+        self.ring_level = 0
+        self.ring_high_water = 0
+        #: per job: tensor -> True (ring buffer) / False (through DRAM), decided when its producer starts
+        self.placement: list[dict[str, bool]] = [{} for _ in self.jobs]
+        self.readers_of: list[dict[str, int]] = []
+        for w in self.workloads:
+            count: dict[str, int] = {}
+            for node in w.tasks.nodes:
+                for t in set(node.op.activation_inputs):
+                    count[t] = count.get(t, 0) + 1
+            self.readers_of.append(count)
+        self.readers_pending = [dict(self.readers_of[j.workload]) for j in self.jobs]
         self.node_blocks_left = [[len(n.blocks) for n in self.workloads[j.workload].tasks.nodes] for j in self.jobs]
         self.job_blocks_left = [len(self.workloads[j.workload].tasks.blocks) for j in self.jobs]
         # layer-mode barrier: node n of job j opens when the previous (job, node) in sequence is done
@@ -198,7 +215,10 @@ class _Engine:
         #: compute cycles of dispatched blocks that have not reached the compute unit yet
         self.pending_cycles = [0.0] * self.cores
         self.seq = 0
-        self.stalled: dict[int, tuple[float, simpy.events.Event]] = {}
+        #: per job, per node: the next output band to be written (ring buffers fill in order)
+        self.next_band = [[0] * len(self.workloads[j.workload].tasks.nodes) for j in self.jobs]
+        #: per core: cycle since which ready blocks wait only for ring-buffer room (None: not stalled)
+        self.stall_since: list[Optional[float]] = [None] * self.cores
         self.stats = RunStats(
             busy=[[] for _ in range(self.cores)],
             stalls=[[] for _ in range(self.cores)],
@@ -239,10 +259,17 @@ class _Engine:
     def _maybe_ready(self, g: int) -> None:
         j, job, block = self._locate(g)
         w = job.workload
-        if (self.deps_left[g] or not self.arrived[j] or not self.weights_ready[j][block.node]
-                or not self.gate_open[j][block.node]):
+        if self.deps_left[g] or not self.arrived[j] or not self.gate_open[j][block.node]:
+            return
+        if not self.weights_ready[j][block.node]:
+            if self.weight_streamed[w][block.node] and not self.weight_fetch_started[j][block.node]:
+                # weights too large to keep on chip: streamed from DRAM once for this frame, just in time
+                self.weight_fetch_started[j][block.node] = 1
+                nbytes = self.workloads[w].tasks.nodes[block.node].cost.weight_bytes
+                self.env.process(self._load_weights(j, w, block.node, nbytes))
             return
         self.deps_left[g] = -1  # marks "queued" so it is never queued twice
+        self._place_outputs(j, w, block.node)
         scheduler = self.workloads[w].scheduler
         core = int(scheduler.assign(block, self))
         if not 0 <= core < self.cores:
@@ -250,19 +277,96 @@ class _Engine:
         self.seq += 1
         heapq.heappush(self.queues[core], (scheduler.priority(block), j, self.seq, g))
         self.queued_cycles_per_core[core] += self.block_cycles[w][block.id]
-        self._dispatch(core)
+        self._dispatch_all()
 
-    def _dispatch(self, core: int) -> None:
+    def _dispatch(self, core: int) -> bool:
+        """Issue queued blocks, best first, while slots are free and their outputs have room."""
         queue = self.queues[core]
+        blocked = []
+        issued = False
         while queue and self.running_per_core[core] < self.slots:
-            *_, g = heapq.heappop(queue)
-            _, job, block = self._locate(g)
-            cycles = self.block_cycles[job.workload][block.id]
-            self.queued_cycles_per_core[core] -= cycles
-            self.pending_cycles[core] += cycles
-            self.running_per_core[core] += 1
-            self.placed_core[g] = core
-            self.env.process(self._run_block(g, core))
+            item = heapq.heappop(queue)
+            g = item[-1]
+            if not self._reserve_outputs(g):
+                blocked.append(item)
+                continue
+            self._issue(core, g)
+            issued = True
+        for item in blocked:
+            heapq.heappush(queue, item)
+        stalled = bool(blocked) and self.running_per_core[core] < self.slots
+        since = self.stall_since[core]
+        if stalled and since is None:
+            self.stall_since[core] = self.env.now
+        elif not stalled and since is not None:
+            self.stats.stalls[core].append((since, self.env.now))
+            self.stall_since[core] = None
+        return issued
+
+    def _issue(self, core: int, g: int) -> None:
+        _, job, block = self._locate(g)
+        cycles = self.block_cycles[job.workload][block.id]
+        self.queued_cycles_per_core[core] -= cycles
+        self.pending_cycles[core] += cycles
+        self.running_per_core[core] += 1
+        self.placed_core[g] = core
+        self.env.process(self._run_block(g, core))
+
+    def _on_chip_outputs(self, g: int) -> list[tuple[RingBuffer, int]]:
+        j, job, block = self._locate(g)
+        tasks = self.workloads[job.workload].tasks
+        node = tasks.nodes[block.node]
+        if node.is_view or self.spilled[g]:
+            return []
+        plans = self.plans[job.workload]
+        return [
+            (self._buffer(j, name, plans[name]), tasks.output_bytes(block, name))
+            for name in node.op.outputs
+            if name and self._on_chip(j, name)
+        ]
+
+    def _reserve_outputs(self, g: int) -> bool:
+        """Reserve ring-buffer room for a block's output; bands are written in order, like a ring's write pointer."""
+        outs = self._on_chip_outputs(g)
+        if not outs:
+            return True
+        j, _, block = self._locate(g)
+        if block.index != self.next_band[j][block.node]:
+            return False
+        if not all(buf.can_reserve(n) for buf, n in outs):
+            return False
+        for buf, n in outs:
+            buf.reserve(n)
+        self.next_band[j][block.node] += 1
+        return True
+
+    def _dispatch_all(self) -> None:
+        """Dispatch on every core with queued work and a free slot, until nothing more can issue."""
+        progress = True
+        while progress:
+            progress = False
+            for core in range(self.cores):
+                if self.queues[core] and self.running_per_core[core] < self.slots:
+                    progress |= self._dispatch(core)
+
+    def _break_deadlock(self) -> bool:
+        """Issue the best blocked block with its output spilled to DRAM; False if nothing is queued."""
+        best = None
+        for core, queue in enumerate(self.queues):
+            if queue and self.running_per_core[core] < self.slots and (best is None or queue[0] < best[1]):
+                best = (core, queue[0])
+        if best is None:
+            return False
+        core, item = best
+        self.queues[core].remove(item)
+        heapq.heapify(self.queues[core])
+        j, _, block = self._locate(item[-1])
+        if block.index == self.next_band[j][block.node]:
+            self.next_band[j][block.node] += 1
+        self.spilled[item[-1]] = 1
+        self.stats.deadlock_spills += 1
+        self._issue(core, item[-1])
+        return True
 
     def _ready_job_node(self, j: int, n: int) -> None:
         job = self.jobs[j]
@@ -289,7 +393,6 @@ class _Engine:
         progress (node index / node count); then, frame by frame in arrival
         order, the weights of the models that do not fit.
         """
-        inflight = simpy.Resource(self.env, capacity=self.hw.dma.engines)
         resident = sorted(
             (node.index / len(wl.tasks.nodes), w, node.index)
             for w, wl in enumerate(self.workloads) if self.resident[w] for node in wl.tasks.nodes
@@ -304,11 +407,11 @@ class _Engine:
             if nbytes == 0 or self.weight_streamed[w][n]:
                 continue
             yield self.weight_pool.put(nbytes)
-            self.env.process(self._load_weights(j, w, n, nbytes, inflight))
+            self.env.process(self._load_weights(j, w, n, nbytes))
 
-    def _load_weights(self, job: Optional[int], w: int, n: int, nbytes: int, inflight: simpy.Resource):
+    def _load_weights(self, job: Optional[int], w: int, n: int, nbytes: int):
         """Load one node's weights: for every frame of a resident model (job None), or for one job."""
-        with inflight.request() as req:
+        with self.dma_inflight.request() as req:
             yield req
             start = self.env.now
             arrive = self.dram.reserve(self.env.now, nbytes)
@@ -327,12 +430,30 @@ class _Engine:
             self.weights_ready[k][n] = 1
             self._ready_job_node(k, n)
 
+    def _place_outputs(self, j: int, w: int, n: int) -> None:
+        """When a node is about to start in a frame: a ring buffer for each output, if there is room."""
+        placement = self.placement[j]
+        plans = self.plans[w]
+        for name in self.workloads[w].tasks.nodes[n].op.outputs:
+            if not name or name in placement:
+                continue
+            plan = plans[name]
+            room = plan.on_chip and self.ring_level + plan.capacity <= self.ring_budget
+            placement[name] = room
+            if room:
+                self.ring_level += plan.capacity
+                self.ring_high_water = max(self.ring_high_water, self.ring_level)
+
+    def _on_chip(self, j: int, tensor: str) -> bool:
+        return self.placement[j].get(tensor, False)
+
     # --- one block --------------------------------------------------------------------------
     def _buffer(self, j: int, tensor: str, plan: BufferPlan) -> RingBuffer:
+        """The ring buffer of one frame's tensor."""
         key = (j, tensor)
         buf = self.buffers.get(key)
         if buf is None:
-            buf = self.buffers[key] = RingBuffer.create(self.env, tensor, plan.capacity)
+            buf = self.buffers[key] = RingBuffer(tensor, plan.capacity)
         return buf
 
     def _run_block(self, g: int, core: int):
@@ -351,15 +472,13 @@ class _Engine:
             for inp in block.inputs:
                 plan = plans.get(inp.tensor)
                 spilled = any(self.spilled[job.offset + p] for p in inp.producer_blocks)
-                if plan is not None and plan.on_chip and not spilled:
+                if plan is not None and self._on_chip(j, inp.tensor) and not spilled:
                     onchip_in += inp.nbytes
                     continue
                 dram_in += inp.nbytes
-                kind = "spill" if plan is not None and (plan.on_chip or plan.spill) else "activations"
+                kind = "spill" if plan is not None and plan.readers and not self.layer_mode else "activations"
                 stats.dram_read[kind] += inp.nbytes
-        weight_dram = node.cost.weight_bytes if self.weight_streamed[w][block.node] else 0
-        stats.dram_read["weights"] += weight_dram
-        arrive = max(self.dram.reserve(env.now, dram_in + weight_dram), self.interconnect.reserve(env.now, onchip_in))
+        arrive = max(self.dram.reserve(env.now, dram_in), self.interconnect.reserve(env.now, onchip_in))
         if arrive > env.now:
             yield env.timeout(arrive - env.now)
         # 2. compute on this core's compute unit
@@ -384,34 +503,17 @@ class _Engine:
                 stats.dram_write["activations"] += nbytes
             if node.is_view:
                 continue  # a view relabels its input's storage: nothing moves
-            if plan.on_chip:
-                buf = self._buffer(j, name, plan)
-                put = buf.put(nbytes)
-                if not put.triggered:
-                    spill = env.event()
-                    stall_start = env.now
-                    self.stalled[g] = (stall_start, spill)
-                    yield put | spill
-                    del self.stalled[g]
-                    stats.stalls[core].append((stall_start, env.now))
-                    if not put.triggered:
-                        put.cancel()
-                        self.spilled[g] = 1
-                        stats.deadlock_spills += 1
-                if not self.spilled[g]:
-                    buf.note_level()
-                    onchip_out += nbytes
-                    continue
+            if self._on_chip(j, name) and not self.spilled[g]:
+                self._buffer(j, name, plan).commit(nbytes, env.now)
+                onchip_out += nbytes
+            elif plan.readers and not (plan.graph_output and not self._on_chip(j, name)):
                 dram_out += nbytes
-                stats.dram_write["spill"] += nbytes
-            elif plan.readers and not plan.graph_output:
-                dram_out += nbytes
-                stats.dram_write["spill" if plan.spill else "activations"] += nbytes
+                stats.dram_write["activations" if self.layer_mode else "spill"] += nbytes
         arrive = max(self.dram.reserve(env.now, dram_out), self.interconnect.reserve(env.now, onchip_out))
         if arrive > env.now:
             yield env.timeout(arrive - env.now)
         # 4. energy and traffic
-        dram_bytes = dram_in + weight_dram + dram_out
+        dram_bytes = dram_in + dram_out
         ic_bytes = onchip_in + onchip_out
         sram = 0 if node.is_view else block.in_bytes + block.out_bytes + node.cost.weight_bytes
         e_compute = self.costs[node.op.precision].compute_energy(block.macs, block.vector_ops)
@@ -436,7 +538,7 @@ class _Engine:
         # 5. release the slot, wake consumers, free the producers' buffer space
         self.running_per_core[core] -= 1
         self._finish(g, j, job, block)
-        self._dispatch(core)
+        self._dispatch_all()
 
     def _finish(self, g: int, j: int, job: _Job, block: Block) -> None:
         w = job.workload
@@ -448,8 +550,8 @@ class _Engine:
             for p in inp.producer_blocks:
                 gp = base + p
                 self.readers_left[gp] -= 1
-                if self.readers_left[gp] == 0 and plan is not None and plan.on_chip and not self.spilled[gp]:
-                    self._buffer(j, inp.tensor, plan).free(tasks.output_bytes(tasks.blocks[p], inp.tensor))
+                if self.readers_left[gp] == 0 and plan is not None and self._on_chip(j, inp.tensor) and not self.spilled[gp]:
+                    self._buffer(j, inp.tensor, plan).free(tasks.output_bytes(tasks.blocks[p], inp.tensor), self.env.now)
         for c in tasks.consumers[block.id]:
             gc = base + c
             self.deps_left[gc] -= 1
@@ -463,6 +565,10 @@ class _Engine:
         n = block.node
         self.node_blocks_left[j][n] -= 1
         if self.node_blocks_left[j][n] == 0:
+            for t in set(tasks.nodes[n].op.activation_inputs):
+                self.readers_pending[j][t] -= 1
+                if self.readers_pending[j][t] == 0 and self._on_chip(j, t):
+                    self.ring_level -= plans[t].capacity
             weight = tasks.nodes[n].cost.weight_bytes
             if weight and not self.resident[w] and not self.weight_streamed[w][n]:
                 self.weight_pool.get(weight)
@@ -489,23 +595,24 @@ class _Engine:
             self.env.run()
             if self.done_count == self.total:
                 break
-            if not self.stalled:
+            if not self._break_deadlock():
                 left = [g for g in range(self.total) if not self.finished[g]][:5]
                 names = ", ".join(
                     f"'{self.workloads[self._locate(g)[1].workload].tasks.nodes[self._locate(g)[2].node].op.name}'"
                     for g in left
                 )
                 raise EngineDeadlock(
-                    f"simulation stalled with {self.total - self.done_count} block(s) left and no buffer to spill "
+                    f"simulation stalled with {self.total - self.done_count} block(s) left and nothing to spill "
                     f"(waiting nodes: {names})"
                 )
-            g = min(self.stalled, key=lambda k: (self.stalled[k][0], k))
-            self.stalled[g][1].succeed()
         return self._collect()
 
     def _collect(self) -> RunStats:
         stats = self.stats
         stats.latency_cycles = float(self.env.now)
+        for core, since in enumerate(self.stall_since):
+            if since is not None:
+                stats.stalls[core].append((since, self.env.now))
         stats.energy["static"] = self.cost.static_w * stats.latency_cycles / self.cost.clock_hz
         for (j, name), buf in self.buffers.items():
             job = self.jobs[j]
@@ -514,6 +621,7 @@ class _Engine:
             stats.buffer_capacity[label] = buf.capacity
             frames = self.workloads[job.workload].frames
             stats.buffer_levels[label if frames == 1 else f"{label}[frame {job.frame}]"] = buf.levels
+        stats.ring_high_water = self.ring_high_water
         stats.dram_transfers = self.dram.transfers
         stats.dram_busy_cycles = self.dram.busy_cycles
         stats.interconnect_busy_cycles = self.interconnect.busy_cycles

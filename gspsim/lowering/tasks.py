@@ -143,6 +143,34 @@ def _share(total: int, start: int, stop: int, extent: int) -> int:
     return total * stop // extent - total * start // extent
 
 
+def _graph_input_bands(
+    op: OpNode,
+    out: Optional[TensorInfo],
+    axis: int,
+    ranges: list[RowRange],
+    tensors: Mapping[str, TensorInfo],
+    bands: Mapping[str, object],
+) -> dict[str, list[tuple[int, int, int]]]:
+    """Bands of each graph input a blocked node reads, widened so that together they cover the input.
+
+    The DMA brings a graph input in whole bands: rows that no block reads
+    (between the taps of a strided 1x1 convolution, say) still cross DRAM once.
+    """
+    result: dict[str, list[tuple[int, int, int]]] = {}
+    for i_index, name in enumerate(op.inputs):
+        if not name or name in op.weights or name in bands or name in result or out is None:
+            continue
+        needs = [needed_rows(op, i_index, tensors[name], out, axis, r, tensors) for r in ranges]
+        if any(n is None for n in needs) or len({n[0] for n in needs}) != 1:
+            continue
+        in_axis = needs[0][0]
+        extent = tensors[name].shape[in_axis]
+        los = [0] + [n[1] for n in needs[1:]]
+        his = [max(n[2], nxt) for n, nxt in zip(needs, los[1:])] + [extent]
+        result[name] = [(in_axis, lo, max(lo, hi)) for lo, hi in zip(los, his)]
+    return result
+
+
 def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optional[int] = None) -> TaskGraph:
     """Split every node into blocks and connect each block to the producer blocks it reads."""
     check_supported(graph)
@@ -164,6 +192,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optiona
             extent = 1
             ranges = [(0, 1)]
         ids: list[int] = []
+        input_bands = _graph_input_bands(op, out, axis, ranges, tensors, bands) if axis is not None else {}
         for b_index, (start, stop) in enumerate(ranges):
             inputs: list[BlockInput] = []
             deps: set[int] = set()
@@ -181,8 +210,8 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optiona
                     in_axis, lo, hi = need
                     nbytes = _share(info.nbytes, lo, hi, info.shape[in_axis])
                     producers = tuple(p_ids[k] for k in overlapping(p_starts, p_stops, lo, hi))
-                elif need is not None and not p_ids:
-                    in_axis, lo, hi = need  # a graph input read in bands
+                elif name in input_bands:
+                    in_axis, lo, hi = input_bands[name][b_index]  # a graph input, DMA'd in bands
                     nbytes = _share(info.nbytes, lo, hi, info.shape[in_axis])
                     producers = ()
                 else:

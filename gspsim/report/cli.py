@@ -146,7 +146,8 @@ def cmd_plot(args: argparse.Namespace, console: Any) -> int:
         from .plots import compare_bars, make_plots, pareto_plot
 
         stems = [p.stem for p in paths]
-        prefixes = [f"{s}-" for s in stems] if len(set(stems)) == len(stems) else [f"{i + 1}-" for i in range(len(paths))]
+        unique = len(set(stems)) == len(stems)
+        prefixes = [f"{s}-" for s in stems] if unique else [f"{i + 1}-" for i in range(len(paths))]
         if singles:
             for doc, prefix in zip(docs, prefixes):
                 written += make_plots(doc, out, formats, prefix=prefix, names=singles)

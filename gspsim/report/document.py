@@ -78,14 +78,18 @@ def has_timeline(doc: Doc) -> bool:
 
 
 def block_arrays(doc: Doc) -> dict[str, np.ndarray]:
-    """The timeline's per-block columns as numpy arrays (empty when the document has no timeline)."""
-    names = ("node", "frame", "index", "core", "start", "end")
+    """The timeline's per-block columns as numpy arrays (empty when the document has no timeline).
+
+    ``model`` (which model of a multi-model run a block belongs to) is zeros when absent.
+    """
+    names = ("node", "frame", "index", "model", "core", "start", "end")
     if not has_timeline(doc):
         return {k: np.zeros(0, dtype=np.float64 if k in ("start", "end") else np.int64) for k in names}
     b = doc["timeline"]["blocks"]
-    return {
-        k: np.asarray(b[k], dtype=np.float64 if k in ("start", "end") else np.int64).reshape(-1) for k in names
-    }
+    n = len(b["start"])
+    columns = {k: b[k] if k in b else np.zeros(n) for k in names}
+    return {k: np.asarray(v, dtype=np.float64 if k in ("start", "end") else np.int64).reshape(-1)
+            for k, v in columns.items()}
 
 
 def dram_arrays(doc: Doc) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -25,7 +25,8 @@ CAPTIONS: dict[str, str] = {
     "power": "Power over time (dynamic energy spread over each event, plus static power) and energy by component.",
     "nodes": "Per node: span from its first block's start to its last block's end, busy time per core used, energy.",
     "roofline": "Attained ops/s of each node with MACs against its operational intensity (2 x MACs per DRAM byte), "
-                "under the chip's compute and DRAM roofs.",
+                "under the chip's compute and DRAM roofs. A point above the DRAM roof had its weights fetched before "
+                "its first block started.",
 }
 
 _CSS = """
@@ -99,6 +100,7 @@ def summary_rows(doc: Doc) -> list[tuple[str, str]]:
     """(metric, value) pairs of the summary table, as plain text."""
     hw, m = doc["hardware"], doc["model"]
     util = list(doc.get("core_utilization", [])) or [0.0]
+    bounds = "".join(f"; {k} {float(v):,.0f}" for k, v in doc.get("lower_bounds", {}).items())
     rows = [
         ("model", f"{model_name(doc)} ({m.get('path', '')}): {m.get('nodes', '?')} nodes, "
                   f"{int(m.get('params', 0)):,} parameters, {int(m.get('macs', 0)):,} MACs per frame"),
@@ -110,8 +112,7 @@ def summary_rows(doc: Doc) -> list[tuple[str, str]]:
         ("latency", f"{float(doc['latency_cycles']):,.0f} cycles = {float(doc['latency_s']) * 1e3:.4f} ms"),
         ("throughput", f"{float(doc.get('throughput_fps', 0)):,.1f} frames/s"),
         ("lower bound / efficiency", f"{float(doc.get('lower_bound_cycles', 0)):,.0f} cycles / "
-                                     f"{float(doc.get('efficiency', 0)):.2f}"
-                                     + "".join(f"; {k} {float(v):,.0f}" for k, v in doc.get("lower_bounds", {}).items())),
+                                     f"{float(doc.get('efficiency', 0)):.2f}" + bounds),
         ("energy / average power", f"{float(doc['energy_j']) * 1e3:.4f} mJ / {float(doc.get('avg_power_w', 0)):.3f} W"),
         ("energy by component", ", ".join(f"{k} {float(v) * 1e6:.3g} µJ"
                                           for k, v in doc.get("energy_breakdown_j", {}).items())),
@@ -124,6 +125,9 @@ def summary_rows(doc: Doc) -> list[tuple[str, str]]:
         ("on-chip traffic / SRAM accesses", f"{_fmt_bytes(doc.get('onchip_bytes', 0))} / "
                                             f"{_fmt_bytes(doc.get('sram_bytes', 0))}"),
         ("core utilization", f"mean {sum(util) / len(util):.1%}, min {min(util):.1%}, max {max(util):.1%}"),
+        *((("DRAM / interconnect utilization", f"{float(doc['dram_utilization']):.1%} / "
+                                               f"{float(doc.get('interconnect_utilization', 0)):.1%}"),)
+          if "dram_utilization" in doc else ()),
         ("deadlock spills", str(doc.get("deadlock_spills", 0))),
     ]
     return rows
@@ -153,7 +157,8 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], cls: str = "",
 def report_html(doc: Doc) -> str:
     """The report page as one HTML string."""
     check_document(doc)
-    summary = "\n".join(f"<tr><td>{escape(k)}</td><td class=\"text\">{escape(v)}</td></tr>" for k, v in summary_rows(doc))
+    summary = "\n".join(f'<tr><td>{escape(k)}</td><td class="text">{escape(v)}</td></tr>'
+                        for k, v in summary_rows(doc))
     summary += f'\n<tr><td>check vs reference</td><td class="text">{_check_html(doc)}</td></tr>'
     figures = []
     for name in available_plots(doc):
@@ -165,6 +170,13 @@ def report_html(doc: Doc) -> str:
         figures.append(f'<p class="note">No timeline in this result, so no {", ".join(missing)} plot.</p>')
     cols = node_columns(doc)
     nodes = _table(cols, ([r[c] for c in cols] for r in node_rows(doc)), "sortable nodes", text_cols=2)
+    streams = doc.get("streams", [])
+    stream_table = _table(
+        ("model", "frames", "fps in", "mean latency ms", "max latency ms", "deadline misses", "throughput fps"),
+        ((s.get("path", "?"), int(s.get("frames", 1)), "all at once" if s.get("fps_in") is None else f"{s['fps_in']:g}",
+          f"{float(s['mean_latency_s']) * 1e3:.4f}", f"{float(s['max_latency_s']) * 1e3:.4f}",
+          int(s.get("deadline_misses", 0)), f"{float(s['throughput_fps']):,.1f}") for s in streams),
+        "streams") if len(streams) > 1 or any(s.get("fps_in") for s in streams) else ""
     buffers = doc.get("buffers", [])
     buf_table = _table(("tensor", "capacity_bytes", "high_water_bytes", "high water %"), (
         (b["tensor"], int(b["capacity_bytes"]), int(b["high_water_bytes"]),
@@ -187,6 +199,7 @@ def report_html(doc: Doc) -> str:
 <table class="summary">
 {summary}
 </table>
+{('<h2 id="streams">Streams</h2>' + chr(10) + stream_table) if stream_table else ""}
 <h2 id="plots">Plots</h2>
 {chr(10).join(figures)}
 <h2 id="nodes">Nodes</h2>

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
@@ -22,7 +23,15 @@ from matplotlib.patches import Patch
 from ..errors import GspsimError
 from ..output_files import write_bytes_atomic
 from .document import (
-    Doc, block_arrays, check_document, clock_hz, dram_arrays, has_timeline, node_span_cycles, result_labels, title,
+    Doc,
+    block_arrays,
+    check_document,
+    clock_hz,
+    dram_arrays,
+    has_timeline,
+    node_span_cycles,
+    result_labels,
+    title,
 )
 from .series import DEFAULT_BINS, assign_lanes, bin_edges, binned_amount, busy_fraction
 
@@ -328,7 +337,7 @@ def make_plots(doc: Doc, out_dir: str | os.PathLike[str], formats: Sequence[str]
 
 
 def compare_figure(docs: Sequence[Doc], labels: Optional[Sequence[str]] = None) -> Figure:
-    """Latency, energy and DRAM traffic of several results side by side."""
+    """Latency, energy and DRAM traffic of several results side by side (one bar row per result)."""
     if not docs:
         raise GspsimError("compare: no results given")
     for d in docs:
@@ -339,19 +348,20 @@ def compare_figure(docs: Sequence[Doc], labels: Optional[Sequence[str]] = None) 
         ("energy (mJ)", [float(d["energy_j"]) * 1e3 for d in docs]),
         ("DRAM traffic (MiB)", [(d.get("dram_read_bytes", 0) + d.get("dram_write_bytes", 0)) / 2**20 for d in docs]),
     ]
-    fig = _new_figure(max(9.0, 1.2 * len(docs) * 3), 4.2)
-    axes = fig.subplots(1, 3)
+    fig = _new_figure(11, max(3.2, 0.34 * len(docs) + 1.4))
+    axes = fig.subplots(1, 3, sharey=True)
     colours = _palette(len(docs))
-    x = np.arange(len(docs))
+    y = np.arange(len(docs))
     for ax, (name, values) in zip(axes, metrics):
-        ax.bar(x, values, color=colours)
+        ax.barh(y, values, color=colours)
+        top = max(values) if max(values) > 0 else 1.0
         for i, v in enumerate(values):
-            ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(x, labels, rotation=30 if max(len(s) for s in labels) > 10 else 0, ha="right"
-                      if max(len(s) for s in labels) > 10 else "center", fontsize=8)
+            ax.text(v + top * 0.01, i, f"{v:.3g}", va="center", fontsize=7)
         ax.set_title(name)
-        ax.set_ylim(0, max(values) * 1.15 if max(values) > 0 else 1.0)
-        ax.grid(axis="y", alpha=0.3)
+        ax.set_xlim(0, top * 1.22)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, labels, fontsize=8)
+    axes[0].set_ylim(len(docs) - 0.5, -0.5)
     models = sorted({title(d).split(" (")[0] for d in docs})
     fig.suptitle("compare: " + "; ".join(models), fontsize=10)
     return fig
@@ -363,14 +373,42 @@ def compare_bars(docs: Sequence[Doc], path: str | os.PathLike[str], labels: Opti
 
 
 def pareto_front(points: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Indices of the points no other point beats on both latency and energy (lower is better), by latency."""
+    """Indices of the points no other point beats on latency and energy (lower is better), by latency.
+
+    A point is beaten when another is no worse on both and better on one; equal points are all kept.
+    """
     lat = [float(p["latency"]) for p in points]
     en = [float(p["energy"]) for p in points]
-    front = []
+    front: list[int] = []
     for i in sorted(range(len(points)), key=lambda i: (lat[i], en[i])):
-        if not front or en[i] < en[front[-1]]:
+        last = front[-1] if front else None
+        if last is None or en[i] < en[last] or (lat[i], en[i]) == (lat[last], en[last]):
             front.append(i)
     return front
+
+
+def _label_groups(lat: np.ndarray, en: np.ndarray) -> list[list[int]]:
+    """Points that would sit on top of each other (within 1.5% of the axis ranges), to label once."""
+    span_l = max(float(np.ptp(lat)), abs(float(lat.max())) * 1e-9, 1e-30)
+    span_e = max(float(np.ptp(en)), abs(float(en.max())) * 1e-9, 1e-30)
+    groups: list[list[int]] = []
+    for i in np.argsort(lat, kind="stable"):
+        for g in groups:
+            j = g[0]
+            if abs(lat[i] - lat[j]) <= 0.015 * span_l and abs(en[i] - en[j]) <= 0.015 * span_e:
+                g.append(int(i))
+                break
+        else:
+            groups.append([int(i)])
+    return groups
+
+
+def _minor_log_label(value: float, _pos: int) -> str:
+    """Label minor log ticks 2, 3 and 5 (x 10^k) only, as plain numbers."""
+    if value <= 0:
+        return ""
+    mantissa = round(value / 10 ** np.floor(np.log10(value)), 6)
+    return f"{value:g}" if mantissa in (2.0, 3.0, 5.0) else ""
 
 
 def pareto_figure(points: Sequence[Mapping[str, Any]], latency_unit: str = "s", energy_unit: str = "J") -> Figure:
@@ -385,18 +423,34 @@ def pareto_figure(points: Sequence[Mapping[str, Any]], latency_unit: str = "s", 
     others = np.setdiff1d(np.arange(len(points)), front)
     ax.scatter(lat[others], en[others], color="0.6", s=24, label="dominated", zorder=2)
     ax.plot(lat[front], en[front], "-o", color="tab:red", markersize=6, label="Pareto front", zorder=3)
-    for i, p in enumerate(points):
-        if i in front or len(points) <= 20:
-            ax.annotate(str(p.get("label", i)), (lat[i], en[i]), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    if lat.min() > 0 and lat.max() / lat.min() > 30:
+    log_x = bool(lat.min() > 0 and lat.max() / lat.min() > 4)
+    log_y = bool(en.min() > 0 and en.max() / en.min() > 4)
+    on_front = set(front)
+    for group in _label_groups(np.log10(lat) if log_x else lat, np.log10(en) if log_y else en):
+        if len(points) > 20 and not on_front.intersection(group):
+            continue
+        names = [str(points[i].get("label", i)) for i in group]
+        text = "\n".join(", ".join(names[k:k + 2]) for k in range(0, len(names), 2))
+        if on_front.intersection(group):  # front labels above left, others below right: they seldom collide
+            ax.annotate(text, (lat[group[0]], en[group[0]]), fontsize=7, xytext=(-4, 5), textcoords="offset points",
+                        ha="right", va="bottom", color="tab:red")
+        else:
+            ax.annotate(text, (lat[group[0]], en[group[0]]), fontsize=7, xytext=(5, -4), textcoords="offset points",
+                        va="top")
+    if log_x:
         ax.set_xscale("log")
-    if en.min() > 0 and en.max() / en.min() > 30:
+    if log_y:
         ax.set_yscale("log")
+    for log, axis in ((log_x, ax.xaxis), (log_y, ax.yaxis)):
+        if log:
+            axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(_minor_log_label))
+    ax.margins(x=0.25, y=0.15)
     ax.set_xlabel(f"latency ({latency_unit})")
     ax.set_ylabel(f"energy ({energy_unit})")
-    ax.set_title(f"Pareto front: {len(front)} of {len(points)} points")
+    ax.set_title(f"Pareto front: {len(front)} of {len(points)} points (lower left is better)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
     return fig
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..output_files import write_text_atomic
 from .document import Doc, block_arrays, check_document, cycles_to_us, dram_arrays, has_timeline
-from .series import assign_lanes, binned_amount, bin_edges
+from .series import assign_lanes, bin_edges, binned_amount
 
 PID_CORES = 1
 PID_MEMORY = 2
@@ -71,6 +71,7 @@ def _core_events(doc: Doc) -> list[dict[str, Any]]:
         label = f"core {core}" if lane == 0 else f"core {core} / slot {lane}"
         events.append(_meta("thread_name", PID_CORES, tid, name=label))
         events.append(_meta("thread_sort_index", PID_CORES, tid, sort_index=tid))
+    multi = len(doc.get("streams", ())) > 1
     order = np.lexsort((b["core"], b["start"]))
     for i in order:
         node = int(b["node"][i])
@@ -78,7 +79,8 @@ def _core_events(doc: Doc) -> list[dict[str, Any]]:
             "name": f"{names[node]} ({ops[node]})", "cat": "block", "ph": "X",
             "ts": _num(ts[i]), "dur": _num(dur[i]), "pid": PID_CORES, "tid": core_tid(b["core"][i], lanes[i]),
             "args": {"node": names[node], "op": ops[node], "block": int(b["index"][i]), "frame": int(b["frame"][i]),
-                     "core": int(b["core"][i]), "start_cycle": float(b["start"][i]), "end_cycle": float(b["end"][i])},
+                     "core": int(b["core"][i]), "start_cycle": float(b["start"][i]), "end_cycle": float(b["end"][i]),
+                     **({"model": int(b["model"][i])} if multi else {})},
         })
     return events
 
@@ -132,7 +134,8 @@ def _power_events(doc: Doc) -> list[dict[str, Any]]:
     watts = list(ps.get("watts", []))
     events = [_counter("power", _num(cycles_to_us(doc, c)), PID_POWER, {"W": _num(w)}) for c, w in zip(starts, watts)]
     if watts:  # hold the last value to the end of the run
-        events.append(_counter("power", _num(cycles_to_us(doc, doc["latency_cycles"])), PID_POWER, {"W": _num(watts[-1])}))
+        end = _num(cycles_to_us(doc, doc["latency_cycles"]))
+        events.append(_counter("power", end, PID_POWER, {"W": _num(watts[-1])}))
     return events
 
 

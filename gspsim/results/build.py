@@ -204,6 +204,7 @@ def build_result(
             {"tensor": k, "capacity_bytes": stats.buffer_capacity[k], "high_water_bytes": v}
             for k, v in sorted(stats.buffer_high_water.items())
         ),
+        ring_buffer_high_water_bytes=stats.ring_high_water,
         power_series=power_series(stats.energy_events, latency, hw.energy.static_w, clock, options.power_resolution_cycles),
         frame_end_cycles=tuple(all_ends),
         streams=tuple(streams),

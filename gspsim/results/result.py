@@ -138,6 +138,7 @@ class SimResult:
     blocks: int
     deadlock_spills: int
     buffers: tuple[Mapping[str, Any], ...]
+    ring_buffer_high_water_bytes: int
     power_series: Mapping[str, Any]
     frame_end_cycles: tuple[float, ...]
     streams: tuple[Mapping[str, Any], ...]
@@ -182,6 +183,7 @@ class SimResult:
             "blocks": self.blocks,
             "deadlock_spills": self.deadlock_spills,
             "buffers": [dict(b) for b in self.buffers],
+            "ring_buffer_high_water_bytes": self.ring_buffer_high_water_bytes,
             "power_series": dict(self.power_series),
             "frame_end_cycles": list(self.frame_end_cycles),
             "streams": [dict(s) for s in self.streams],

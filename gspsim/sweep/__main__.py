@@ -1,0 +1,7 @@
+"""``python -m gspsim.sweep``: the sweep command on its own (the same as ``python -m gspsim sweep``)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

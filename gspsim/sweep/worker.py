@@ -1,0 +1,109 @@
+"""What runs on a worker: one point's simulation, turned into a plain record that never raises.
+
+Any error of the point becomes ``status = "failed"`` with its message, so a
+bad point costs one row, not the sweep.  The record is a JSON-ready dict,
+small enough to send back from a remote Dask worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import traceback
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Optional, Union
+
+from ..engine.options import SimOptions
+from ..errors import GspsimError
+from ..hardware.config import HardwareConfig
+from .modelfiles import ModelBlob, materialize
+
+OK = "ok"
+FAILED = "failed"
+
+#: the metrics of a point, in column order (units in the names; see docs/sweeps.md)
+METRICS: tuple[str, ...] = (
+    "mode_run", "scheduler_run", "latency_s", "latency_cycles", "fps", "energy_j", "avg_power_w",
+    "dram_read_bytes", "dram_write_bytes", "onchip_bytes", "sram_bytes", "mean_utilization", "efficiency",
+    "lower_bound_cycles", "deadlock_spills", "model_macs", "model_params", "check_passed", "check_max_rel_err",
+)
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """Everything a worker needs for one point (picklable; the model as a path or, for remote workers, bytes)."""
+
+    key: str
+    model: Union[str, ModelBlob]
+    model_sha256: str
+    hardware: HardwareConfig
+    options: SimOptions
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    check: bool = False
+
+
+@functools.lru_cache(maxsize=8)
+def _graph(path: str, sha256: str, input_shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> Any:
+    """Load each model once per worker process (the IR is immutable; ``sha256`` keys it by content)."""
+    from ..api import load_model
+
+    return load_model(path, dict(input_shapes) or None)
+
+
+def metrics_of(result: Any) -> dict[str, Any]:
+    """The sweep's columns from a SimResult."""
+    util = result.core_utilization
+    return {
+        "mode_run": result.mode,
+        "scheduler_run": result.scheduler,
+        "latency_s": float(result.latency_s),
+        "latency_cycles": float(result.latency_cycles),
+        "fps": float(result.throughput_fps),
+        "energy_j": float(result.energy_j),
+        "avg_power_w": float(result.avg_power_w),
+        "dram_read_bytes": int(result.dram_read_bytes),
+        "dram_write_bytes": int(result.dram_write_bytes),
+        "onchip_bytes": int(result.onchip_bytes),
+        "sram_bytes": int(result.sram_bytes),
+        "mean_utilization": float(sum(util) / len(util)) if util else 0.0,
+        "efficiency": float(result.efficiency),
+        "lower_bound_cycles": float(result.lower_bound_cycles),
+        "deadlock_spills": int(result.deadlock_spills),
+        "model_macs": int(result.model["macs"]),
+        "model_params": int(result.model["params"]),
+        "check_passed": None if result.check is None else bool(result.check.passed),
+        "check_max_rel_err": None if result.check is None else float(result.check.max_rel_err),
+    }
+
+
+def run_point(task: PointTask) -> dict[str, Any]:
+    """Simulate one point; never raises for a problem of the point itself."""
+    from ..api import simulate
+
+    start = time.perf_counter()
+    record: dict[str, Any] = {"key": task.key, "status": OK, "error": None, "metrics": None, "result": None}
+    try:
+        path = str(materialize(task.model)) if isinstance(task.model, ModelBlob) else task.model
+        graph = _graph(path, task.model_sha256, task.input_shapes)
+        result = simulate(graph, task.hardware, task.options, check=task.check)
+        record["metrics"] = metrics_of(result)
+        doc = replace(result, timeline=None).to_dict()
+        doc["model"]["path"] = path
+        record["result"] = doc
+    except GspsimError as exc:
+        record.update(status=FAILED, error=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # a bug in gspsim: keep the traceback in the point file
+        record.update(status=FAILED, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    record["wall_s"] = time.perf_counter() - start
+    return record
+
+
+def failed_record(key: str, error: str) -> dict[str, Any]:
+    """A point that could not run at all (its worker died, the cluster gave up on it)."""
+    return {"key": key, "status": FAILED, "error": error, "metrics": None, "result": None, "wall_s": None}
+
+
+def check_record(record: Optional[Mapping[str, Any]]) -> bool:
+    """Whether a stored record has the shape this version writes (else it is recomputed)."""
+    return (isinstance(record, Mapping) and record.get("status") in (OK, FAILED) and isinstance(record.get("key"), str)
+            and (record.get("status") == FAILED or isinstance(record.get("metrics"), Mapping)))
