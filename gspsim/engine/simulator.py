@@ -13,7 +13,8 @@ program order, frame after frame) has finished.
 Several models may share the chip (:class:`Workload` each, with its own frame
 arrival times); they compete for cores, slots, DRAM and the interconnect.
 
-A producer block is issued only when it can reserve room for its output in
+A core's compute unit serves one thread at a time; threads whose data has
+arrived wait for it in scheduler-priority order.  A producer block is issued only when it can reserve room for its output in
 its ring buffer (credit-based flow control); while it cannot, the producer is
 stalled (backpressure) and its core counts stalled time.  If the event queue
 runs dry while blocks remain, the buffers have deadlocked (every block that
@@ -214,6 +215,9 @@ class _Engine:
         self.alu_free = [0.0] * self.cores
         #: compute cycles of dispatched blocks that have not reached the compute unit yet
         self.pending_cycles = [0.0] * self.cores
+        #: each core's compute unit: busy flag and the threads waiting for it, best priority first
+        self.compute_busy = [False] * self.cores
+        self.compute_waiting: list[list[tuple]] = [[] for _ in range(self.cores)]
         self.seq = 0
         #: per job, per node: the next output band to be written (ring buffers fill in order)
         self.next_band = [[0] * len(self.workloads[j.workload].tasks.nodes) for j in self.jobs]
@@ -311,6 +315,25 @@ class _Engine:
         self.running_per_core[core] += 1
         self.placed_core[g] = core
         self.env.process(self._run_block(g, core))
+
+    def _acquire_compute(self, core: int, g: int) -> Optional[simpy.events.Event]:
+        """The core's compute unit for block g: None if free now, else an event fired when it is g's turn."""
+        if not self.compute_busy[core]:
+            self.compute_busy[core] = True
+            return None
+        j, job, block = self._locate(g)
+        turn = self.env.event()
+        self.seq += 1
+        key = self.workloads[job.workload].scheduler.priority(block)
+        heapq.heappush(self.compute_waiting[core], (key, j, self.seq, turn))
+        return turn
+
+    def _release_compute(self, core: int) -> None:
+        waiting = self.compute_waiting[core]
+        if waiting:
+            heapq.heappop(waiting)[-1].succeed()  # handed straight to the best waiting thread
+        else:
+            self.compute_busy[core] = False
 
     def _on_chip_outputs(self, g: int) -> list[tuple[RingBuffer, int]]:
         j, job, block = self._locate(g)
@@ -481,15 +504,20 @@ class _Engine:
         arrive = max(self.dram.reserve(env.now, dram_in), self.interconnect.reserve(env.now, onchip_in))
         if arrive > env.now:
             yield env.timeout(arrive - env.now)
-        # 2. compute on this core's compute unit
+        # 2. compute on this core's compute unit, which serves its waiting threads by scheduler priority
         cycles = self.block_cycles[w][block.id]
-        self.pending_cycles[core] -= cycles
         if cycles:
-            start = max(env.now, self.alu_free[core])
-            end = start + cycles
-            self.alu_free[core] = end
-            stats.busy[core].append((start, end))
-            yield env.timeout(end - env.now)
+            turn = self._acquire_compute(core, g)
+            if turn is not None:
+                yield turn
+            self.pending_cycles[core] -= cycles
+            start = env.now
+            self.alu_free[core] = start + cycles
+            stats.busy[core].append((start, start + cycles))
+            yield env.timeout(cycles)
+            self._release_compute(core)
+        else:
+            self.pending_cycles[core] -= cycles
         executor = self.executors[j]
         if executor is not None:
             executor.run_block(node, block)
