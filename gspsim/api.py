@@ -96,7 +96,9 @@ def prepare_precision(graph: DataflowGraph, options: SimOptions) -> DataflowGrap
             calibration = load_calibration(options.calibration, graph)
         else:
             calibration = synthetic_calibration(graph, options.calibration_samples, options.seed + 10_000)
-        graph = quantize_graph(graph, calibration, calibrator=options.calibrator)
+        # nodes (or op types) the precision map sends to a float precision stay float
+        keep_float = {key for key, value in options.precision_map if value != "int8"}
+        graph = quantize_graph(graph, calibration, calibrator=options.calibrator, keep_float=keep_float)
     return assign_precision(graph, options.precision, dict(options.precision_map))
 
 
@@ -176,10 +178,10 @@ def simulate_many(
         source = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes)
         paths.append(source.source_path or str(model))
         graph = prepare_precision(source, options)
+        tasks = lower(graph, hardware, options)  # refuses ops without a kernel at their precision
         if options.accuracy_samples and (options.precision != "fp32" or options.precision_map):
             reference = assign_precision(source, "fp32")
             reports.append(accuracy_report(reference, graph, options.precision, options.accuracy_samples, options.seed))
-        tasks = lower(graph, hardware, options)
         first = check_inputs(given, graph) if given is not None else synthetic_inputs(graph, options.seed)
         frame_inputs = [first] + [synthetic_inputs(graph, options.seed + f) for f in range(1, options.frames)]
         period = hardware.cores.clock_hz / rate if rate else 0.0

@@ -62,8 +62,8 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: seeded synthetic inputs)")
     p.add_argument("--calibrator", default="minmax", choices=["minmax", "percentile", "mse"],
                    help="how int8 activation ranges are chosen from calibration data (default minmax)")
-    p.add_argument("--calib-samples", type=int, default=8, metavar="N",
-                   help="synthetic calibration inputs when --calib is not given (default 8)")
+    p.add_argument("--calib-samples", type=int, default=32, metavar="N",
+                   help="synthetic calibration inputs when --calib is not given (default 32)")
     p.add_argument("--accuracy-samples", type=int, default=4, metavar="N",
                    help="seeded inputs of the accuracy report against fp32 (default 4; 0 turns it off)")
     p.add_argument("--mode", default=None, choices=["streaming", "layer"],

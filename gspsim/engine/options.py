@@ -36,7 +36,7 @@ class SimOptions:
     #: int8 post-training quantization: calibrator, calibration data (.npz or folder; None: seeded), samples
     calibrator: str = "minmax"
     calibration: Optional[str] = None
-    calibration_samples: int = 8
+    calibration_samples: int = 32
     #: seeded inputs of the accuracy report against fp32 (0: no report)
     accuracy_samples: int = 4
 

@@ -105,13 +105,15 @@ def assign_precision(
                 continue
             info = tensors[name]
             want = _float_dtype(float_p)
-            if np.dtype(info.dtype).kind == "f" and info.dtype != want and p != "int8":
-                key = (name, want)
+            # a bf16 op reading a true float32 tensor (not bf16-valued) casts it to bf16 first, as fp16 does
+            to_bf16 = float_p == "bf16" and info.dtype == "float32" and info.elem_bytes != 2
+            if np.dtype(info.dtype).kind == "f" and (info.dtype != want or to_bf16) and p != "int8":
+                key = (name, "bfloat16" if to_bf16 else want)
                 if key not in casts:
-                    cast_name = f"{name}.to_{want}"
+                    cast_name = f"{name}.to_{key[1]}"
                     tensors[cast_name] = replace(info, name=cast_name, dtype=want,
                                                  elem_bytes=2 if float_p == "bf16" else None)
-                    ops.append(OpNode(f"cast_{name}_to_{want}", "Cast", (name,), (cast_name,),
+                    ops.append(OpNode(f"cast_{name}_to_{key[1]}", "Cast", (name,), (cast_name,),
                                       {"to": int(1 if want == "float32" else 10)}, {}, "", float_p))
                     casts[key] = cast_name
                 inputs[i] = casts[key]

@@ -51,8 +51,16 @@ def bf16_variant(kernel: Kernel) -> Kernel:
     return Kernel(kernel.op_type, "bf16", run, run_rows, kernel.row_axis)
 
 
+#: shared ("any") kernels that produce new float values and so need bf16 rounding too
+ROUNDING_LAYOUT_OPS: frozenset[str] = frozenset({"Cast"})
+
+
 def bf16_kernels(kernels: Iterable[Kernel]) -> tuple[Kernel, ...]:
-    """A bf16 variant of every fp32 kernel that has no bf16 kernel of its own."""
+    """A bf16 variant of every fp32 kernel (and of Cast) that has no bf16 kernel of its own."""
     kernels = list(kernels)
     own = {k.op_type for k in kernels if k.precision == "bf16"}
-    return tuple(bf16_variant(k) for k in kernels if k.precision == "fp32" and k.op_type not in own)
+    return tuple(
+        bf16_variant(k)
+        for k in kernels
+        if k.op_type not in own and (k.precision == "fp32" or (k.precision == "any" and k.op_type in ROUNDING_LAYOUT_OPS))
+    )
