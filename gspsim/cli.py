@@ -135,11 +135,13 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
     p.add_argument("--mode", default=None, choices=["streaming", "layer"],
                    help="force one mode for every strategy (default: each strategy's own, else the chip's)")
-    p.add_argument("--precision", default="fp32", metavar="P", help="fp32 (today)")
+    p.add_argument("--precision", default="fp32", metavar="P", help="fp32, fp16, bf16 or int8 (default fp32)")
     p.add_argument("--frames", type=int, default=1, help="frames streamed through the chip (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of inputs and of the random strategy (default 0)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
                    help="static shape for an input with dynamic dimensions (repeatable)")
+    p.add_argument("--block-rows", type=int, default=None, metavar="N",
+                   help="rows per block for every node (default: the rule in docs/execution-model.md)")
     p.add_argument("--timing-only", action="store_true", help="skip the kernels (faster; same timing)")
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel processes (default: one per core)")
     p.add_argument("--csv", metavar="PATH", help="write the table as CSV, one row per strategy")
@@ -464,7 +466,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     names = parse_scheduler_list(args.schedulers)
     hw = load_hardware(args.hw)
     options = SimOptions(mode=args.mode, precision=args.precision, seed=args.seed, frames=args.frames,
-                         execute=not args.timing_only)
+                         execute=not args.timing_only, block_rows=args.block_rows)
     api.validate_options(options)
     shapes = _input_shapes(args.input_shape)
     api.load_model(model_path, shapes)  # report model errors once, before starting the processes
