@@ -1,7 +1,379 @@
-"""conv kernels (placeholder: filled in by the kernel library work)."""
+"""Convolution kernels: Conv and ConvTranspose (fp32, fp16), QLinearConv and ConvInteger (int8).
+
+Semantics are ONNX opset 20 (1-D and 2-D; a 1-D op runs as a 2-D one with a
+unit W axis).  Numerics:
+
+* fp32: im2col of a band of output rows, then one BLAS GEMM per group
+  (``numpy.dot``); depthwise convolutions (one input channel per group) use a
+  direct Numba loop.
+* fp16: float16 storage in and out.  Inputs (and bias) are widened to
+  float32, everything accumulates in float32, and the result is rounded to
+  float16 once, at the output.
+* int8 (QLinearConv, ConvInteger; int8 or uint8 activations and weights,
+  per-tensor or per-output-channel weight zero points and scales): exact
+  int32 sums of ``(x - x_zp) * (w - w_zp)``.  Sums of more than
+  ``EXACT_F32_K`` = 256 terms per output come from a Numba int32 GEMM; shorter
+  ones (1x1 convs on narrow layers, depthwise, small first layers) from the
+  float32 kernels above, which are provably exact there (see
+  ``EXACT_F32_K``).  QLinearConv then adds the int32 bias and requantizes like
+  onnxruntime's MLAS: ``scale = x_scale * w_scale / y_scale`` in float32,
+  ``y = clamp(rint(float32(acc + bias) * scale) + y_zp)``, round half to
+  even.  Results are bit-exact with onnxruntime.
+
+Every kernel except ConvTranspose has ``run_rows`` over output axis 2 (H, or
+L for 1-D): any split of the output rows into blocks gives exactly ``run``.
+"""
 
 from __future__ import annotations
 
-from ..registry import Kernel
+from typing import Mapping, NamedTuple, Optional
 
-KERNELS: tuple[Kernel, ...] = ()
+import numpy as np
+
+from ..registry import Attrs, Inputs, Kernel, RowsFn, RunFn
+from ._conv_geometry import Window2D, as_image, conv_transpose_window, conv_window
+from ._conv_jit import col2im_add, depthwise_rows, im2col_kp, qconv_rows, requantize
+
+#: target number of float32 elements of one im2col band (pixels x K) of the exact int8 float path
+FLOAT_BAND_ELEMS = 1 << 19
+#: fp32 / fp16 GEMMs run on fixed groups of output rows holding at least this many pixels
+FLOAT_GROUP_COLS = 48
+#: int8 GEMMs with at most this many terms per output (C_g * k_h * k_w) run in float32 BLAS:
+#: |x - x_zp| and |w - w_zp| are at most 255, so every partial sum of at most 256 products is an
+#: integer of magnitude < 256 * 255 * 255 < 2**24 and float32 represents it exactly, whatever
+#: order or blocking the BLAS uses.  Longer sums use the Numba int32 GEMM.
+EXACT_F32_K = 256
+
+_NO_SCALE = np.zeros(1, np.float32)
+
+
+class Requant(NamedTuple):
+    """QLinearConv's output stage: int32 bias and float32 scale per output channel, output range."""
+
+    bias: np.ndarray
+    scale: np.ndarray
+    y_zp: int
+    qmin: int
+    qmax: int
+
+
+#: placeholder output stage for the kernels that return plain sums (never read)
+_NO_REQUANT = Requant(np.zeros(1, np.int32), _NO_SCALE, 0, 0, 0)
+
+_QRANGE: Mapping[np.dtype, tuple[int, int]] = {
+    np.dtype(np.int8): (-128, 127),
+    np.dtype(np.uint8): (0, 255),
+}
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def _group_dims(x4: np.ndarray, w4: np.ndarray, attrs: Attrs) -> tuple[int, int, int]:
+    """(groups, input channels per group, output channels per group), checked against the shapes."""
+    group = int(attrs.get("group", 1))
+    c_in = x4.shape[1]
+    m_out, cg = w4.shape[0], w4.shape[1]
+    if group < 1 or c_in != cg * group or m_out % group != 0:
+        raise ValueError(f"bad conv shapes: x {x4.shape}, w {w4.shape}, group {group}")
+    return group, cg, m_out // group
+
+
+def _as_output(res: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A (N, M, rows, W) result in the input's rank (1-D ops drop the unit W axis)."""
+    return np.ascontiguousarray(res[..., 0]) if x.ndim == 3 else res
+
+
+def _input_band(x4: np.ndarray, win: Window2D, start: int, stop: int) -> tuple[np.ndarray, int]:
+    """The contiguous input rows read by output rows ``[start, stop)`` and the matching top padding."""
+    lo, hi = win.input_rows(start, stop)
+    return np.ascontiguousarray(x4[:, :, lo:hi]), win.pad_t + lo
+
+
+def _check_rows(out: np.ndarray, start: int, stop: int) -> np.ndarray:
+    out4 = as_image(out)
+    if not 0 <= start <= stop <= out4.shape[2]:
+        raise ValueError(f"rows [{start}, {stop}) outside output of {out4.shape[2]} rows")
+    return out4
+
+
+# --------------------------------------------------------------------------- float conv
+
+
+def _float_gemm(
+    xs: np.ndarray, wf: np.ndarray, group: int, win: Window2D, pad_t: int, start: int, stop: int, band: int
+) -> np.ndarray:
+    """float32 grouped conv (no bias, not depthwise) of the input band ``xs`` for output rows ``[start, stop)``.
+
+    ``xs`` (N, C, rows, W) float32 holds the input rows the output rows read,
+    ``pad_t`` the top padding relative to them; ``wf`` is (M, C_g, k_h, k_w).
+    Each BLAS call covers ``band`` output rows from ``start`` on (the last
+    call may be shorter).
+    """
+    n_count = xs.shape[0]
+    m_out, cg = wf.shape[0], wf.shape[1]
+    mg = m_out // group
+    res = np.zeros((n_count, m_out, stop - start, win.out_w), np.float32)
+    if stop <= start or win.out_w <= 0 or n_count == 0:
+        return res
+    k_count = cg * win.k_h * win.k_w
+    wmats = [wf[g * mg:(g + 1) * mg].reshape(mg, k_count) for g in range(group)]
+    pointwise = _is_pointwise(win)
+    col = None if pointwise else np.empty((k_count, band * win.out_w), np.float32)
+    for n in range(n_count):
+        for b0 in range(start, stop, band):
+            b1 = min(stop, b0 + band)
+            pc = (b1 - b0) * win.out_w
+            for g in range(group):
+                if pointwise:
+                    cols = xs[n, g * cg:(g + 1) * cg, b0 - start:b1 - start].reshape(cg, pc)
+                else:
+                    im2col_kp(xs[n], g * cg, cg, b0, b1, win.out_w, win.k_h, win.k_w,
+                              win.s_h, win.s_w, win.d_h, win.d_w, pad_t, win.pad_l, col)
+                    cols = col[:, :pc]
+                # always the same call for the same shapes (run_rows relies on it)
+                res[n, g * mg:(g + 1) * mg, b0 - start:b1 - start] = (wmats[g] @ cols).reshape(
+                    mg, b1 - b0, win.out_w)
+    return res
+
+
+def _depthwise(
+    xs: np.ndarray, off: float, wf: np.ndarray, bias: np.ndarray, requant: Optional[Requant],
+    win: Window2D, pad_t: int, start: int, stop: int, out: np.ndarray,
+) -> None:
+    """Depthwise conv rows of ``xs - off`` into ``out``: float plus ``bias``, or requantized values
+    (as int32) with ``requant`` (see ``depthwise_rows``)."""
+    m_out = wf.shape[0]
+    if out.size == 0:
+        return
+    q = requant or _NO_REQUANT._replace(bias=bias)
+    depthwise_rows(xs, off, np.ascontiguousarray(wf.reshape(m_out, win.k_h, win.k_w)), m_out // xs.shape[1],
+                   q.bias, q.scale, q.y_zp, q.qmin, q.qmax, requant is not None,
+                   start, stop, win.out_w, win.s_h, win.s_w, win.d_h, win.d_w, pad_t, win.pad_l, out)
+
+
+def _float_conv_rows(
+    x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], attrs: Attrs, start: int, stop: Optional[int]
+) -> np.ndarray:
+    """float32 Conv output rows ``[start, stop)`` (``stop=None``: to the end) as (N, M, rows, out_w).
+
+    A float GEMM's rounding may depend on the shape of the BLAS call, so the
+    GEMMs always run on the same fixed groups of ``row_group`` output rows
+    (counted from row 0) whatever block is asked for: a block that cuts a
+    group computes the whole group.  This keeps ``run_rows`` bit-identical to
+    ``run``.
+    """
+    x4, w4 = as_image(x), as_image(w)
+    win = conv_window(x.shape, w.shape, attrs)
+    stop = win.out_h if stop is None else stop
+    group, cg, _ = _group_dims(x4, w4, attrs)
+    m_out = w4.shape[0]
+    wf = np.ascontiguousarray(w4, dtype=np.float32)
+    bias = np.zeros(m_out, np.float32) if b is None else np.asarray(b, np.float32).reshape(m_out)
+    if cg == 1:
+        xs, pad_t = _input_band(x4, win, start, stop)
+        res = np.empty((x4.shape[0], m_out, stop - start, win.out_w), np.float32)
+        _depthwise(xs.astype(np.float32, copy=False), 0.0, wf, bias, None, win, pad_t, start, stop, res)
+        return res
+    row_group = max(1, -(-FLOAT_GROUP_COLS // max(1, win.out_w)))
+    g_start = start // row_group * row_group
+    g_stop = min(win.out_h, -(-stop // row_group) * row_group) if stop > start else start
+    xs, pad_t = _input_band(x4, win, g_start, g_stop)
+    res = _float_gemm(xs.astype(np.float32, copy=False), wf, group, win, pad_t, g_start, g_stop, row_group)
+    res = res[:, :, start - g_start:stop - g_start]
+    if b is not None:
+        res += bias[None, :, None, None]
+    return res
+
+
+def _is_pointwise(win: Window2D) -> bool:
+    """1x1 kernel, unit strides, no padding: the input rows are the GEMM operand as they are."""
+    return (win.k_h, win.k_w, win.s_h, win.s_w, win.pad_t, win.pad_l, win.pad_b, win.pad_r) == (
+        1, 1, 1, 1, 0, 0, 0, 0)
+
+
+def _conv_inputs(inputs: Inputs) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    x, w = inputs[0], inputs[1]
+    b = inputs[2] if len(inputs) > 2 else None
+    if x is None or w is None:
+        raise ValueError("Conv needs X and W")
+    return np.asarray(x), np.asarray(w), None if b is None else np.asarray(b)
+
+
+def _conv_run(dtype: type) -> RunFn:
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        x, w, b = _conv_inputs(inputs)
+        return (_as_output(_float_conv_rows(x, w, b, attrs, 0, None), x).astype(dtype),)
+
+    return run
+
+
+def _conv_run_rows(dtype: type) -> RowsFn:
+    def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+        x, w, b = _conv_inputs(inputs)
+        out4 = _check_rows(out, start, stop)
+        out4[:, :, start:stop] = _float_conv_rows(x, w, b, attrs, start, stop).astype(dtype)
+
+    return run_rows
+
+
+# --------------------------------------------------------------------------- ConvTranspose
+
+
+def _conv_transpose_f32(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], attrs: Attrs) -> np.ndarray:
+    """float32 ConvTranspose: per group, W^T @ X (BLAS) then col2im scatter-add (Numba)."""
+    x4, w4 = as_image(x).astype(np.float32), as_image(w).astype(np.float32)
+    win = conv_transpose_window(x.shape, w.shape, attrs)
+    group = int(attrs.get("group", 1))
+    n_count, c_in, in_h, in_w = x4.shape
+    if w4.shape[0] != c_in or c_in % group != 0:
+        raise ValueError(f"bad ConvTranspose shapes: x {x4.shape}, w {w4.shape}, group {group}")
+    cg, mg = c_in // group, w4.shape[1]
+    out = np.zeros((n_count, mg * group, max(win.out_h, 0), max(win.out_w, 0)), np.float32)
+    if out.size:
+        for g in range(group):
+            wt = np.ascontiguousarray(w4[g * cg:(g + 1) * cg].reshape(cg, -1).T)
+            for n in range(n_count):
+                cols = wt @ x4[n, g * cg:(g + 1) * cg].reshape(cg, in_h * in_w)
+                col2im_add(cols, g * mg, in_w, win.k_h, win.k_w, win.s_h, win.s_w, win.d_h, win.d_w,
+                           win.pad_t, win.pad_l, out[n])
+    if b is not None:
+        out += np.asarray(b, np.float32)[None, :, None, None]
+    return out[..., 0] if x.ndim == 3 else out
+
+
+def _conv_transpose_run(dtype: type) -> RunFn:
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        x, w, b = _conv_inputs(inputs)
+        return (_conv_transpose_f32(x, w, b, attrs).astype(dtype),)
+
+    return run
+
+
+# --------------------------------------------------------------------------- int8 conv
+
+
+def _scalar_int(value: Optional[np.ndarray]) -> int:
+    return 0 if value is None else int(np.asarray(value).reshape(-1)[0])
+
+
+def _per_channel(value: Optional[np.ndarray], m_out: int, dtype: type) -> np.ndarray:
+    """A per-tensor or per-output-channel quantization parameter as an (M,) array."""
+    if value is None:
+        return np.zeros(m_out, dtype)
+    arr = np.asarray(value).reshape(-1)
+    if arr.size == m_out:
+        return arr.astype(dtype)
+    if arr.size != 1:
+        raise ValueError(f"quantization parameter of size {arr.size} for {m_out} output channels")
+    return np.full(m_out, arr[0], dtype)
+
+
+def _int_conv_rows(
+    x: np.ndarray, x_zp: int, w: np.ndarray, w_zp: np.ndarray, attrs: Attrs, start: int, stop: Optional[int],
+    requant: Optional[Requant] = None,
+) -> np.ndarray:
+    """Output rows ``[start, stop)`` (``stop=None``: to the end) of an int8 conv as (N, M, rows, out_w).
+
+    Without ``requant``: the exact int32 ``sum((x - x_zp) * (w - w_zp))``.
+    With it: QLinearConv's requantized output in ``x``'s dtype.
+    """
+    if x.dtype not in _QRANGE or w.dtype not in _QRANGE:
+        raise TypeError(f"int8 conv takes int8/uint8 tensors, got {x.dtype} and {w.dtype}")
+    x4, w4 = as_image(x), as_image(w)
+    win = conv_window(x.shape, w.shape, attrs)
+    stop = win.out_h if stop is None else stop
+    group, cg, mg = _group_dims(x4, w4, attrs)
+    n_count, m_out = x4.shape[0], w4.shape[0]
+    out_dtype = np.int32 if requant is None else x.dtype
+    if stop <= start or win.out_w <= 0 or n_count == 0:
+        return np.zeros((n_count, m_out, stop - start, win.out_w), out_dtype)
+    xs, pad_t = _input_band(x4, win, start, stop)
+    taps = win.k_h * win.k_w
+    if taps * cg <= EXACT_F32_K:
+        # float32 sums are exact here: see EXACT_F32_K
+        wf = w4.astype(np.float32) - w_zp.astype(np.float32)[:, None, None, None]
+        if cg == 1:
+            res32 = np.empty((n_count, m_out, stop - start, win.out_w), np.int32)
+            _depthwise(xs, float(x_zp), wf, np.zeros(m_out, np.int32), requant, win, pad_t, start, stop, res32)
+            return res32.astype(out_dtype, copy=False)
+        xf = np.subtract(xs, np.float32(x_zp), dtype=np.float32)
+        band = max(1, min(stop - start, FLOAT_BAND_ELEMS // max(1, win.out_w * taps * cg)))
+        acc = _float_gemm(xf, wf, group, win, pad_t, start, stop, band)
+        if requant is None:
+            return acc.astype(np.int32)
+        res = np.empty(acc.shape, out_dtype)
+        requantize(acc, requant.bias, requant.scale, requant.y_zp, requant.qmin, requant.qmax, res)
+        return res
+    # the int32 GEMM takes int8 weights: uint8 ones move to int8 with their zero point (w - 128 - (zp - 128))
+    w8, wz = (w4, w_zp) if w4.dtype == np.int8 else ((w4 ^ np.uint8(0x80)).view(np.int8), w_zp - 128)
+    wk = w8.reshape(group, mg, cg, taps)
+    wk = wk.reshape(group, mg, cg) if taps == 1 else np.ascontiguousarray(wk.transpose(0, 1, 3, 2))
+    wk = np.ascontiguousarray(wk.reshape(group, mg, taps * cg))
+    q = requant or _NO_REQUANT
+    add = 128 if x.dtype == np.int8 else 0
+    res32 = np.empty((n_count, m_out, stop - start, win.out_w), np.int32)
+    qconv_rows(xs.view(np.uint8), add, (x_zp + add) & 0xFF, wk, wz.astype(np.int32), q.bias, q.scale, q.y_zp,
+               q.qmin, q.qmax, requant is not None, start, stop, win.out_w, win.k_h, win.k_w,
+               win.s_h, win.s_w, win.d_h, win.d_w, pad_t, win.pad_l, res32)
+    return res32.astype(out_dtype, copy=False)
+
+
+def _qlinear_parts(inputs: Inputs) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, Requant]:
+    """QLinearConv inputs X, x_scale, x_zp, W, w_scale, w_zp, y_scale, y_zp, B (optional), unpacked."""
+    x, w = np.asarray(inputs[0]), np.asarray(inputs[3])
+    m_out = w.shape[0]
+    xs = np.float32(np.asarray(inputs[1], np.float32).reshape(-1)[0])
+    ys = np.float32(np.asarray(inputs[6], np.float32).reshape(-1)[0])
+    ws = _per_channel(np.asarray(inputs[4], np.float32), m_out, np.float32)
+    bias_in = inputs[8] if len(inputs) > 8 else None
+    qmin, qmax = _QRANGE[x.dtype]
+    requant = Requant(
+        bias=_per_channel(bias_in, m_out, np.int32),
+        scale=((xs * ws) / ys).astype(np.float32),  # float32 throughout, as onnxruntime rounds it
+        y_zp=_scalar_int(inputs[7]),
+        qmin=qmin,
+        qmax=qmax,
+    )
+    return x, _scalar_int(inputs[2]), w, _per_channel(inputs[5], m_out, np.int32), requant
+
+
+def _qlinear_rows(inputs: Inputs, attrs: Attrs, start: int, stop: Optional[int]) -> np.ndarray:
+    x, x_zp, w, w_zp, requant = _qlinear_parts(inputs)
+    return _int_conv_rows(x, x_zp, w, w_zp, attrs, start, stop, requant)
+
+
+def _qlinear_conv_run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    return (_as_output(_qlinear_rows(inputs, attrs, 0, None), np.asarray(inputs[0])),)
+
+
+def _qlinear_conv_run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+    out4 = _check_rows(out, start, stop)
+    out4[:, :, start:stop] = _qlinear_rows(inputs, attrs, start, stop)
+
+
+def _conv_integer_rows(inputs: Inputs, attrs: Attrs, start: int, stop: Optional[int]) -> np.ndarray:
+    """ConvInteger inputs: X, W, x_zero_point (optional), w_zero_point (optional)."""
+    x, w = np.asarray(inputs[0]), np.asarray(inputs[1])
+    x_zp = _scalar_int(inputs[2] if len(inputs) > 2 else None)
+    w_zp = _per_channel(inputs[3] if len(inputs) > 3 else None, w.shape[0], np.int32)
+    return _int_conv_rows(x, x_zp, w, w_zp, attrs, start, stop)
+
+
+def _conv_integer_run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    return (_as_output(_conv_integer_rows(inputs, attrs, 0, None), np.asarray(inputs[0])),)
+
+
+def _conv_integer_run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+    out4 = _check_rows(out, start, stop)
+    out4[:, :, start:stop] = _conv_integer_rows(inputs, attrs, start, stop)
+
+
+KERNELS: tuple[Kernel, ...] = (
+    Kernel("Conv", "fp32", _conv_run(np.float32), _conv_run_rows(np.float32), 2),
+    Kernel("Conv", "fp16", _conv_run(np.float16), _conv_run_rows(np.float16), 2),
+    Kernel("ConvTranspose", "fp32", _conv_transpose_run(np.float32)),
+    Kernel("ConvTranspose", "fp16", _conv_transpose_run(np.float16)),
+    Kernel("QLinearConv", "int8", _qlinear_conv_run, _qlinear_conv_run_rows, 2),
+    Kernel("ConvInteger", "int8", _conv_integer_run, _conv_integer_run_rows, 2),
+)
