@@ -39,7 +39,9 @@ class KernelExecutor:
             out = self.values.get(name)
             if out is None:
                 info = self.tasks.tensors[name]
-                out = self.values[name] = np.empty(info.shape, dtype=info.dtype)
+                # zeros, not empty: a kernel may compute a whole row group and keep only its band, and
+                # must not meet NaN garbage in rows not produced yet
+                out = self.values[name] = np.zeros(info.shape, dtype=info.dtype)
             node.kernel.run_rows(self._inputs(node), op.attrs, out, block.rows[0], block.rows[1])
         else:
             results = node.kernel.run(self._inputs(node), op.attrs)
