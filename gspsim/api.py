@@ -68,6 +68,8 @@ def validate_options(options: SimOptions) -> None:
         raise ConfigError(f"--frames must be >= 1, got {options.frames}")
     if options.block_rows is not None and options.block_rows < 1:
         raise ConfigError(f"--block-rows must be >= 1, got {options.block_rows}")
+    if options.power_resolution_cycles is not None and options.power_resolution_cycles < 1:
+        raise ConfigError(f"--power-resolution must be >= 1 cycle, got {options.power_resolution_cycles}")
     if options.ring_depth is not None and options.ring_depth < 1:
         raise ConfigError(f"--ring-depth must be >= 1, got {options.ring_depth}")
 

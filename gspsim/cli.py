@@ -88,6 +88,8 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                         "sizing, see docs/execution-model.md; an undersized buffer deadlocks and the engine spills)")
     p.add_argument("--timing-only", action="store_true",
                    help="skip the kernels (every event is still simulated): faster, no outputs")
+    p.add_argument("--power-resolution", type=int, default=None, metavar="CYCLES",
+                   help="cycles per sample of the power-over-time series (default: 1/200 of the latency)")
     p.add_argument("--nodes", type=int, default=0, metavar="N", help="also print the N slowest nodes")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     add_run_output_options(p)
@@ -212,6 +214,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         execute=not args.timing_only,
         block_rows=args.block_rows,
         ring_depth=args.ring_depth,
+        power_resolution_cycles=args.power_resolution,
         precision_map=_precision_map(args.precision_map),
         calibrator=args.calibrator,
         calibration=args.calib,
