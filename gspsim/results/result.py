@@ -198,10 +198,11 @@ class SimResult:
         return doc
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=_json_default) + "\n"
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=json_default) + "\n"
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps`` default for numpy scalars and arrays."""
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):

@@ -21,6 +21,7 @@ from ..engine.options import SimOptions
 from ..errors import GspsimError
 from ..hardware.config import HardwareConfig
 from ..output_files import write_text_atomic
+from ..results.result import json_default
 from .worker import check_record
 
 #: the layout of a point file; bumped when a key changes meaning (old points are then recomputed)
@@ -76,21 +77,10 @@ class PointStore:
     def save(self, record: Mapping[str, Any], inputs: Mapping[str, Any], point: Mapping[str, Any]) -> None:
         """Write one finished point (atomically: a reader sees the whole file or none)."""
         doc = {"format": STORE_FORMAT, **record, "point": dict(point), "inputs": dict(inputs)}
-        text = json.dumps(doc, separators=(",", ":"), default=_json_default) + "\n"
+        text = json.dumps(doc, separators=(",", ":"), default=json_default) + "\n"
         write_text_atomic(self.path(record["key"]), text)
 
     def keys(self) -> Iterator[str]:
         for p in sorted(self.root.glob("*.json")):
             yield p.stem
 
-
-def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

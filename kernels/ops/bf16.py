@@ -35,18 +35,17 @@ def bf16_variant(kernel: Kernel) -> Kernel:
     def run(inputs: Inputs, attrs: Attrs) -> tuple:
         return _round_outputs(tuple(kernel.run(inputs, attrs)))
 
-    run_rows = None
-    if kernel.run_rows is not None and kernel.row_axis is not None:
-        fp32_rows = kernel.run_rows
-        axis0 = kernel.row_axis
+    if kernel.run_rows is None or kernel.row_axis is None:
+        return Kernel(kernel.op_type, "bf16", run)
+    fp32_rows, axis0 = kernel.run_rows, kernel.row_axis
 
-        def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
-            fp32_rows(inputs, attrs, out, start, stop)
-            if out.dtype == np.float32:
-                axis = axis0 + out.ndim if axis0 < 0 else axis0
-                index = [slice(None)] * out.ndim
-                index[axis] = slice(start, stop)
-                out[tuple(index)] = round_to_bf16(out[tuple(index)])
+    def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+        fp32_rows(inputs, attrs, out, start, stop)
+        if out.dtype == np.float32:
+            axis = axis0 + out.ndim if axis0 < 0 else axis0
+            index = [slice(None)] * out.ndim
+            index[axis] = slice(start, stop)
+            out[tuple(index)] = round_to_bf16(out[tuple(index)])
 
     return Kernel(kernel.op_type, "bf16", run, run_rows, kernel.row_axis)
 

@@ -24,16 +24,17 @@ blocks filled through ``run_rows`` must equal ``run`` exactly.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from ortref import ort_single_node
+from blocks import check_blocks
 
 from gspsim.kernels import get_kernel
-from gspsim.kernels.registry import Kernel
+
 
 seeds = st.integers(0, 2**32 - 1)
 cut_lists = st.lists(st.integers(0, 64), max_size=4)
@@ -42,17 +43,6 @@ AUTO_PADS = ["NOTSET", "NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]
 
 # --------------------------------------------------------------------------- helpers
 
-
-def check_blocks(kernel: Kernel, inputs: list, attrs: dict, cuts: Sequence[int]) -> None:
-    """Any split of the output rows (axis 2), filled through run_rows, equals run exactly."""
-    assert kernel.run_rows is not None and kernel.row_axis == 2
-    full = kernel.run(inputs, attrs)[0]
-    rows = full.shape[2]
-    bounds = sorted({0, rows, *(c % (rows + 1) for c in cuts)})
-    out = np.full_like(full, 77)  # poison: an unwritten row would show
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        kernel.run_rows(inputs, attrs, out, start, stop)
-    np.testing.assert_array_equal(out, full)
 
 
 def ort_ref(op: str, inputs: list, attrs: dict, **kw: Any) -> np.ndarray:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from ortref import ort_single_node, single_node_model
+from blocks import check_blocks as check_rows
 
 from gspsim.kernels.registry import ANY, get_kernel
 
@@ -66,19 +67,8 @@ def check(op_type: str, inputs: Sequence[Optional[np.ndarray]], attrs: dict, n_o
 def check_blocks(
     op_type: str, inputs: Sequence[Optional[np.ndarray]], attrs: dict, cuts: Sequence[int]
 ) -> None:
-    """Filling rows block by block (whole-tensor and block-sized ``out``) reproduces ``run``."""
-    kernel = get_kernel(op_type, "fp32")
-    assert kernel.run_rows is not None and kernel.row_axis == 2
-    full = kernel.run(list(inputs), dict(attrs))[0]
-    rows = full.shape[2]
-    bounds = sorted({0, rows, *(c % (rows + 1) for c in cuts)})
-    out = np.zeros_like(full)
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        kernel.run_rows(list(inputs), dict(attrs), out, a, b)
-        block = np.zeros_like(full[:, :, a:b])
-        kernel.run_rows(list(inputs), dict(attrs), block, a, b)
-        assert_same(block, full[:, :, a:b])
-    assert_same(out, full)
+    """Row blocks written into the whole output, and into block-sized buffers, rebuild ``run``."""
+    check_rows(get_kernel(op_type, "fp32"), list(inputs), dict(attrs), cuts, block_buffers=True)
 
 
 # ----------------------------------------------------------------------------- Concat / Split

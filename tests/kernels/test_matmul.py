@@ -17,29 +17,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from ortref import ort_single_node
+from blocks import check_blocks
 
-from gspsim.kernels.registry import Kernel, get_kernel
+from gspsim.kernels.registry import get_kernel
 
 seeds = st.integers(0, 2**32 - 1)
 cut_lists = st.lists(st.integers(0, 64), max_size=4)
 matmul_shapes = hnp.mutually_broadcastable_shapes(signature=np.matmul.signature, max_dims=3, min_side=1, max_side=9)
 
 
-def row_count(kernel: Kernel, shape: Sequence[int]) -> int:
-    axis = kernel.row_axis + len(shape) if kernel.row_axis < 0 else kernel.row_axis
-    return shape[axis] if 0 <= axis < len(shape) else 1
-
-
-def check_blocks(kernel: Kernel, inputs: list, attrs: dict, cuts: Sequence[int]) -> None:
-    """Any split of the output rows, filled through run_rows, equals run exactly."""
-    full = kernel.run(inputs, attrs)[0]
-    rows = row_count(kernel, full.shape)
-    bounds = sorted({0, rows, *(c % (rows + 1) for c in cuts)})
-    out = np.full_like(full, 77)  # poison: an unwritten row would show
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        kernel.run_rows(inputs, attrs, out, start, stop)
-    assert out.dtype == full.dtype
-    np.testing.assert_array_equal(out, full)
 
 
 def assert_close_fp32(got: np.ndarray, want: np.ndarray, k: int, scale: float) -> None:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from ortref import ort_single_node
+from blocks import check_blocks as check_rows
 
 from gspsim.kernels.ops import quantize as q
 from gspsim.kernels.registry import get_kernel
@@ -204,18 +205,7 @@ def test_qlinear_concat(shape: tuple, dtype: Any, seed: int, data: st.DataObject
 # ----------------------------------------------------------------------------- run_rows
 def check_blocks(op_type: str, inputs: list, attrs: dict, cuts: Sequence[int]) -> None:
     """Row blocks written into the whole output, and into block-sized buffers, rebuild ``run``."""
-    kernel = get_kernel(op_type, "int8")
-    assert kernel.run_rows is not None and kernel.row_axis == 2
-    full = kernel.run(inputs, attrs)[0]
-    rows = full.shape[2]
-    bounds = sorted({0, rows, *(c % (rows + 1) for c in cuts)})
-    out = np.zeros_like(full)
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        kernel.run_rows(inputs, attrs, out, a, b)
-        block = np.zeros_like(full[:, :, a:b])
-        kernel.run_rows(inputs, attrs, block, a, b)
-        assert_same(block, full[:, :, a:b])
-    assert_same(out, full)
+    check_rows(get_kernel(op_type, "int8"), list(inputs), dict(attrs), cuts, block_buffers=True)
 
 
 nchw = st.lists(st.integers(1, 5), min_size=4, max_size=4).map(tuple)

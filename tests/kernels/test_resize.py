@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from ortref import ort_single_node
+from blocks import check_blocks as check_rows
 
 from gspsim.kernels.registry import get_kernel
 
@@ -55,19 +56,8 @@ def check(inputs: list, attrs: dict) -> np.ndarray:
 
 
 def check_blocks(inputs: list, attrs: dict, cuts: Sequence[int]) -> None:
-    """Rows filled block by block (whole output and block buffers) rebuild ``run``."""
-    kernel = kernel_for(inputs[0])
-    assert kernel.row_axis == 2 and kernel.run_rows is not None
-    full = kernel.run(list(inputs), dict(attrs))[0]
-    rows = full.shape[2]
-    bounds = sorted({0, rows, *(c % (rows + 1) for c in cuts)})
-    out = np.zeros_like(full)
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        kernel.run_rows(list(inputs), dict(attrs), out, a, b)
-        block = np.zeros_like(full[:, :, a:b])
-        kernel.run_rows(list(inputs), dict(attrs), block, a, b)
-        np.testing.assert_array_equal(block, full[:, :, a:b])
-    np.testing.assert_array_equal(out, full)
+    """Row blocks written into the whole output, and into block-sized buffers, rebuild ``run``."""
+    check_rows(kernel_for(inputs[0]), list(inputs), dict(attrs), cuts, block_buffers=True)
 
 
 def resize_inputs(x: np.ndarray, scales: Optional[Sequence[float]], sizes: Optional[Sequence[int]]) -> list:
