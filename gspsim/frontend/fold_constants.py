@@ -8,7 +8,10 @@ same kernels the simulator runs (integer shape arithmetic with numpy).
 
 Never folded: ``DequantizeLinear`` (a quantized model keeps its int8 weights),
 nodes that write a graph output, and results larger than :data:`MAX_FOLD_BYTES`
-(folding them would turn cheap runtime work into weight traffic).
+(folding them would turn cheap runtime work into weight traffic).  The size is
+checked on the inferred output shapes *before* evaluating, so a hostile
+``Expand``/``Tile`` of constants cannot make the frontend allocate gigabytes;
+a node whose output shape shape inference could not give is left to run time.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from ..errors import ModelError
 from ..kernels import UnsupportedKernel, get_kernel
 from .attributes import node_attributes
+from .validate import element_size
 
 MAX_FOLD_BYTES = 1 << 22
 NEVER_FOLD: frozenset[str] = frozenset({"DequantizeLinear", "QuantizeLinear", "RandomNormal", "RandomUniform",
@@ -45,15 +50,33 @@ def _static_shape(vi: onnx.ValueInfoProto) -> Optional[tuple[int, ...]]:
     return tuple(dims)
 
 
-def _constant_value(node: onnx.NodeProto) -> np.ndarray:
-    attrs = node_attributes(node)
-    if "value" in attrs:
-        return np.asarray(attrs["value"])
-    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32),
-                       ("value_int", np.int64), ("value_ints", np.int64)):
-        if key in attrs:
-            return np.asarray(attrs[key], dtype=dtype)
-    raise ValueError(f"Constant node '{node.name}' has no supported value attribute ({sorted(attrs)})")
+def _static_bytes(vi: onnx.ValueInfoProto) -> Optional[int]:
+    """Bytes of a statically shaped, typed value (Python ints: no overflow), or None."""
+    shape = _static_shape(vi)
+    size = element_size(vi.type.tensor_type.elem_type) if shape is not None else None
+    if shape is None or size is None or any(d < 0 for d in shape):
+        return None
+    n = size
+    for d in shape:
+        n *= d
+    return n
+
+
+def _constant_value(node: onnx.NodeProto, where: str) -> np.ndarray:
+    try:
+        attrs = node_attributes(node)
+        if "value" in attrs:
+            return np.asarray(attrs["value"])
+        for key, dtype in (("value_float", np.float32), ("value_floats", np.float32),
+                           ("value_int", np.int64), ("value_ints", np.int64)):
+            if key in attrs:
+                return np.asarray(attrs[key], dtype=dtype)
+    except Exception as exc:  # a tensor attribute whose data does not fit its shape
+        reason = " ".join(str(exc).split())[:200]
+        raise ModelError(f"{where}: Constant node '{node.name}': cannot read its value ({reason})") from None
+    raise ModelError(f"{where}: Constant node '{node.name}' has no supported value attribute "
+                     f"({', '.join(sorted(attrs))}); "
+                     "gspsim reads value, value_float(s) and value_int(s)")
 
 
 def evaluate_node(
@@ -76,8 +99,11 @@ def evaluate_node(
     if any(x is None for x in inputs[:1]):
         return None
     arrays = [x for x in inputs if x is not None]
-    if op_type in _INT_BINARY and arrays and all(a.dtype.kind in "iub" for a in arrays):
-        return [np.asarray(_INT_BINARY[op_type](arrays[0], arrays[1]))]
+    if op_type in _INT_BINARY and len(arrays) == 2 and all(a.dtype.kind in "iub" for a in arrays):
+        if op_type == "Div" and not np.all(arrays[1]):
+            return None  # integer division by zero: leave it to run time
+        with np.errstate(all="ignore"):
+            return [np.asarray(_INT_BINARY[op_type](arrays[0], arrays[1]))]
     try:
         kernel = get_kernel(op_type, "fp32")
     except UnsupportedKernel:
@@ -85,15 +111,22 @@ def evaluate_node(
     return [np.asarray(o) for o in kernel.run(list(inputs), dict(attrs))]
 
 
-def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, Counter[str]]:
-    """One folding sweep; returns the new model and how many nodes of each op type it folded."""
+def fold_constants(model: onnx.ModelProto, where: str = "model") -> tuple[onnx.ModelProto, Counter[str]]:
+    """One folding sweep; returns the new model and how many nodes of each op type it folded.
+
+    ``where`` (the model's path) starts the message of a :class:`ModelError`.
+    """
     graph = model.graph
     constants: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     shapes: dict[str, tuple[int, ...]] = {}
+    out_bytes: dict[str, int] = {}
     for vi in [*graph.input, *graph.value_info, *graph.output]:
         s = _static_shape(vi)
         if s is not None:
             shapes[vi.name] = s
+        b = _static_bytes(vi)
+        if b is not None:
+            out_bytes[vi.name] = b
     graph_outputs = {o.name for o in graph.output}
     folded: Counter[str] = Counter()
     kept: list[onnx.NodeProto] = []
@@ -103,7 +136,7 @@ def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, Counter[str
             kept.append(node)
             continue
         if node.op_type == "Constant":
-            value = _constant_value(node)
+            value = _constant_value(node, where)
             constants[node.output[0]] = new_constants[node.output[0]] = value
             folded[node.op_type] += 1
             continue
@@ -115,9 +148,13 @@ def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, Counter[str
         if not needs_values and node.input[0] not in shapes:
             kept.append(node)
             continue
+        if needs_values and not _small_enough(node, out_bytes):
+            kept.append(node)
+            continue
         inputs = [constants.get(i) if i else None for i in node.input]
         try:
-            outputs = evaluate_node(node.op_type, inputs, node_attributes(node), [shapes.get(i) for i in node.input])
+            with np.errstate(all="ignore"):
+                outputs = evaluate_node(node.op_type, inputs, node_attributes(node), [shapes.get(i) for i in node.input])
         except Exception:  # a kernel refusing odd constant input: leave the node to run time
             outputs = None
         if outputs is None or sum(o.nbytes for o in outputs) > MAX_FOLD_BYTES:
@@ -150,6 +187,12 @@ def fold_constants(model: onnx.ModelProto) -> tuple[onnx.ModelProto, Counter[str
     del new_graph.input[:]
     new_graph.input.extend(keep_inputs)
     return new_model, folded
+
+
+def _small_enough(node: onnx.NodeProto, out_bytes: dict[str, int]) -> bool:
+    """Every output's inferred size is known and at most MAX_FOLD_BYTES (checked before evaluating)."""
+    outs = [o for o in node.output if o]
+    return bool(outs) and all(o in out_bytes and out_bytes[o] <= MAX_FOLD_BYTES for o in outs)
 
 
 def describe_folding(counts: Counter[str]) -> str:

@@ -1,28 +1,37 @@
 """Reading an ONNX file safely and bringing it to one canonical, static form.
 
-Steps, in order: parse the protobuf; check that external-data locations stay
-inside the model's folder and do not pass through symlinks (the onnx library
-itself had path-traversal CVEs here: CVE-2024-27318, CVE-2024-27319); load the
-external data; run the ONNX checker; convert the default-domain opset to
-:data:`CANONICAL_OPSET`; give every graph input a static shape; and run
-shape inference.  Nothing here writes to the user's files.
+Steps, in order: parse the protobuf (from bytes, within the memory limit);
+read the external data through :mod:`.external_data`, which refuses locations
+outside the model's folder or through symlinks (the onnx library itself had
+path-traversal CVEs here: CVE-2024-27318, CVE-2024-27319); check every
+constant against its declared shape; check versions and structure with
+messages naming the node at fault (:mod:`.validate`), then run the ONNX
+checker; convert the default-domain opset to :data:`CANONICAL_OPSET`; give
+every graph input a static shape; and run shape inference.  Nothing here
+writes to the user's files.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import onnx
-from onnx import external_data_helper, shape_inference, version_converter
+from onnx import shape_inference, version_converter
 
 from ..errors import ModelError
+from .external_data import load_external_data
+from .memory import format_bytes, resolve_limit
+from .validate import check_initializers, check_structure, check_text
 
 #: the opset every model is converted to (what torch 2.13's exporter emits)
 CANONICAL_OPSET = 20
 #: ONNX IR versions this loader understands
 MAX_IR_VERSION = 11
+#: the newest default-domain opset read: the newest the installed onnx's version converter knows
+MAX_OPSET = int(onnx.defs.onnx_opset_version())
 
 
 def default_opset(model: onnx.ModelProto) -> int:
@@ -32,72 +41,68 @@ def default_opset(model: onnx.ModelProto) -> int:
     return 0
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def one_line(exc: BaseException, limit: int = 600) -> str:
+    """An exception's whole message on one line (the onnx checker puts the node on a later line)."""
+    text = " ".join(str(exc).split())
+    if not text:
+        return type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _check_external_locations(model: onnx.ModelProto, path: Path) -> None:
-    """Refuse external-data paths that leave the model's folder or pass through a symlink."""
-    base = path.parent.resolve()
-    for tensor in external_data_helper._get_all_tensors(model):  # noqa: SLF001 (public in effect)
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        info = {e.key: e.value for e in tensor.external_data}
-        location = info.get("location", "")
-        where = f"{path}: initializer '{tensor.name}' external data location '{location}'"
-        if not location or os.path.isabs(location) or location.startswith(("/", "\\")):
-            raise ModelError(f"{where} must be a relative path inside the model's folder")
-        candidate = base / location
-        # walk every component: none may be a symlink, and the result must stay under base
-        probe = base
-        for part in Path(location).parts:
-            if part in ("..", ""):
-                raise ModelError(f"{where} points outside the model's folder")
-            probe = probe / part
-            if probe.is_symlink():
-                raise ModelError(f"{where} passes through a symlink ({probe.name}); refusing to follow it")
-        resolved = candidate.resolve()
-        if base != resolved and base not in resolved.parents:
-            raise ModelError(f"{where} points outside the model's folder")
-        if not resolved.is_file():
-            raise ModelError(f"{where} names a file that does not exist")
-        length = int(info.get("length", "-1") or -1)
-        offset = int(info.get("offset", "0") or 0)
-        size = resolved.stat().st_size
-        if offset < 0 or (length >= 0 and offset + length > size):
-            raise ModelError(f"{where} asks for bytes {offset}..{offset + length} of a {size}-byte file")
+def read_model(path: str | os.PathLike[str], max_memory_bytes: Optional[int] = None) -> onnx.ModelProto:
+    """Parse ``path`` with its external data, refusing anything unsafe, unreadable or too large.
 
-
-def read_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
-    """Parse ``path`` with its external data, refusing anything unsafe or unreadable."""
+    The protobuf is parsed from bytes (onnx never sees the path), external data
+    is read by :mod:`.external_data`, and every constant tensor is checked
+    against its declared shape.
+    """
     p = Path(path)
+    limit = resolve_limit(max_memory_bytes)
     if not p.exists():
         raise ModelError(f"{p}: no such file")
     if not p.is_file():
         raise ModelError(f"{p}: not a regular file")
     try:
-        model = onnx.load(str(p), load_external_data=False)
+        size = p.stat().st_size
+        if size > limit:
+            raise ModelError(f"{p}: the file is {format_bytes(size)}, more than the memory limit "
+                             f"{format_bytes(limit)} (raise it with --max-memory)")
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise ModelError(f"{p}: not an ONNX model (the file is empty)")
+    try:
+        model = onnx.load_model_from_string(data)
     except Exception as exc:  # protobuf raises several types for garbage input
-        raise ModelError(f"{p}: not a readable ONNX model ({_first_line(exc)})") from None
+        raise ModelError(f"{p}: not an ONNX model (protobuf parse failed: {one_line(exc, 200)})") from None
+    del data
     if not model.HasField("graph") or (len(model.graph.node) == 0 and len(model.graph.output) == 0):
         raise ModelError(f"{p}: not an ONNX model (no graph found)")
-    _check_external_locations(model, p)
-    try:
-        external_data_helper.load_external_data_for_model(model, str(p.parent))
-    except Exception as exc:
-        raise ModelError(f"{p}: cannot load external data ({_first_line(exc)})") from None
+    check_text(model, str(p))
+    load_external_data(model, p, limit)
+    check_initializers(model, str(p))
     return model
 
 
 def check_model(model: onnx.ModelProto, path: str) -> None:
-    """The ONNX checker: dangling edges, cycles, duplicate names, bad attributes."""
+    """IR and opset versions, then named structural checks, then the ONNX checker."""
     if model.ir_version > MAX_IR_VERSION:
         raise ModelError(f"{path}: ONNX IR version {model.ir_version} is newer than supported ({MAX_IR_VERSION})")
+    if model.ir_version < 3:
+        raise ModelError(f"{path}: ONNX IR version {model.ir_version} is not supported (3 to {MAX_IR_VERSION}); "
+                         "is this an ONNX model?")
+    version = default_opset(model)
+    if version > MAX_OPSET:
+        raise ModelError(f"{path}: opset {version} is newer than supported (gspsim reads opsets 1 to {MAX_OPSET} "
+                         f"and converts them to {CANONICAL_OPSET}); re-export with opset {CANONICAL_OPSET}")
+    if version < 0:
+        raise ModelError(f"{path}: opset_import gives a negative opset version {version}")
+    check_structure(model, path)
     try:
         onnx.checker.check_model(model)
     except Exception as exc:
-        raise ModelError(f"{path}: invalid ONNX model: {_first_line(exc)}") from None
+        raise ModelError(f"{path}: invalid ONNX model: {one_line(exc)}") from None
 
 
 def to_canonical_opset(model: onnx.ModelProto, path: str) -> tuple[onnx.ModelProto, str | None]:
@@ -112,7 +117,7 @@ def to_canonical_opset(model: onnx.ModelProto, path: str) -> tuple[onnx.ModelPro
     except Exception as exc:
         newer = " (newer than supported)" if version > CANONICAL_OPSET else ""
         raise ModelError(
-            f"{path}: cannot convert opset {version}{newer} to opset {CANONICAL_OPSET}: {_first_line(exc)}"
+            f"{path}: cannot convert opset {version}{newer} to opset {CANONICAL_OPSET}: {one_line(exc)}"
         ) from None
     return converted, f"converted opset {version} -> {CANONICAL_OPSET}"
 
@@ -129,6 +134,17 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
     if any(d <= 0 for d in shape):
         raise ModelError(f"--input-shape '{text}': dimensions must be positive")
     return name, shape
+
+
+def _override_shape(name: str, dims: Sequence[int]) -> list[int]:
+    """An ``input_shapes`` entry as positive ints (API callers may pass anything)."""
+    try:
+        shape = [operator.index(d) for d in dims]
+    except TypeError:
+        raise ModelError(f"--input-shape for '{name}': dimensions must be integers, got {dims!r}") from None
+    if any(d <= 0 for d in shape):
+        raise ModelError(f"--input-shape for '{name}': dimensions must be positive, got {shape}")
+    return shape
 
 
 def fix_input_shapes(
@@ -148,8 +164,8 @@ def fix_input_shapes(
             raise ModelError(f"{path}: input '{vi.name}' is not a tensor")
         dims = vi.type.tensor_type.shape.dim
         if vi.name in overrides:
-            shape = list(overrides[vi.name])
-            if dims and len(dims) != len(shape):
+            shape = _override_shape(vi.name, overrides[vi.name])
+            if vi.type.tensor_type.HasField("shape") and len(dims) != len(shape):
                 raise ModelError(
                     f"{path}: --input-shape for '{vi.name}' has rank {len(shape)}, the model's input has rank {len(dims)}"
                 )
@@ -174,9 +190,30 @@ def fix_input_shapes(
     return model
 
 
+def drop_inferable_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Forget the file's shapes for tensors that ONNX shape inference computes itself.
+
+    A file's ``value_info`` is a claim, not a fact: shape inference trusts it
+    when it cannot check it (a Reshape whose shape input is not an integer
+    tensor keeps the recorded output shape), and a hand-edited or corrupted
+    file then reaches the kernels with shapes that do not fit.  Outputs of
+    default-domain ops are re-inferred from the inputs; value_info of other
+    domains' ops (which ONNX cannot infer) is kept.
+    """
+    inferable = {o for n in model.graph.node if n.domain in ("", "ai.onnx") for o in n.output}
+    kept = [vi for vi in model.graph.value_info if vi.name not in inferable]
+    if len(kept) == len(model.graph.value_info):
+        return model
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.value_info[:]
+    out.graph.value_info.extend(kept)
+    return out
+
+
 def infer_shapes(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
     """ONNX shape inference with data propagation (so Shape->Reshape chains resolve)."""
     try:
         return shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:
-        raise ModelError(f"{path}: shape inference failed: {_first_line(exc)}") from None
+        raise ModelError(f"{path}: shape inference failed: {one_line(exc)}") from None

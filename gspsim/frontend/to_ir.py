@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 import numpy as np
 import onnx
@@ -11,6 +11,8 @@ from onnx import helper, numpy_helper
 from ..errors import ModelError
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
 from .attributes import node_attributes
+from .memory import check_model_memory
+from .op_checks import check_op
 
 
 def _tensor_info(vi: onnx.ValueInfoProto) -> TensorInfo | None:
@@ -43,10 +45,34 @@ def unique_node_names(nodes: Iterable[onnx.NodeProto]) -> list[str]:
     return names
 
 
-def model_to_ir(model: onnx.ModelProto, path: str, notes: Iterable[str] = ()) -> DataflowGraph:
-    """Build the IR; every tensor that flows between ops must have a static shape and type."""
+def _weights(graph: onnx.GraphProto, path: str) -> dict[str, np.ndarray]:
+    weights: dict[str, np.ndarray] = {}
+    for t in graph.initializer:
+        try:
+            weights[t.name] = numpy_helper.to_array(t)
+        except Exception as exc:  # data that does not fit its declared shape or type
+            raise ModelError(f"{path}: initializer '{t.name}' cannot be read: {' '.join(str(exc).split())[:300]}") from None
+    return weights
+
+
+def _check_dims(info: TensorInfo, path: str, role: str) -> None:
+    """Activations must have positive dimensions: a zero or negative one is a broken model."""
+    if any(d <= 0 for d in info.shape):
+        raise ModelError(f"{path}: tensor '{info.name}' ({role}) has shape {list(info.shape)}; dimensions must be positive")
+
+
+def model_to_ir(
+    model: onnx.ModelProto, path: str, notes: Iterable[str] = (), max_memory_bytes: Optional[int] = None
+) -> DataflowGraph:
+    """Build the IR; every tensor that flows between ops must have a static shape, a type and positive dims.
+
+    The model's weights and activations are first checked against the memory
+    limit (``max_memory_bytes``, default the physical memory), before the
+    weights are copied out of the protobuf.
+    """
     graph = model.graph
-    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    check_model_memory(model, path, max_memory_bytes)
+    weights = _weights(graph, path)
     tensors: dict[str, TensorInfo] = {}
     for vi in [*graph.input, *graph.value_info, *graph.output]:
         info = _tensor_info(vi)
@@ -62,6 +88,8 @@ def model_to_ir(model: onnx.ModelProto, path: str, notes: Iterable[str] = ()) ->
                 raise ModelError(
                     f"{path}: tensor '{t}' of node '{name}' ({node.op_type}) has no static shape or type after shape inference"
                 )
+            if t and t not in weights:
+                _check_dims(tensors[t], path, f"of node '{name}' ({node.op_type})")
         ops.append(
             OpNode(
                 name=name,
@@ -73,11 +101,19 @@ def model_to_ir(model: onnx.ModelProto, path: str, notes: Iterable[str] = ()) ->
                 weights={t: weights[t] for t in node.input if t in weights},
             )
         )
+        if node.domain in ("", "ai.onnx"):
+            check_op(ops[-1], tensors, path)
     inputs = tuple(i.name for i in graph.input if i.name not in weights)
     outputs = tuple(o.name for o in graph.output)
     for o in outputs:
         if o not in tensors:
             raise ModelError(f"{path}: graph output '{o}' has no static shape or type")
+        if o not in weights:
+            _check_dims(tensors[o], path, "graph output")
+    for i in inputs:
+        if i not in tensors:
+            raise ModelError(f"{path}: graph input '{i}' has no static shape or type")
+        _check_dims(tensors[i], path, "graph input")
     return DataflowGraph.from_ops(
         name=graph.name or "model", ops=ops, tensors=tensors, inputs=inputs, outputs=outputs,
         notes=notes, source_path=path,

@@ -150,9 +150,30 @@ _SECTION_TYPES = {
 }
 #: fields that may be zero (everything else numeric must be > 0)
 _MAY_BE_ZERO = {"latency_ns", "static_w", "sram_pj_per_byte", "dram_pj_per_byte", "interconnect_pj_per_byte"}
+#: plausible ranges (generous: far beyond any real chip), so that a typo such as ``count = 16000000``
+#: or ``bandwidth_bytes_per_s = 1e-300`` is refused here instead of exhausting memory or dividing by
+#: zero in the engine.  A positive value must lie in [low, high]; fields not listed use _DEFAULT_RANGE.
+_RANGES: Mapping[str, tuple[float, float]] = {
+    "count": (1, 4096),
+    "thread_slots": (1, 1024),
+    "channels": (1, 1024),
+    "engines": (1, 1024),
+    "clock_hz": (1e3, 1e12),
+    "local_memory_bytes": (1, 2**40),
+    "size_bytes": (1, 2**40),
+    "bandwidth_bytes_per_s": (1e3, 1e15),
+    "bandwidth_bytes_per_cycle": (1e-3, 1e9),
+    "macs_per_cycle": (1e-3, 1e9),
+    "vector_lanes": (1e-3, 1e9),
+    "latency_ns": (1e-3, 1e9),
+    "static_w": (1e-9, 1e6),
+}
+_DEFAULT_RANGE = (1e-9, 1e9)
 
 
-def _number(value: Any, where: str, kind: type, allow_zero: bool) -> float | int:
+def _number(
+    value: Any, where: str, kind: type, allow_zero: bool, bounds: tuple[float, float] = (0.0, math.inf)
+) -> float | int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         expected = "an integer" if kind is int else "a number"
         raise ConfigError(f"{where} must be {expected}, got {type(value).__name__} {value!r}")
@@ -162,6 +183,9 @@ def _number(value: Any, where: str, kind: type, allow_zero: bool) -> float | int
         raise ConfigError(f"{where} must be finite, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{where} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    low, high = bounds
+    if value != 0 and not low <= value <= high:
+        raise ConfigError(f"{where} must be between {low:g} and {high:g}{' (or 0)' if allow_zero else ''}, got {value!r}")
     return int(value) if kind is int else float(value)
 
 
@@ -180,9 +204,11 @@ def _build(cls: type, data: Any, where: str) -> Any:
             raise ConfigError(f"{where}: missing field '{name}'")
         value, hint = data[name], hints[name]
         if hint is PrecisionTable:
-            values[name] = _precision_table(value, here, allow_zero=name in ("vector_op_pj", "mac_pj"))
+            values[name] = _precision_table(value, here, allow_zero=name in ("vector_op_pj", "mac_pj"),
+                                            bounds=_RANGES.get(name, _DEFAULT_RANGE))
         elif hint in (int, float):
-            values[name] = _number(value, here, hint, allow_zero=name in _MAY_BE_ZERO)
+            values[name] = _number(value, here, hint, allow_zero=name in _MAY_BE_ZERO,
+                                   bounds=_RANGES.get(name, _DEFAULT_RANGE))
         elif hint is str:
             if not isinstance(value, str):
                 raise ConfigError(f"{here} must be a string, got {type(value).__name__} {value!r}")
@@ -194,7 +220,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
     return cls(**values)
 
 
-def _precision_table(value: Any, where: str, allow_zero: bool) -> PrecisionTable:
+def _precision_table(value: Any, where: str, allow_zero: bool, bounds: tuple[float, float]) -> PrecisionTable:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where} must be a table with keys {', '.join(PRECISION_KEYS)}")
     extra = sorted(set(value) - set(PRECISION_KEYS))
@@ -203,7 +229,8 @@ def _precision_table(value: Any, where: str, allow_zero: bool) -> PrecisionTable
     missing = [k for k in PRECISION_KEYS if k not in value]
     if missing:
         raise ConfigError(f"{where}: missing precision '{missing[0]}'")
-    return PrecisionTable(**{k: float(_number(value[k], f"{where} key '{k}'", float, allow_zero)) for k in PRECISION_KEYS})
+    return PrecisionTable(**{k: float(_number(value[k], f"{where} key '{k}'", float, allow_zero, bounds))
+                             for k in PRECISION_KEYS})
 
 
 def hardware_from_dict(data: Mapping[str, Any], source: str) -> HardwareConfig:
@@ -230,19 +257,30 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
+#: a hardware config file larger than this is not a hardware config
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def load_hardware(name_or_path: str | os.PathLike[str]) -> HardwareConfig:
-    """A preset by name, or a TOML file by path."""
+    """A preset by name, or a TOML file by path (a bare name that is no preset but an existing file is a path)."""
     text = str(name_or_path)
     path = Path(text)
     if path.suffix != ".toml" and os.sep not in text and "/" not in text:
-        preset = PRESET_DIR / f"{text}.toml"
-        if not preset.is_file():
-            raise ConfigError(f"unknown hardware preset '{text}' (known: {', '.join(preset_names())}; or give a .toml file)")
-        path = preset
-    if not path.is_file():
+        if text in preset_names():
+            path = PRESET_DIR / f"{text}.toml"
+        elif not path.is_file():  # a bare file name that exists is a config file after all
+            raise ConfigError(f"unknown hardware preset '{text}' (known: {', '.join(preset_names())}; "
+                              "or give a .toml file)")
+    if not path.exists():
         raise ConfigError(f"{path}: no such hardware config file")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a regular file (give a hardware preset name or a .toml file)")
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a hardware config")
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path}: not valid TOML ({' '.join(str(exc).split())})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
     return hardware_from_dict(data, str(path))

@@ -1,0 +1,105 @@
+"""A synthetic 1,000-node graph compiles and simulates within bounded memory and time.
+
+The graph is a long residual chain of 250 blocks, each Conv 1x1 -> Relu ->
+MatMul -> Add (the Add also reads the block output from three blocks back, so
+the graph is a DAG with long-lived tensors, not only a chain), on [1, 8, 8, 8]
+tensors.  It runs in a fresh process so that the peak resident memory
+(``ru_maxrss``) measures this run alone; the outputs are compared with
+onnxruntime so the run is a real one.
+
+Measured on the development machine (2 cores used): load 0.1 s, streaming
+simulation with kernels 1.8 s, layer mode 1.3 s, peak RSS 266 MiB (122 MiB of
+it is the interpreter with numpy, numba, onnx and onnxruntime imported).  The
+bounds below are several times that, to hold on a slow CI machine.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from helpers import ROOT
+
+BLOCKS = 250
+CHANNELS = 8
+SIDE = 8
+#: generous bounds (several times the measured figures in the module docstring)
+MAX_LOAD_S = 20.0
+MAX_SIMULATE_S = 60.0
+MAX_PEAK_RSS_MIB = 1024
+MAX_RSS_GROWTH_MIB = 600
+
+
+def build_model(blocks: int = BLOCKS, c: int = CHANNELS, side: int = SIDE) -> onnx.ModelProto:
+    """``4 * blocks`` nodes: Conv 1x1, Relu, MatMul, and an Add with a skip from three blocks back."""
+    rng = np.random.default_rng(0)
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+    history = ["x"]
+    for b in range(blocks):
+        prev = history[-1]
+        inits.append(numpy_helper.from_array(
+            (rng.standard_normal((c, c, 1, 1)) / np.sqrt(c)).astype(np.float32), f"conv_w{b}"))
+        inits.append(numpy_helper.from_array(
+            (rng.standard_normal((side, side)) / np.sqrt(side)).astype(np.float32), f"mm_w{b}"))
+        nodes.append(helper.make_node("Conv", [prev, f"conv_w{b}"], [f"c{b}"], name=f"conv{b}"))
+        nodes.append(helper.make_node("Relu", [f"c{b}"], [f"r{b}"], name=f"relu{b}"))
+        nodes.append(helper.make_node("MatMul", [f"r{b}", f"mm_w{b}"], [f"m{b}"], name=f"matmul{b}"))
+        skip = history[-3] if len(history) >= 3 else history[0]
+        nodes.append(helper.make_node("Add", [f"m{b}", skip], [f"a{b}"], name=f"add{b}"))
+        history.append(f"a{b}")
+    shape = [1, c, side, side]
+    graph = helper.make_graph(nodes, "large_graph", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info(history[-1], TensorProto.FLOAT, shape)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    return model
+
+
+def measure(path: str) -> dict[str, float]:
+    """Run in a fresh process: load, simulate (streaming with --check, then layer mode), report time and RSS."""
+    import resource
+    import time
+
+    import gspsim
+
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    graph = gspsim.load_model(path)
+    t1 = time.perf_counter()
+    streaming = gspsim.simulate(graph, "blaize-1600", mode="streaming", check=True)
+    t2 = time.perf_counter()
+    layer = gspsim.simulate(graph, "blaize-1600", mode="layer")
+    t3 = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kib = 1024 if sys.platform != "darwin" else 1024 * 1024  # ru_maxrss: KiB on Linux, bytes on macOS
+    return {
+        "nodes": len(graph), "blocks": streaming.blocks, "load_s": t1 - t0, "streaming_s": t2 - t1,
+        "layer_s": t3 - t2, "base_rss_mib": base / kib, "peak_rss_mib": peak / kib,
+        "check_passed": bool(streaming.check.passed), "max_rel_err": streaming.check.max_rel_err,
+        "streaming_cycles": streaming.latency_cycles, "layer_cycles": layer.latency_cycles,
+    }
+
+
+def test_thousand_node_graph_runs_in_bounded_memory_and_time(tmp_path: Path) -> None:
+    path = tmp_path / "large.onnx"
+    onnx.save(build_model(), str(path))
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"import test_large_graph as t; print(json.dumps(t.measure({str(path)!r})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    print("large graph:", figures)
+    assert figures["nodes"] == 4 * BLOCKS
+    assert figures["check_passed"] and figures["max_rel_err"] <= 1e-4
+    assert figures["streaming_cycles"] > 0 and figures["layer_cycles"] > 0
+    assert figures["load_s"] < MAX_LOAD_S
+    assert figures["streaming_s"] < MAX_SIMULATE_S and figures["layer_s"] < MAX_SIMULATE_S
+    assert figures["peak_rss_mib"] < MAX_PEAK_RSS_MIB
+    assert figures["peak_rss_mib"] - figures["base_rss_mib"] < MAX_RSS_GROWTH_MIB
