@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-from .cost_model import transfer_cycles
 
 
 class BandwidthChannel:
@@ -29,8 +29,9 @@ class BandwidthChannel:
         """Queue ``nbytes``; return the cycle at which they have arrived."""
         if nbytes <= 0:
             return now
-        start = max(now, self.free_at)
-        cycles = transfer_cycles(nbytes, self.bytes_per_cycle)
+        free = self.free_at
+        start = free if free > now else now
+        cycles = int(math.ceil(nbytes / self.bytes_per_cycle))  # transfer_cycles, inlined (nbytes > 0)
         self.free_at = start + cycles
         self.busy_cycles += cycles
         self.total_bytes += nbytes

@@ -24,12 +24,14 @@ highest-priority blocked producer with its output spilled to DRAM, and goes on.
 
 from __future__ import annotations
 
+import gc
 import heapq
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL, PENDING, URGENT, Event
 
 from ..errors import GspsimError
 from ..hardware.config import PRECISION_KEYS, HardwareConfig
@@ -116,6 +118,99 @@ class _Job:
     release: float
 
 
+class _StaticBlocks:
+    """Everything about a workload's blocks that does not change during a run, computed once.
+
+    The per-block loop of the engine reads these flat lists instead of walking
+    the task graph's objects (attribute lookups, generator expressions and
+    ``output_bytes`` calls per block were most of its time); cycles and
+    compute energy are computed for all blocks at once with numpy, with the
+    same float operations as :class:`CostModel`, so they are bit-identical.
+    """
+
+    def __init__(self, tasks: TaskGraph, plans: Mapping[str, BufferPlan], costs: Mapping[str, CostModel],
+                 cost: CostModel, layer_mode: bool) -> None:
+        blocks, nodes = tasks.blocks, tasks.nodes
+        count = len(blocks)
+        self.node: list[int] = [b.node for b in blocks]
+        self.index: list[int] = [b.index for b in blocks]
+        macs = np.fromiter((b.macs for b in blocks), dtype=np.int64, count=count)
+        vops = np.fromiter((b.vector_ops for b in blocks), dtype=np.int64, count=count)
+        precision = [nodes[n].op.precision for n in self.node]
+        cycles = np.zeros(count, dtype=np.int64)
+        e_compute = np.zeros(count, dtype=np.float64)
+        for p in set(precision):
+            c = costs[p]
+            sel = np.fromiter((q == p for q in precision), dtype=bool, count=count)
+            # CostModel.compute_cycles / compute_energy, vectorized (same IEEE operations)
+            cycles[sel] = np.ceil(macs[sel] / c.macs_per_cycle).astype(np.int64) + np.ceil(
+                vops[sel] / c.vector_lanes).astype(np.int64)
+            e_compute[sel] = macs[sel] * c.mac_j + vops[sel] * c.vector_op_j
+        self.cycles: list[int] = cycles.tolist()
+        self.e_compute: list[float] = e_compute.tolist()
+        self.is_view: list[bool] = [nodes[n].is_view for n in self.node]
+        sram = np.fromiter(
+            (0 if nodes[b.node].is_view else b.in_bytes + b.out_bytes + nodes[b.node].cost.weight_bytes for b in blocks),
+            dtype=np.int64, count=count,
+        )
+        self.sram: list[int] = sram.tolist()
+        self.e_sram: list[float] = (sram * cost.sram_j_per_byte).tolist()
+        #: per block: (tensor, bytes read, its buffer plan or None, producer blocks, DRAM traffic kind)
+        self.inputs: list[tuple[tuple[str, int, Optional[BufferPlan], tuple[int, ...], str], ...]] = []
+        #: per block: (tensor, plan or None, ((producer block, bytes it wrote), ...)) for freeing ring space
+        self.frees: list[tuple[tuple[str, Optional[BufferPlan], tuple[tuple[int, int], ...]], ...]] = []
+        #: per block: (output tensor, plan, bytes this block writes)
+        self.outputs: list[tuple[tuple[str, BufferPlan, int], ...]] = []
+        node_outputs = [tuple(o for o in n.op.outputs if o) for n in nodes]
+        # TaskGraph.output_bytes: a block's band of a single-output node, else the whole tensor
+        whole = {name: tasks.tensors[name].nbytes for outs in node_outputs if len(outs) > 1 for name in outs}
+        out_bytes = [b.out_bytes for b in blocks]
+        for b in blocks:
+            ins, frees = [], []
+            for inp in b.inputs:
+                tensor = inp.tensor
+                plan = plans.get(tensor)
+                kind = "spill" if plan is not None and plan.readers and not layer_mode else "activations"
+                ins.append((tensor, inp.nbytes, plan, inp.producer_blocks, kind))
+                size = whole.get(tensor)
+                frees.append((tensor, plan, tuple(
+                    (p, out_bytes[p] if size is None else size) for p in inp.producer_blocks)))
+            self.inputs.append(tuple(ins))
+            self.frees.append(tuple(frees))
+            outs = node_outputs[b.node]
+            self.outputs.append(tuple((name, plans[name], b.out_bytes if len(outs) == 1 else whole[name]) for name in outs))
+
+
+class _BlockEvent(Event):
+    """A SimPy event that carries its block and core to the engine callback that handles it.
+
+    Scheduled at once (``priority`` given: a timeout, or the urgent start
+    event, like a process's initialization) or pending until
+    :meth:`trigger_now` (a compute-unit turn, like ``Event.succeed``).
+    """
+
+    def __init__(self, env: simpy.Environment, callback, g: int, core: int,
+                 priority: Optional[int] = None, delay: float = 0) -> None:
+        # Event.__init__ and Timeout.__init__, inlined (one of these per block step)
+        self.env = env
+        self.callbacks = [callback]
+        self.g = g
+        self.core = core
+        if priority is None:
+            self._value = PENDING
+        else:
+            self._ok = True
+            self._value = None
+            # Environment.schedule, inlined
+            heapq.heappush(env._queue, (env._now + delay, priority, next(env._eid), self))
+
+    def trigger_now(self) -> None:
+        """Event.succeed(): processed at the current time, after the urgent events."""
+        self._ok = True
+        self._value = None
+        self.env.schedule(self, NORMAL, 0)
+
+
 class _Engine:
     """One simulation run (internal; use :func:`simulate_workloads`)."""
 
@@ -129,13 +224,12 @@ class _Engine:
         self.cores = hw.cores.count
         self.slots = hw.cores.thread_slots
         self.many = len(self.workloads) > 1
-        self.block_cycles = [
-            [self.costs[w.tasks.nodes[b.node].op.precision].compute_cycles(b.macs, b.vector_ops) for b in w.tasks.blocks]
-            for w in self.workloads
-        ]
         self.plans: list[Mapping[str, BufferPlan]] = [
             plan_buffers(w.tasks, hw, options.mode, options.ring_depth) for w in self.workloads
         ]
+        self.static = [_StaticBlocks(w.tasks, self.plans[i], self.costs, self.cost, self.layer_mode)
+                       for i, w in enumerate(self.workloads)]
+        self.block_cycles = [st.cycles for st in self.static]
         self.dram = BandwidthChannel(self.cost.dram_bytes_per_cycle, self.cost.dram_latency_cycles)
         self.interconnect = BandwidthChannel(self.cost.interconnect_bytes_per_cycle)
         self.buffers: dict[tuple[int, str], RingBuffer] = {}  # (workload, tensor)
@@ -163,9 +257,19 @@ class _Engine:
         self.arrived = bytearray(len(self.jobs))
         self.spilled = bytearray(self.total)
         self.finished = bytearray(self.total)
-        self.placed_core = np.full(self.total, -1, dtype=np.int64)
-        self.t_start = np.zeros(self.total)
-        self.t_end = np.zeros(self.total)
+        # per global block, as lists while running (element access is cheaper than numpy's); arrays at the end
+        self.placed_core: list[int] = [-1] * self.total
+        self.t_start: list[float] = [0.0] * self.total
+        self.t_end: list[float] = [0.0] * self.total
+        #: bytes a running block moves (kept between its events)
+        self.dram_in = [0] * self.total
+        self.onchip_in = [0] * self.total
+        self.dram_out = [0] * self.total
+        self.onchip_out = [0] * self.total
+        #: blocks spilled to break a deadlock (0: no producer check needed)
+        self.spill_count = 0
+        #: blocks issued (g, core flat) whose urgent start event is pending (see _start_batch)
+        self.starting: Optional[list[int]] = None
         self.done_count = 0
         # weights: a model whose weights fit the weight pool (after the models before it) keeps them
         # resident, loaded once; any other model loads a node's weights per frame and frees them after use.
@@ -249,7 +353,9 @@ class _Engine:
         return self.running_per_core[core]
 
     def free_at(self, core: int) -> float:
-        return max(self.alu_free[core], self.env.now) + self.pending_cycles[core]
+        # called cores x blocks times by load-aware schedulers: no property, no builtin call
+        alu, now = self.alu_free[core], self.env._now
+        return (alu if alu >= now else now) + self.pending_cycles[core]
 
     def queued_cycles(self, core: int) -> float:
         return self.queued_cycles_per_core[core]
@@ -261,34 +367,45 @@ class _Engine:
         return j, job, self.workloads[job.workload].tasks.blocks[g - job.offset]
 
     def _maybe_ready(self, g: int) -> None:
-        j, job, block = self._locate(g)
-        w = job.workload
-        if self.deps_left[g] or not self.arrived[j] or not self.gate_open[j][block.node]:
+        if self.deps_left[g]:
             return
-        if not self.weights_ready[j][block.node]:
-            if self.weight_streamed[w][block.node] and not self.weight_fetch_started[j][block.node]:
+        j = self.job_of_list[g]
+        if not self.arrived[j]:
+            return
+        job = self.jobs[j]
+        w = job.workload
+        b = g - job.offset
+        n = self.static[w].node[b]
+        if not self.gate_open[j][n]:
+            return
+        if not self.weights_ready[j][n]:
+            if self.weight_streamed[w][n] and not self.weight_fetch_started[j][n]:
                 # weights too large to keep on chip: streamed from DRAM once for this frame, just in time
-                self.weight_fetch_started[j][block.node] = 1
-                nbytes = self.workloads[w].tasks.nodes[block.node].cost.weight_bytes
-                self.env.process(self._load_weights(j, w, block.node, nbytes))
+                self.weight_fetch_started[j][n] = 1
+                nbytes = self.workloads[w].tasks.nodes[n].cost.weight_bytes
+                self._process(self._load_weights(j, w, n, nbytes))
             return
         self.deps_left[g] = -1  # marks "queued" so it is never queued twice
-        self._place_outputs(j, w, block.node)
-        scheduler = self.workloads[w].scheduler
+        self._place_outputs(j, w, n)
+        workload = self.workloads[w]
+        block = workload.tasks.blocks[b]
+        scheduler = workload.scheduler
         core = int(scheduler.assign(block, self))
         if not 0 <= core < self.cores:
             raise GspsimError(f"scheduler '{scheduler.name}' assigned a block to core {core} (chip has {self.cores})")
         self.seq += 1
         heapq.heappush(self.queues[core], (scheduler.priority(block), j, self.seq, g))
-        self.queued_cycles_per_core[core] += self.block_cycles[w][block.id]
+        self.queued_cycles_per_core[core] += self.block_cycles[w][b]
         self._dispatch_all()
 
     def _dispatch(self, core: int) -> bool:
         """Issue queued blocks, best first, while slots are free and their outputs have room."""
         queue = self.queues[core]
+        running = self.running_per_core
+        slots = self.slots
         blocked = []
         issued = False
-        while queue and self.running_per_core[core] < self.slots:
+        while queue and running[core] < slots:
             item = heapq.heappop(queue)
             g = item[-1]
             if not self._reserve_outputs(g):
@@ -298,23 +415,59 @@ class _Engine:
             issued = True
         for item in blocked:
             heapq.heappush(queue, item)
-        stalled = bool(blocked) and self.running_per_core[core] < self.slots
+        stalled = bool(blocked) and running[core] < slots
         since = self.stall_since[core]
         if stalled and since is None:
-            self.stall_since[core] = self.env.now
+            self.stall_since[core] = self.env._now
         elif not stalled and since is not None:
-            self.stats.stalls[core].append((since, self.env.now))
+            self.stats.stalls[core].append((since, self.env._now))
             self.stall_since[core] = None
         return issued
 
     def _issue(self, core: int, g: int) -> None:
-        _, job, block = self._locate(g)
-        cycles = self.block_cycles[job.workload][block.id]
+        """Start block g on ``core``: a thread slot now, its inputs when SimPy processes the start event.
+
+        Each block is a chain of SimPy events with callbacks rather than a
+        process: the start event is scheduled exactly like a process's
+        initialization (urgent, now) and every wait is a timeout or a
+        compute-unit turn, so events are processed in the same order as with
+        one generator process per block, without the generator, the process
+        object and its termination event.
+        """
+        job = self.jobs[self.job_of_list[g]]
+        cycles = self.block_cycles[job.workload][g - job.offset]
         self.queued_cycles_per_core[core] -= cycles
         self.pending_cycles[core] += cycles
         self.running_per_core[core] += 1
         self.placed_core[g] = core
-        self.env.process(self._run_block(g, core))
+        batch = self.starting
+        if batch is None:
+            batch = self.starting = []
+            _BlockEvent(self.env, self._start_batch, -1, -1, URGENT, 0).batch = batch
+        batch.append(g)
+        batch.append(core)
+
+    def _process(self, generator) -> None:
+        """Start a SimPy process; blocks issued after it start after its initialization, as before."""
+        self.starting = None
+        self.env.process(generator)
+
+    def _start_batch(self, event: "_BlockEvent") -> None:
+        """The start event of the blocks issued at this cycle since the last urgent event: start them in order.
+
+        One urgent event per batch instead of one per block (as one process
+        initialization per block was): blocks issued while the batch runs join
+        it, which is their place in SimPy's order as long as no other urgent
+        event (a process start) came in between; :meth:`_process` closes the
+        batch when one does.
+        """
+        batch = event.batch
+        i = 0
+        while i < len(batch):
+            self._start_block(batch[i], batch[i + 1])
+            i += 2
+        if self.starting is batch:
+            self.starting = None
 
     def _acquire_compute(self, core: int, g: int) -> Optional[simpy.events.Event]:
         """The core's compute unit for block g: None if free now, else an event fired when it is g's turn."""
@@ -322,7 +475,7 @@ class _Engine:
             self.compute_busy[core] = True
             return None
         j, job, block = self._locate(g)
-        turn = self.env.event()
+        turn = _BlockEvent(self.env, self._compute_turn, g, core)
         self.seq += 1
         key = self.workloads[job.workload].scheduler.priority(block)
         heapq.heappush(self.compute_waiting[core], (key, j, self.seq, turn))
@@ -331,46 +484,56 @@ class _Engine:
     def _release_compute(self, core: int) -> None:
         waiting = self.compute_waiting[core]
         if waiting:
-            heapq.heappop(waiting)[-1].succeed()  # handed straight to the best waiting thread
+            heapq.heappop(waiting)[-1].trigger_now()  # handed straight to the best waiting thread
         else:
             self.compute_busy[core] = False
 
-    def _on_chip_outputs(self, g: int) -> list[tuple[RingBuffer, int]]:
-        j, job, block = self._locate(g)
-        tasks = self.workloads[job.workload].tasks
-        node = tasks.nodes[block.node]
-        if node.is_view or self.spilled[g]:
-            return []
-        plans = self.plans[job.workload]
-        return [
-            (self._buffer(j, name, plans[name]), tasks.output_bytes(block, name))
-            for name in node.op.outputs
-            if name and self._on_chip(j, name)
-        ]
-
     def _reserve_outputs(self, g: int) -> bool:
         """Reserve ring-buffer room for a block's output; bands are written in order, like a ring's write pointer."""
-        outs = self._on_chip_outputs(g)
+        j = self.job_of_list[g]
+        job = self.jobs[j]
+        w = job.workload
+        st = self.static[w]
+        b = g - job.offset
+        if st.is_view[b] or self.spilled[g]:
+            return True
+        placement = self.placement[j]
+        outputs = st.outputs[b]
+        if len(outputs) == 1:  # the common case, without building lists
+            name, plan, nbytes = outputs[0]
+            if not placement.get(name, False):
+                return True
+            buf = self._buffer(j, name, plan)
+            n = st.node[b]
+            if st.index[b] != self.next_band[j][n] or not buf.can_reserve(nbytes):
+                return False
+            buf.reserved += nbytes
+            self.next_band[j][n] += 1
+            return True
+        outs = [(self._buffer(j, name, plan), nbytes) for name, plan, nbytes in outputs if placement.get(name, False)]
         if not outs:
             return True
-        j, _, block = self._locate(g)
-        if block.index != self.next_band[j][block.node]:
+        n = st.node[b]
+        if st.index[b] != self.next_band[j][n]:
             return False
-        if not all(buf.can_reserve(n) for buf, n in outs):
+        if not all(buf.can_reserve(nbytes) for buf, nbytes in outs):
             return False
-        for buf, n in outs:
-            buf.reserve(n)
-        self.next_band[j][block.node] += 1
+        for buf, nbytes in outs:
+            buf.reserve(nbytes)
+        self.next_band[j][n] += 1
         return True
 
     def _dispatch_all(self) -> None:
         """Dispatch on every core with queued work and a free slot, until nothing more can issue."""
-        progress = True
-        while progress:
+        queues, running, slots = self.queues, self.running_per_core, self.slots
+        cores = range(self.cores)
+        while any(queues):  # a pass over empty queues issues nothing: stop as the full loop would
             progress = False
-            for core in range(self.cores):
-                if self.queues[core] and self.running_per_core[core] < self.slots:
+            for core in cores:
+                if queues[core] and running[core] < slots:
                     progress |= self._dispatch(core)
+            if not progress:
+                return
 
     def _break_deadlock(self) -> bool:
         """Issue the best blocked block with its output spilled to DRAM; False if nothing is queued."""
@@ -387,6 +550,7 @@ class _Engine:
         if block.index == self.next_band[j][block.node]:
             self.next_band[j][block.node] += 1
         self.spilled[item[-1]] = 1
+        self.spill_count += 1
         self.stats.deadlock_spills += 1
         self._issue(core, item[-1])
         return True
@@ -430,7 +594,7 @@ class _Engine:
             if nbytes == 0 or self.weight_streamed[w][n]:
                 continue
             yield self.weight_pool.put(nbytes)
-            self.env.process(self._load_weights(j, w, n, nbytes))
+            self._process(self._load_weights(j, w, n, nbytes))
 
     def _load_weights(self, job: Optional[int], w: int, n: int, nbytes: int):
         """Load one node's weights: for every frame of a resident model (job None), or for one job."""
@@ -470,7 +634,7 @@ class _Engine:
     def _on_chip(self, j: int, tensor: str) -> bool:
         return self.placement[j].get(tensor, False)
 
-    # --- one block --------------------------------------------------------------------------
+    # --- one block: a chain of events (start, inputs in, compute turn, compute done, outputs out) ----
     def _buffer(self, j: int, tensor: str, plan: BufferPlan) -> RingBuffer:
         """The ring buffer of one frame's tensor."""
         key = (j, tensor)
@@ -479,120 +643,169 @@ class _Engine:
             buf = self.buffers[key] = RingBuffer(tensor, plan.capacity)
         return buf
 
-    def _run_block(self, g: int, core: int):
-        env, stats = self.env, self.stats
-        j, job, block = self._locate(g)
-        w = job.workload
-        tasks = self.workloads[w].tasks
-        plans = self.plans[w]
-        node = tasks.nodes[block.node]
-        nstats = stats.nodes[w][block.node]
-        t0 = env.now
-        self.t_start[g] = t0
-        # 1. inputs: from ring buffers over the interconnect, or from DRAM
+    def _start_block(self, g: int, core: int) -> None:
+        """1. inputs: from ring buffers over the interconnect, or from DRAM."""
+        now = self.env._now
+        self.t_start[g] = now
+        j = self.job_of_list[g]
+        job = self.jobs[j]
+        st = self.static[job.workload]
+        b = g - job.offset
         dram_in = onchip_in = 0
-        if not node.is_view:
-            for inp in block.inputs:
-                plan = plans.get(inp.tensor)
-                spilled = any(self.spilled[job.offset + p] for p in inp.producer_blocks)
-                if plan is not None and self._on_chip(j, inp.tensor) and not spilled:
-                    onchip_in += inp.nbytes
+        if not st.is_view[b]:
+            placement = self.placement[j]
+            spilled, base, check_spill = self.spilled, job.offset, self.spill_count > 0
+            dram_read = self.stats.dram_read
+            for tensor, nbytes, plan, producers, kind in st.inputs[b]:
+                if plan is not None and placement.get(tensor, False) and not (
+                        check_spill and any(spilled[base + p] for p in producers)):
+                    onchip_in += nbytes
                     continue
-                dram_in += inp.nbytes
-                kind = "spill" if plan is not None and plan.readers and not self.layer_mode else "activations"
-                stats.dram_read[kind] += inp.nbytes
-        arrive = max(self.dram.reserve(env.now, dram_in), self.interconnect.reserve(env.now, onchip_in))
-        if arrive > env.now:
-            yield env.timeout(arrive - env.now)
-        # 2. compute on this core's compute unit, which serves its waiting threads by scheduler priority
-        cycles = self.block_cycles[w][block.id]
+                dram_in += nbytes
+                dram_read[kind] += nbytes
+        self.dram_in[g] = dram_in
+        self.onchip_in[g] = onchip_in
+        arrive = max(self.dram.reserve(now, dram_in) if dram_in > 0 else now,
+                     self.interconnect.reserve(now, onchip_in) if onchip_in > 0 else now)
+        if arrive > now:
+            _BlockEvent(self.env, self._inputs_arrived, g, core, NORMAL, arrive - now)
+        else:
+            self._compute(g, core)
+
+    def _inputs_arrived(self, event: "_BlockEvent") -> None:
+        self._compute(event.g, event.core)
+
+    def _compute(self, g: int, core: int) -> None:
+        """2. compute on this core's compute unit, which serves its waiting threads by scheduler priority."""
+        job = self.jobs[self.job_of_list[g]]
+        cycles = self.block_cycles[job.workload][g - job.offset]
         if cycles:
-            turn = self._acquire_compute(core, g)
-            if turn is not None:
-                yield turn
-            self.pending_cycles[core] -= cycles
-            start = env.now
-            self.alu_free[core] = start + cycles
-            stats.busy[core].append((start, start + cycles))
-            yield env.timeout(cycles)
-            self._release_compute(core)
+            if self.compute_busy[core]:
+                self._acquire_compute(core, g)  # _compute_turn runs when it is g's turn
+                return
+            self.compute_busy[core] = True
+            self._run_compute(g, core, cycles)
         else:
             self.pending_cycles[core] -= cycles
+            self._after_compute(g, core)
+
+    def _compute_turn(self, event: "_BlockEvent") -> None:
+        g = event.g
+        job = self.jobs[self.job_of_list[g]]
+        self._run_compute(g, event.core, self.block_cycles[job.workload][g - job.offset])
+
+    def _run_compute(self, g: int, core: int, cycles: int) -> None:
+        self.pending_cycles[core] -= cycles
+        start = self.env._now
+        self.alu_free[core] = start + cycles
+        self.stats.busy[core].append((start, start + cycles))
+        _BlockEvent(self.env, self._compute_done, g, core, NORMAL, cycles)
+
+    def _compute_done(self, event: "_BlockEvent") -> None:
+        self._release_compute(event.core)
+        self._after_compute(event.g, event.core)
+
+    def _after_compute(self, g: int, core: int) -> None:
+        """The kernel runs on the real tensors; 3. outputs: into ring buffers (backpressure) and/or DRAM."""
+        j = self.job_of_list[g]
+        job = self.jobs[j]
+        w = job.workload
+        st = self.static[w]
+        b = g - job.offset
         executor = self.executors[j]
         if executor is not None:
-            executor.run_block(node, block)
-        # 3. outputs: into ring buffers (backpressure) and/or DRAM
+            tasks = self.workloads[w].tasks
+            executor.run_block(tasks.nodes[st.node[b]], tasks.blocks[b])
+        now = self.env._now
         dram_out = onchip_out = 0
-        for name in (o for o in node.op.outputs if o):
-            plan = plans[name]
-            nbytes = tasks.output_bytes(block, name)
+        is_view = st.is_view[b]
+        placement = self.placement[j]
+        dram_write = self.stats.dram_write
+        for name, plan, nbytes in st.outputs[b]:
             if plan.graph_output:
                 dram_out += nbytes
-                stats.dram_write["activations"] += nbytes
-            if node.is_view:
+                dram_write["activations"] += nbytes
+            if is_view:
                 continue  # a view relabels its input's storage: nothing moves
-            if self._on_chip(j, name) and not self.spilled[g]:
-                self._buffer(j, name, plan).commit(nbytes, env.now)
+            on_chip = placement.get(name, False)
+            if on_chip and not self.spilled[g]:
+                self._buffer(j, name, plan).commit(nbytes, now)
                 onchip_out += nbytes
-            elif plan.readers and not (plan.graph_output and not self._on_chip(j, name)):
+            elif plan.readers and not (plan.graph_output and not on_chip):
                 dram_out += nbytes
-                stats.dram_write["activations" if self.layer_mode else "spill"] += nbytes
-        arrive = max(self.dram.reserve(env.now, dram_out), self.interconnect.reserve(env.now, onchip_out))
-        if arrive > env.now:
-            yield env.timeout(arrive - env.now)
-        # 4. energy and traffic
-        dram_bytes = dram_in + dram_out
-        ic_bytes = onchip_in + onchip_out
-        sram = 0 if node.is_view else block.in_bytes + block.out_bytes + node.cost.weight_bytes
-        e_compute = self.costs[node.op.precision].compute_energy(block.macs, block.vector_ops)
-        e_dram = dram_bytes * self.cost.dram_j_per_byte
-        e_ic = ic_bytes * self.cost.interconnect_j_per_byte
-        e_sram = sram * self.cost.sram_j_per_byte
-        stats.energy["compute"] += e_compute
-        stats.energy["dram"] += e_dram
-        stats.energy["interconnect"] += e_ic
-        stats.energy["sram"] += e_sram
+                dram_write["activations" if self.layer_mode else "spill"] += nbytes
+        arrive = max(self.dram.reserve(now, dram_out) if dram_out > 0 else now,
+                     self.interconnect.reserve(now, onchip_out) if onchip_out > 0 else now)
+        if arrive > now:
+            self.dram_out[g] = dram_out
+            self.onchip_out[g] = onchip_out
+            _BlockEvent(self.env, self._outputs_written, g, core, NORMAL, arrive - now)
+        else:
+            self._complete(g, core, dram_out, onchip_out)
+
+    def _outputs_written(self, event: "_BlockEvent") -> None:
+        g = event.g
+        self._complete(g, event.core, self.dram_out[g], self.onchip_out[g])
+
+    def _complete(self, g: int, core: int, dram_out: int, onchip_out: int) -> None:
+        """4. energy and traffic; 5. release the slot, wake consumers, free the producers' buffer space."""
+        now = self.env._now
+        j = self.job_of_list[g]
+        job = self.jobs[j]
+        w = job.workload
+        st = self.static[w]
+        b = g - job.offset
+        stats, cost = self.stats, self.cost
+        dram_bytes = self.dram_in[g] + dram_out
+        ic_bytes = self.onchip_in[g] + onchip_out
+        e_compute = st.e_compute[b]
+        e_dram = dram_bytes * cost.dram_j_per_byte
+        e_ic = ic_bytes * cost.interconnect_j_per_byte
+        e_sram = st.e_sram[b]
+        energy = stats.energy
+        energy["compute"] += e_compute
+        energy["dram"] += e_dram
+        energy["interconnect"] += e_ic
+        energy["sram"] += e_sram
         stats.interconnect_bytes += ic_bytes
-        stats.sram_bytes += sram
+        stats.sram_bytes += st.sram[b]
         joules = e_compute + e_dram + e_ic + e_sram
-        stats.energy_events.append((t0, env.now, joules))
+        stats.energy_events.append((self.t_start[g], now, joules))
+        nstats = stats.nodes[w][st.node[b]]
         nstats.energy_j += joules
         nstats.dram_bytes += dram_bytes
-        nstats.start = min(nstats.start, t0)
-        nstats.end = max(nstats.end, env.now)
-        nstats.cores.add(core)
-        nstats.cycles_busy += cycles
-        self.t_end[g] = env.now
-        # 5. release the slot, wake consumers, free the producers' buffer space
+        self.t_end[g] = now
         self.running_per_core[core] -= 1
-        self._finish(g, j, job, block)
+        self._finish(g, j, job, b)
         self._dispatch_all()
 
-    def _finish(self, g: int, j: int, job: _Job, block: Block) -> None:
+    def _finish(self, g: int, j: int, job: _Job, b: int) -> None:
         w = job.workload
+        st = self.static[w]
         tasks = self.workloads[w].tasks
-        plans = self.plans[w]
         base = job.offset
-        for inp in block.inputs:
-            plan = plans.get(inp.tensor)
-            for p in inp.producer_blocks:
+        readers_left, spilled, placement = self.readers_left, self.spilled, self.placement[j]
+        for tensor, plan, producers in st.frees[b]:
+            for p, nbytes in producers:
                 gp = base + p
-                self.readers_left[gp] -= 1
-                if self.readers_left[gp] == 0 and plan is not None and self._on_chip(j, inp.tensor) and not self.spilled[gp]:
-                    self._buffer(j, inp.tensor, plan).free(tasks.output_bytes(tasks.blocks[p], inp.tensor), self.env.now)
-        for c in tasks.consumers[block.id]:
+                readers_left[gp] -= 1
+                if readers_left[gp] == 0 and plan is not None and placement.get(tensor, False) and not spilled[gp]:
+                    self._buffer(j, tensor, plan).free(nbytes, self.env._now)
+        deps_left = self.deps_left
+        for c in tasks.consumers[b]:
             gc = base + c
-            self.deps_left[gc] -= 1
-            if self.deps_left[gc] == 0:
+            deps_left[gc] -= 1
+            if deps_left[gc] == 0:
                 self._maybe_ready(gc)
         self.done_count += 1
         self.finished[g] = 1
         self.job_blocks_left[j] -= 1
         if self.job_blocks_left[j] == 0:
-            self.stats.frame_end_cycles[w][job.frame] = self.env.now
-        n = block.node
+            self.stats.frame_end_cycles[w][job.frame] = self.env._now
+        n = st.node[b]
         self.node_blocks_left[j][n] -= 1
         if self.node_blocks_left[j][n] == 0:
+            plans = self.plans[w]
             for t in set(tasks.nodes[n].op.activation_inputs):
                 self.readers_pending[j][t] -= 1
                 if self.readers_pending[j][t] == 0 and self._on_chip(j, t):
@@ -616,11 +829,11 @@ class _Engine:
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> RunStats:
-        self.env.process(self._prefetch_weights())
+        self._process(self._prefetch_weights())
         for j in range(len(self.jobs)):
-            self.env.process(self._arrive(j))
+            self._process(self._arrive(j))
         while True:
-            self.env.run()
+            self._run_events()
             if self.done_count == self.total:
                 break
             if not self._break_deadlock():
@@ -634,6 +847,26 @@ class _Engine:
                     f"(waiting nodes: {names})"
                 )
         return self._collect()
+
+    def _run_events(self) -> None:
+        """``Environment.run()`` without ``until``: process SimPy's events in order until none is left.
+
+        The loop of ``Environment.step`` inlined (a method call and a try block
+        less per event, the engine's largest fixed cost per block); a failed
+        event (a weight-loading process that raised) is re-raised as SimPy does.
+        """
+        env = self.env
+        queue = env._queue
+        pop = heapq.heappop
+        while queue:
+            env._now, _, _, event = pop(queue)
+            callbacks, event.callbacks = event.callbacks, None
+            for callback in callbacks:
+                callback(event)
+            if not event._ok and not hasattr(event, "_defused"):
+                exc = type(event._value)(*event._value.args)
+                exc.__cause__ = event._value
+                raise exc
 
     def _collect(self) -> RunStats:
         stats = self.stats
@@ -653,14 +886,39 @@ class _Engine:
         stats.dram_transfers = self.dram.transfers
         stats.dram_busy_cycles = self.dram.busy_cycles
         stats.interconnect_busy_cycles = self.interconnect.busy_cycles
-        stats.block_job, stats.block_start, stats.block_end = self.job_of, self.t_start, self.t_end
-        stats.block_core = self.placed_core
+        t_start = np.asarray(self.t_start, dtype=np.float64)
+        t_end = np.asarray(self.t_end, dtype=np.float64)
+        stats.block_job, stats.block_start, stats.block_end = self.job_of, t_start, t_end
+        stats.block_core = np.asarray(self.placed_core, dtype=np.int64)
+        self._node_stats(t_start, t_end)
         stats.outputs = [[{} for _ in range(w.frames)] for w in self.workloads]
         for j, executor in enumerate(self.executors):
             if executor is not None:
                 job = self.jobs[j]
                 stats.outputs[job.workload][job.frame] = executor.outputs()
         return stats
+
+
+    def _node_stats(self, t_start: np.ndarray, t_end: np.ndarray) -> None:
+        """Per node: first start, last end, cores used and busy cycles, reduced over its blocks at once."""
+        for job in self.jobs:
+            w = job.workload
+            tasks = self.workloads[w].tasks
+            count = len(tasks.blocks)
+            if not count:
+                continue
+            firsts = np.fromiter((n.blocks[0] for n in tasks.nodes), dtype=np.int64, count=len(tasks.nodes))
+            span = slice(job.offset, job.offset + count)
+            starts = np.minimum.reduceat(t_start[span], firsts).tolist()
+            ends = np.maximum.reduceat(t_end[span], firsts).tolist()
+            cycles = self.block_cycles[w]
+            for node, first_start, last_end, ns in zip(tasks.nodes, starts, ends, self.stats.nodes[w]):
+                lo, hi = job.offset + node.blocks[0], job.offset + node.blocks[-1] + 1
+                ns.start = min(ns.start, first_start)
+                ns.end = max(ns.end, last_end)
+                ns.cores.update(self.placed_core[lo:hi])
+                # integer cycles: the float sum is exact, so its order does not matter
+                ns.cycles_busy += float(sum(cycles[node.blocks[0]:node.blocks[-1] + 1]))
 
 
 @dataclass(frozen=True)
@@ -676,8 +934,16 @@ class EngineRun:
 
 def simulate_workloads(workloads: Sequence[Workload], hw: HardwareConfig, options: SimOptions) -> EngineRun:
     """Run the simulation of one or more models sharing the chip."""
-    engine = _Engine(workloads, hw, options)
-    stats = engine.run()
+    # the run allocates many small objects and frees them by reference counting: the cyclic garbage
+    # collector's passes over the (large) heap of the loaded model would only cost time
+    collect = gc.isenabled()
+    gc.disable()
+    try:
+        engine = _Engine(workloads, hw, options)
+        stats = engine.run()
+    finally:
+        if collect:
+            gc.enable()
     return EngineRun(
         stats=stats,
         block_cycles=tuple(tuple(c) for c in engine.block_cycles),

@@ -180,6 +180,8 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optiona
     producer: dict[str, int] = {}
     # per produced tensor: (node index, axis, band starts, band stops, block ids)
     bands: dict[str, tuple[Optional[int], list[int], list[int], tuple[int, ...]]] = {}
+    # TensorInfo.nbytes is a numpy product per call; every block of a node asks for it again
+    nbytes_of: dict[str, int] = {}
     for n_index, op in enumerate(graph.ops()):
         kernel = kernel_for(op)
         cost = op_cost(op, tensors)
@@ -200,6 +202,9 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optiona
                 if not name or name in op.weights or any(bi.tensor == name for bi in inputs):
                     continue
                 info = tensors[name]
+                total = nbytes_of.get(name)
+                if total is None:
+                    total = nbytes_of[name] = info.nbytes
                 need = (
                     needed_rows(op, i_index, info, out, axis, (start, stop), tensors)
                     if axis is not None and out is not None
@@ -208,14 +213,14 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optiona
                 p_axis, p_starts, p_stops, p_ids = bands.get(name, (None, [], [], ()))
                 if need is not None and p_axis is not None and need[0] == p_axis:
                     in_axis, lo, hi = need
-                    nbytes = _share(info.nbytes, lo, hi, info.shape[in_axis])
+                    nbytes = _share(total, lo, hi, info.shape[in_axis])
                     producers = tuple(p_ids[k] for k in overlapping(p_starts, p_stops, lo, hi))
                 elif name in input_bands:
                     in_axis, lo, hi = input_bands[name][b_index]  # a graph input, DMA'd in bands
-                    nbytes = _share(info.nbytes, lo, hi, info.shape[in_axis])
+                    nbytes = _share(total, lo, hi, info.shape[in_axis])
                     producers = ()
                 else:
-                    nbytes = info.nbytes
+                    nbytes = total
                     producers = p_ids
                 inputs.append(BlockInput(name, nbytes, producers))
                 deps.update(producers)
