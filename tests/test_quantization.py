@@ -32,7 +32,7 @@ from gspsim.errors import InputError
 from gspsim.inputs import synthetic_inputs
 from gspsim.ir.evaluate import evaluate
 from gspsim.ir.graph import DataflowGraph
-from gspsim.passes.qdq import fuse_qdq, load_quantized_model
+from gspsim.passes.qdq import fuse_qdq
 from gspsim.passes.quantize import (
     CALIBRATORS,
     FLOAT_OPS,
@@ -147,7 +147,7 @@ def _lsb_error(graph: DataflowGraph, session: ort.InferenceSession, seeds: range
 def test_ort_quantized_cnn_within_one_lsb(ort_quantized, name: str, fmt: str, act: str) -> None:
     path = ort_quantized(name, fmt, act)
     # QDQ files load through the normal frontend; QOperator ones need shapes for com.microsoft ops
-    graph = fuse_qdq(gspsim.load_model(path)) if fmt == "QDQ" else load_quantized_model(path)
+    graph = fuse_qdq(gspsim.load_model(path))
     # natively int8: no float Conv/Gemm/MatMul is left, and the convolutions run on codes
     assert not {op.op_type for op in graph.ops()} & {"Conv", "Gemm", "MatMul", "QGemm"}
     precisions = node_precisions(graph)
@@ -161,7 +161,7 @@ def test_ort_quantized_transformer(ort_quantized) -> None:
     table-based QLinearSoftmax, which rounds a few probabilities one code apart from the float
     softmax kept here, and attention amplifies that to about 2 codes at the output."""
     qop = ort_quantized("transformer_encoder", "QOperator", "QUInt8")
-    graph = load_quantized_model(qop)
+    graph = fuse_qdq(gspsim.load_model(qop))
     assert "QLinearMatMul" in {op.op_type for op in graph.ops()}
     assert _lsb_error(graph, _session(str(qop)), range(2)) <= 1
     qdq = ort_quantized("transformer_encoder", "QDQ", "QUInt8")

@@ -212,8 +212,16 @@ def drop_inferable_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def infer_shapes(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
-    """ONNX shape inference with data propagation (so Shape->Reshape chains resolve)."""
+    """ONNX shape inference with data propagation (so Shape->Reshape chains resolve).
+
+    Models with com.microsoft ops (QOperator quantized models) also get their
+    outputs' shapes (:mod:`gspsim.frontend.contrib_shapes`).
+    """
+    from .contrib_shapes import infer_contrib_shapes, uses_contrib_ops
+
     try:
+        if uses_contrib_ops(model):
+            return infer_contrib_shapes(model)
         return shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:
         raise ModelError(f"{path}: shape inference failed: {one_line(exc)}") from None

@@ -25,21 +25,18 @@ where a value sits on a rounding boundary.
 QOperator models (``QuantFormat.QOperator``) already hold QLinear ops; the two
 without a kernel here are rewritten: com.microsoft QGemm becomes the 1x1
 QLinearConv form above, QLinearSoftmax a float Softmax between DQ and Q.
-:func:`infer_contrib_shapes` gives com.microsoft ops the output shapes ONNX
-shape inference does not know, and :func:`load_quantized_model` loads either
-kind of file.
+The frontend gives com.microsoft ops the output shapes ONNX shape inference
+does not know (:mod:`gspsim.frontend.contrib_shapes`), so ``gspsim.load_model``
+loads either kind of file.
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper, shape_inference
 
 from ..ir.graph import DataflowGraph, OpNode
 from .quantize import MS_DOMAIN, GraphBuilder, gemm_as_conv, node_precisions, quantize_bias
@@ -387,115 +384,4 @@ def fuse_qdq(graph: DataflowGraph) -> DataflowGraph:
     return _with_precisions(_Fuser(graph).run())
 
 
-# ============================================================================ loading QOperator models
-def _known_types(model: onnx.ModelProto) -> dict[str, tuple[tuple[int, ...], int]]:
-    known: dict[str, tuple[tuple[int, ...], int]] = {}
-    g = model.graph
-    for vi in [*g.input, *g.value_info, *g.output]:
-        t = vi.type.tensor_type
-        if vi.type.HasField("tensor_type") and t.elem_type and t.HasField("shape") \
-                and all(d.HasField("dim_value") for d in t.shape.dim):
-            known[vi.name] = (tuple(int(d.dim_value) for d in t.shape.dim), t.elem_type)
-    for init in g.initializer:
-        known[init.name] = (tuple(int(d) for d in init.dims), init.data_type)
-    return known
-
-
-def _contrib_output(node: onnx.NodeProto, known: Mapping[str, tuple[tuple[int, ...], int]],
-                    inits: Mapping[str, np.ndarray]) -> Optional[list[tuple[tuple[int, ...], int]]]:
-    """(shape, element type) of each output of a com.microsoft node, or None when inputs are unknown."""
-    from ..frontend.attributes import node_attributes
-    from ..kernels import UnsupportedKernel, get_kernel
-
-    if any(t and t not in known for t in node.input):
-        return None
-    attrs = node_attributes(node)
-    shapes = [known[t][0] if t else None for t in node.input]
-    if node.op_type == "QGemm":
-        a, b = shapes[0], shapes[3]
-        n = a[1] if int(attrs.get("transA", 0)) else a[0]
-        m = b[0] if int(attrs.get("transB", 0)) else b[1]
-        has_y = len(node.input) > 7 and node.input[7]
-        elem = known[node.input[8]][1] if has_y and len(node.input) > 8 and node.input[8] else \
-            (onnx.TensorProto.UINT8 if has_y else onnx.TensorProto.FLOAT)
-        return [((n, m), elem)]
-    if node.op_type == "QLinearSoftmax":
-        return [known[node.input[0]]]
-    try:
-        kernel = get_kernel(node.op_type, "int8")
-    except UnsupportedKernel:
-        return None
-    args = []
-    for t in node.input:
-        if not t:
-            args.append(None)
-        elif t in inits:
-            args.append(inits[t])
-        else:
-            shape, elem = known[t]
-            args.append(np.zeros(shape, helper.tensor_dtype_to_np_dtype(elem)))
-    values = kernel.run(args, attrs)
-    return [(tuple(np.shape(v)), helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype)) for v in values]
-
-
-def infer_contrib_shapes(model: onnx.ModelProto, max_rounds: int = 64) -> onnx.ModelProto:
-    """ONNX shape inference, plus the outputs of com.microsoft ops it does not know.
-
-    Alternates ONNX inference with filling in each com.microsoft node whose inputs
-    are known (QGemm and QLinearSoftmax by their definition, the others by
-    running their kernel on zeros), until nothing new is learned.
-    """
-    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    for _ in range(max_rounds):
-        model = shape_inference.infer_shapes(model, data_prop=True)
-        known = _known_types(model)
-        added = False
-        for node in model.graph.node:
-            if node.domain != MS_DOMAIN or all(not t or t in known for t in node.output):
-                continue
-            outs = _contrib_output(node, known, inits)
-            if outs is None:
-                continue
-            for name, (shape, elem) in zip(node.output, outs):
-                if name and name not in known:
-                    model.graph.value_info.append(helper.make_tensor_value_info(name, elem, shape))
-                    known[name] = (shape, elem)
-                    added = True
-        if not added:
-            return model
-    return model
-
-
-def load_quantized_model(path: str | os.PathLike[str],
-                         input_shapes: Optional[Mapping[str, Sequence[int]]] = None) -> DataflowGraph:
-    """A QDQ or QOperator ONNX file -> IR (default passes run) -> :func:`fuse_qdq`.
-
-    The frontend's stages, with :func:`infer_contrib_shapes` where they run
-    ONNX shape inference, so com.microsoft ops get static shapes.
-    """
-    from ..frontend.fold_constants import describe_folding, fold_constants
-    from ..frontend.loader import check_model, fix_input_shapes, read_model, to_canonical_opset
-    from ..frontend.to_ir import model_to_ir
-    from . import run_default_passes
-
-    where = str(path)
-    model = read_model(path)
-    check_model(model, where)
-    notes: list[str] = []
-    model, converted = to_canonical_opset(model, where)
-    if converted:
-        notes.append(converted)
-    model = infer_contrib_shapes(fix_input_shapes(model, where, input_shapes))
-    total: Counter[str] = Counter()
-    for _ in range(8):
-        model, folded = fold_constants(model)
-        if not folded:
-            break
-        total += folded
-        model = infer_contrib_shapes(model)
-    if total:
-        notes.append(describe_folding(total))
-    return fuse_qdq(run_default_passes(model_to_ir(model, where, notes)))
-
-
-__all__ = ["PASS_THROUGH", "UNARY_QLINEAR", "fuse_qdq", "infer_contrib_shapes", "load_quantized_model"]
+__all__ = ["PASS_THROUGH", "UNARY_QLINEAR", "fuse_qdq"]
