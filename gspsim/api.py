@@ -43,9 +43,17 @@ def default_model_path() -> Path:
     return bundled_model_path(DEFAULT_MODEL)
 
 
-def load_model(path: PathLike, input_shapes: Optional[Mapping[str, Sequence[int]]] = None) -> DataflowGraph:
-    """ONNX file -> IR after the default passes (BN folding, Identity/Dropout removal)."""
-    return run_default_passes(import_onnx(path, input_shapes))
+def load_model(
+    path: PathLike,
+    input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
+    max_memory_bytes: Optional[int] = None,
+) -> DataflowGraph:
+    """ONNX file -> IR after the default passes (BN folding, Identity/Dropout removal).
+
+    A model whose weights and activations need more than ``max_memory_bytes``
+    (default: the machine's physical memory) is refused before anything is allocated.
+    """
+    return run_default_passes(import_onnx(path, input_shapes, max_memory_bytes))
 
 
 def _hardware(hw: Union[str, PathLike, HardwareConfig]) -> HardwareConfig:
@@ -118,6 +126,7 @@ def simulate(
     scheduler: Union[str, Scheduler, None] = None,
     input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
     fps: Optional[float] = None,
+    max_memory_bytes: Optional[int] = None,
     **option_overrides: Any,
 ) -> SimResult:
     """Compile ``model`` (a path, an IR graph, or None for the bundled default) and simulate it.
@@ -130,7 +139,7 @@ def simulate(
     """
     return simulate_many(
         [model], hw, options, inputs=[inputs], check=check, scheduler=scheduler, input_shapes=input_shapes,
-        fps=[fps], **option_overrides,
+        fps=[fps], max_memory_bytes=max_memory_bytes, **option_overrides,
     )
 
 
@@ -144,6 +153,7 @@ def simulate_many(
     scheduler: Union[str, Scheduler, None] = None,
     input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
     fps: Optional[Sequence[Optional[float]]] = None,
+    max_memory_bytes: Optional[int] = None,
     **option_overrides: Any,
 ) -> SimResult:
     """Several models sharing one chip, each streaming ``options.frames`` frames at its own ``fps``.
@@ -177,11 +187,13 @@ def simulate_many(
     for index, (model, given, rate) in enumerate(zip(models, inputs, fps)):
         if model is None:
             model = default_model_path()
-        source = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes)
+        source = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes, max_memory_bytes)
         paths.append(source.source_path or str(model))
         graph = prepare_precision(source, options)
         tasks = lower(graph, hardware, options)  # refuses ops without a kernel at their precision
-        if options.accuracy_samples and (options.precision != "fp32" or options.precision_map):
+        # a model that comes quantized has no fp32 model to compare with (use --check against onnxruntime)
+        if options.accuracy_samples and (options.precision != "fp32" or options.precision_map) \
+                and not is_quantized(source):
             reference = assign_precision(source, "fp32")
             reports.append(accuracy_report(reference, graph, options.precision, options.accuracy_samples, options.seed))
         first = check_inputs(given, graph) if given is not None else synthetic_inputs(graph, options.seed)

@@ -27,10 +27,14 @@ def run_onnxruntime(model_path: str, inputs: Mapping[str, np.ndarray]) -> dict[s
         raise GspsimError("--check needs onnxruntime: pip install 'gspsim[test]' (or pip install onnxruntime)") from None
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    feeds = {i.name: inputs[i.name] for i in session.get_inputs() if i.name in inputs}
-    return dict(zip(names, session.run(names, feeds)))
+    try:
+        session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        feeds = {i.name: inputs[i.name] for i in session.get_inputs() if i.name in inputs}
+        return dict(zip(names, session.run(names, feeds)))
+    except Exception as exc:  # onnxruntime raises its own exception types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise GspsimError(f"--check: onnxruntime cannot run {model_path}: {first}") from None
 
 
 def compare_outputs(

@@ -81,6 +81,9 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                         "the precision's tolerance")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
                    help="static shape for an input with dynamic dimensions, e.g. input=1x3x224x224 (repeatable)")
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="refuse models whose weights and activations need more than SIZE (e.g. 8G, 512MiB, 2GB; "
+                        "default: the machine's physical memory)")
     p.add_argument("--block-rows", type=int, default=None, metavar="N",
                    help="rows per block for every node (default: the rule in docs/execution-model.md)")
     p.add_argument("--ring-depth", type=int, default=None, metavar="N",
@@ -104,6 +107,9 @@ def _add_inspect_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
                    help="static shape for an input with dynamic dimensions (repeatable)")
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="refuse models whose weights and activations need more than SIZE (e.g. 8G, 512MiB, 2GB; "
+                        "default: the machine's physical memory)")
 
 
 def _add_hw_parser(sub: argparse._SubParsersAction) -> None:
@@ -142,6 +148,9 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of inputs and of the random strategy (default 0)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
                    help="static shape for an input with dynamic dimensions (repeatable)")
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="refuse models whose weights and activations need more than SIZE (e.g. 8G, 512MiB, 2GB; "
+                        "default: the machine's physical memory)")
     p.add_argument("--block-rows", type=int, default=None, metavar="N",
                    help="rows per block for every node (default: the rule in docs/execution-model.md)")
     p.add_argument("--timing-only", action="store_true", help="skip the kernels (faster; same timing)")
@@ -182,6 +191,13 @@ def _fmt_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
         n /= 1024
     return f"{n:.2f} GiB"
+
+
+def _max_memory(args: argparse.Namespace) -> Optional[int]:
+    """``--max-memory SIZE`` in bytes (parsed here so a bad value is a one-line error)."""
+    from .frontend import parse_memory_size
+
+    return parse_memory_size(args.max_memory) if args.max_memory else None
 
 
 def _input_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
@@ -232,7 +248,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         raise GspsimError("--outputs takes one precision; run each precision separately")
     with console.status("loading model", spinner="dots") if not args.quiet else _nullcontext():
         shapes = _input_shapes(args.input_shape)
-        graphs = [api.load_model(p, shapes) for p in model_paths]
+        graphs = [api.load_model(p, shapes, _max_memory(args)) for p in model_paths]
         inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
     results = []
     for p in precisions:
@@ -392,7 +408,7 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
     from .ir.costs import op_cost
 
     path = args.model or str(api.default_model_path())
-    graph = api.load_model(path, _input_shapes(args.input_shape))
+    graph = api.load_model(path, _input_shapes(args.input_shape), _max_memory(args))
     costs = {op.name: op_cost(op, graph.tensors) for op in graph.ops()}
     console.print(f"[bold]{path}[/bold]: {len(graph)} nodes, {graph.num_params:,} parameters "
                   f"({_fmt_bytes(graph.weight_bytes)}), {sum(c.macs for c in costs.values()):,} MACs")
@@ -465,16 +481,17 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
     model_path = args.model or str(api.default_model_path())
     if args.csv:
-        refuse_overwriting(args.csv, [model_path], "--csv")
+        refuse_overwriting(args.csv, [model_path] + ([args.hw] if Path(args.hw).exists() else []), "--csv")
     names = parse_scheduler_list(args.schedulers)
     hw = load_hardware(args.hw)
     options = SimOptions(mode=args.mode, precision=args.precision, seed=args.seed, frames=args.frames,
                          execute=not args.timing_only, block_rows=args.block_rows)
     api.validate_options(options)
     shapes = _input_shapes(args.input_shape)
-    api.load_model(model_path, shapes)  # report model errors once, before starting the processes
+    limit = _max_memory(args)
+    api.load_model(model_path, shapes, limit)  # report model errors once, before starting the processes
     with console.status(f"simulating {len(names)} strategies", spinner="dots") if not args.quiet else _nullcontext():
-        results = compare_schedulers(model_path, hw, names, options, args.jobs, shapes)
+        results = compare_schedulers(model_path, hw, names, options, args.jobs, shapes, limit)
     rows = compare_rows(results)
     if args.csv:
         write_text_atomic(args.csv, rows_to_csv(rows))

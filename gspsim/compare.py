@@ -34,8 +34,8 @@ def parse_scheduler_list(text: str) -> list[str]:
 def _run_one(args: tuple) -> SimResult:
     from .api import simulate
 
-    model, hw, options, input_shapes = args
-    result = simulate(model, hw, options, input_shapes=input_shapes)
+    model, hw, options, input_shapes, max_memory = args
+    result = simulate(model, hw, options, input_shapes=input_shapes, max_memory_bytes=max_memory)
     return replace(result, timeline=None)
 
 
@@ -46,10 +46,11 @@ def compare_schedulers(
     options: Optional[SimOptions] = None,
     jobs: Optional[int] = None,
     input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
+    max_memory_bytes: Optional[int] = None,
 ) -> list[SimResult]:
     """Simulate ``model`` once per strategy (in parallel processes) and return the results in order."""
     options = options or SimOptions()
-    work = [(model, hw, replace(options, scheduler=name), input_shapes) for name in names]
+    work = [(model, hw, replace(options, scheduler=name), input_shapes, max_memory_bytes) for name in names]
     jobs = jobs or min(len(work), os.cpu_count() or 1)
     if jobs <= 1:
         return [_run_one(w) for w in work]

@@ -12,6 +12,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+from ..errors import ModelError
 from ..lowering.tasks import Block, NodeTasks, TaskGraph
 
 
@@ -33,6 +34,15 @@ class KernelExecutor:
         return [None if not t else (op.weights[t] if t in op.weights else self.values[t]) for t in op.inputs]
 
     def run_block(self, node: NodeTasks, block: Block) -> None:
+        """Run one block's kernel; a kernel refusing its inputs names the node (a model the checks let through)."""
+        try:
+            self._run_block(node, block)
+        except (ValueError, IndexError, TypeError, ZeroDivisionError, OverflowError) as exc:
+            where = self.tasks.graph.source_path or self.tasks.graph.name
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(f"{where}: node '{node.op.name}' ({node.op.op_type}): kernel failed: {first}") from None
+
+    def _run_block(self, node: NodeTasks, block: Block) -> None:
         op = node.op
         if node.row_axis is not None:
             name = op.outputs[0]
@@ -50,8 +60,8 @@ class KernelExecutor:
                     info = self.tasks.tensors[name]
                     value = np.asarray(value)
                     if value.dtype != np.dtype(info.dtype) or value.shape != info.shape:
-                        raise RuntimeError(
-                            f"kernel {op.op_type} of node '{op.name}' returned {value.dtype}{list(value.shape)} "
+                        raise ModelError(
+                            f"{self.tasks.graph.source_path or self.tasks.graph.name}: kernel {op.op_type} of node '{op.name}' returned {value.dtype}{list(value.shape)} "
                             f"for '{name}', expected {info.dtype}{list(info.shape)}"
                         )
                     self.values[name] = value
