@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gspsim
-from gspsim.api import lower
+from gspsim.api import lower, simulate_many
 from gspsim.engine.options import SimOptions
 from gspsim.scheduling import scheduler_names
 
@@ -79,3 +79,23 @@ def test_engine_invariants_on_random_graphs(model, hw, mode, frames, block_rows,
                                                        frames=frames))
         for name, value in result.outputs.items():
             np.testing.assert_array_equal(value, other.outputs[name])
+
+
+@settings(max_examples=40)
+@given(first=random_cnn(max_nodes=6), second=random_cnn(max_nodes=6), hw=random_chip(),
+       mode=st.sampled_from(["streaming", "layer"]), frames=st.integers(1, 3),
+       fps=st.sampled_from([None, 1e5, 1e6]))
+def test_models_sharing_a_chip_always_finish(first, second, hw, mode, frames, fps) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [save(first, Path(tmp), "a.onnx"), save(second, Path(tmp), "b.onnx")]
+        options = SimOptions(mode=mode, frames=frames)
+        result = simulate_many(paths, hw, options, fps=[fps, fps])
+        alone = [gspsim.simulate(p, hw, options) for p in paths]
+        assert len(result.streams) == 2 and all(s["frames"] == frames for s in result.streams)
+        for name, bound in result.lower_bounds.items():
+            assert result.latency_cycles >= bound - 1e-6, name
+        assert abs(result.energy_j - sum(result.energy_breakdown_j.values())) <= 1e-12 + 1e-9 * result.energy_j
+        # sharing the chip computes the first model's outputs exactly as running it alone
+        assert result.outputs.keys() == alone[0].outputs.keys()
+        for name, value in alone[0].outputs.items():
+            np.testing.assert_array_equal(result.outputs[name], value)

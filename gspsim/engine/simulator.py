@@ -275,13 +275,17 @@ class _Engine:
         # resident, loaded once; any other model loads a node's weights per frame and frees them after use.
         # A node whose weights exceed the whole pool streams them from DRAM once per frame, just in time.
         wb = weight_budget(hw)
-        self.weight_streamed = [[n.cost.weight_bytes > wb for n in w.tasks.nodes] for w in self.workloads]
         self.resident: list[bool] = []
         room = wb
-        for w, streamed in zip(self.workloads, self.weight_streamed):
-            need = sum(n.cost.weight_bytes for n in w.tasks.nodes if not streamed[n.index])
+        for w in self.workloads:
+            need = sum(n.cost.weight_bytes for n in w.tasks.nodes)
             self.resident.append(need <= room)
             room -= need if need <= room else 0
+        # what resident models leave of the pool is all a per-frame node may use; larger ones stream
+        self.weight_streamed = [
+            [not resident and n.cost.weight_bytes > room for n in w.tasks.nodes]
+            for w, resident in zip(self.workloads, self.resident)
+        ]
         # per job, per node: weights on chip
         self.weights_ready = [
             bytearray(n.cost.weight_bytes == 0 for n in self.workloads[j.workload].tasks.nodes) for j in self.jobs
