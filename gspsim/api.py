@@ -184,11 +184,13 @@ def simulate_many(
     workloads: list[Workload] = []
     paths: list[str] = []
     reports: list[AccuracyReport] = []
+    sources: list[DataflowGraph] = []
     for index, (model, given, rate) in enumerate(zip(models, inputs, fps)):
         if model is None:
             model = default_model_path()
         source = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes, max_memory_bytes)
         paths.append(source.source_path or str(model))
+        sources.append(source)
         graph = prepare_precision(source, options)
         tasks = lower(graph, hardware, options)  # refuses ops without a kernel at their precision
         # a model that comes quantized has no fp32 model to compare with (use --check against onnxruntime)
@@ -224,7 +226,8 @@ def simulate_many(
                 key = f"m{w}/{name}" if prefix else name
                 reference[key] = value
                 simulated[key] = run.stats.outputs[w][-1][name]
-        verdict = compare_outputs(simulated, reference, options.precision)
+        # models that come quantized are compared with onnxruntime running the same quantized file
+        verdict = compare_outputs(simulated, reference, options.precision, all(is_quantized(s) for s in sources))
     return build_result(workloads, hardware, options, run, paths, fps, verdict, merge_reports(reports))
 
 

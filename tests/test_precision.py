@@ -13,7 +13,7 @@ import pytest
 
 import gspsim
 
-from helpers import MOBILENET, RESNET, TRANSFORMER, run_cli
+from helpers import MODELS, MOBILENET, RESNET, ROOT, TRANSFORMER, run_cli
 
 
 @pytest.fixture(scope="module", params=[RESNET, MOBILENET], ids=lambda p: p.stem)
@@ -117,3 +117,16 @@ def test_onnxruntime_quantized_model_runs_natively_in_int8(fmt: str, tmp_path: P
     assert doc["check"]["passed"] and "accuracy" not in doc  # no fp32 model to compare with
     conv_precisions = {n["precision"] for n in doc["nodes"] if n["op"] in ("QLinearConv", "ConvInteger")}
     assert conv_precisions == {"int8"}
+
+
+ALL_MODELS = [ROOT / "gspsim" / "models" / "edge_mlp.onnx", ROOT / "gspsim" / "models" / "small_cnn.onnx",
+              RESNET, MOBILENET, TRANSFORMER, MODELS / "resnet_style_legacy.onnx",
+              MODELS / "mobilenetv2_style_legacy.onnx", MODELS / "edge_mlp_legacy.onnx"]
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16", "int8"])
+@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda p: p.stem)
+def test_every_shipped_model_runs_at_every_precision(model: Path, precision: str) -> None:
+    result = gspsim.simulate(model, "edge-4", precision=precision, accuracy_samples=1, check=True)
+    assert result.check.passed, (result.check.max_rel_err, result.check.tolerance)
+    assert result.accuracy.cosine_similarity >= 0.98

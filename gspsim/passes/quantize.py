@@ -380,7 +380,7 @@ def gemm_as_conv(
     """
     n, k = int(a_shape[0]), int(a_shape[1])
     m = int(w_q.shape[0])
-    a4 = b.tensor(f"{a_q}.nchw", (n, k, 1, 1), b.tensors[a_q].dtype)
+    a4 = b.tensor(f"{name}.in_nchw", (n, k, 1, 1), b.tensors[a_q].dtype)
     shape_in = b.const(f"{name}.shape_in", np.array([n, k, 1, 1], np.int64))
     b.emit(b.unique(f"{name}.to_nchw"), "Reshape", [a_q, shape_in], [a4])
     w_name = b.const(f"{name}.weight_q", w_q.reshape(m, k, 1, 1))
@@ -389,7 +389,7 @@ def gemm_as_conv(
     inputs = [a4, a_params[0], a_params[1], w_name, ws, wz, y_params[0], y_params[1]]
     if bias_q is not None:
         inputs.append(b.const(f"{name}.bias_q", bias_q.astype(np.int32)))
-    y4 = b.tensor(f"{y_q}.nchw", (n, m, 1, 1), y_dtype)
+    y4 = b.tensor(f"{name}.out_nchw", (n, m, 1, 1), y_dtype)
     b.emit(name, "QLinearConv", inputs, [y4], {"kernel_shape": [1, 1]})
     shape_out = b.const(f"{name}.shape_out", np.array([n, m], np.int64))
     b.emit(b.unique(f"{name}.from_nchw"), "Reshape", [y4, shape_out], [y_q])
