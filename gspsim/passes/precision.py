@@ -56,7 +56,7 @@ def _convert_weight(array: np.ndarray, precision: str) -> np.ndarray:
         return array.astype(np.float16)
     if precision == "bf16":
         return round_to_bf16(array.astype(np.float32))
-    return array.astype(np.float32)
+    return array.astype(np.float32, copy=False)
 
 
 def op_precision(op: OpNode, tensors: Mapping[str, TensorInfo], default: str,
