@@ -67,7 +67,7 @@ OPTION_AXES: Mapping[str, Any] = {
     "mode": None,
     "precision": "fp32",
     "frames": 1,
-    "ring_depth": 4,
+    "ring_depth": None,
     "block_rows": None,
     "sim_seed": 0,
 }
@@ -290,7 +290,7 @@ def _check_value(name: str, value: Any) -> None:
         if value not in PRECISION_KEYS:
             raise ConfigError(f"sweep axis 'precision': '{value}' is not one of {', '.join(PRECISION_KEYS)}")
     elif name in ("frames", "ring_depth", "block_rows", "sim_seed"):
-        if value is None and name == "block_rows":
+        if value is None and name in ("block_rows", "ring_depth"):
             return
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "sim_seed" else 1):
             raise ConfigError(f"sweep axis '{name}': expected an integer >= {0 if name == 'sim_seed' else 1}, "
@@ -398,7 +398,8 @@ def expand(spec: GridSpec) -> list[Point]:
         options = SimOptions(
             mode=values["mode"], scheduler=values["scheduler"], precision=values["precision"],
             seed=int(values["sim_seed"]), frames=int(values["frames"]), execute=spec.execute,
-            block_rows=values["block_rows"], ring_depth=int(values["ring_depth"]),
+            block_rows=values["block_rows"],
+            ring_depth=None if values["ring_depth"] is None else int(values["ring_depth"]),
         )
         points.append(Point(index=index, values=values, hardware=built[hw_key], options=options))
     return points
