@@ -18,33 +18,10 @@ from typing import Iterator, Mapping
 import onnx
 
 from ..errors import ModelError
+from ..frontend.external_data import external_tensors, safe_location
 
 #: where a worker without the model on its disk writes the model's files, one folder per content hash
 WORKER_MODEL_DIR = "gspsim-sweep-models"
-
-
-def _external_locations(model: onnx.ModelProto) -> list[str]:
-    """Relative paths of the external-data files the model's tensors point to."""
-    found: set[str] = set()
-
-    def tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-        yield from graph.initializer
-        for node in graph.node:
-            for attr in node.attribute:
-                if attr.HasField("t"):
-                    yield attr.t
-                yield from attr.tensors
-                if attr.HasField("g"):
-                    yield from tensors(attr.g)
-                for g in attr.graphs:
-                    yield from tensors(g)
-
-    for t in tensors(model.graph):
-        if t.data_location == onnx.TensorProto.EXTERNAL:
-            for entry in t.external_data:
-                if entry.key == "location":
-                    found.add(entry.value)
-    return sorted(found)
 
 
 def model_files(path: str | os.PathLike[str]) -> dict[str, Path]:
@@ -55,9 +32,14 @@ def model_files(path: str | os.PathLike[str]) -> dict[str, Path]:
     except Exception as exc:  # onnx raises DecodeError, OSError ... for a file that is not ONNX
         raise ModelError(f"{p}: cannot read as ONNX ({type(exc).__name__}: {exc})") from None
     files = {p.name: p}
-    for rel in _external_locations(proto):
-        target = p.parent / rel
-        if Path(rel).is_absolute() or ".." in Path(rel).parts or not target.is_file():
+    base = p.parent.resolve()
+    for tensor in external_tensors(proto):
+        rel = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        if rel in files:
+            continue
+        # the frontend's own check: relative, inside the folder, no symlink on the way
+        target = safe_location(base, rel, f"{p}: external data location '{rel}'")
+        if not target.is_file():
             raise ModelError(f"{p}: external data '{rel}' is not a file inside the model's folder")
         files[rel] = target
     return files
