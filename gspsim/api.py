@@ -80,6 +80,10 @@ def validate_options(options: SimOptions) -> None:
         raise ConfigError(f"--power-resolution must be >= 1 cycle, got {options.power_resolution_cycles}")
     if options.ring_depth is not None and options.ring_depth < 1:
         raise ConfigError(f"--ring-depth must be >= 1, got {options.ring_depth}")
+    if options.prune:
+        from .passes.prune import parse_prune_spec
+
+        parse_prune_spec(options.prune)
 
 
 def is_quantized(graph: DataflowGraph) -> bool:
@@ -110,6 +114,33 @@ def prepare_precision(graph: DataflowGraph, options: SimOptions) -> DataflowGrap
         keep_float = {key for key, value in options.precision_map if value != "int8"}
         graph = quantize_graph(graph, calibration, calibrator=options.calibrator, keep_float=keep_float)
     return assign_precision(graph, options.precision, dict(options.precision_map))
+
+
+def prepare_pruning(graph: DataflowGraph, options: SimOptions) -> DataflowGraph:
+    """The float model after ``options.prune`` (seeded), before any precision step; unchanged without it."""
+    if not options.prune:
+        return graph
+    from .passes.prune import parse_prune_spec
+
+    if is_quantized(graph):
+        raise ConfigError("--prune works on float models; this model is already quantized")
+    return parse_prune_spec(options.prune).apply(graph, options.seed)
+
+
+def _onnxruntime_outputs(
+    graph: DataflowGraph, path: str, inputs: Mapping[str, np.ndarray], pruned: bool
+) -> dict[str, np.ndarray]:
+    """onnxruntime's outputs of ``path``, or of ``graph`` written out when pruning changed it."""
+    if not pruned:
+        return run_onnxruntime(path, inputs)
+    import tempfile
+
+    from .ir.to_onnx import save_model
+
+    with tempfile.TemporaryDirectory(prefix="gspsim-pruned-") as folder:
+        pruned = os.path.join(folder, "pruned.onnx")
+        save_model(replace(graph, source_path=""), pruned)
+        return run_onnxruntime(pruned, inputs)
 
 
 def lower(graph: DataflowGraph, hw: HardwareConfig, options: SimOptions) -> TaskGraph:
@@ -185,18 +216,22 @@ def simulate_many(
     paths: list[str] = []
     reports: list[AccuracyReport] = []
     sources: list[DataflowGraph] = []
+    pruned: list[bool] = []
     for index, (model, given, rate) in enumerate(zip(models, inputs, fps)):
         if model is None:
             model = default_model_path()
         source = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes, max_memory_bytes)
         paths.append(source.source_path or str(model))
+        unpruned = source
+        source = prepare_pruning(source, options)
+        pruned.append(source is not unpruned)
         sources.append(source)
         graph = prepare_precision(source, options)
         tasks = lower(graph, hardware, options)  # refuses ops without a kernel at their precision
         # a model that comes quantized has no fp32 model to compare with (use --check against onnxruntime)
-        if options.accuracy_samples and (options.precision != "fp32" or options.precision_map) \
+        if options.accuracy_samples and (options.precision != "fp32" or options.precision_map or options.prune) \
                 and not is_quantized(source):
-            reference = assign_precision(source, "fp32")
+            reference = assign_precision(unpruned, "fp32")  # pruning is measured against the unpruned model
             reports.append(accuracy_report(reference, graph, options.precision, options.accuracy_samples, options.seed))
         first = check_inputs(given, graph) if given is not None else synthetic_inputs(graph, options.seed)
         frame_inputs = [first] + [synthetic_inputs(graph, options.seed + f) for f in range(1, options.frames)]
@@ -221,7 +256,7 @@ def simulate_many(
         simulated, reference = {}, {}
         prefix = len(workloads) > 1
         for w, (wl, path) in enumerate(zip(workloads, paths)):
-            ref = run_onnxruntime(path, wl.inputs[-1])
+            ref = _onnxruntime_outputs(sources[w], path, wl.inputs[-1], pruned[w])
             for name, value in ref.items():
                 key = f"m{w}/{name}" if prefix else name
                 reference[key] = value

@@ -94,6 +94,12 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--power-resolution", type=int, default=None, metavar="CYCLES",
                    help="cycles per sample of the power-over-time series (default: 1/200 of the latency)")
     p.add_argument("--nodes", type=int, default=0, metavar="N", help="also print the N slowest nodes")
+    p.add_argument("--prune", default=None, metavar="SPEC[,SPEC...]",
+                   help="prune the float model first: magnitude:SPARSITY[:layer], nm:N:M or channels:FRACTION; "
+                        "a list (magnitude:0.3,0.5,0.7) prints one row per level with accuracy against the "
+                        "unpruned fp32 model beside latency, energy and DRAM traffic")
+    p.add_argument("--save-model", metavar="OUT.onnx",
+                   help="write the (pruned) float model as ONNX that onnxruntime runs")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     add_run_output_options(p)
 
@@ -216,9 +222,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     model_paths = list(args.model) or [str(api.default_model_path())]
     protected = model_paths + ([args.inputs] if args.inputs else []) + ([args.hw] if Path(args.hw).exists() else [])
     for dest, what in ((args.json, "--json"), (args.outputs, "--outputs"), (args.trace, "--trace"),
-                       (args.report, "--report"), (args.csv, "--csv")):
+                       (args.report, "--report"), (args.csv, "--csv"), (args.save_model, "--save-model")):
         if dest:
             refuse_overwriting(dest, protected, what)
+    prunes = _prune_labels(args.prune)
+    if args.save_model and (len(model_paths) > 1 or len(prunes) > 1):
+        raise GspsimError("--save-model writes one model: give one model and at most one --prune spec")
     hw = load_hardware(args.hw)
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
     options = SimOptions(
@@ -236,6 +245,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         calibration=args.calib,
         calibration_samples=args.calib_samples,
         accuracy_samples=args.accuracy_samples,
+        prune=prunes[0],
     )
     for p in precisions or [""]:
         api.validate_options(replace(options, precision=p))
@@ -250,11 +260,17 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         shapes = _input_shapes(args.input_shape)
         graphs = [api.load_model(p, shapes, _max_memory(args)) for p in model_paths]
         inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
+    if args.save_model:
+        from .ir.to_onnx import save_model
+
+        save_model(api.prepare_pruning(graphs[0], options), args.save_model)
     results = []
-    for p in precisions:
-        with console.status(f"simulating at {p}", spinner="dots") if not args.quiet else _nullcontext():
-            results.append(api.simulate_many(graphs, hw, replace(options, precision=p), inputs=inputs,
-                                             check=args.check, fps=fps))
+    for spec in prunes:
+        for p in precisions:
+            with console.status(f"simulating {spec + ' ' if spec else ''}at {p}", spinner="dots") \
+                    if not args.quiet else _nullcontext():
+                results.append(api.simulate_many(graphs, hw, replace(options, precision=p, prune=spec),
+                                                 inputs=inputs, check=args.check, fps=fps))
     result = results[0]
     if args.json:
         if len(results) == 1:
@@ -268,7 +284,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
         with console.status("writing trace, report and plots", spinner="dots") if not args.quiet else _nullcontext():
             write_outputs(result.to_dict(), trace=args.trace, report=args.report, csv=args.csv, plots_dir=args.plots)
-    if len(results) > 1 and not args.quiet:
+    if args.prune and not args.quiet:
+        print_prune_table(results, [s for s in prunes for _ in precisions], graphs[0], options, console)
+    elif len(results) > 1 and not args.quiet:
         print_precision_table(results, console)
     failed = [r for r in results if r.check is not None and not r.check.passed]
     if failed:
@@ -286,6 +304,37 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if not args.quiet:
         print_summary(result, console, args.nodes)
     return 0
+
+
+def _prune_labels(text: Optional[str]) -> list[str]:
+    """``--prune`` as canonical spec strings; [""] (no pruning) when not given."""
+    if text is None:
+        return [""]
+    from .passes.prune import parse_prune_specs
+
+    return [s.label for s in parse_prune_specs(text)]
+
+
+def print_prune_table(results, specs: Sequence[str], graph, options, console: Console) -> None:
+    """Accuracy against the unpruned fp32 model beside the cost on the chip, one row per (spec, precision)."""
+    from . import api
+    from .passes.prune import weight_sparsity
+
+    t = Table(title="compression: accuracy vs the unpruned fp32 model, and cost", title_justify="left")
+    for col in ("prune", "precision", "weight sparsity", "params", "latency ms", "energy mJ", "DRAM MiB",
+                "cosine", "max abs err", "top-1"):
+        t.add_column(col, justify="left" if col in ("prune", "precision") else "right")
+    sparsity: dict[str, float] = {}
+    for r, spec in zip(results, specs):
+        if spec not in sparsity:
+            sparsity[spec] = weight_sparsity(api.prepare_pruning(graph, replace(options, prune=spec)))
+        a = r.accuracy
+        t.add_row(spec, r.precision, f"{sparsity[spec]:.1%}", f"{r.model.get('params', 0):,}",
+                  f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
+                  f"{(r.dram_read_bytes + r.dram_write_bytes) / 2**20:.3f}",
+                  f"{a.cosine_similarity:.5f}" if a else "-", f"{a.max_abs_err:.3g}" if a else "-",
+                  f"{a.top1_agreement:.1%}" if a and a.top1_agreement is not None else "-")
+    console.print(t)
 
 
 def _precision_map(path: Optional[str]) -> tuple[tuple[str, str], ...]:

@@ -28,7 +28,8 @@ def critical_path_cycles(tasks: TaskGraph, block_cycles: Sequence[int]) -> float
 
 def mandatory_dram_bytes(tasks: TaskGraph, frames: int = 1) -> int:
     """Weights (each once), and per frame the graph outputs and the graph-input rows some block reads."""
-    weights = tasks.graph.weight_bytes
+    # compressed sparse weights (see cost_model.sparse_op_cost) can take less than the dense tensors
+    weights = min(tasks.graph.weight_bytes, sum(n.cost.weight_bytes for n in tasks.nodes))
     outputs = sum(tasks.tensors[o].nbytes for o in tasks.graph.outputs)
     inputs = 0
     for name in tasks.graph.inputs:

@@ -12,14 +12,23 @@ Rules (documented in docs/cost-model.md):
   energy = ``static_w`` x latency.
 
 Precision ``p`` is the hardware-table key: fp32, fp16, bf16 or int8.
+
+Sparsity (:func:`sparse_op_cost`, applied when a node is lowered): a chip whose
+``[sparsity]`` section gives ``zero_skip_efficiency[p] = e`` skips a share
+``e`` of the MACs that multiply a zero weight, so a MAC op with weight zero
+fraction ``z`` costs ``MACs - round(MACs x z x e)``; with
+``compressed_weights`` its weight takes ``nonzeros x element bytes +
+ceil(nonzeros x index_bits / 8)`` bytes (in DRAM and on chip) when that is
+smaller than the dense tensor.  A chip without the section pays for every zero.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..hardware.config import HardwareConfig
+from ..ir.costs import OpCost
 
 PJ = 1e-12
 
@@ -69,3 +78,21 @@ class CostModel:
 
 def transfer_cycles(nbytes: int, bytes_per_cycle: float) -> int:
     return int(math.ceil(nbytes / bytes_per_cycle)) if nbytes > 0 else 0
+
+
+def sparse_op_cost(cost: OpCost, precision: str, hw: HardwareConfig) -> OpCost:
+    """``cost`` on this chip: zero-weight MACs skipped and weights compressed as its [sparsity] section says."""
+    zeros = cost.mac_weight_zeros
+    if not zeros or hw.sparsity.is_dense:
+        return cost
+    efficiency = hw.sparsity.zero_skip_efficiency[precision] if precision in ("int8", "fp16", "bf16", "fp32") else 0.0
+    macs = cost.macs - int(round(cost.macs * cost.weight_zero_fraction * efficiency))
+    weight_bytes = cost.weight_bytes
+    if hw.sparsity.compressed_weights:
+        nonzeros = cost.mac_weight_elems - zeros
+        elem = cost.mac_weight_bytes // cost.mac_weight_elems
+        packed = nonzeros * elem + int(math.ceil(nonzeros * hw.sparsity.index_bits / 8))
+        weight_bytes -= max(0, cost.mac_weight_bytes - packed)
+    if macs == cost.macs and weight_bytes == cost.weight_bytes:
+        return cost
+    return replace(cost, macs=macs, weight_bytes=weight_bytes)

@@ -39,6 +39,9 @@ class SimOptions:
     calibration_samples: int = 32
     #: seeded inputs of the accuracy report against fp32 (0: no report)
     accuracy_samples: int = 4
+    #: pruning applied to the float model before the precision step, e.g. "magnitude:0.5",
+    #: "nm:2:4" or "channels:0.25" (gspsim.passes.prune); "" for none
+    prune: str = ""
 
     @property
     def scheduler_name(self) -> str:

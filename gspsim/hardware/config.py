@@ -107,6 +107,28 @@ class EnergyConfig:
     static_w: float
 
 
+#: no zero-skipping at any precision (the default of a chip without a [sparsity] section)
+_NO_SKIP = PrecisionTable(int8=0.0, fp16=0.0, bf16=0.0, fp32=0.0)
+
+
+@dataclass(frozen=True)
+class SparsityConfig:
+    """What the cores do with zero weights; the default is a dense chip that gains nothing from them.
+
+    ``zero_skip_efficiency[p]`` is the fraction of zero-weight MACs the cores skip at precision ``p``
+    (0 = none, 1 = all).  With ``compressed_weights`` a sparse weight is stored as its nonzeros plus
+    ``index_bits`` of position per nonzero (when that is smaller than the dense tensor).
+    """
+
+    zero_skip_efficiency: PrecisionTable = _NO_SKIP
+    compressed_weights: bool = False
+    index_bits: int = 0
+
+    @property
+    def is_dense(self) -> bool:
+        return self == SparsityConfig()
+
+
 @dataclass(frozen=True)
 class HardwareConfig:
     """One chip."""
@@ -121,6 +143,8 @@ class HardwareConfig:
     dma: DmaConfig
     interconnect: InterconnectConfig
     energy: EnergyConfig
+    #: optional [sparsity] section; the default skips nothing and stores weights dense
+    sparsity: SparsityConfig = SparsityConfig()
 
     @property
     def dram_bytes_per_cycle(self) -> float:
@@ -136,7 +160,10 @@ class HardwareConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict in the TOML layout (for JSON, ``hw show`` and building variants)."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.sparsity.is_dense:
+            del data["sparsity"]  # a dense chip reads (and hashes) exactly as before the section existed
+        return data
 
 
 # --- validation --------------------------------------------------------------------------
@@ -233,11 +260,30 @@ def _precision_table(value: Any, where: str, allow_zero: bool, bounds: tuple[flo
                              for k in PRECISION_KEYS})
 
 
+def _sparsity(data: Any, where: str) -> SparsityConfig:
+    """The optional [sparsity] section; every field has a dense default."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a table, got {type(data).__name__}")
+    names = [f.name for f in fields(SparsityConfig)]
+    extra = sorted(set(data) - set(names))
+    if extra:
+        raise ConfigError(f"{where}: unknown field '{extra[0]}' (known: {', '.join(names)})")
+    skip = _NO_SKIP
+    if "zero_skip_efficiency" in data:
+        skip = _precision_table(data["zero_skip_efficiency"], f"{where} field 'zero_skip_efficiency'",
+                                allow_zero=True, bounds=(0.0, 1.0))
+    compressed = data.get("compressed_weights", False)
+    if not isinstance(compressed, bool):
+        raise ConfigError(f"{where} field 'compressed_weights' must be true or false, got {compressed!r}")
+    bits = int(_number(data.get("index_bits", 0), f"{where} field 'index_bits'", int, True, (1, 64)))
+    return SparsityConfig(zero_skip_efficiency=skip, compressed_weights=compressed, index_bits=bits)
+
+
 def hardware_from_dict(data: Mapping[str, Any], source: str) -> HardwareConfig:
     """Validate a parsed TOML document; errors name the file and the field."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: expected a TOML table at top level")
-    top = {"name", "description", "default_mode", *_SECTION_TYPES}
+    top = {"name", "description", "default_mode", "sparsity", *_SECTION_TYPES}
     extra = sorted(set(data) - top)
     if extra:
         raise ConfigError(f"{source}: unknown field '{extra[0]}' (known: {', '.join(sorted(top))})")
@@ -250,6 +296,8 @@ def hardware_from_dict(data: Mapping[str, Any], source: str) -> HardwareConfig:
     if data["default_mode"] not in ("streaming", "layer"):
         raise ConfigError(f"{source}: field 'default_mode' must be 'streaming' or 'layer', got {data['default_mode']!r}")
     sections = {k: _build(cls, data[k], f"{source} [{k}]") for k, cls in _SECTION_TYPES.items()}
+    if "sparsity" in data:
+        sections["sparsity"] = _sparsity(data["sparsity"], f"{source} [sparsity]")
     return HardwareConfig(name=data["name"], description=data["description"], default_mode=data["default_mode"], **sections)
 
 

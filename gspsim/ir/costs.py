@@ -24,7 +24,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .graph import OpNode, TensorInfo
+from .graph import OpNode, TensorInfo, stored_nbytes
 
 MAC_OPS: frozenset[str] = frozenset(
     {"Conv", "ConvTranspose", "QLinearConv", "ConvInteger", "Gemm", "MatMul", "QLinearMatMul", "MatMulInteger"}
@@ -57,6 +57,15 @@ class OpCost:
     weight_bytes: int
     write_bytes: int
     is_view: bool = False
+    #: elements, zeros and stored bytes of the MAC weight (the tensor zero-skipping acts on)
+    mac_weight_elems: int = 0
+    mac_weight_zeros: int = 0
+    mac_weight_bytes: int = 0
+
+    @property
+    def weight_zero_fraction(self) -> float:
+        """Fraction of the MAC weight that is zero: the share of MACs a zero-skipping core can drop."""
+        return self.mac_weight_zeros / self.mac_weight_elems if self.mac_weight_elems else 0.0
 
     @property
     def read_bytes(self) -> int:
@@ -113,8 +122,32 @@ def count_vector_ops(op: OpNode, tensors: Mapping[str, TensorInfo]) -> int:
     return int(round(out_size * VECTOR_OPS_PER_ELEMENT.get(t, 1)))
 
 
+#: where a MAC op's weight sits among its inputs
+MAC_WEIGHT_INPUT: Mapping[str, int] = {
+    "Conv": 1, "ConvTranspose": 1, "ConvInteger": 1, "Gemm": 1, "MatMul": 1, "MatMulInteger": 1,
+    "QLinearConv": 3, "QLinearMatMul": 3,
+}
+
+
+def mac_weight(op: OpNode) -> "np.ndarray | None":
+    """The constant weight a MAC op multiplies by (None when it is computed at run time)."""
+    index = MAC_WEIGHT_INPUT.get(op.op_type)
+    if index is None or len(op.inputs) <= index:
+        return None
+    w = op.weights.get(op.inputs[index])
+    return w if w is not None and w.ndim >= 2 else None
+
+
 def op_cost(op: OpNode, tensors: Mapping[str, TensorInfo]) -> OpCost:
     """Count the work and the bytes of ``op``."""
+    w = mac_weight(op)
+    sparse: dict[str, int] = {}
+    if w is not None:
+        sparse = {
+            "mac_weight_elems": int(w.size),
+            "mac_weight_zeros": int(w.size - np.count_nonzero(w)),
+            "mac_weight_bytes": stored_nbytes(w, op.precision),
+        }
     act = sum(tensors[t].nbytes for t in set(op.activation_inputs))
     write = sum(tensors[t].nbytes for t in op.outputs if t)
     return OpCost(
@@ -124,4 +157,5 @@ def op_cost(op: OpNode, tensors: Mapping[str, TensorInfo]) -> OpCost:
         weight_bytes=op.weight_bytes,
         write_bytes=write,
         is_view=op.op_type in VIEW_OPS,
+        **sparse,
     )

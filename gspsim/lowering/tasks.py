@@ -20,6 +20,7 @@ from typing import Mapping, Optional
 
 from ..errors import UnsupportedOpsError
 from ..hardware.config import HardwareConfig
+from ..engine.cost_model import sparse_op_cost
 from ..ir.costs import VIEW_OPS, OpCost, op_cost
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
 from ..kernels import Kernel, UnsupportedKernel, get_kernel
@@ -184,7 +185,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optiona
     nbytes_of: dict[str, int] = {}
     for n_index, op in enumerate(graph.ops()):
         kernel = kernel_for(op)
-        cost = op_cost(op, tensors)
+        cost = sparse_op_cost(op_cost(op, tensors), op.precision, hw)  # zero-skipping / compressed weights
         axis = _block_axis(op, kernel, tensors)
         out = tensors[op.outputs[0]] if op.outputs and op.outputs[0] else None
         if axis is not None and out is not None:
