@@ -174,6 +174,7 @@ def build_result(
             "dram_bandwidth_bytes_per_s": hw.dram.bandwidth_bytes_per_s,
         },
         precision=options.precision,
+        prune=options.prune,
         mode=options.mode or hw.default_mode,
         scheduler=options.scheduler_name,
         seed=options.seed,

@@ -111,6 +111,8 @@ class SimResult:
     model: Mapping[str, Any]
     hardware: Mapping[str, Any]
     precision: str
+    #: the pruning applied before the run ("" for none), e.g. "magnitude:0.5"
+    prune: str
     mode: str
     scheduler: str
     seed: int
@@ -156,6 +158,7 @@ class SimResult:
             "model": dict(self.model),
             "hardware": dict(self.hardware),
             "precision": self.precision,
+            "prune": self.prune,
             "mode": self.mode,
             "scheduler": self.scheduler,
             "seed": self.seed,
