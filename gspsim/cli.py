@@ -341,18 +341,12 @@ def _precision_map(path: Optional[str]) -> tuple[tuple[str, str], ...]:
     """Read ``--precision-map``: a TOML table of node name or op type -> precision."""
     if not path:
         return ()
-    from .hardware.config import tomllib
+    from .tomlfile import read_toml
 
-    p = Path(path)
-    if not p.is_file():
-        raise GspsimError(f"{p}: no such precision map file")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise GspsimError(f"{p}: not valid TOML ({exc})") from None
+    data = read_toml(path, "precision map file")
     for key, value in data.items():
         if not isinstance(value, str):
-            raise GspsimError(f"{p}: '{key}' must map to a precision string such as \"fp16\", got {value!r}")
+            raise GspsimError(f"{path}: '{key}' must map to a precision string such as \"fp16\", got {value!r}")
     return tuple(sorted(data.items()))
 
 

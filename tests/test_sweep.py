@@ -24,7 +24,7 @@ import gspsim
 from gspsim.engine.options import SimOptions
 from gspsim.errors import ConfigError
 from gspsim.sweep import LocalExecutor, PointStore, build_grid, plan, run_sweep
-from gspsim.sweep.cli import main as sweep_main
+from gspsim.cli import main as gspsim_main
 from gspsim.sweep.executors import DaskExecutor
 from gspsim.sweep.grid import area_proxy_bytes, point_indices
 from gspsim.sweep.modelfiles import content_hash
@@ -277,15 +277,15 @@ def test_a_point_that_kills_its_worker_process_fails_alone(tmp_path: Path) -> No
 
 def test_cli_help_and_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        sweep_main(["--help"])
+        gspsim_main(["sweep", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for word in ("--grid", "--dask", "--sample", "--max-points", "Pareto", "points/", "--execute"):
         assert word in text
-    assert sweep_main([str(EDGE), "--cores", "4,8", "--precisions", "fp32,int8", "--out", str(tmp_path),
+    assert gspsim_main(["sweep", str(EDGE), "--cores", "4,8", "--precisions", "fp32,int8", "--out", str(tmp_path),
                        "--dry-run"]) == 0
     assert "4 points" in capsys.readouterr().out
-    assert sweep_main([str(EDGE), "--axis", "colour=1", "--out", str(tmp_path)]) == 2
+    assert gspsim_main(["sweep", str(EDGE), "--axis", "colour=1", "--out", str(tmp_path)]) == 2
     assert "unknown sweep axis 'colour'" in capsys.readouterr().err
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -304,25 +304,3 @@ def _label(row: Any, axes: Sequence[str]) -> str:
 def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
-
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m gspsim.sweep`` (the same options as ``python -m gspsim sweep``)."""
-    parser = argparse.ArgumentParser(prog="python -m gspsim sweep", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    fill_sweep_parser(parser)
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..cli import make_console
-
-    args = build_parser().parse_args(argv)
-    console = make_console(quiet=args.quiet)
-    try:
-        return cmd_sweep(args, console)
-    except GspsimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130

@@ -24,7 +24,6 @@ import dataclasses
 import math
 import os
 import random
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
@@ -32,11 +31,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from ..engine.options import MODES, SimOptions
 from ..errors import ConfigError
 from ..hardware.config import PRECISION_KEYS, HardwareConfig, hardware_from_dict, load_hardware
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from ..tomlfile import read_toml
 
 DEFAULT_HW = "blaize-1600"
 #: written in a grid for "let the chip / mode choose" (stored as None)
@@ -144,12 +139,7 @@ def parse_cli_values(name: str, text: str) -> list[Any]:
 def read_grid_file(path: str | os.PathLike[str]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """A grid TOML's ``[axes]`` (name -> values) and ``[sweep]`` settings; model paths made relative to it."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: no such grid file")
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    doc = read_toml(p, "grid file")
     extra = sorted(set(doc) - {"axes", "sweep"})
     if extra:
         raise ConfigError(f"{p}: unknown table '{extra[0]}' (a grid file has [sweep] and [axes])")
