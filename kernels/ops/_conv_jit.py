@@ -19,8 +19,9 @@ LLVM vectorizes them:
   ``sum(u*w) - w_zp*sum(u) - zu*sum(w) + K*zu*w_zp``.  All arithmetic is int32
   with wrap-around, so it equals onnxruntime's int32 accumulator bit for bit
   whenever that one does not overflow.
-* ``depthwise_rows`` applies the kernel 9 taps at a time, per channel along
-  output columns for wide images and channels-last for narrow ones.
+* ``depthwise_rows`` runs wide images per channel over flat phase planes
+  (every output row of a band in one contiguous loop, a 3 x 3 kernel in one
+  pass per kernel row) and narrow ones channels-last, 9 taps at a time.
 
 Every output element is computed the same way whatever block of rows a call
 covers, so ``run_rows`` blocks reproduce ``run`` bit for bit.
@@ -305,22 +306,27 @@ def im2col_kp(x, c0, cg, r0, r1, out_w, k_h, k_w, s_h, s_w, d_h, d_w, pad_t, pad
 
 
 @njit(cache=True)
-def _finish_row(acc, n, m, orow, bias, scale, yz, lo_f, hi_f, quantize, out):
-    """Epilogue of one output row: float result plus bias, or onnxruntime requantization."""
+def _finish_rows(acc, stride, rows, count, n, m, bias, scale, yz, lo_f, hi_f, quantize, out):
+    """Epilogue of output rows ``[0, rows)`` of channel ``m``, row ``r`` being ``acc[r * stride:][:count]``:
+    float result plus bias, or onnxruntime requantization (one call per channel: calls cost)."""
     if quantize:
         b = np.int64(bias[m])
         sc = scale[m]
-        for ow in range(acc.shape[0]):
-            f = np.float32(np.int32(np.int64(acc[ow]) + b)) * sc
-            if f < lo_f:
-                f = lo_f
-            if f > hi_f:
-                f = hi_f
-            out[n, m, orow, ow] = np.int32(np.rint(f)) + yz
+        for r in range(rows):
+            a0 = r * stride
+            for ow in range(count):
+                f = np.float32(np.int32(np.int64(acc[np.uint64(a0 + ow)]) + b)) * sc
+                if f < lo_f:
+                    f = lo_f
+                if f > hi_f:
+                    f = hi_f
+                out[n, m, r, ow] = np.int32(np.rint(f)) + yz
     else:
         b = bias[m]
-        for ow in range(acc.shape[0]):
-            out[n, m, orow, ow] = acc[ow] + b
+        for r in range(rows):
+            a0 = r * stride
+            for ow in range(count):
+                out[n, m, r, ow] = acc[np.uint64(a0 + ow)] + b
 
 
 @njit(cache=True)
@@ -356,11 +362,14 @@ def depthwise_rows(x, off, w, mult, bias, scale, yz, qmin, qmax, quantize,
     requantized as in :func:`requantize`; ``out`` is (N, C * mult, r1 - r0,
     out_w), float32 or int32.
 
-    The kernel is zero-padded to multiples of 3 x 3 and applied 9 taps per
-    pass.  Wide images run per channel with the inner loop over output
-    columns (padded input rows split into ``s_w`` phases so reads are
-    contiguous); narrow ones run channels-last with the inner loop over
-    channels.  Input rows outside the image read an all-zero row.
+    Wide images run per channel: the padded input band is split into
+    ``s_h * s_w`` stride phases, each stored flat with a row pitch ``wq``, so
+    output ``(oh, ow)`` sits at ``(oh - r0) * wq + ow`` and every tap reads its
+    phase at a fixed offset; the sums then run as one long contiguous loop
+    over the whole band (per-row loops and calls were the cost at MobileNet
+    sizes).  Narrow ones run channels-last with the inner loop over channels,
+    the kernel zero-padded to multiples of 3 x 3 and input rows outside the
+    image reading an all-zero row.
     """
     n_count, c_count, h, wid = x.shape
     m_count = w.shape[0]
@@ -380,73 +389,83 @@ def depthwise_rows(x, off, w, mult, bias, scale, yz, qmin, qmax, quantize,
         for i in range(kh3):
             ih = oh * s_h - pad_t + i * d_h
             rowidx[oh - r0, i] = ih - lo if i < k_h and ih >= lo and ih < hi else zrow
-    acc = np.empty(out_w, np.float32)
     if out_w >= DEPTHWISE_DIRECT_MIN_W:
-        span = out_w + ((kw3 - 1) * d_w) // s_w + 1
-        xph = np.zeros((s_w, zrow + 1, span), np.float32)
-        # tap j reads phase (j * d_w) % s_w from column (j * d_w) // s_w on
-        tap_ph = np.empty(kw3, np.int64)
-        tap_q = np.empty(kw3, np.int64)
-        for j in range(kw3):
-            tap_ph[j] = (j * d_w) % s_w
-            tap_q[j] = (j * d_w) // s_w
-        # only columns over the image are ever written (the same ones for every row): padding stays 0
-        n_cols = max(0, min(wid, span * s_w - pad_l))  # image columns that land inside the span
+        # flat phase planes: padded rows / columns split by (row % s_h, column % s_w), each (hq, wq);
+        # output (oh, ow) is flat p = (oh - r0) * wq + ow and tap (i, j) reads phase plane
+        # tap_ph at p + tap_off, so one long contiguous loop covers every row of the band
+        # (the wq - out_w columns past each row's end are computed and dropped)
+        rows_p = (r1 - 1 - r0) * s_h + (k_h - 1) * d_h + 1
+        hq = (rows_p + s_h - 1) // s_h
+        wq = ((out_w - 1) * s_w + (k_w - 1) * d_w + 1 + s_w - 1) // s_w
+        taps = k_h * k_w
+        tap_ph = np.empty(taps, np.int64)
+        tap_off = np.empty(taps, np.int64)
+        for i in range(k_h):
+            for j in range(k_w):
+                tap_ph[i * k_w + j] = ((i * d_h) % s_h) * s_w + (j * d_w) % s_w
+                tap_off[i * k_w + j] = ((i * d_h) // s_h) * wq + (j * d_w) // s_w
+        plen = (r1 - r0 - 1) * wq + out_w
+        planes = np.zeros((s_h * s_w, (hq + 1) * wq), np.float32)
+        acc = np.empty(plen, np.float32)
+        # image columns that land inside the planes: the same for every row, so padding stays 0
+        n_cols = max(0, min(wid, wq * s_w - pad_l))
         pairs = 0
         if s_w == 2:
-            pairs = max(0, min(n_cols // 2, span - (pad_l + 1) // 2))
+            pairs = max(0, min(n_cols // 2, wq - (pad_l + 1) // 2))
         p0, q0 = pad_l % 2, pad_l // 2
         p1, q1 = (pad_l + 1) % 2, (pad_l + 1) // 2
+        row_lo = r0 * s_h - pad_t
+        off32 = np.float32(off)  # exact: integer zero points, or 0 for float inputs
         for n in range(n_count):
             for c in range(c_count):
-                for r in range(zrow):
+                for r in range(lo, hi):
+                    y = r - row_lo
+                    ph = (y % s_h) * s_w
+                    base = (y // s_h) * wq
                     if s_w == 1:
                         for t in range(n_cols):
-                            xph[0, r, np.uint64(pad_l + t)] = x[n, c, lo + r, t] - off
+                            planes[ph, np.uint64(base + pad_l + t)] = np.float32(x[n, c, r, t]) - off32
                         continue
                     # stride 2: column pairs go to the two phases (a pattern LLVM vectorizes)
                     for t in range(pairs):
-                        xph[p0, r, np.uint64(q0 + t)] = x[n, c, lo + r, np.uint64(2 * t)] - off
-                        xph[p1, r, np.uint64(q1 + t)] = x[n, c, lo + r, np.uint64(2 * t + 1)] - off
+                        planes[ph + p0, np.uint64(base + q0 + t)] = np.float32(x[n, c, r, np.uint64(2 * t)]) - off32
+                        planes[ph + p1, np.uint64(base + q1 + t)] = np.float32(x[n, c, r, np.uint64(2 * t + 1)]) - off32
                     for iw in range(2 * pairs, n_cols):
                         qf = iw + pad_l
-                        if qf // s_w < span:
-                            xph[qf % s_w, r, qf // s_w] = x[n, c, lo + r, iw] - off
+                        if qf // s_w < wq:
+                            planes[ph + qf % s_w, base + qf // s_w] = np.float32(x[n, c, r, iw]) - off32
                 for mm in range(mult):
                     m = c * mult + mm
-                    for oh in range(r0, r1):
-                        orow = oh - r0
-                        for ow in range(out_w):
-                            acc[ow] = 0.0
-                        for i0 in range(0, kh3, 3):
-                            ra = rowidx[orow, i0]
-                            rb = rowidx[orow, i0 + 1]
-                            rc = rowidx[orow, i0 + 2]
-                            if ra == zrow and rb == zrow and rc == zrow:
-                                continue
-                            for j0 in range(0, kw3, 3):
-                                pa, qa = tap_ph[j0], tap_q[j0]
-                                pb, qb = tap_ph[j0 + 1], tap_q[j0 + 1]
-                                pc, qc = tap_ph[j0 + 2], tap_q[j0 + 2]
-                                w00 = wp[m, i0, j0]
-                                w01 = wp[m, i0, j0 + 1]
-                                w02 = wp[m, i0, j0 + 2]
-                                w10 = wp[m, i0 + 1, j0]
-                                w11 = wp[m, i0 + 1, j0 + 1]
-                                w12 = wp[m, i0 + 1, j0 + 2]
-                                w20 = wp[m, i0 + 2, j0]
-                                w21 = wp[m, i0 + 2, j0 + 1]
-                                w22 = wp[m, i0 + 2, j0 + 2]
-                                for ow in range(out_w):
-                                    # three row sums, then their sum: a short dependency chain
-                                    sa = (w00 * xph[pa, ra, np.uint64(qa + ow)] + w01 * xph[pb, ra, np.uint64(qb + ow)]
-                                          + w02 * xph[pc, ra, np.uint64(qc + ow)])
-                                    sb = (w10 * xph[pa, rb, np.uint64(qa + ow)] + w11 * xph[pb, rb, np.uint64(qb + ow)]
-                                          + w12 * xph[pc, rb, np.uint64(qc + ow)])
-                                    sc = (w20 * xph[pa, rc, np.uint64(qa + ow)] + w21 * xph[pb, rc, np.uint64(qb + ow)]
-                                          + w22 * xph[pc, rc, np.uint64(qc + ow)])
-                                    acc[ow] += (sa + sb) + sc
-                        _finish_row(acc, n, m, orow, bias, scale, yz, lo_f, hi_f, quantize, out)
+                    if taps == 9:
+                        a0, b0, c0 = tap_ph[0], tap_ph[1], tap_ph[2]
+                        a1, b1, c1 = tap_ph[3], tap_ph[4], tap_ph[5]
+                        a2, b2, c2 = tap_ph[6], tap_ph[7], tap_ph[8]
+                        oa0, ob0, oc0 = tap_off[0], tap_off[1], tap_off[2]
+                        oa1, ob1, oc1 = tap_off[3], tap_off[4], tap_off[5]
+                        oa2, ob2, oc2 = tap_off[6], tap_off[7], tap_off[8]
+                        w00, w01, w02 = w[m, 0, 0], w[m, 0, 1], w[m, 0, 2]
+                        w10, w11, w12 = w[m, 1, 0], w[m, 1, 1], w[m, 1, 2]
+                        w20, w21, w22 = w[m, 2, 0], w[m, 2, 1], w[m, 2, 2]
+                        # one pass per kernel row, (row 0 + row 1) + row 2 as in the float kernels: with
+                        # few streams per loop LLVM's aliasing checks stay under its limit and it vectorizes
+                        for p in range(plen):
+                            acc[p] = (w00 * planes[a0, np.uint64(oa0 + p)] + w01 * planes[b0, np.uint64(ob0 + p)]
+                                      + w02 * planes[c0, np.uint64(oc0 + p)])
+                        for p in range(plen):
+                            acc[p] += (w10 * planes[a1, np.uint64(oa1 + p)] + w11 * planes[b1, np.uint64(ob1 + p)]
+                                       + w12 * planes[c1, np.uint64(oc1 + p)])
+                        for p in range(plen):
+                            acc[p] += (w20 * planes[a2, np.uint64(oa2 + p)] + w21 * planes[b2, np.uint64(ob2 + p)]
+                                       + w22 * planes[c2, np.uint64(oc2 + p)])
+                    else:
+                        for p in range(plen):
+                            acc[p] = 0.0
+                        for t in range(taps):
+                            wt_ = w[m, t // k_w, t % k_w]
+                            pt, ot = tap_ph[t], tap_off[t]
+                            for p in range(plen):
+                                acc[p] += wt_ * planes[pt, np.uint64(ot + p)]
+                    _finish_rows(acc, wq, r1 - r0, out_w, n, m, bias, scale, yz, lo_f, hi_f, quantize, out)
         return
     span = (out_w - 1) * s_w + (kw3 - 1) * d_w + 1
     wt = np.empty((kh3, kw3, m_count), np.float32)
