@@ -33,6 +33,20 @@ exit codes: 0 success, 1 --check failed, 2 bad model / config / option / input f
 """
 
 
+def _add_model_loading_options(p: argparse.ArgumentParser) -> None:
+    """Options of every command that loads a model."""
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
+                   help="static shape for an input with dynamic dimensions, e.g. input=1x3x224x224 (repeatable)")
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="refuse models whose weights and activations need more than SIZE (e.g. 8G, 512MiB, 2GB; "
+                        "default: the machine's physical memory)")
+
+
+def _add_block_rows_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--block-rows", type=int, default=None, metavar="N",
+                   help="rows per block for every node (default: the rule in docs/execution-model.md)")
+
+
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
@@ -79,13 +93,8 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true",
                    help="run onnxruntime on the same model and inputs; exit 1 if the outputs differ beyond "
                         "the precision's tolerance")
-    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
-                   help="static shape for an input with dynamic dimensions, e.g. input=1x3x224x224 (repeatable)")
-    p.add_argument("--max-memory", default=None, metavar="SIZE",
-                   help="refuse models whose weights and activations need more than SIZE (e.g. 8G, 512MiB, 2GB; "
-                        "default: the machine's physical memory)")
-    p.add_argument("--block-rows", type=int, default=None, metavar="N",
-                   help="rows per block for every node (default: the rule in docs/execution-model.md)")
+    _add_model_loading_options(p)
+    _add_block_rows_option(p)
     p.add_argument("--ring-depth", type=int, default=None, metavar="N",
                    help="every ring buffer holds exactly N producer blocks (default: the compiler's deadlock-free "
                         "sizing, see docs/execution-model.md; an undersized buffer deadlocks and the engine spills)")
@@ -111,11 +120,7 @@ def _add_inspect_parser(sub: argparse._SubParsersAction) -> None:
         description="Load an ONNX model through gspsim's frontend and passes and describe the resulting dataflow graph.",
     )
     p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
-    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
-                   help="static shape for an input with dynamic dimensions (repeatable)")
-    p.add_argument("--max-memory", default=None, metavar="SIZE",
-                   help="refuse models whose weights and activations need more than SIZE (e.g. 8G, 512MiB, 2GB; "
-                        "default: the machine's physical memory)")
+    _add_model_loading_options(p)
 
 
 def _add_hw_parser(sub: argparse._SubParsersAction) -> None:
@@ -152,13 +157,8 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="fp32", metavar="P", help="fp32, fp16, bf16 or int8 (default fp32)")
     p.add_argument("--frames", type=int, default=1, help="frames streamed through the chip (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of inputs and of the random strategy (default 0)")
-    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
-                   help="static shape for an input with dynamic dimensions (repeatable)")
-    p.add_argument("--max-memory", default=None, metavar="SIZE",
-                   help="refuse models whose weights and activations need more than SIZE (e.g. 8G, 512MiB, 2GB; "
-                        "default: the machine's physical memory)")
-    p.add_argument("--block-rows", type=int, default=None, metavar="N",
-                   help="rows per block for every node (default: the rule in docs/execution-model.md)")
+    _add_model_loading_options(p)
+    _add_block_rows_option(p)
     p.add_argument("--timing-only", action="store_true", help="skip the kernels (faster; same timing)")
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel processes (default: one per core)")
     p.add_argument("--csv", metavar="PATH", help="write the table as CSV, one row per strategy")

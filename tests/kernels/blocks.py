@@ -1,4 +1,4 @@
-"""The block-exactness check every kernel with ``run_rows`` must pass."""
+"""Checks shared by the kernel tests: block exactness, and closeness for float kernels."""
 
 from __future__ import annotations
 
@@ -40,3 +40,16 @@ def check_blocks(
             np.testing.assert_array_equal(band, full[tuple(index)])
     assert out.dtype == full.dtype
     np.testing.assert_array_equal(out, full)
+
+
+def assert_close(got: np.ndarray, want: np.ndarray, mag: np.ndarray) -> None:
+    """Same dtype and shape, and within float tolerance: fp16 one ulp plus 1e-3 of the magnitude bound
+    ``mag`` (sum of |terms|), fp32 1e-4 relative plus 1e-5 of ``mag``."""
+    assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, want.dtype, got.shape, want.shape)
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    if want.dtype == np.float16:
+        tol = np.spacing(np.abs(want)).astype(np.float64) + 1e-3 * mag
+    else:
+        tol = 1e-4 * np.abs(w) + 1e-5 * mag
+    err = np.abs(g - w)
+    assert np.all(err <= tol), f"max excess {np.max(err - tol)} at {np.unravel_index(np.argmax(err - tol), err.shape)}"

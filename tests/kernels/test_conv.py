@@ -31,7 +31,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from ortref import ort_single_node
-from blocks import check_blocks
+from blocks import assert_close, check_blocks
 
 from gspsim.kernels import get_kernel
 
@@ -61,17 +61,6 @@ def magnitude(op: str, inputs: list, attrs: dict) -> np.ndarray:
     """The op applied to absolute values in float32: a bound on the sum of |terms| per output."""
     absin = [None if a is None else np.abs(a.astype(np.float32)) for a in inputs]
     return ort_single_node(op, absin, attrs)[0].astype(np.float64)
-
-
-def assert_close(got: np.ndarray, want: np.ndarray, mag: np.ndarray) -> None:
-    assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, want.dtype, got.shape, want.shape)
-    g, w = got.astype(np.float64), want.astype(np.float64)
-    if want.dtype == np.float16:
-        tol = np.spacing(np.abs(want)).astype(np.float64) + 1e-3 * mag
-    else:
-        tol = 1e-4 * np.abs(w) + 1e-5 * mag
-    err = np.abs(g - w)
-    assert np.all(err <= tol), f"max excess {np.max(err - tol)} at {np.unravel_index(np.argmax(err - tol), err.shape)}"
 
 
 def maybe_bytes(attrs: dict, as_bytes: bool) -> dict:

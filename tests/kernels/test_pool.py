@@ -28,7 +28,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from ortref import ort_single_node
-from blocks import check_blocks
+from blocks import assert_close, check_blocks
 
 from gspsim.kernels import get_kernel
 
@@ -50,16 +50,6 @@ def ort_ref(op: str, inputs: list, attrs: dict, **kw: Any) -> np.ndarray:
         if inputs[0].dtype != np.float16 or "NOT_IMPLEMENTED" not in str(err):
             raise
     return ort_single_node(op, [inputs[0].astype(np.float32)], attrs, **kw)[0].astype(np.float16)
-
-
-def assert_close(got: np.ndarray, want: np.ndarray, mag: np.ndarray) -> None:
-    assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, want.dtype, got.shape, want.shape)
-    g, w = got.astype(np.float64), want.astype(np.float64)
-    if want.dtype == np.float16:
-        tol = np.spacing(np.abs(want)).astype(np.float64) + 1e-3 * mag
-    else:
-        tol = 1e-4 * np.abs(w) + 1e-5 * mag
-    assert np.all(np.abs(g - w) <= tol), np.max(np.abs(g - w) - tol)
 
 
 def same_size(size: int, stride: int, kernel: int, mode: str) -> int:
