@@ -1,6 +1,6 @@
 """Kernel throughput: gspsim's int8 and fp32 kernels against onnxruntime fp32 on the same shapes.
 
-Usage: ``python benchmarks/bench_kernels.py [--json PATH] [--threads N] [--quick]``
+Usage: ``python benchmarks/bench_kernels.py [--json PATH] [--threads N] [--quick] [--only TEXT]``
 
 Cases are ResNet-18 and MobileNetV2 convolutions at 224x224 (batch 1; 7x7 stem, 3x3,
 strided, 1x1 and depthwise layers) and transformer matmuls (BERT-base sizes, 128 tokens).
@@ -300,11 +300,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=int(_THREADS), help="onnxruntime / BLAS threads (default 1)")
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds of repeats per measurement")
     parser.add_argument("--quick", action="store_true", help="three representative cases only")
+    parser.add_argument("--only", metavar="TEXT", action="append", default=[],
+                        help="only the cases whose name contains TEXT (repeatable)")
     args = parser.parse_args(argv)
 
     results: list[Result] = []
     for case in CONV_CASES + MATMUL_CASES:
         if args.quick and case.name not in QUICK:
+            continue
+        if args.only and not any(text in case.name for text in args.only):
             continue
         bench = bench_conv if isinstance(case, ConvCase) else bench_matmul
         results.append(bench(case, args.threads, args.min_time))  # type: ignore[arg-type]

@@ -3,9 +3,13 @@
 Layouts are chosen so the innermost loops run over contiguous memory and
 LLVM vectorizes them:
 
-* ``im2col_kp`` (float path) writes classic (K, pixels) columns in the
-  weights' own (channel, tap) order: one strided run per output row and tap,
-  so the weights need no repacking; ``numpy.dot`` (BLAS) does the GEMM.
+* ``im2col_kp`` (float paths) writes classic (K, pixels) float32 columns in
+  the weights' own (channel, tap) order: one strided run per output row and
+  tap, so the weights need no repacking.  fp32/fp16 convs hand them to
+  ``numpy.dot`` (BLAS); int8 convs with short sums (``qconv_f32_rows``) build
+  them tile by tile (about 1,024 pixels) and run ``_tile_gemm_finish``, a
+  4-channel x 4-tap float32 GEMM whose pixel loop LLVM vectorizes, with the
+  requantization fused, while the tile is in cache.
 * ``im2col_band`` (int8 GEMM) writes pixels x K with K tap-major,
   ``col[p, t, c]`` (``t = i * k_w + j``), after transposing the input rows a
   band reads to (rows, W, channels), so each tap is one contiguous copy.
@@ -197,7 +201,7 @@ def qconv_rows(xu, add, pv, wk, w_zp, bias, scale, yz, qmin, qmax, quantize,
     order and ``w_zp`` their (M,) int32 zero points.  The exact int32 sum of
     ``(x - x_zp) * (w - w_zp)`` goes to ``out`` (N, M, r1 - r0, out_w) as it
     is, or, if ``quantize``, plus ``bias`` and requantized like onnxruntime
-    (see :func:`requantize`).
+    (see :func:`_finish_rows`).
     """
     n_count = xu.shape[0]
     groups = wk.shape[0]
@@ -268,24 +272,26 @@ def qconv_rows(xu, add, pv, wk, w_zp, bias, scale, yz, qmin, qmax, quantize,
 
 
 @njit(cache=True)
-def im2col_kp(x, c0, cg, r0, r1, out_w, k_h, k_w, s_h, s_w, d_h, d_w, pad_t, pad_l, col):
-    """Classic (K, pixels) float columns of output rows ``[r0, r1)`` for channels ``[c0, c0 + cg)``.
+def im2col_kp(x, off, c0, cg, r0, r1, out_w, k_h, k_w, s_h, s_w, d_h, d_w, pad_t, pad_l, col):
+    """Classic (K, pixels) float32 columns of output rows ``[r0, r1)`` for channels ``[c0, c0 + cg)``.
 
-    ``x`` is (C, H, W) float32; row ``(c, i, j)`` of ``col`` (the weights'
-    own order, so they need no repacking) holds, for every pixel, the input
-    under tap ``(i, j)`` of channel ``c`` or 0 in the padding.  Each output row
-    is one run of ``out_w`` strided reads and contiguous writes.
+    ``x`` is (C, H, W) float32, int8 or uint8; row ``(c, i, j)`` of ``col``
+    (the weights' own order, so they need no repacking) holds, for every
+    pixel, ``x - off`` under tap ``(i, j)`` of channel ``c``, or 0 in the
+    padding (int8 convs pad with the zero point ``off``).  Each output row is
+    one run of ``out_w`` strided reads and contiguous writes.
     """
+    off32 = np.float32(off)
     h = x.shape[1]
     w = x.shape[2]
     for c in range(cg):
         for i in range(k_h):
             for j in range(k_w):
                 k = (c * k_h + i) * k_w + j
-                off = j * d_w - pad_l
-                # output columns whose input column ow * s_w + off lies inside [0, w)
-                ow_lo = min(out_w, max(0, (-off + s_w - 1) // s_w))
-                ow_hi = max(ow_lo, min(out_w, (w - 1 - off) // s_w + 1)) if w - 1 - off >= 0 else ow_lo
+                o = j * d_w - pad_l
+                # output columns whose input column ow * s_w + o lies inside [0, w)
+                ow_lo = min(out_w, max(0, (-o + s_w - 1) // s_w))
+                ow_hi = max(ow_lo, min(out_w, (w - 1 - o) // s_w + 1)) if w - 1 - o >= 0 else ow_lo
                 for oh in range(r0, r1):
                     base = (oh - r0) * out_w
                     ih = oh * s_h - pad_t + i * d_h
@@ -295,20 +301,110 @@ def im2col_kp(x, c0, cg, r0, r1, out_w, k_h, k_w, s_h, s_w, d_h, d_w, pad_t, pad
                         continue
                     for ow in range(ow_lo):
                         col[k, np.uint64(base + ow)] = 0.0
+                    dst = base + ow_lo
                     if s_w == 1:
+                        src = ow_lo + o
                         for t in range(ow_hi - ow_lo):
-                            col[k, np.uint64(base + ow_lo + t)] = x[c0 + c, ih, np.uint64(ow_lo + off + t)]
+                            col[k, np.uint64(dst + t)] = np.float32(x[c0 + c, ih, np.uint64(src + t)]) - off32
                     else:
                         for t in range(ow_hi - ow_lo):
-                            col[k, np.uint64(base + ow_lo + t)] = x[c0 + c, ih, np.uint64((ow_lo + t) * s_w + off)]
+                            iw = np.uint64((ow_lo + t) * s_w + o)
+                            col[k, np.uint64(dst + t)] = np.float32(x[c0 + c, ih, iw]) - off32
                     for ow in range(ow_hi, out_w):
                         col[k, np.uint64(base + ow)] = 0.0
 
 
+@njit(cache=True, fastmath={"contract"})
+def _tile_gemm_finish(wf, m0, m1, col, pc, acc, n, orow, out_w, bias, scale, yz, lo_f, hi_f, quantize, out):
+    """Output channels ``[m0, m1)`` of one tile of ``pc`` pixels (whole output rows from ``orow`` on):
+    ``acc = wf @ col`` in float32, then :func:`_finish_rows` into ``out``.
+
+    ``wf`` is (M, K) float32, ``col`` (K, >= pc) and ``acc`` (4, >= pc) scratch.
+    Four channels share each column load and four taps each accumulator
+    pass; the pixel loop is innermost, so LLVM vectorizes it.  Only the int8
+    kernels use this (their sums are exact integers in any order, see
+    ``conv.EXACT_F32_K``); float convs keep BLAS.
+    """
+    k_count = wf.shape[1]
+    k4 = k_count // 4 * 4
+    rows = pc // out_w
+    for m in range(m0, m1, 4):
+        nm = min(4, m1 - m)
+        for a in range(4):
+            for p in range(pc):
+                acc[a, p] = 0.0
+        if nm == 4:
+            for k in range(0, k4, 4):
+                a0, a1, a2, a3 = wf[m, k], wf[m, k + 1], wf[m, k + 2], wf[m, k + 3]
+                b0, b1, b2, b3 = wf[m + 1, k], wf[m + 1, k + 1], wf[m + 1, k + 2], wf[m + 1, k + 3]
+                c0, c1, c2, c3 = wf[m + 2, k], wf[m + 2, k + 1], wf[m + 2, k + 2], wf[m + 2, k + 3]
+                d0, d1, d2, d3 = wf[m + 3, k], wf[m + 3, k + 1], wf[m + 3, k + 2], wf[m + 3, k + 3]
+                for p in range(pc):
+                    x0, x1, x2, x3 = col[k, p], col[k + 1, p], col[k + 2, p], col[k + 3, p]
+                    acc[0, p] += (a0 * x0 + a1 * x1) + (a2 * x2 + a3 * x3)
+                    acc[1, p] += (b0 * x0 + b1 * x1) + (b2 * x2 + b3 * x3)
+                    acc[2, p] += (c0 * x0 + c1 * x1) + (c2 * x2 + c3 * x3)
+                    acc[3, p] += (d0 * x0 + d1 * x1) + (d2 * x2 + d3 * x3)
+            for k in range(k4, k_count):
+                a0, b0, c0, d0 = wf[m, k], wf[m + 1, k], wf[m + 2, k], wf[m + 3, k]
+                for p in range(pc):
+                    x0 = col[k, p]
+                    acc[0, p] += a0 * x0
+                    acc[1, p] += b0 * x0
+                    acc[2, p] += c0 * x0
+                    acc[3, p] += d0 * x0
+        else:
+            for a in range(nm):
+                for k in range(k_count):
+                    a0 = wf[m + a, k]
+                    for p in range(pc):
+                        acc[a, p] += a0 * col[k, p]
+        for a in range(nm):
+            _finish_rows(acc[a], out_w, rows, out_w, n, m + a, orow, bias, scale, yz, lo_f, hi_f, quantize, out)
+
+
 @njit(cache=True)
-def _finish_rows(acc, stride, rows, count, n, m, bias, scale, yz, lo_f, hi_f, quantize, out):
-    """Epilogue of output rows ``[0, rows)`` of channel ``m``, row ``r`` being ``acc[r * stride:][:count]``:
-    float result plus bias, or onnxruntime requantization (one call per channel: calls cost)."""
+def qconv_f32_rows(x, off, wf, groups, bias, scale, yz, qmin, qmax, quantize,
+                   r0, r1, out_w, k_h, k_w, s_h, s_w, d_h, d_w, pad_t, pad_l, tile_rows, out):
+    """Output rows ``[r0, r1)`` of a grouped int8 conv (not depthwise) whose sums are exact in float32.
+
+    ``x`` (N, C, H, W) int8 or uint8 enters as ``x - off`` (``off`` the
+    input zero point); ``wf`` is (M, K) float32 ``w - w_zp`` in (channel,
+    tap) order, zero-padded from ``K = C_g * k_h * k_w`` to a multiple of 4
+    (the padding columns meet zero rows of the columns: four taps per pass).
+    Tiles of ``tile_rows`` output rows go through :func:`im2col_kp` and
+    :func:`_tile_gemm_finish` while they are in cache, straight into ``out``
+    (N, M, r1 - r0, out_w): the int32 sums (int32 ``out``), or, if
+    ``quantize``, plus ``bias`` and requantized as in :func:`_finish_rows`.
+    """
+    n_count = x.shape[0]
+    mg = wf.shape[0] // groups
+    cg = x.shape[1] // groups
+    col = np.zeros((wf.shape[1], tile_rows * out_w), np.float32)
+    acc = np.empty((4, tile_rows * out_w), np.float32)
+    lo_f = np.float32(qmin - yz)
+    hi_f = np.float32(qmax - yz)
+    for n in range(n_count):
+        for t0 in range(r0, r1, tile_rows):
+            t1 = min(r1, t0 + tile_rows)
+            for g in range(groups):
+                im2col_kp(x[n], off, g * cg, cg, t0, t1, out_w, k_h, k_w, s_h, s_w, d_h, d_w, pad_t, pad_l, col)
+                _tile_gemm_finish(wf, g * mg, (g + 1) * mg, col, (t1 - t0) * out_w, acc, n, t0 - r0, out_w,
+                                  bias, scale, yz, lo_f, hi_f, quantize, out)
+
+
+@njit(cache=True)
+def _finish_rows(acc, stride, rows, count, n, m, orow, bias, scale, yz, lo_f, hi_f, quantize, out):
+    """Epilogue of output rows ``[orow, orow + rows)`` of channel ``m``, row ``orow + r`` being
+    ``acc[r * stride:][:count]`` (one call per channel: calls cost).
+
+    Without ``quantize``: ``acc + bias[m]`` in ``out``'s dtype.  With it,
+    onnxruntime's requantization of exact integer sums:
+    ``clamp(rint(float32(int32(acc + bias)) * scale)) + yz``, ``scale[m] =
+    x_scale * w_scale / y_scale`` rounded as float32; as in MLAS the product is
+    clamped in float to ``[lo_f, hi_f] = [qmin - yz, qmax - yz]`` and rounded
+    half to even.
+    """
     if quantize:
         b = np.int64(bias[m])
         sc = scale[m]
@@ -320,13 +416,13 @@ def _finish_rows(acc, stride, rows, count, n, m, bias, scale, yz, lo_f, hi_f, qu
                     f = lo_f
                 if f > hi_f:
                     f = hi_f
-                out[n, m, r, ow] = np.int32(np.rint(f)) + yz
+                out[n, m, orow + r, ow] = np.int32(np.rint(f)) + yz
     else:
         b = bias[m]
         for r in range(rows):
             a0 = r * stride
             for ow in range(count):
-                out[n, m, r, ow] = acc[np.uint64(a0 + ow)] + b
+                out[n, m, orow + r, ow] = acc[np.uint64(a0 + ow)] + b
 
 
 @njit(cache=True)
@@ -359,7 +455,7 @@ def depthwise_rows(x, off, w, mult, bias, scale, yz, qmin, qmax, quantize,
     for the int8 kernels, which pass ``off = x_zp`` and ``w - w_zp``: at most
     256 integer products, see ``conv.EXACT_F32_K``).
     Each output row then gets ``bias`` added, or, if ``quantize``, is
-    requantized as in :func:`requantize`; ``out`` is (N, C * mult, r1 - r0,
+    requantized as in :func:`_finish_rows`; ``out`` is (N, C * mult, r1 - r0,
     out_w), float32 or int32.
 
     Wide images run per channel: the padded input band is split into
@@ -465,7 +561,7 @@ def depthwise_rows(x, off, w, mult, bias, scale, yz, qmin, qmax, quantize,
                             pt, ot = tap_ph[t], tap_off[t]
                             for p in range(plen):
                                 acc[p] += wt_ * planes[pt, np.uint64(ot + p)]
-                    _finish_rows(acc, wq, r1 - r0, out_w, n, m, bias, scale, yz, lo_f, hi_f, quantize, out)
+                    _finish_rows(acc, wq, r1 - r0, out_w, n, m, 0, bias, scale, yz, lo_f, hi_f, quantize, out)
         return
     span = (out_w - 1) * s_w + (kw3 - 1) * d_w + 1
     wt = np.empty((kh3, kw3, m_count), np.float32)
@@ -508,33 +604,6 @@ def depthwise_rows(x, off, w, mult, bias, scale, yz, qmin, qmax, quantize,
                                   + wt[i0 + 2, j0 + 2, m] * xt[rc, qc, m])
                             acct[ow, m] += (sa + sb) + sc
             _finish_block(acct, n, orow, bias, scale, yz, lo_f, hi_f, quantize, out)
-
-
-@njit(cache=True)
-def requantize(acc, bias, scale, yz, qmin, qmax, out):
-    """onnxruntime's requantization: ``clamp(rint(f32(acc + bias) * scale)) + yz`` per output channel.
-
-    ``acc`` (N, M, R, W) holds exact integer sums (int32, or float32 holding
-    integers); ``bias`` (M,) int32; ``scale`` (M,) float32
-    (``x_scale * w_scale / y_scale`` rounded as float32).  As in MLAS, the
-    product is clamped in float to ``[qmin - yz, qmax - yz]`` and rounded half
-    to even.
-    """
-    n_count, m_count, rows, wid = acc.shape
-    lo = np.float32(qmin - yz)
-    hi = np.float32(qmax - yz)
-    for n in range(n_count):
-        for m in range(m_count):
-            s = scale[m]
-            b = bias[m]
-            for r in range(rows):
-                for j in range(wid):
-                    v = np.float32(np.int32(np.int64(acc[n, m, r, j]) + b)) * s
-                    if v < lo:
-                        v = lo
-                    if v > hi:
-                        v = hi
-                    out[n, m, r, j] = np.int32(np.rint(v)) + yz
 
 
 @njit(cache=True)

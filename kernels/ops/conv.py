@@ -13,9 +13,9 @@ unit W axis).  Numerics:
   per-tensor or per-output-channel weight zero points and scales): exact
   int32 sums of ``(x - x_zp) * (w - w_zp)``.  Sums of more than
   ``EXACT_F32_K`` = 256 terms per output come from a Numba int32 GEMM; shorter
-  ones (1x1 convs on narrow layers, depthwise, small first layers) from the
-  float32 kernels above, which are provably exact there (see
-  ``EXACT_F32_K``).  QLinearConv then adds the int32 bias and requantizes like
+  ones (1x1 convs on narrow layers, depthwise, small first layers) from Numba
+  float32 kernels (tiled im2col + GEMM with the requantization fused, and the
+  depthwise loop), which are provably exact there (see ``EXACT_F32_K``).  QLinearConv then adds the int32 bias and requantizes like
   onnxruntime's MLAS: ``scale = x_scale * w_scale / y_scale`` in float32,
   ``y = clamp(rint(float32(acc + bias) * scale) + y_zp)``, round half to
   even.  Results are bit-exact with onnxruntime.
@@ -32,10 +32,12 @@ import numpy as np
 
 from ..registry import Attrs, Inputs, Kernel, RowsFn, RunFn
 from ._conv_geometry import Window2D, as_image, conv_transpose_window, conv_window
-from ._conv_jit import col2im_add, depthwise_rows, im2col_kp, qconv_rows, requantize
+from ._conv_jit import col2im_add, depthwise_rows, im2col_kp, qconv_f32_rows, qconv_rows
 
-#: target number of float32 elements of one im2col band (pixels x K) of the exact int8 float path
-FLOAT_BAND_ELEMS = 1 << 19
+#: the exact int8 float path works on tiles of whole output rows of about this many pixels...
+INT8_TILE_PIXELS = 1024
+#: ...whose float32 columns (K x pixels) hold at most this many elements (256 KiB: they stay in cache)
+INT8_TILE_COL_ELEMS = 1 << 16
 #: fp32 / fp16 GEMMs run on fixed groups of output rows holding at least this many pixels
 FLOAT_GROUP_COLS = 48
 #: int8 GEMMs with at most this many terms per output (C_g * k_h * k_w) run in float32 BLAS:
@@ -128,7 +130,7 @@ def _float_gemm(
                 if pointwise:
                     cols = xs[n, g * cg:(g + 1) * cg, b0 - start:b1 - start].reshape(cg, pc)
                 else:
-                    im2col_kp(xs[n], g * cg, cg, b0, b1, win.out_w, win.k_h, win.k_w,
+                    im2col_kp(xs[n], 0.0, g * cg, cg, b0, b1, win.out_w, win.k_h, win.k_w,
                               win.s_h, win.s_w, win.d_h, win.d_w, pad_t, win.pad_l, col)
                     cols = col[:, :pc]
                 # always the same call for the same shapes (run_rows relies on it)
@@ -297,13 +299,15 @@ def _int_conv_rows(
             res32 = np.empty((n_count, m_out, stop - start, win.out_w), np.int32)
             _depthwise(xs, float(x_zp), wf, np.zeros(m_out, np.int32), requant, win, pad_t, start, stop, res32)
             return res32.astype(out_dtype, copy=False)
-        xf = np.subtract(xs, np.float32(x_zp), dtype=np.float32)
-        band = max(1, min(stop - start, FLOAT_BAND_ELEMS // max(1, win.out_w * taps * cg)))
-        acc = _float_gemm(xf, wf, group, win, pad_t, start, stop, band)
-        if requant is None:
-            return acc.astype(np.int32)
-        res = np.empty(acc.shape, out_dtype)
-        requantize(acc, requant.bias, requant.scale, requant.y_zp, requant.qmin, requant.qmax, res)
+        k_count = taps * cg
+        tile_rows = max(1, min(INT8_TILE_PIXELS, INT8_TILE_COL_ELEMS // k_count) // win.out_w)
+        wk = np.zeros((m_out, -(-k_count // 4) * 4), np.float32)
+        wk[:, :k_count] = wf.reshape(m_out, k_count)
+        q = requant or _NO_REQUANT._replace(bias=np.zeros(m_out, np.int32))  # plain sums add a zero bias
+        res = np.empty((n_count, m_out, stop - start, win.out_w), out_dtype)
+        qconv_f32_rows(xs, float(x_zp), wk, group, q.bias, q.scale,
+                       q.y_zp, q.qmin, q.qmax, requant is not None, start, stop, win.out_w, win.k_h, win.k_w,
+                       win.s_h, win.s_w, win.d_h, win.d_w, pad_t, win.pad_l, tile_rows, res)
         return res
     # the int32 GEMM takes int8 weights: uint8 ones move to int8 with their zero point (w - 128 - (zp - 128))
     w8, wz = (w4, w_zp) if w4.dtype == np.int8 else ((w4 ^ np.uint8(0x80)).view(np.int8), w_zp - 128)
