@@ -5,6 +5,17 @@ Installed as ``gspsim.kernels`` (the source folder is the repository's
 ``registry.py`` for the calling convention.
 """
 
-from .registry import ANY, PRECISIONS, Kernel, UnsupportedKernel, get_kernel, kernel_table, supported_ops
+from .registry import (
+    ANY,
+    PRECISIONS,
+    Kernel,
+    PreparedRowsFn,
+    UnsupportedKernel,
+    get_kernel,
+    kernel_table,
+    supported_ops,
+)
 
-__all__ = ["ANY", "PRECISIONS", "Kernel", "UnsupportedKernel", "get_kernel", "kernel_table", "supported_ops"]
+__all__ = [
+    "ANY", "PRECISIONS", "Kernel", "PreparedRowsFn", "UnsupportedKernel", "get_kernel", "kernel_table", "supported_ops",
+]

@@ -11,6 +11,16 @@ for ``(op_type, precision)``.  A kernel is a pure function over numpy arrays:
   only output rows ``[start, stop)`` along ``row_axis`` of the first output
   into the preallocated ``out``.  The streaming engine uses it to execute a
   node block by block; any split into blocks gives exactly the whole result.
+* ``prepare(inputs, attrs) -> rows_fn`` (optional, with ``run_rows``) does
+  once per node what depends only on the inputs other than the first (packed
+  or converted weights, requantization scales), so that blocks do not redo
+  it.  The engine calls it at a node's first block, with that block's inputs,
+  and reuses the result for the node's other blocks.  Only ops whose blocks
+  read every input but the first whole (convolutions: see
+  ``gspsim/lowering/receptive_field.py``) may have it: those inputs are then
+  complete at the first block and the same for every block.
+  ``rows_fn(inputs, out, start, stop)`` computes exactly what
+  ``run_rows(inputs, attrs, out, start, stop)`` computes.
 
 Precisions are ``"fp32"``, ``"fp16"``, ``"bf16"`` (fp32 kernels with bf16 rounding, see
 ``ops/bf16.py``) and ``"int8"``.  Layout-only ops
@@ -31,6 +41,9 @@ Inputs = Sequence[Optional[np.ndarray]]
 Attrs = Mapping[str, Any]
 RunFn = Callable[[Inputs, Attrs], tuple]
 RowsFn = Callable[[Inputs, Attrs, np.ndarray, int, int], None]
+#: ``run_rows`` with the node's attributes and prepared constants bound: ``(inputs, out, start, stop)``
+PreparedRowsFn = Callable[[Inputs, np.ndarray, int, int], None]
+PrepareFn = Callable[[Inputs, Attrs], PreparedRowsFn]
 
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
 ANY = "any"
@@ -46,6 +59,8 @@ class Kernel:
     run_rows: Optional[RowsFn] = None
     #: output axis that ``run_rows`` splits (e.g. 2 = H for NCHW convolutions, -2 for matmul rows)
     row_axis: Optional[int] = None
+    #: once-per-node preparation of the constant inputs for ``run_rows`` (see the module docstring)
+    prepare: Optional[PrepareFn] = None
 
 
 class UnsupportedKernel(LookupError):

@@ -1,8 +1,9 @@
 """Running the real kernels on the real tensors as the simulated blocks complete.
 
 One executor per frame.  A blocked node's first block allocates the output
-tensor and every block fills its rows with the kernel's ``run_rows``; an
-unblocked node runs its kernel whole.  A tensor is dropped as soon as the last
+tensor (and, for kernels with ``prepare``, packs the node's weights once) and
+every block fills its rows with the kernel's ``run_rows``; an unblocked node
+runs its kernel whole.  A tensor is dropped as soon as the last
 node reading it has finished, so memory follows the live activations.
 """
 
@@ -13,6 +14,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from ..errors import ModelError
+from ..kernels import PreparedRowsFn
 from ..lowering.tasks import Block, NodeTasks, TaskGraph
 
 
@@ -28,6 +30,8 @@ class KernelExecutor:
             for t in set(node.op.activation_inputs):
                 self._readers_left[t] = self._readers_left.get(t, 0) + 1
         self._keep = set(tasks.graph.outputs)
+        #: per node index: ``run_rows`` with the node's weights prepared (kernels with ``prepare``)
+        self._prepared: dict[int, PreparedRowsFn] = {}
 
     def _inputs(self, node: NodeTasks) -> list[Optional[np.ndarray]]:
         op = node.op
@@ -52,7 +56,14 @@ class KernelExecutor:
                 # zeros, not empty: a kernel may compute a whole row group and keep only its band, and
                 # must not meet NaN garbage in rows not produced yet
                 out = self.values[name] = np.zeros(info.shape, dtype=info.dtype)
-            node.kernel.run_rows(self._inputs(node), op.attrs, out, block.rows[0], block.rows[1])
+            inputs = self._inputs(node)
+            if node.kernel.prepare is None:
+                node.kernel.run_rows(inputs, op.attrs, out, block.rows[0], block.rows[1])
+            else:
+                rows = self._prepared.get(node.index)
+                if rows is None:
+                    rows = self._prepared[node.index] = node.kernel.prepare(inputs, op.attrs)
+                rows(inputs, out, block.rows[0], block.rows[1])
         else:
             results = node.kernel.run(self._inputs(node), op.attrs)
             for name, value in zip(op.outputs, results):
@@ -71,6 +82,7 @@ class KernelExecutor:
                 self._readers_left[t] -= 1
                 if self._readers_left[t] == 0 and t not in self._keep:
                     self.values.pop(t, None)
+            self._prepared.pop(node.index, None)
 
     def outputs(self) -> dict[str, np.ndarray]:
         return {name: self.values[name] for name in self.tasks.graph.outputs}

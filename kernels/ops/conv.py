@@ -26,11 +26,11 @@ L for 1-D): any split of the output rows into blocks gives exactly ``run``.
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple, Optional
+from typing import Callable, Mapping, NamedTuple, Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel, RowsFn, RunFn
+from ..registry import Attrs, Inputs, Kernel, PreparedRowsFn, RunFn
 from ._conv_geometry import Window2D, as_image, conv_transpose_window, conv_window
 from ._conv_jit import col2im_add, depthwise_rows, im2col_kp, qconv_f32_rows, qconv_rows
 
@@ -71,13 +71,13 @@ _QRANGE: Mapping[np.dtype, tuple[int, int]] = {
 # --------------------------------------------------------------------------- shapes
 
 
-def _group_dims(x4: np.ndarray, w4: np.ndarray, attrs: Attrs) -> tuple[int, int, int]:
+def _group_dims(x_shape: tuple[int, ...], w_shape: tuple[int, ...], attrs: Attrs) -> tuple[int, int, int]:
     """(groups, input channels per group, output channels per group), checked against the shapes."""
     group = int(attrs.get("group", 1))
-    c_in = x4.shape[1]
-    m_out, cg = w4.shape[0], w4.shape[1]
+    c_in = x_shape[1]
+    m_out, cg = w_shape[0], w_shape[1]
     if group < 1 or c_in != cg * group or m_out % group != 0:
-        raise ValueError(f"bad conv shapes: x {x4.shape}, w {w4.shape}, group {group}")
+        raise ValueError(f"bad conv shapes: x {tuple(x_shape)}, w {tuple(w_shape)}, group {group}")
     return group, cg, m_out // group
 
 
@@ -154,8 +154,22 @@ def _depthwise(
                    start, stop, win.out_w, win.s_h, win.s_w, win.d_h, win.d_w, pad_t, win.pad_l, out)
 
 
+class FloatConvPlan(NamedTuple):
+    """A float Conv's weights as float32 (M, C_g, k_h, k_w) and its float32 bias (None without one)."""
+
+    w_shape: tuple[int, ...]
+    weights: np.ndarray
+    bias: Optional[np.ndarray]
+
+
+def _plan_float_conv(inputs: Inputs, attrs: Attrs) -> FloatConvPlan:
+    _, w, b = _conv_inputs(inputs)
+    wf = np.ascontiguousarray(as_image(w), dtype=np.float32)
+    return FloatConvPlan(w.shape, wf, None if b is None else np.asarray(b, np.float32).reshape(w.shape[0]))
+
+
 def _float_conv_rows(
-    x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], attrs: Attrs, start: int, stop: Optional[int]
+    plan: FloatConvPlan, x: np.ndarray, attrs: Attrs, start: int, stop: Optional[int]
 ) -> np.ndarray:
     """float32 Conv output rows ``[start, stop)`` (``stop=None``: to the end) as (N, M, rows, out_w).
 
@@ -165,14 +179,13 @@ def _float_conv_rows(
     group computes the whole group.  This keeps ``run_rows`` bit-identical to
     ``run``.
     """
-    x4, w4 = as_image(x), as_image(w)
-    win = conv_window(x.shape, w.shape, attrs)
+    x4, wf = as_image(x), plan.weights
+    win = conv_window(x.shape, plan.w_shape, attrs)
     stop = win.out_h if stop is None else stop
-    group, cg, _ = _group_dims(x4, w4, attrs)
-    m_out = w4.shape[0]
-    wf = np.ascontiguousarray(w4, dtype=np.float32)
-    bias = np.zeros(m_out, np.float32) if b is None else np.asarray(b, np.float32).reshape(m_out)
+    group, cg, _ = _group_dims(x.shape, plan.w_shape, attrs)
+    m_out = wf.shape[0]
     if cg == 1:
+        bias = np.zeros(m_out, np.float32) if plan.bias is None else plan.bias
         xs, pad_t = _input_band(x4, win, start, stop)
         res = np.empty((x4.shape[0], m_out, stop - start, win.out_w), np.float32)
         _depthwise(xs.astype(np.float32, copy=False), 0.0, wf, bias, None, win, pad_t, start, stop, res)
@@ -183,8 +196,8 @@ def _float_conv_rows(
     xs, pad_t = _input_band(x4, win, g_start, g_stop)
     res = _float_gemm(xs.astype(np.float32, copy=False), wf, group, win, pad_t, g_start, g_stop, row_group)
     res = res[:, :, start - g_start:stop - g_start]
-    if b is not None:
-        res += bias[None, :, None, None]
+    if plan.bias is not None:
+        res += plan.bias[None, :, None, None]
     return res
 
 
@@ -202,21 +215,26 @@ def _conv_inputs(inputs: Inputs) -> tuple[np.ndarray, np.ndarray, Optional[np.nd
     return np.asarray(x), np.asarray(w), None if b is None else np.asarray(b)
 
 
-def _conv_run(dtype: type) -> RunFn:
-    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
-        x, w, b = _conv_inputs(inputs)
-        return (_as_output(_float_conv_rows(x, w, b, attrs, 0, None), x).astype(dtype),)
+def _float_conv_kernel(precision: str, dtype: type) -> Kernel:
+    """Conv at ``precision`` (float32 arithmetic, ``dtype`` storage), weights converted once per node."""
 
-    return run
+    def prepare(inputs: Inputs, attrs: Attrs) -> PreparedRowsFn:
+        plan = _plan_float_conv(inputs, attrs)
 
+        def rows(block_inputs: Inputs, out: np.ndarray, start: int, stop: int) -> None:
+            out4 = _check_rows(out, start, stop)
+            out4[:, :, start:stop] = _float_conv_rows(plan, np.asarray(block_inputs[0]), attrs, start, stop)
 
-def _conv_run_rows(dtype: type) -> RowsFn:
+        return rows
+
     def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
-        x, w, b = _conv_inputs(inputs)
-        out4 = _check_rows(out, start, stop)
-        out4[:, :, start:stop] = _float_conv_rows(x, w, b, attrs, start, stop).astype(dtype)
+        prepare(inputs, attrs)(inputs, out, start, stop)
 
-    return run_rows
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        x = np.asarray(inputs[0])
+        return (_as_output(_float_conv_rows(_plan_float_conv(inputs, attrs), x, attrs, 0, None), x).astype(dtype),)
+
+    return Kernel("Conv", precision, run, run_rows, 2, prepare)
 
 
 # --------------------------------------------------------------------------- ConvTranspose
@@ -271,54 +289,88 @@ def _per_channel(value: Optional[np.ndarray], m_out: int, dtype: type) -> np.nda
     return np.full(m_out, arr[0], dtype)
 
 
-def _int_conv_rows(
-    x: np.ndarray, x_zp: int, w: np.ndarray, w_zp: np.ndarray, attrs: Attrs, start: int, stop: Optional[int],
-    requant: Optional[Requant] = None,
-) -> np.ndarray:
-    """Output rows ``[start, stop)`` (``stop=None``: to the end) of an int8 conv as (N, M, rows, out_w).
+class IntConvPlan(NamedTuple):
+    """An int8 conv's weights prepared once for its path, so that blocks only run the loops.
 
-    Without ``requant``: the exact int32 ``sum((x - x_zp) * (w - w_zp))``.
-    With it: QLinearConv's requantized output in ``x``'s dtype.
+    ``path`` is ``"depthwise"`` (``weights`` (M, 1, k_h, k_w) float32 ``w - w_zp``),
+    ``"f32"`` (exact float32 sums: (M, K) float32 ``w - w_zp``, K padded to a
+    multiple of 4) or ``"i32"`` (the int32 GEMM: (groups, M_g, K) int8, tap-major, with
+    ``w_zp`` the int32 zero points in the int8 domain).  ``requant`` has a zero
+    bias when ``quantize`` is false (ConvInteger's plain sums).
     """
-    if x.dtype not in _QRANGE or w.dtype not in _QRANGE:
-        raise TypeError(f"int8 conv takes int8/uint8 tensors, got {x.dtype} and {w.dtype}")
-    x4, w4 = as_image(x), as_image(w)
-    win = conv_window(x.shape, w.shape, attrs)
-    stop = win.out_h if stop is None else stop
-    group, cg, mg = _group_dims(x4, w4, attrs)
-    n_count, m_out = x4.shape[0], w4.shape[0]
-    out_dtype = np.int32 if requant is None else x.dtype
-    if stop <= start or win.out_w <= 0 or n_count == 0:
-        return np.zeros((n_count, m_out, stop - start, win.out_w), out_dtype)
-    xs, pad_t = _input_band(x4, win, start, stop)
-    taps = win.k_h * win.k_w
-    if taps * cg <= EXACT_F32_K:
+
+    w_shape: tuple[int, ...]
+    path: str
+    weights: np.ndarray
+    w_zp: np.ndarray
+    requant: Requant
+    quantize: bool
+
+
+def _plan_int_conv(w: np.ndarray, w_zp: np.ndarray, attrs: Attrs, requant: Optional[Requant]) -> IntConvPlan:
+    """Pack ``w`` (int8 or uint8, per-channel zero points ``w_zp``) for the path its sums take."""
+    if w.dtype not in _QRANGE:
+        raise TypeError(f"int8 conv takes int8/uint8 weights, got {w.dtype}")
+    w4 = as_image(w)
+    group = int(attrs.get("group", 1))
+    m_out, cg = w4.shape[0], w4.shape[1]
+    if group < 1 or m_out % group != 0:
+        raise ValueError(f"bad conv shapes: w {w4.shape}, group {group}")
+    mg, taps = m_out // group, w4.shape[2] * w4.shape[3]
+    k_count = taps * cg
+    q = requant or _NO_REQUANT._replace(bias=np.zeros(m_out, np.int32))  # plain sums add a zero bias
+    if k_count <= EXACT_F32_K:
         # float32 sums are exact here: see EXACT_F32_K
         wf = w4.astype(np.float32) - w_zp.astype(np.float32)[:, None, None, None]
         if cg == 1:
-            res32 = np.empty((n_count, m_out, stop - start, win.out_w), np.int32)
-            _depthwise(xs, float(x_zp), wf, np.zeros(m_out, np.int32), requant, win, pad_t, start, stop, res32)
-            return res32.astype(out_dtype, copy=False)
-        k_count = taps * cg
-        tile_rows = max(1, min(INT8_TILE_PIXELS, INT8_TILE_COL_ELEMS // k_count) // win.out_w)
+            return IntConvPlan(w.shape, "depthwise", wf, w_zp, q, requant is not None)
         wk = np.zeros((m_out, -(-k_count // 4) * 4), np.float32)
         wk[:, :k_count] = wf.reshape(m_out, k_count)
-        q = requant or _NO_REQUANT._replace(bias=np.zeros(m_out, np.int32))  # plain sums add a zero bias
-        res = np.empty((n_count, m_out, stop - start, win.out_w), out_dtype)
-        qconv_f32_rows(xs, float(x_zp), wk, group, q.bias, q.scale,
-                       q.y_zp, q.qmin, q.qmax, requant is not None, start, stop, win.out_w, win.k_h, win.k_w,
-                       win.s_h, win.s_w, win.d_h, win.d_w, pad_t, win.pad_l, tile_rows, res)
-        return res
+        return IntConvPlan(w.shape, "f32", wk, w_zp, q, requant is not None)
     # the int32 GEMM takes int8 weights: uint8 ones move to int8 with their zero point (w - 128 - (zp - 128))
     w8, wz = (w4, w_zp) if w4.dtype == np.int8 else ((w4 ^ np.uint8(0x80)).view(np.int8), w_zp - 128)
     wk = w8.reshape(group, mg, cg, taps)
     wk = wk.reshape(group, mg, cg) if taps == 1 else np.ascontiguousarray(wk.transpose(0, 1, 3, 2))
-    wk = np.ascontiguousarray(wk.reshape(group, mg, taps * cg))
-    q = requant or _NO_REQUANT
+    wk = np.ascontiguousarray(wk.reshape(group, mg, k_count))
+    return IntConvPlan(w.shape, "i32", wk, wz.astype(np.int32), q, requant is not None)
+
+
+def _int_conv_rows(
+    plan: IntConvPlan, x: np.ndarray, x_zp: int, attrs: Attrs, start: int, stop: Optional[int]
+) -> np.ndarray:
+    """Output rows ``[start, stop)`` (``stop=None``: to the end) of an int8 conv as (N, M, rows, out_w).
+
+    The plan's ConvInteger form gives the exact int32 ``sum((x - x_zp) * (w - w_zp))``;
+    its QLinearConv form, the requantized output in ``x``'s dtype.
+    """
+    if x.dtype not in _QRANGE:
+        raise TypeError(f"int8 conv takes int8/uint8 tensors, got {x.dtype}")
+    x4 = as_image(x)
+    win = conv_window(x.shape, plan.w_shape, attrs)
+    stop = win.out_h if stop is None else stop
+    group, _, _ = _group_dims(x.shape, plan.w_shape, attrs)
+    n_count, m_out = x4.shape[0], plan.w_shape[0]
+    out_dtype = x.dtype if plan.quantize else np.int32
+    if stop <= start or win.out_w <= 0 or n_count == 0:
+        return np.zeros((n_count, m_out, stop - start, win.out_w), out_dtype)
+    xs, pad_t = _input_band(x4, win, start, stop)
+    q = plan.requant
+    if plan.path == "depthwise":
+        res32 = np.empty((n_count, m_out, stop - start, win.out_w), np.int32)
+        _depthwise(xs, float(x_zp), plan.weights, q.bias, q if plan.quantize else None, win, pad_t, start, stop,
+                   res32)
+        return res32.astype(out_dtype, copy=False)
+    if plan.path == "f32":
+        tile_rows = max(1, min(INT8_TILE_PIXELS, INT8_TILE_COL_ELEMS // plan.weights.shape[1]) // win.out_w)
+        res = np.empty((n_count, m_out, stop - start, win.out_w), out_dtype)
+        qconv_f32_rows(xs, float(x_zp), plan.weights, group, q.bias, q.scale, q.y_zp, q.qmin, q.qmax, plan.quantize,
+                       start, stop, win.out_w, win.k_h, win.k_w, win.s_h, win.s_w, win.d_h, win.d_w, pad_t,
+                       win.pad_l, tile_rows, res)
+        return res
     add = 128 if x.dtype == np.int8 else 0
     res32 = np.empty((n_count, m_out, stop - start, win.out_w), np.int32)
-    qconv_rows(xs.view(np.uint8), add, (x_zp + add) & 0xFF, wk, wz.astype(np.int32), q.bias, q.scale, q.y_zp,
-               q.qmin, q.qmax, requant is not None, start, stop, win.out_w, win.k_h, win.k_w,
+    qconv_rows(xs.view(np.uint8), add, (x_zp + add) & 0xFF, plan.weights, plan.w_zp, q.bias, q.scale, q.y_zp,
+               q.qmin, q.qmax, plan.quantize, start, stop, win.out_w, win.k_h, win.k_w,
                win.s_h, win.s_w, win.d_h, win.d_w, pad_t, win.pad_l, res32)
     return res32.astype(out_dtype, copy=False)
 
@@ -342,42 +394,48 @@ def _qlinear_parts(inputs: Inputs) -> tuple[np.ndarray, int, np.ndarray, np.ndar
     return x, _scalar_int(inputs[2]), w, _per_channel(inputs[5], m_out, np.int32), requant
 
 
-def _qlinear_rows(inputs: Inputs, attrs: Attrs, start: int, stop: Optional[int]) -> np.ndarray:
-    x, x_zp, w, w_zp, requant = _qlinear_parts(inputs)
-    return _int_conv_rows(x, x_zp, w, w_zp, attrs, start, stop, requant)
+def _qlinear_plan(inputs: Inputs, attrs: Attrs) -> tuple[IntConvPlan, int]:
+    """QLinearConv's packed weights and output stage, and its input zero point."""
+    _, x_zp, w, w_zp, requant = _qlinear_parts(inputs)
+    return _plan_int_conv(w, w_zp, attrs, requant), x_zp
 
 
-def _qlinear_conv_run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
-    return (_as_output(_qlinear_rows(inputs, attrs, 0, None), np.asarray(inputs[0])),)
-
-
-def _qlinear_conv_run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
-    out4 = _check_rows(out, start, stop)
-    out4[:, :, start:stop] = _qlinear_rows(inputs, attrs, start, stop)
-
-
-def _conv_integer_rows(inputs: Inputs, attrs: Attrs, start: int, stop: Optional[int]) -> np.ndarray:
-    """ConvInteger inputs: X, W, x_zero_point (optional), w_zero_point (optional)."""
-    x, w = np.asarray(inputs[0]), np.asarray(inputs[1])
+def _conv_integer_plan(inputs: Inputs, attrs: Attrs) -> tuple[IntConvPlan, int]:
+    """ConvInteger (X, W, x_zero_point?, w_zero_point?): packed weights and the input zero point."""
+    w = np.asarray(inputs[1])
     x_zp = _scalar_int(inputs[2] if len(inputs) > 2 else None)
     w_zp = _per_channel(inputs[3] if len(inputs) > 3 else None, w.shape[0], np.int32)
-    return _int_conv_rows(x, x_zp, w, w_zp, attrs, start, stop)
+    return _plan_int_conv(w, w_zp, attrs, None), x_zp
 
 
-def _conv_integer_run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
-    return (_as_output(_conv_integer_rows(inputs, attrs, 0, None), np.asarray(inputs[0])),)
+def _int_conv_kernel(op_type: str, plan_of: Callable[[Inputs, Attrs], tuple[IntConvPlan, int]]) -> Kernel:
+    """An int8 conv kernel whose weights are packed by ``plan_of`` once per node (``prepare``)."""
 
+    def prepare(inputs: Inputs, attrs: Attrs) -> PreparedRowsFn:
+        plan, x_zp = plan_of(inputs, attrs)
 
-def _conv_integer_run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
-    out4 = _check_rows(out, start, stop)
-    out4[:, :, start:stop] = _conv_integer_rows(inputs, attrs, start, stop)
+        def rows(block_inputs: Inputs, out: np.ndarray, start: int, stop: int) -> None:
+            out4 = _check_rows(out, start, stop)
+            out4[:, :, start:stop] = _int_conv_rows(plan, np.asarray(block_inputs[0]), x_zp, attrs, start, stop)
+
+        return rows
+
+    def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+        prepare(inputs, attrs)(inputs, out, start, stop)
+
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        plan, x_zp = plan_of(inputs, attrs)
+        x = np.asarray(inputs[0])
+        return (_as_output(_int_conv_rows(plan, x, x_zp, attrs, 0, None), x),)
+
+    return Kernel(op_type, "int8", run, run_rows, 2, prepare)
 
 
 KERNELS: tuple[Kernel, ...] = (
-    Kernel("Conv", "fp32", _conv_run(np.float32), _conv_run_rows(np.float32), 2),
-    Kernel("Conv", "fp16", _conv_run(np.float16), _conv_run_rows(np.float16), 2),
+    _float_conv_kernel("fp32", np.float32),
+    _float_conv_kernel("fp16", np.float16),
     Kernel("ConvTranspose", "fp32", _conv_transpose_run(np.float32)),
     Kernel("ConvTranspose", "fp16", _conv_transpose_run(np.float16)),
-    Kernel("QLinearConv", "int8", _qlinear_conv_run, _qlinear_conv_run_rows, 2),
-    Kernel("ConvInteger", "int8", _conv_integer_run, _conv_integer_run_rows, 2),
+    _int_conv_kernel("QLinearConv", _qlinear_plan),
+    _int_conv_kernel("ConvInteger", _conv_integer_plan),
 )

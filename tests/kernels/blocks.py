@@ -22,7 +22,9 @@ def check_blocks(
 
     The output starts poisoned, so an unwritten row shows.  With
     ``block_buffers``, each band written into a buffer of just its rows must
-    equal the same rows of the whole result too.
+    equal the same rows of the whole result too.  A kernel with ``prepare``
+    must give the same bands through one prepared function, as the engine
+    calls it.
     """
     assert kernel.run_rows is not None and kernel.row_axis is not None
     full = kernel.run(list(inputs), dict(attrs))[0]
@@ -40,6 +42,12 @@ def check_blocks(
             np.testing.assert_array_equal(band, full[tuple(index)])
     assert out.dtype == full.dtype
     np.testing.assert_array_equal(out, full)
+    if kernel.prepare is not None:
+        prepared = kernel.prepare(list(inputs), dict(attrs))
+        out = np.full_like(full, 77)
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            prepared(list(inputs), out, start, stop)
+        np.testing.assert_array_equal(out, full)
 
 
 def assert_close(got: np.ndarray, want: np.ndarray, mag: np.ndarray) -> None:
