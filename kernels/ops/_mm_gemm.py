@@ -21,6 +21,8 @@ accumulator exactly; zero points are applied afterwards as rank-one corrections.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
@@ -143,55 +145,73 @@ def gemm_f32(
 
 
 @numba.njit(cache=True)
-def gemm_u8s8(
-    a: np.ndarray,
-    b: np.ndarray,
-    trans_b: bool,
-    flip_b: int,
-    row_sum: np.ndarray,
-    a_zero: np.ndarray,
-    b_zero: np.ndarray,
-    c: np.ndarray,
-    jb: int,
-    kc: int,
-    ks: int,
-) -> None:  # pragma: no cover - JIT
-    """``c[i, j] = sum_k (a[i,k] - a_zero[i]) * (b'[k,j] - b_zero[j])`` in wrapping int32.
+def pack_u8s8(
+    b: np.ndarray, trans_b: bool, flip_b: int, b_zero: np.ndarray, jb: int, ks: int
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - JIT
+    """B packed for :func:`gemm_u8s8`: ``(bt, col_term)``, done once per B.
 
-    ``a`` is uint8 (Mp, K) with ``row_sum`` its row sums; ``b`` is B's raw bytes, (K, N) or
-    (N, K) when ``trans_b``, and ``b' = int8(b ^ flip_b)`` (``flip_b`` = 0x80 turns uint8
-    codes into int8 ones minus 128).  B is packed and the k loop chunked as in
-    :func:`gemm_f32`; the zero points enter once a block's sums are complete, as
-    ``sum ab - row_sum * zb - za * (col_sum - K * zb)``.  Every product and partial sum is
-    kept in int32 (``i32(...)``), which lets LLVM use 16-bit multiply-add instructions.
+    ``b`` is B's raw bytes, (K, N) or (N, K) when ``trans_b``, and ``b' = int8(b ^ flip_b)``
+    (``flip_b`` = 0x80 turns uint8 codes into int8 ones minus 128).  ``bt[blk]`` holds
+    columns ``[blk * jb, blk * jb + jb)`` of ``b'`` transposed, rows ``ks`` long (see
+    :func:`packed_stride`), zero past N and K; ``col_term[blk, jj]`` is that column's
+    ``sum_k b' - K * b_zero``.
     """
     i32 = np.int32
-    mp, k = a.shape
+    k = b.shape[1] if trans_b else b.shape[0]
     n = b.shape[0] if trans_b else b.shape[1]
-    bt = np.zeros((jb, ks), np.int8)
-    col_term = np.zeros(jb, np.int32)
-    for j0 in range(0, n, jb):
+    blocks = (n + jb - 1) // jb
+    bt = np.zeros((blocks, jb, ks), np.int8)
+    col_term = np.zeros((blocks, jb), np.int32)
+    for blk in range(blocks):
+        j0 = blk * jb
         w = min(jb, n - j0)
+        bb = bt[blk]
         if trans_b:
             for jj in range(w):
                 row = b[j0 + jj]
                 for kk in range(k):
-                    bt[jj, kk] = np.int8(row[kk] ^ flip_b)
+                    bb[jj, kk] = np.int8(row[kk] ^ flip_b)
         else:
             for kk in range(k):  # transpose: contiguous reads of B rows (measured fastest)
                 row = b[kk, j0 : j0 + w]
                 for jj in range(w):
-                    bt[jj, kk] = np.int8(row[jj] ^ flip_b)
+                    bb[jj, kk] = np.int8(row[jj] ^ flip_b)
         for jj in range(w):
-            packed = bt[jj, :k]
+            packed = bb[jj, :k]
             s = i32(0)
             for kk in range(k):
                 s = i32(s + i32(packed[kk]))
-            col_term[jj] = i32(s - k * b_zero[j0 + jj])
-        for jj in range(w, (w + 3) // 4 * 4):
-            for kk in range(k):
-                bt[jj, kk] = 0
-            col_term[jj] = 0
+            col_term[blk, jj] = i32(s - k * b_zero[j0 + jj])
+    return bt, col_term
+
+
+@numba.njit(cache=True)
+def gemm_u8s8(
+    a: np.ndarray,
+    bt: np.ndarray,
+    col_term: np.ndarray,
+    n: int,
+    row_sum: np.ndarray,
+    a_zero: np.ndarray,
+    b_zero: np.ndarray,
+    c: np.ndarray,
+    kc: int,
+) -> None:  # pragma: no cover - JIT
+    """``c[i, j] = sum_k (a[i,k] - a_zero[i]) * (b'[k,j] - b_zero[j])`` in wrapping int32.
+
+    ``a`` is uint8 (Mp, K) with ``row_sum`` its row sums; ``bt`` and ``col_term`` are
+    B packed by :func:`pack_u8s8` (N columns).  The k loop is chunked as in
+    :func:`gemm_f32`; the zero points enter once a block's sums are complete, as
+    ``sum ab - row_sum * zb - za * (col_term)``.  Every product and partial sum is
+    kept in int32 (``i32(...)``), which lets LLVM use 16-bit multiply-add instructions.
+    """
+    i32 = np.int32
+    mp, k = a.shape
+    jb = bt.shape[1]
+    for blk in range(bt.shape[0]):
+        j0 = blk * jb
+        w = min(jb, n - j0)
+        bb = bt[blk]
         for k0 in range(0, k, kc):
             k1 = min(k0 + kc, k)
             for i in range(0, mp, 4):
@@ -213,7 +233,7 @@ def gemm_u8s8(
                     s32 = i32(0)
                     s33 = i32(0)
                     ar0, ar1, ar2, ar3 = a[i, k0:k1], a[i + 1, k0:k1], a[i + 2, k0:k1], a[i + 3, k0:k1]
-                    br0, br1, br2, br3 = bt[j, k0:k1], bt[j + 1, k0:k1], bt[j + 2, k0:k1], bt[j + 3, k0:k1]
+                    br0, br1, br2, br3 = bb[j, k0:k1], bb[j + 1, k0:k1], bb[j + 2, k0:k1], bb[j + 3, k0:k1]
                     for kk in range(k1 - k0):
                         a0 = i32(ar0[kk])
                         a1 = i32(ar1[kk])
@@ -250,7 +270,7 @@ def gemm_u8s8(
                                 c[ii, j0 + jj] = i32(c[ii, j0 + jj] + acc[t])
         for ii in range(mp):
             for jj in range(w):
-                c[ii, j0 + jj] = i32(c[ii, j0 + jj] - row_sum[ii] * b_zero[j0 + jj] - a_zero[ii] * col_term[jj])
+                c[ii, j0 + jj] = i32(c[ii, j0 + jj] - row_sum[ii] * b_zero[j0 + jj] - a_zero[ii] * col_term[blk, jj])
 
 
 @numba.njit(cache=True)
@@ -302,28 +322,43 @@ def matmul_f32(a: np.ndarray, b: np.ndarray, trans_b: bool = False) -> np.ndarra
     return c[:m]
 
 
-def matmul_u8s8(
-    a: np.ndarray, b: np.ndarray, a_zero: np.ndarray, b_zero: np.ndarray, trans_b: bool = False
-) -> np.ndarray:
-    """Exact ``sum_k (a - a_zero[i]) * (b - b_zero[j])`` as int32 (m, N).
+class PackedU8S8(NamedTuple):
+    """B packed once for :func:`matmul_u8s8`: its N, the packed blocks and column terms, and its
+    zero points moved to the int8 domain."""
 
-    ``a`` is uint8 (m, K); ``b`` int8 or uint8, (K, N) or (N, K) when ``trans_b``;
-    ``a_zero`` (m,) and ``b_zero`` (N,) are int32 zero points, ``a_zero`` already in the
-    uint8 domain and ``b_zero`` in B's own.
-    """
-    m, k = a.shape
+    n: int
+    bt: np.ndarray
+    col_term: np.ndarray
+    b_zero: np.ndarray
+
+
+def pack_b_u8s8(b: np.ndarray, b_zero: np.ndarray, trans_b: bool = False) -> PackedU8S8:
+    """Pack B (int8 or uint8, (K, N), or (N, K) when ``trans_b``) with its (N,) int32 zero points."""
+    k = b.shape[1] if trans_b else b.shape[0]
     n = b.shape[0] if trans_b else b.shape[1]
-    if m == 0 or n == 0:
-        return np.zeros((m, n), np.int32)
+    flip = 0x80 if b.dtype == np.uint8 else 0
+    zb = np.ascontiguousarray(b_zero, np.int32) - flip  # uint8 codes become int8 ones minus 128
+    if n == 0:
+        return PackedU8S8(0, np.zeros((0, TILE, 1), np.int8), np.zeros((0, TILE), np.int32), zb)
+    bt, col_term = pack_u8s8(np.ascontiguousarray(b).view(np.uint8), trans_b, flip, zb, column_block(n),
+                             packed_stride(k))
+    return PackedU8S8(n, bt, col_term, zb)
+
+
+def matmul_u8s8(a: np.ndarray, packed: PackedU8S8, a_zero: np.ndarray) -> np.ndarray:
+    """Exact ``sum_k (a - a_zero[i]) * (b - b_zero[j])`` as int32 (m, N), B packed by :func:`pack_b_u8s8`.
+
+    ``a`` is uint8 (m, K); ``a_zero`` (m,) int32 zero points in the uint8 domain.
+    """
+    m = a.shape[0]
+    if m == 0 or packed.n == 0:
+        return np.zeros((m, packed.n), np.int32)
     ap = pad_rows(a)
     mp = ap.shape[0]
     row_sum = np.zeros(mp, np.int32)
     row_sum[:m] = a.sum(axis=1, dtype=np.int64)
     za = np.zeros(mp, np.int32)
     za[:m] = a_zero
-    flip = 0x80 if b.dtype == np.uint8 else 0
-    zb = np.ascontiguousarray(b_zero, np.int32) - flip  # uint8 codes become int8 ones minus 128
-    c = np.empty((mp, n), np.int32)
-    b_bytes = np.ascontiguousarray(b).view(np.uint8)
-    gemm_u8s8(ap, b_bytes, trans_b, flip, row_sum, za, zb, c, column_block(n), K_CHUNK, packed_stride(k))
+    c = np.empty((mp, packed.n), np.int32)
+    gemm_u8s8(ap, packed.bt, packed.col_term, packed.n, row_sum, za, packed.b_zero, c, K_CHUNK)
     return c[:m]

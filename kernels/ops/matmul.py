@@ -8,7 +8,8 @@ half to even, add the zero point); results are bit-exact with onnxruntime.
 
 Row blocks (``run_rows``): MatMul and the int8 matmuls split output axis -2 (rank-1
 outputs are filled whole), Gemm splits axis 0 (M).  Every block recomputes
-nothing outside its rows except packing B, and gives the same bits as ``run``.
+nothing outside its rows except packing B, and gives the same bits as ``run``;
+the int8 kernels' ``prepare`` packs B once per node instead.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel
+from ..registry import Attrs, Inputs, Kernel, PreparedRowsFn
 from . import _mm_gemm as gemm
 from ._elem_rows import row_axis, row_count
 
@@ -188,38 +189,60 @@ def _a_zero_rows(zp: Optional[np.ndarray], a: np.ndarray, batch: tuple) -> np.nd
     return np.broadcast_to(z.reshape(z.shape[:-1] + (m,)), batch + (m,))
 
 
+class _PackedB:
+    """B's batch slices packed for the int8 GEMM on first use (a 2-D B once for every batch index)."""
+
+    def __init__(self, a_shape: tuple, b: np.ndarray, b_zp: Optional[np.ndarray]) -> None:
+        if b.dtype not in (np.int8, np.uint8):
+            raise TypeError(f"int8 matmul needs int8/uint8 B, got {b.dtype}")
+        batch = _matmul_shape(a_shape, b.shape)[0]
+        b2 = b if b.ndim >= 2 else b[:, None]
+        self._bv = np.broadcast_to(b2, batch + b2.shape[-2:])
+        self._zb = _b_param(b_zp, b, batch, 0, np.int32)
+        self._shared = b.ndim <= 2
+        self._packed: dict[tuple, gemm.PackedU8S8] = {}
+
+    def __getitem__(self, idx: tuple) -> gemm.PackedU8S8:
+        key = () if self._shared else idx
+        packed = self._packed.get(key)
+        if packed is None:
+            packed = self._packed[key] = gemm.pack_b_u8s8(self._bv[idx], self._zb[idx])
+        return packed
+
+
+#: per batch index, an int32 product block -> the output block (requantized, or as it is)
+FinishFn = Callable[[np.ndarray, tuple], np.ndarray]
+
+
 def _int_matmul_rows(
-    a: np.ndarray,
-    b: np.ndarray,
-    a_zp: Optional[np.ndarray],
-    b_zp: Optional[np.ndarray],
-    out: np.ndarray,
-    start: int,
-    stop: int,
-    finish: Callable[[np.ndarray, tuple], np.ndarray],
+    a: np.ndarray, packed_b: _PackedB, b_shape: tuple, a_zp: Optional[np.ndarray], out: np.ndarray, start: int,
+    stop: int, finish: FinishFn,
 ) -> None:
     """Shared QLinearMatMul / MatMulInteger body: exact int32 products of a block, then ``finish``."""
-    if b.dtype not in (np.int8, np.uint8):
-        raise TypeError(f"int8 matmul needs int8/uint8 B, got {b.dtype}")
     au, a_off = _to_u8(a)
-    batch = _matmul_shape(a.shape, b.shape)[0]
-    av, bv = _operand_views(au, b)
+    batch = _matmul_shape(a.shape, b_shape)[0]
+    a2 = au if au.ndim >= 2 else au[None, :]
+    av = np.broadcast_to(a2, batch + a2.shape[-2:])
     za = _a_zero_rows(a_zp, av, batch) + a_off
-    zb = _b_param(b_zp, b, batch, 0, np.int32)
 
     def block(idx: tuple, r0: int, r1: int) -> np.ndarray:
-        return finish(gemm.matmul_u8s8(av[idx][r0:r1], bv[idx], za[idx][r0:r1], zb[idx]), idx)
+        return finish(gemm.matmul_u8s8(av[idx][r0:r1], packed_b[idx], za[idx][r0:r1]), idx)
 
-    _batched_rows(a.shape, b.shape, out, start, stop, block)
+    _batched_rows(a.shape, b_shape, out, start, stop, block)
 
 
-def _qlinear_matmul_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+#: an int8 matmul's constant part, from its inputs and output dtype: (packed B, B's shape, A's zero
+#: point, the output stage)
+IntMatMulParts = tuple[_PackedB, tuple, Optional[np.ndarray], FinishFn]
+
+
+def _qlinear_matmul_parts(inputs: Inputs, out_dtype: np.dtype) -> IntMatMulParts:
+    """QLinearMatMul: A, a_scale, a_zp, B, b_scale, b_zp, y_scale, y_zp."""
     a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp = (
         None if x is None else np.asarray(x) for x in (list(inputs) + [None] * 8)[:8]
     )
     batch = _matmul_shape(a.shape, b.shape)[0]
-    y_dtype = out.dtype
-    info = np.iinfo(y_dtype)
+    info = np.iinfo(out_dtype)
     zy = _scalar(y_zp)
     sa = np.float32(np.asarray(a_scale, np.float32).reshape(-1)[0])
     sy = np.float32(np.asarray(y_scale, np.float32).reshape(-1)[0])
@@ -228,21 +251,13 @@ def _qlinear_matmul_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: i
 
     def finish(acc: np.ndarray, idx: tuple) -> np.ndarray:
         col_scale = np.ascontiguousarray(scale[idx], dtype=np.float32)
-        return gemm.requantize(acc, col_scale, zy, int(info.min), int(info.max)).astype(y_dtype)
+        return gemm.requantize(acc, col_scale, zy, int(info.min), int(info.max)).astype(out_dtype)
 
-    _int_matmul_rows(a, b, a_zp, b_zp, out, start, stop, finish)
-
-
-def _qlinear_matmul_run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
-    a, b = np.asarray(inputs[0]), np.asarray(inputs[3])
-    y_zp = inputs[7] if len(inputs) > 7 else None
-    y_dtype = np.asarray(y_zp).dtype if y_zp is not None else np.uint8
-    out = np.empty(_matmul_shape(a.shape, b.shape)[4], y_dtype)
-    _qlinear_matmul_rows(inputs, attrs, out, 0, row_count(out.shape))
-    return (out,)
+    return _PackedB(a.shape, b, b_zp), b.shape, a_zp, finish
 
 
-def _matmul_integer_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+def _matmul_integer_parts(inputs: Inputs, out_dtype: np.dtype) -> IntMatMulParts:
+    """MatMulInteger: A, B, a_zero_point (optional), b_zero_point (optional)."""
     a, b = np.asarray(inputs[0]), np.asarray(inputs[1])
     a_zp = inputs[2] if len(inputs) > 2 else None
     b_zp = inputs[3] if len(inputs) > 3 else None
@@ -250,14 +265,39 @@ def _matmul_integer_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: i
     def finish(acc: np.ndarray, idx: tuple) -> np.ndarray:
         return acc
 
-    _int_matmul_rows(a, b, a_zp, b_zp, out, start, stop, finish)
+    return _PackedB(a.shape, b, None if b_zp is None else np.asarray(b_zp)), b.shape, a_zp, finish
 
 
-def _matmul_integer_run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
-    a, b = np.asarray(inputs[0]), np.asarray(inputs[1])
-    out = np.empty(_matmul_shape(a.shape, b.shape)[4], np.int32)
-    _matmul_integer_rows(inputs, attrs, out, 0, row_count(out.shape))
-    return (out,)
+def _qlinear_out_dtype(inputs: Inputs) -> np.dtype:
+    y_zp = inputs[7] if len(inputs) > 7 else None
+    return np.asarray(y_zp).dtype if y_zp is not None else np.dtype(np.uint8)
+
+
+def _int_matmul_kernel(
+    op_type: str, parts_of: Callable[[Inputs, np.dtype], IntMatMulParts], out_dtype_of: Callable[[Inputs], np.dtype]
+) -> Kernel:
+    """An int8 matmul kernel whose B is packed once per node (``prepare``) and per call otherwise."""
+
+    def prepare(inputs: Inputs, attrs: Attrs) -> PreparedRowsFn:
+        packed_b, b_shape, a_zp, finish = parts_of(inputs, out_dtype_of(inputs))
+
+        def rows(block_inputs: Inputs, out: np.ndarray, start: int, stop: int) -> None:
+            _int_matmul_rows(np.asarray(block_inputs[0]), packed_b, b_shape, a_zp, out, start, stop, finish)
+
+        return rows
+
+    def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+        packed_b, b_shape, a_zp, finish = parts_of(inputs, out.dtype)
+        _int_matmul_rows(np.asarray(inputs[0]), packed_b, b_shape, a_zp, out, start, stop, finish)
+
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        a_shape = np.shape(inputs[0])
+        b_shape = np.shape(inputs[3] if op_type == "QLinearMatMul" else inputs[1])
+        out = np.empty(_matmul_shape(a_shape, b_shape)[4], out_dtype_of(inputs))
+        run_rows(inputs, attrs, out, 0, row_count(out.shape))
+        return (out,)
+
+    return Kernel(op_type, "int8", run, run_rows, row_axis=-2, prepare=prepare)
 
 
 KERNELS: tuple[Kernel, ...] = (
@@ -265,6 +305,6 @@ KERNELS: tuple[Kernel, ...] = (
     _make_matmul("fp16"),
     _make_gemm("fp32"),
     _make_gemm("fp16"),
-    Kernel("QLinearMatMul", "int8", _qlinear_matmul_run, _qlinear_matmul_rows, row_axis=-2),
-    Kernel("MatMulInteger", "int8", _matmul_integer_run, _matmul_integer_rows, row_axis=-2),
+    _int_matmul_kernel("QLinearMatMul", _qlinear_matmul_parts, _qlinear_out_dtype),
+    _int_matmul_kernel("MatMulInteger", _matmul_integer_parts, lambda inputs: np.dtype(np.int32)),
 )
