@@ -175,9 +175,10 @@ def _first_call(
     t0 = time.perf_counter()
     out = kernel.run(inputs, attrs)[0]
     result.first_call_s[key] = time.perf_counter() - t0
-    if kernel.prepare is None:
+    prepare = getattr(kernel, "prepare", None)  # (absent in kernel libraries before it existed)
+    if prepare is None:
         return out, lambda: kernel.run(inputs, attrs)
-    prepared = kernel.prepare(inputs, attrs)
+    prepared = prepare(inputs, attrs)
     rows = np.empty_like(out)
     extent = out.shape[kernel.row_axis]
     prepared(inputs, rows, 0, extent)
