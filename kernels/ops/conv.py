@@ -15,8 +15,9 @@ unit W axis).  Numerics:
   ``EXACT_F32_K`` = 256 terms per output come from a Numba int32 GEMM; shorter
   ones (1x1 convs on narrow layers, depthwise, small first layers) from Numba
   float32 kernels (tiled im2col + GEMM with the requantization fused, and the
-  depthwise loop), which are provably exact there (see ``EXACT_F32_K``).  QLinearConv then adds the int32 bias and requantizes like
-  onnxruntime's MLAS: ``scale = x_scale * w_scale / y_scale`` in float32,
+  depthwise loop), which are provably exact there (see ``EXACT_F32_K``).
+  QLinearConv then adds the int32 bias and requantizes like onnxruntime's
+  MLAS: ``scale = x_scale * w_scale / y_scale`` in float32,
   ``y = clamp(rint(float32(acc + bias) * scale) + y_zp)``, round half to
   even.  Results are bit-exact with onnxruntime.
 
@@ -40,10 +41,10 @@ INT8_TILE_PIXELS = 1024
 INT8_TILE_COL_ELEMS = 1 << 16
 #: fp32 / fp16 GEMMs run on fixed groups of output rows holding at least this many pixels
 FLOAT_GROUP_COLS = 48
-#: int8 GEMMs with at most this many terms per output (C_g * k_h * k_w) run in float32 BLAS:
+#: int8 convs with at most this many terms per output (C_g * k_h * k_w) sum in float32:
 #: |x - x_zp| and |w - w_zp| are at most 255, so every partial sum of at most 256 products is an
 #: integer of magnitude < 256 * 255 * 255 < 2**24 and float32 represents it exactly, whatever
-#: order or blocking the BLAS uses.  Longer sums use the Numba int32 GEMM.
+#: order, tiling or fused multiply-add the kernel uses.  Longer sums use the Numba int32 GEMM.
 EXACT_F32_K = 256
 
 _NO_SCALE = np.zeros(1, np.float32)
