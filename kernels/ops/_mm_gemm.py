@@ -57,34 +57,44 @@ def column_block(n: int) -> int:
     return min(COLUMN_BLOCK, padded(n))
 
 
-@numba.njit(cache=True, fastmath=True)
-def gemm_f32(
-    a: np.ndarray, b: np.ndarray, trans_b: bool, c: np.ndarray, jb: int, kc: int, ks: int
-) -> None:  # pragma: no cover - JIT
-    """``c = a @ B`` in fp32; ``a`` (Mp, K) with Mp a multiple of 4, ``c`` (Mp, N).
-
-    ``b`` is B (K, N), or B transposed (N, K) when ``trans_b`` (then packing is a plain copy).
-
-    B is packed transposed one column block at a time (``jb`` columns, zero-padded to a
-    multiple of 4, rows ``ks`` long, see :func:`packed_stride`); the k loop runs in chunks
-    of ``kc``.  Chunk sums are added to ``c`` in chunk order, so every element's rounding
-    sequence depends on K alone.
-    """
-    mp, k = a.shape
+@numba.njit(cache=True)
+def pack_f32(b: np.ndarray, trans_b: bool, jb: int, ks: int) -> np.ndarray:  # pragma: no cover - JIT
+    """B packed for :func:`gemm_f32`, done once per B: ``bt[blk]`` holds columns
+    ``[blk * jb, blk * jb + jb)`` of B transposed, rows ``ks`` long (see :func:`packed_stride`),
+    zero past N and K.  ``b`` is B (K, N), or B transposed (N, K) when ``trans_b`` (then
+    packing is a plain copy)."""
+    k = b.shape[1] if trans_b else b.shape[0]
     n = b.shape[0] if trans_b else b.shape[1]
-    bt = np.zeros((jb, ks), np.float32)
-    for j0 in range(0, n, jb):
+    blocks = (n + jb - 1) // jb
+    bt = np.zeros((blocks, jb, ks), np.float32)
+    for blk in range(blocks):
+        j0 = blk * jb
         w = min(jb, n - j0)
+        bb = bt[blk]
         if trans_b:
-            bt[:w, :k] = b[j0 : j0 + w]
+            bb[:w, :k] = b[j0 : j0 + w]
         else:
             for kk in range(k):  # transpose: contiguous reads of B rows (measured fastest)
                 row = b[kk, j0 : j0 + w]
                 for jj in range(w):
-                    bt[jj, kk] = row[jj]
-        for jj in range(w, (w + 3) // 4 * 4):
-            for kk in range(k):
-                bt[jj, kk] = np.float32(0.0)
+                    bb[jj, kk] = row[jj]
+    return bt
+
+
+@numba.njit(cache=True, fastmath=True)
+def gemm_f32(a: np.ndarray, bt: np.ndarray, n: int, c: np.ndarray, kc: int) -> None:  # pragma: no cover - JIT
+    """``c = a @ B`` in fp32; ``a`` (Mp, K) with Mp a multiple of 4, ``c`` (Mp, N), B (N columns)
+    packed by :func:`pack_f32`.
+
+    The k loop runs in chunks of ``kc``.  Chunk sums are added to ``c`` in chunk order, so
+    every element's rounding sequence depends on K alone.
+    """
+    mp, k = a.shape
+    jb = bt.shape[1]
+    for blk in range(bt.shape[0]):
+        j0 = blk * jb
+        w = min(jb, n - j0)
+        bb = bt[blk]
         for k0 in range(0, k, kc):
             k1 = min(k0 + kc, k)
             for i in range(0, mp, 4):
@@ -108,7 +118,7 @@ def gemm_f32(
                     # 1-D chunk views: indices from range(n) are provably >= 0, so the loads are
                     # contiguous vectors (absolute indices would make LLVM emit gathers)
                     ar0, ar1, ar2, ar3 = a[i, k0:k1], a[i + 1, k0:k1], a[i + 2, k0:k1], a[i + 3, k0:k1]
-                    br0, br1, br2, br3 = bt[j, k0:k1], bt[j + 1, k0:k1], bt[j + 2, k0:k1], bt[j + 3, k0:k1]
+                    br0, br1, br2, br3 = bb[j, k0:k1], bb[j + 1, k0:k1], bb[j + 2, k0:k1], bb[j + 3, k0:k1]
                     for kk in range(k1 - k0):
                         a0 = ar0[kk]
                         a1 = ar1[kk]
@@ -307,18 +317,33 @@ def pad_rows(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def matmul_f32(a: np.ndarray, b: np.ndarray, trans_b: bool = False) -> np.ndarray:
-    """``a`` (m, K) times B in fp32 (float inputs of any width are converted): the (m, N) product.
+class PackedF32(NamedTuple):
+    """B packed once for :func:`matmul_f32`: its N and the packed blocks."""
 
-    ``b`` is B (K, N), or its transpose (N, K) when ``trans_b`` (Gemm's transB, cheaper to pack).
-    """
-    m, k = a.shape
+    n: int
+    bt: np.ndarray
+
+
+def pack_b_f32(b: np.ndarray, trans_b: bool = False) -> PackedF32:
+    """Pack B (any float type: converted to fp32), (K, N) or, when ``trans_b`` (Gemm's transB,
+    cheaper to pack), its transpose (N, K)."""
+    k = b.shape[1] if trans_b else b.shape[0]
     n = b.shape[0] if trans_b else b.shape[1]
-    if m == 0 or n == 0:
-        return np.zeros((m, n), np.float32)
+    if n == 0:
+        return PackedF32(0, np.zeros((0, TILE, 1), np.float32))
+    return PackedF32(n, pack_f32(np.ascontiguousarray(b, np.float32), trans_b, column_block(n),
+                                 packed_stride(4 * k) // 4))
+
+
+def matmul_f32(a: np.ndarray, packed: PackedF32) -> np.ndarray:
+    """``a`` (m, K) times B packed by :func:`pack_b_f32`, in fp32 (float ``a`` of any width is
+    converted): the (m, N) product."""
+    m = a.shape[0]
+    if m == 0 or packed.n == 0:
+        return np.zeros((m, packed.n), np.float32)
     ap = pad_rows(a.astype(np.float32, copy=False))
-    c = np.empty((ap.shape[0], n), np.float32)
-    gemm_f32(ap, np.ascontiguousarray(b, np.float32), trans_b, c, column_block(n), K_CHUNK, packed_stride(4 * k) // 4)
+    c = np.empty((ap.shape[0], packed.n), np.float32)
+    gemm_f32(ap, packed.bt, packed.n, c, K_CHUNK)
     return c[:m]
 
 

@@ -14,7 +14,7 @@ the int8 kernels' ``prepare`` packs B once per node instead.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -78,6 +78,29 @@ def _operand_views(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.broadcast_to(a2, batch + a2.shape[-2:]), np.broadcast_to(b2, batch + b2.shape[-2:])
 
 
+class _PackedB:
+    """B's batch slices packed for a GEMM on first use (a 2-D B once for every batch index).
+
+    ``pack(b_slice, idx)`` packs the (K, N) slice of batch index ``idx``.  Kept per node by
+    ``prepare``, so B is packed once per node; made per call by ``run_rows``.
+    """
+
+    def __init__(self, a_shape: tuple, b: np.ndarray, pack: Callable[[np.ndarray, tuple], Any]) -> None:
+        batch = _matmul_shape(a_shape, b.shape)[0]
+        b2 = b if b.ndim >= 2 else b[:, None]
+        self._bv = np.broadcast_to(b2, batch + b2.shape[-2:])
+        self._pack = pack
+        self._shared = b.ndim <= 2
+        self._packed: dict[tuple, Any] = {}
+
+    def __getitem__(self, idx: tuple) -> Any:
+        key = () if self._shared else idx
+        packed = self._packed.get(key)
+        if packed is None:
+            packed = self._packed[key] = self._pack(self._bv[idx], idx)
+        return packed
+
+
 # --------------------------------------------------------------------------- fp32 / fp16
 
 
@@ -88,22 +111,30 @@ def _float_dtype(precision: str) -> type:
 def _make_matmul(precision: str) -> Kernel:
     dtype = _float_dtype(precision)
 
+    def prepare(inputs: Inputs, attrs: Attrs) -> PreparedRowsFn:
+        a_shape, b = np.shape(inputs[0]), np.asarray(inputs[1])
+        packed_b = _PackedB(a_shape, b, lambda b_slice, idx: gemm.pack_b_f32(b_slice))
+
+        def rows(block_inputs: Inputs, out: np.ndarray, start: int, stop: int) -> None:
+            a = np.asarray(block_inputs[0])
+            av = _operand_views(a, b)[0]
+
+            def block(idx: tuple, r0: int, r1: int) -> np.ndarray:
+                return gemm.matmul_f32(av[idx][r0:r1], packed_b[idx]).astype(dtype)
+
+            _batched_rows(a.shape, b.shape, out, start, stop, block)
+
+        return rows
+
     def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
-        a, b = np.asarray(inputs[0]), np.asarray(inputs[1])
-        av, bv = _operand_views(a, b)
-
-        def block(idx: tuple, r0: int, r1: int) -> np.ndarray:
-            return gemm.matmul_f32(av[idx][r0:r1], bv[idx]).astype(dtype)
-
-        _batched_rows(a.shape, b.shape, out, start, stop, block)
+        prepare(inputs, attrs)(inputs, out, start, stop)
 
     def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
-        a, b = np.asarray(inputs[0]), np.asarray(inputs[1])
-        out = np.empty(_matmul_shape(a.shape, b.shape)[4], dtype)
+        out = np.empty(_matmul_shape(np.shape(inputs[0]), np.shape(inputs[1]))[4], dtype)
         run_rows(inputs, attrs, out, 0, row_count(out.shape))
         return (out,)
 
-    return Kernel("MatMul", precision, run, run_rows, row_axis=-2)
+    return Kernel("MatMul", precision, run, run_rows, row_axis=-2, prepare=prepare)
 
 
 def _gemm_operands(
@@ -127,18 +158,27 @@ def _gemm_operands(
 def _make_gemm(precision: str) -> Kernel:
     dtype = _float_dtype(precision)
 
-    def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+    def prepare(inputs: Inputs, attrs: Attrs) -> PreparedRowsFn:
         a, b, trans_b, c, alpha, beta = _gemm_operands(inputs, attrs)
         m, n = a.shape[0], b.shape[0 if trans_b else 1]
-        if stop <= start:
-            return
-        acc = gemm.matmul_f32(a[start:stop], b, trans_b)
-        if alpha != 1.0:
-            acc = acc * np.float32(alpha)
-        if c is not None and beta != 0.0:
-            cb = np.broadcast_to(c.astype(np.float32), (m, n))[start:stop]
-            acc = acc + (cb if beta == 1.0 else np.float32(beta) * cb)
-        out[start:stop] = acc.astype(dtype)
+        packed_b = gemm.pack_b_f32(b, trans_b)
+        cb = None if c is None or beta == 0.0 else np.broadcast_to(c.astype(np.float32), (m, n))
+
+        def rows(block_inputs: Inputs, out: np.ndarray, start: int, stop: int) -> None:
+            if stop <= start:
+                return
+            a_rows = _gemm_operands(block_inputs, attrs)[0][start:stop]
+            acc = gemm.matmul_f32(a_rows, packed_b)
+            if alpha != 1.0:
+                acc = acc * np.float32(alpha)
+            if cb is not None:
+                acc = acc + (cb[start:stop] if beta == 1.0 else np.float32(beta) * cb[start:stop])
+            out[start:stop] = acc.astype(dtype)
+
+        return rows
+
+    def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+        prepare(inputs, attrs)(inputs, out, start, stop)
 
     def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
         a, b, trans_b, _, _, _ = _gemm_operands(inputs, attrs)
@@ -146,7 +186,7 @@ def _make_gemm(precision: str) -> Kernel:
         run_rows(inputs, attrs, out, 0, a.shape[0])
         return (out,)
 
-    return Kernel("Gemm", precision, run, run_rows, row_axis=0)
+    return Kernel("Gemm", precision, run, run_rows, row_axis=0, prepare=prepare)
 
 
 # --------------------------------------------------------------------------- int8
@@ -189,25 +229,12 @@ def _a_zero_rows(zp: Optional[np.ndarray], a: np.ndarray, batch: tuple) -> np.nd
     return np.broadcast_to(z.reshape(z.shape[:-1] + (m,)), batch + (m,))
 
 
-class _PackedB:
-    """B's batch slices packed for the int8 GEMM on first use (a 2-D B once for every batch index)."""
-
-    def __init__(self, a_shape: tuple, b: np.ndarray, b_zp: Optional[np.ndarray]) -> None:
-        if b.dtype not in (np.int8, np.uint8):
-            raise TypeError(f"int8 matmul needs int8/uint8 B, got {b.dtype}")
-        batch = _matmul_shape(a_shape, b.shape)[0]
-        b2 = b if b.ndim >= 2 else b[:, None]
-        self._bv = np.broadcast_to(b2, batch + b2.shape[-2:])
-        self._zb = _b_param(b_zp, b, batch, 0, np.int32)
-        self._shared = b.ndim <= 2
-        self._packed: dict[tuple, gemm.PackedU8S8] = {}
-
-    def __getitem__(self, idx: tuple) -> gemm.PackedU8S8:
-        key = () if self._shared else idx
-        packed = self._packed.get(key)
-        if packed is None:
-            packed = self._packed[key] = gemm.pack_b_u8s8(self._bv[idx], self._zb[idx])
-        return packed
+def _int8_packed_b(a_shape: tuple, b: np.ndarray, b_zp: Optional[np.ndarray]) -> _PackedB:
+    """B (int8 or uint8) and its zero points, packed per batch slice for the int8 GEMM."""
+    if b.dtype not in (np.int8, np.uint8):
+        raise TypeError(f"int8 matmul needs int8/uint8 B, got {b.dtype}")
+    zb = _b_param(b_zp, b, _matmul_shape(a_shape, b.shape)[0], 0, np.int32)
+    return _PackedB(a_shape, b, lambda b_slice, idx: gemm.pack_b_u8s8(b_slice, zb[idx]))
 
 
 #: per batch index, an int32 product block -> the output block (requantized, or as it is)
@@ -253,7 +280,7 @@ def _qlinear_matmul_parts(inputs: Inputs, out_dtype: np.dtype) -> IntMatMulParts
         col_scale = np.ascontiguousarray(scale[idx], dtype=np.float32)
         return gemm.requantize(acc, col_scale, zy, int(info.min), int(info.max)).astype(out_dtype)
 
-    return _PackedB(a.shape, b, b_zp), b.shape, a_zp, finish
+    return _int8_packed_b(a.shape, b, b_zp), b.shape, a_zp, finish
 
 
 def _matmul_integer_parts(inputs: Inputs, out_dtype: np.dtype) -> IntMatMulParts:
@@ -265,7 +292,7 @@ def _matmul_integer_parts(inputs: Inputs, out_dtype: np.dtype) -> IntMatMulParts
     def finish(acc: np.ndarray, idx: tuple) -> np.ndarray:
         return acc
 
-    return _PackedB(a.shape, b, None if b_zp is None else np.asarray(b_zp)), b.shape, a_zp, finish
+    return _int8_packed_b(a.shape, b, None if b_zp is None else np.asarray(b_zp)), b.shape, a_zp, finish
 
 
 def _qlinear_out_dtype(inputs: Inputs) -> np.dtype:
