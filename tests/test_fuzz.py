@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -367,6 +368,7 @@ def npz_member(draw: st.DrawFn) -> tuple[str, bytes]:
     return name, data[: draw(st.integers(0, len(data)))] if draw(st.booleans()) else data
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # archives with repeated members, on purpose
 @fuzz(EXAMPLES // 2)
 @given(st.lists(npz_member(), max_size=3))
 def test_garbage_inputs_files_fail_cleanly(members: list[tuple[str, bytes]]) -> None:
