@@ -66,32 +66,81 @@ def fork_spans(tasks: TaskGraph) -> dict[str, int]:
     span = (latest producer block reached through any path) - (earliest block
     read directly) + 1.
     """
-    blocks = tasks.blocks
+    return _scan_reads(tasks, _forks(tasks), {})[3]
+
+
+def _forks(tasks: TaskGraph) -> set[str]:
+    """Produced tensors read by more than one node."""
     readers: dict[str, set[int]] = {}
     for node in tasks.nodes:
         for t in node.op.activation_inputs:
             readers.setdefault(t, set()).add(node.index)
-    forks = {t for t, r in readers.items() if len(r) > 1 and t in tasks.producer}
-    if not forks:
-        return {}
-    reach: list[dict[str, int]] = [{} for _ in blocks]
+    return {t for t, r in readers.items() if len(r) > 1 and t in tasks.producer}
+
+
+def _scan_reads(tasks: TaskGraph, forks: set[str], whole: Mapping[str, int]):
+    """One pass over every block's inputs: what :func:`plan_buffers` needs to know of the reads.
+
+    Returns, per tensor, the most bytes one consumer block reads at once
+    (``TaskGraph.output_bytes`` of its producer blocks; ``whole`` maps the
+    outputs of multi-output nodes to their size) and the number of consumer
+    blocks; per (tensor, consumer node), the rows (block index, first and
+    last producer band read); and the :func:`fork_spans` of ``forks``.
+    """
+    blocks = tasks.blocks
+    out_bytes = [b.out_bytes for b in blocks]
+    index = [b.index for b in blocks]
+    window: dict[str, int] = {}
+    readers: dict[str, int] = {}
+    ranges: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
+    reach: list[dict[str, int]] = [{} for _ in blocks] if forks else []
     spans: dict[str, int] = {}
+    # the last block of the last node reading each fork: after it, reaching that fork no longer matters
+    last_read = {t: -1 for t in forks}
+    for node in tasks.nodes:
+        if node.blocks:
+            for t in node.op.activation_inputs:
+                if t in last_read:
+                    last_read[t] = max(last_read[t], node.blocks[-1])
     for b in blocks:  # topological order
+        direct = []
+        for inp in b.inputs:
+            producers = inp.producer_blocks
+            if not producers:
+                continue
+            tensor = inp.tensor
+            size = whole.get(tensor)
+            need = sum(map(out_bytes.__getitem__, producers)) if size is None else size * len(producers)
+            if window.get(tensor, 0) < need:
+                window[tensor] = need
+            readers[tensor] = readers.get(tensor, 0) + 1
+            bands = inp.bands  # the first and last producer band, as lowering found them
+            # else: a producer's ids run in band order, its smallest / largest band at the ends
+            row = (b.index, *(bands if bands is not None else (index[min(producers)], index[max(producers)])))
+            key = (tensor, b.node)
+            rows = ranges.get(key)
+            if rows is None:
+                ranges[key] = [row]
+            else:
+                rows.append(row)
+            if tensor in forks:
+                direct.append((tensor, row[1], row[2]))
+        if not forks:
+            continue
+        if not direct and len(b.deps) == 1:
+            reach[b.id] = reach[b.deps[0]]  # the same as its one producer's (never changed after its block)
+            continue
         mine = reach[b.id]
         for d in b.deps:
             for t, idx in reach[d].items():
-                if mine.get(t, -1) < idx:
+                if mine.get(t, -1) < idx and last_read[t] >= b.id:
                     mine[t] = idx
-        for inp in b.inputs:
-            if inp.tensor in forks and inp.producer_blocks:
-                idx = [blocks[p].index for p in inp.producer_blocks]
-                if mine.get(inp.tensor, -1) < max(idx):
-                    mine[inp.tensor] = max(idx)
-        for inp in b.inputs:
-            if inp.tensor in forks and inp.producer_blocks:
-                first = min(blocks[p].index for p in inp.producer_blocks)
-                spans[inp.tensor] = max(spans.get(inp.tensor, 0), mine[inp.tensor] - first + 1)
-    return spans
+        for t, _, last in direct:
+            if mine.get(t, -1) < last:
+                mine[t] = last
+        for t, first, _ in direct:
+            spans[t] = max(spans.get(t, 0), mine[t] - first + 1)
+    return window, readers, ranges, spans
 
 
 def bands_in_flight(tasks: TaskGraph, cores: int) -> list[int]:
@@ -103,21 +152,18 @@ def bands_in_flight(tasks: TaskGraph, cores: int) -> list[int]:
     return [max(1, min(cores, len(n.blocks))) for n in tasks.nodes]
 
 
-def _consumer_spans(tasks: TaskGraph, parallel: Sequence[int]) -> dict[str, int]:
+def _consumer_spans(ranges: Mapping[tuple[str, int], list[tuple[int, int, int]]],
+                    parallel: Sequence[int]) -> dict[str, int]:
     """Per tensor: the producer bands that ``parallel[c]`` consecutive blocks of a consumer c read at once."""
-    ranges: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
-    blocks = tasks.blocks
-    for b in blocks:
-        for inp in b.inputs:
-            if inp.producer_blocks:
-                idx = [blocks[p].index for p in inp.producer_blocks]
-                ranges.setdefault((inp.tensor, b.node), []).append((b.index, min(idx), max(idx)))
     spans: dict[str, int] = {}
     for (tensor, node), rows in ranges.items():
         rows.sort()
         k = parallel[node]
-        widest = max(max(r[2] for r in rows[i:i + k]) - min(r[1] for r in rows[i:i + k]) + 1
-                     for i in range(max(1, len(rows) - k + 1)))
+        if k >= len(rows):  # one window over all rows
+            widest = max(r[2] for r in rows) - min(r[1] for r in rows) + 1
+        else:
+            lows, highs = [r[1] for r in rows], [r[2] for r in rows]
+            widest = max(max(highs[i:i + k]) - min(lows[i:i + k]) + 1 for i in range(len(rows) - k + 1))
         spans[tensor] = max(spans.get(tensor, 0), widest)
     return spans
 
@@ -138,30 +184,32 @@ def plan_buffers(
     a candidate that finds no room then spills for that frame.
     """
     blocks = tasks.blocks
-    window: dict[str, int] = {}
-    readers: dict[str, int] = {}
-    for b in blocks:
-        for inp in b.inputs:
-            if not inp.producer_blocks:
-                continue
-            need = sum(tasks.output_bytes(blocks[p], inp.tensor) for p in inp.producer_blocks)
-            window[inp.tensor] = max(window.get(inp.tensor, 0), need)
-            readers[inp.tensor] = readers.get(inp.tensor, 0) + 1
-    spans = fork_spans(tasks) if mode != "layer" else {}
+    out_bytes = [b.out_bytes for b in blocks]
+    # TaskGraph.output_bytes without a call per block: a block's band of a single-output node, else the whole tensor
+    whole = {name: tasks.nbytes(name)
+             for node in tasks.nodes if sum(1 for o in node.op.outputs if o) > 1 for name in node.op.outputs if name}
+    window, readers, ranges, spans = _scan_reads(tasks, _forks(tasks) if mode != "layer" else set(), whole)
     budget = ring_budget(hw) if budget is None else budget
     parallel = bands_in_flight(tasks, hw.cores.count)
-    in_flight = _consumer_spans(tasks, parallel) if not ring_depth else {}
+    in_flight = _consumer_spans(ranges, parallel) if not ring_depth else {}
     wanted: dict[str, int] = {}
+    total: dict[str, int] = {}  # TensorInfo.nbytes is a numpy product per call: once per tensor
     for node in tasks.nodes:
         for name in (o for o in node.op.outputs if o):
-            info = tasks.tensors[name]
-            largest = max((tasks.output_bytes(blocks[i], name) for i in node.blocks), default=info.nbytes)
+            size = whole.get(name)
+            nbytes = total[name] = size if size is not None else tasks.nbytes(name)
+            if not node.blocks:
+                largest = nbytes
+            elif size is None:
+                largest = max(map(out_bytes.__getitem__, node.blocks))
+            else:
+                largest = size
             if ring_depth:  # exactly what the user asked for: undersized buffers deadlock and spill
                 needed = ring_depth * largest
             else:  # what the consumers hold while the producer writes its next bands, every node at full width
                 depth_bytes = (in_flight.get(name, 0) + parallel[node.index]) * largest
                 needed = max(window.get(name, 0) + largest, depth_bytes, (spans.get(name, 0) + 1) * largest)
-            wanted[name] = max(min(info.nbytes, needed), largest, 1)
+            wanted[name] = max(min(nbytes, needed), largest, 1)
     on_chip = {t for t, size in wanted.items() if mode != "layer" and readers.get(t, 0) and size <= budget}
     plans: dict[str, BufferPlan] = {}
     for name, capacity in wanted.items():
@@ -173,7 +221,7 @@ def plan_buffers(
             capacity=capacity if keep else 0,
             spill=consumed and not keep and mode != "layer",
             graph_output=name in tasks.graph.outputs,
-            nbytes=tasks.tensors[name].nbytes,
+            nbytes=total[name],
             readers=readers.get(name, 0),
         )
     return plans

@@ -16,14 +16,17 @@ class BandwidthChannel:
     one pipe of the total bandwidth; ``latency`` is added to every transfer.
     """
 
-    def __init__(self, bytes_per_cycle: float, latency: int = 0) -> None:
+    def __init__(self, bytes_per_cycle: float, latency: int = 0, record: bool = True) -> None:
         self.bytes_per_cycle = bytes_per_cycle
         self.latency = latency
         self.free_at = 0.0
         self.busy_cycles = 0.0
         self.total_bytes = 0
-        #: (start cycle, end cycle, bytes) of every transfer, for traces and bandwidth plots
-        self.transfers: list[tuple[float, float, int]] = []
+        #: whether to keep ``transfers`` (only DRAM's are traced and plotted)
+        self.record = record
+        #: start cycle, end cycle and bytes of every transfer, flat (three entries each: one list extend per
+        #: transfer, one array conversion for traces and bandwidth plots)
+        self.transfers: list[float] = []
 
     def reserve(self, now: float, nbytes: int) -> float:
         """Queue ``nbytes``; return the cycle at which they have arrived."""
@@ -35,7 +38,8 @@ class BandwidthChannel:
         self.free_at = start + cycles
         self.busy_cycles += cycles
         self.total_bytes += nbytes
-        self.transfers.append((start, self.free_at, nbytes))
+        if self.record:
+            self.transfers += (start, self.free_at, nbytes)
         return self.free_at + self.latency
 
 

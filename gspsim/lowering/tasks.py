@@ -15,7 +15,7 @@ layer spreads over every core.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from ..errors import UnsupportedOpsError
@@ -35,6 +35,8 @@ class BlockInput:
     nbytes: int
     #: producer block ids; empty for a graph input (read from DRAM)
     producer_blocks: tuple[int, ...]
+    #: band indices of the first and last producer block read (None: no producer blocks, or not recorded)
+    bands: Optional[tuple[int, int]] = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,13 @@ class TaskGraph:
     consumers: tuple[tuple[int, ...], ...]
     #: node index that produces each tensor (graph inputs and weights absent)
     producer: Mapping[str, int]
+    #: ``TensorInfo.nbytes`` of the tensors lowering sized (every tensor a node reads), computed once
+    tensor_bytes: Mapping[str, int] = field(default_factory=dict)
+
+    def nbytes(self, tensor: str) -> int:
+        """``TensorInfo.nbytes`` of ``tensor`` (a numpy product per call, so reused from lowering when known)."""
+        size = self.tensor_bytes.get(tensor)
+        return size if size is not None else self.graph.tensors[tensor].nbytes
 
     @property
     def tensors(self) -> Mapping[str, TensorInfo]:
@@ -215,15 +224,19 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optiona
                 if need is not None and p_axis is not None and need[0] == p_axis:
                     in_axis, lo, hi = need
                     nbytes = _share(total, lo, hi, info.shape[in_axis])
-                    producers = tuple(p_ids[k] for k in overlapping(p_starts, p_stops, lo, hi))
+                    read = overlapping(p_starts, p_stops, lo, hi)
+                    producers = tuple(p_ids[k] for k in read)
+                    band_range = (read.start, read.stop - 1) if producers else None
                 elif name in input_bands:
                     in_axis, lo, hi = input_bands[name][b_index]  # a graph input, DMA'd in bands
                     nbytes = _share(total, lo, hi, info.shape[in_axis])
                     producers = ()
+                    band_range = None
                 else:
                     nbytes = total
                     producers = p_ids
-                inputs.append(BlockInput(name, nbytes, producers))
+                    band_range = (0, len(p_ids) - 1) if p_ids else None
+                inputs.append(BlockInput(name, nbytes, producers, band_range))
                 deps.update(producers)
             block = Block(
                 id=len(blocks),
@@ -255,4 +268,5 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optiona
         blocks=tuple(blocks),
         consumers=tuple(tuple(c) for c in consumers),
         producer=producer,
+        tensor_bytes=nbytes_of,
     )

@@ -18,23 +18,32 @@ from .result import CheckResult, NodeResult, SimResult, Timeline
 POWER_SAMPLES = 200
 
 
-def _union_length(intervals: Sequence[tuple[float, float]]) -> float:
-    total, cur_s, cur_e = 0.0, 0.0, None
-    for s, e in sorted(intervals):
-        if cur_e is None or s > cur_e:
-            if cur_e is not None:
-                total += cur_e - cur_s
-            cur_s, cur_e = s, e
-        else:
-            cur_e = max(cur_e, e)
-    if cur_e is not None:
-        total += cur_e - cur_s
-    return total
+def _union_length(intervals) -> float:
+    """Length of the union of (start, end) intervals (a sequence of pairs or an (n, 2) array).
+
+    Vectorized form of the sweep over the intervals sorted by (start, end):
+    a run of overlapping intervals merges into one (a new one begins where a
+    start lies beyond every end so far), and the merged lengths are added in
+    order, so the float result is the sweep's.
+    """
+    iv = np.asarray(intervals, dtype=np.float64).reshape(-1, 2)
+    if not len(iv):
+        return 0.0
+    order = np.lexsort((iv[:, 1], iv[:, 0]))
+    s, e = iv[order, 0], iv[order, 1]
+    reach = np.maximum.accumulate(e)
+    first = np.flatnonzero(np.concatenate(([True], s[1:] > reach[:-1])))
+    ends = reach[np.concatenate((first[1:] - 1, [len(s) - 1]))]
+    return float(np.add.accumulate(ends - s[first])[-1])
 
 
-def _minus_length(a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]]) -> float:
-    """Length of the union of ``a`` not covered by the union of ``b``."""
-    return _union_length([*a, *b]) - _union_length(b)
+def _minus_length(a, b, b_length: float) -> float:
+    """Length of the union of ``a`` not covered by the union of ``b`` (whose length is ``b_length``)."""
+    if not len(a):
+        return 0.0  # union(b) - union(b)
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 2)
+    return _union_length(np.concatenate((a, b))) - b_length
 
 
 def power_series(
@@ -49,21 +58,24 @@ def power_series(
     edges = edges[edges < latency]
     edges = np.append(edges, latency)
     energy_at = np.zeros_like(edges)
-    if events:
+    if len(events):
         ev = np.asarray(events, dtype=np.float64)
         s, e, j = ev[:, 0], ev[:, 1], ev[:, 2]
         width = np.maximum(e - s, 1e-9)
         # cumulative dynamic energy at each edge: each event contributes linearly over [s, e]
         for chunk in range(0, len(ev), 4096):
             sl = slice(chunk, chunk + 4096)
-            frac = np.clip((edges[None, :] - s[sl, None]) / width[sl, None], 0.0, 1.0)
-            energy_at += (frac * j[sl, None]).sum(axis=0)
+            frac = np.subtract(edges[None, :], s[sl, None])  # the same operations, in place
+            np.divide(frac, width[sl, None], out=frac)
+            np.clip(frac, 0.0, 1.0, out=frac)
+            np.multiply(frac, j[sl, None], out=frac)
+            energy_at += frac.sum(axis=0)
     dt_s = np.diff(edges) / clock_hz
     watts = np.diff(energy_at) / np.where(dt_s > 0, dt_s, 1.0) + static_w
     return {
         "resolution_cycles": step,
-        "start_cycles": [float(x) for x in edges[:-1]],
-        "watts": [float(round(w, 9)) for w in watts],
+        "start_cycles": edges[:-1].tolist(),
+        "watts": np.round(watts, 9).tolist(),  # the same rounding as round(np.float64, 9)
     }
 
 
@@ -109,7 +121,7 @@ def build_result(
     )
     lb = max(bounds.values())
     busy = tuple(_union_length(b) for b in stats.busy)
-    stalled = tuple(_minus_length(st, b) for st, b in zip(stats.stalls, stats.busy))
+    stalled = tuple(_minus_length(st, b, u) for st, b, u in zip(stats.stalls, stats.busy, busy))
     idle = tuple(max(0.0, latency - x - y) for x, y in zip(busy, stalled))
     energy = sum(stats.energy.values())
 
@@ -220,14 +232,21 @@ def build_result(
 def build_timeline(workloads: Sequence[Workload], run: EngineRun) -> Timeline:
     stats = run.stats
     many = len(workloads) > 1
-    node_offset = np.cumsum([0] + [len(w.tasks.nodes) for w in workloads])
-    block_node, block_index, block_frame, block_model = [], [], [], []
-    for workload, frame, _release, _offset in run.jobs:
-        blocks = workloads[workload].tasks.blocks
-        block_node.extend(int(node_offset[workload]) + b.node for b in blocks)
-        block_index.extend(b.index for b in blocks)
-        block_frame.extend([frame] * len(blocks))
-        block_model.extend([workload] * len(blocks))
+    if stats.block_node is not None:  # the engine's per-block tables
+        block_node, block_index = stats.block_node, stats.block_index
+        job_workload = np.asarray([workload for workload, _f, _r, _o in run.jobs], dtype=np.int64)
+        job_frame = np.asarray([frame for _w, frame, _r, _o in run.jobs], dtype=np.int64)
+        block_job = np.asarray(stats.block_job, dtype=np.int64)
+        block_frame, block_model = job_frame[block_job], job_workload[block_job]
+    else:
+        node_offset = np.cumsum([0] + [len(w.tasks.nodes) for w in workloads])
+        block_node, block_index, block_frame, block_model = [], [], [], []
+        for workload, frame, _release, _offset in run.jobs:
+            blocks = workloads[workload].tasks.blocks
+            block_node.extend(int(node_offset[workload]) + b.node for b in blocks)
+            block_index.extend(b.index for b in blocks)
+            block_frame.extend([frame] * len(blocks))
+            block_model.extend([workload] * len(blocks))
     names = tuple((f"m{w}/" if many else "") + n.op.name for w, wl in enumerate(workloads) for n in wl.tasks.nodes)
     return Timeline(
         node_names=names,

@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from typing import Mapping
 
 from ..errors import ConfigError
-from .base import EngineView, Scheduler
+from .base import EngineView, Scheduler, assigns_earliest_free, static_priority
 from .builtin import DepthFirstScheduler, LayerScheduler, RandomScheduler, RoundRobinScheduler
 from .list_scheduling import CriticalPathScheduler, GreedyScheduler, HeftScheduler
 from .pipeline import PipelineScheduler
@@ -73,5 +73,6 @@ def make_scheduler(name: str, seed: int = 0) -> Scheduler:
 __all__ = [
     "BUILTIN_SCHEDULERS", "CriticalPathScheduler", "DepthFirstScheduler", "ENTRY_POINT_GROUP", "EngineView",
     "GreedyScheduler", "HeftScheduler", "LayerScheduler", "PipelineScheduler", "RandomScheduler",
-    "RoundRobinScheduler", "Scheduler", "make_scheduler", "scheduler_class", "scheduler_names",
+    "RoundRobinScheduler", "Scheduler", "assigns_earliest_free", "make_scheduler", "scheduler_class", "scheduler_names",
+    "static_priority",
 ]

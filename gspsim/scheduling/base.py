@@ -13,7 +13,7 @@ itself.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Optional, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Optional, Protocol, Sequence, TypeVar
 
 from ..hardware.config import HardwareConfig
 from ..lowering.tasks import Block, TaskGraph
@@ -39,6 +39,40 @@ class EngineView(Protocol):
 
     def block_core(self, block: int) -> int:
         """Core a finished or running block ran on (-1 if not yet placed)."""
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def static_priority(method: _F) -> _F:
+    """Mark a :meth:`Scheduler.priority` that depends only on the block and on what ``prepare`` set.
+
+    The engine then asks for each block's priority once, before the run,
+    instead of each time the block joins a queue (a subclass that overrides
+    the method loses the mark, so a stateful override is never cached).
+    """
+    method.static_priority = True  # type: ignore[attr-defined]
+    return method
+
+
+def has_static_priority(scheduler: "Scheduler") -> bool:
+    """True when ``scheduler.priority`` is marked with :func:`static_priority`."""
+    return bool(getattr(type(scheduler).priority, "static_priority", False))
+
+
+def assigns_earliest_free(method: _F) -> _F:
+    """Mark an ``assign`` that returns exactly ``earliest_free_core(view, self.cores)``
+    (``gspsim.scheduling.builtin``): the engine may then do that scan itself, over its own state.
+
+    A subclass that overrides ``assign`` loses the mark.
+    """
+    method.earliest_free = True  # type: ignore[attr-defined]
+    return method
+
+
+def uses_earliest_free(scheduler: "Scheduler") -> bool:
+    """True when ``scheduler.assign`` is marked with :func:`assigns_earliest_free`."""
+    return bool(getattr(type(scheduler).assign, "earliest_free", False))
 
 
 class Scheduler(ABC):

@@ -8,11 +8,14 @@ import numpy as np
 
 from ..hardware.config import HardwareConfig
 from ..lowering.tasks import Block, TaskGraph
-from .base import EngineView, Scheduler
+from .base import EngineView, Scheduler, assigns_earliest_free, static_priority
 
 
 def earliest_free_core(view: EngineView, cores: int) -> int:
-    """The core whose compute unit frees up first, counting the blocks already queued on it."""
+    """The core whose compute unit frees up first, counting the blocks already queued on it (lowest index on ties)."""
+    fast = getattr(view, "earliest_free_core", None)
+    if fast is not None:  # the engine's own scan over its state: same sums, no two calls per core
+        return fast(cores)
     return min(range(cores), key=lambda c: (view.free_at(c) + view.queued_cycles(c), c))
 
 
@@ -28,6 +31,7 @@ class LayerScheduler(Scheduler):
     summary = "layer-by-layer, each layer's blocks dealt across all cores (conventional accelerator)"
     preferred_mode = "layer"
 
+    @static_priority
     def priority(self, block: Block) -> Any:
         return (block.node, block.index)
 
@@ -48,6 +52,7 @@ class RoundRobinScheduler(Scheduler):
         super().prepare(tasks, hw, block_cycles)
         self._next = 0
 
+    @static_priority
     def priority(self, block: Block) -> Any:
         return 0  # ties keep arrival order
 
@@ -68,9 +73,11 @@ class DepthFirstScheduler(Scheduler):
     name = "depth-first"
     summary = "deepest ready block first, least-loaded core (GSP depth-first hardware scheduling)"
 
+    @static_priority
     def priority(self, block: Block) -> Any:
         return (-block.node, block.index)
 
+    @assigns_earliest_free
     def assign(self, block: Block, view: EngineView) -> int:
         return earliest_free_core(view, self.cores)
 
@@ -90,6 +97,7 @@ class RandomScheduler(Scheduler):
         self._keys = rng.random(len(tasks.blocks)).tolist()
         self._rng = rng
 
+    @static_priority
     def priority(self, block: Block) -> Any:
         return self._keys[block.id]
 

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from ..hardware.config import HardwareConfig
 from ..lowering.tasks import Block, TaskGraph
-from .base import EngineView, Scheduler
+from .base import EngineView, Scheduler, assigns_earliest_free, static_priority
 from .builtin import earliest_free_core
 
 
@@ -28,9 +28,11 @@ class GreedyScheduler(Scheduler):
     name = "greedy"
     summary = "ready blocks in arrival order, each to the core that would finish it first"
 
+    @static_priority
     def priority(self, block: Block) -> Any:
         return 0
 
+    @assigns_earliest_free
     def assign(self, block: Block, view: EngineView) -> int:
         return earliest_free_core(view, self.cores)
 
@@ -53,9 +55,11 @@ class HeftScheduler(Scheduler):
         comm = [b.out_bytes / bw for b in tasks.blocks]
         self._rank = upward_ranks(tasks, block_cycles, comm)
 
+    @static_priority
     def priority(self, block: Block) -> Any:
         return (-self._rank[block.id], block.id)
 
+    @assigns_earliest_free
     def assign(self, block: Block, view: EngineView) -> int:
         return earliest_free_core(view, self.cores)
 
@@ -74,8 +78,10 @@ class CriticalPathScheduler(Scheduler):
         super().prepare(tasks, hw, block_cycles)
         self._level = upward_ranks(tasks, block_cycles, [0.0] * len(tasks.blocks))
 
+    @static_priority
     def priority(self, block: Block) -> Any:
         return (-self._level[block.id], block.id)
 
+    @assigns_earliest_free
     def assign(self, block: Block, view: EngineView) -> int:
         return earliest_free_core(view, self.cores)
