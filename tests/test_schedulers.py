@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import gspsim
-from gspsim.scheduling import scheduler_names
+from gspsim.scheduling import BUILTIN_SCHEDULERS, scheduler_names
+from gspsim.scheduling.base import has_static_priority, uses_earliest_free
 
 from helpers import MOBILENET, RESNET, ROOT, TRANSFORMER, run_cli
 
@@ -41,6 +42,37 @@ def test_every_strategy_computes_the_layer_by_layer_outputs(model_runs) -> None:
 
 def test_heft_is_no_slower_than_round_robin(model_runs) -> None:
     assert model_runs["heft"].latency_cycles <= model_runs["round-robin"].latency_cycles
+
+
+def _unmarked(cls: type) -> type:
+    """``cls`` with ``priority`` and ``assign`` overridden by plain code: no speed-up marks, so the
+    engine asks a priority per queued block and calls ``assign`` per block, and a least-loaded-core
+    ``assign`` scans the view the way the ``EngineView`` protocol documents it."""
+
+    class Unmarked(cls):  # type: ignore[misc, valid-type]
+        def priority(self, block):  # noqa: ANN001, ANN201
+            return super().priority(block)
+
+        def assign(self, block, view):  # noqa: ANN001, ANN201
+            if uses_earliest_free(cls(seed=0)):
+                return min(range(self.cores), key=lambda c: (view.free_at(c) + view.queued_cycles(c), c))
+            return super().assign(block, view)
+
+    return Unmarked
+
+
+@pytest.mark.parametrize("name", ["depth-first", "heft", "random", "layer"])
+@pytest.mark.parametrize("fps", [None, 7000.0 / 3], ids=["at-once", "fractional-arrivals"])
+def test_speed_up_marks_do_not_change_results(name: str, fps: float | None) -> None:
+    """The engine's fast paths for marked schedulers give the same result, figure for figure, also when
+    frame arrivals are not whole cycles."""
+    cls = BUILTIN_SCHEDULERS[name]
+    assert has_static_priority(cls(seed=3)) and not has_static_priority(_unmarked(cls)(seed=3))
+    assert not uses_earliest_free(_unmarked(cls)(seed=3))
+    graph = gspsim.load_model(MOBILENET)
+    marked = gspsim.simulate(graph, "edge-4", scheduler=cls(seed=3), frames=3, fps=fps, execute=False)
+    unmarked = gspsim.simulate(graph, "edge-4", scheduler=_unmarked(cls)(seed=3), frames=3, fps=fps, execute=False)
+    assert marked.to_json() == unmarked.to_json()
 
 
 def _tutorial_code() -> str:
