@@ -16,7 +16,7 @@ load hits it least):
 and counts SimPy event ids per block (every scheduled event, and each batched
 start event, takes one).  Usage::
 
-    python benchmarks/bench_engine.py --models-dir /tmp/bm --models resnet18-224 mobilenetv2-224
+    python benchmarks/bench_engine.py [--models-dir DIR] [--models resnet18-224 mobilenetv2-224] [--repeats N]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-HW = "blaize-1600"
+from bench_models import DEFAULT_CACHE, HW, MODELS, model_path
 
 
 def best(fn: Callable[[], object], repeats: int) -> float:
@@ -99,8 +99,9 @@ def bench(path: Path, mode: str, repeats: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models-dir", type=Path, default=Path("/tmp/bm"))
-    parser.add_argument("--models", nargs="+", default=["resnet18-224", "mobilenetv2-224"])
+    parser.add_argument("--models-dir", type=Path, default=DEFAULT_CACHE,
+                        help="where the 224x224 CNNs are (exported with torch when absent), as for bench_models.py")
+    parser.add_argument("--models", nargs="+", default=["resnet18-224", "mobilenetv2-224"], choices=list(MODELS))
     parser.add_argument("--modes", nargs="+", default=["streaming", "layer"])
     parser.add_argument("--repeats", type=int, default=11)
     args = parser.parse_args()
@@ -109,7 +110,7 @@ def main() -> None:
           + "   sim blocks/s   (ms, minimum of each phase)")
     for name in args.models:
         for mode in args.modes:
-            r = bench(args.models_dir / f"{name}.onnx", mode, args.repeats)
+            r = bench(model_path(name, args.models_dir), mode, args.repeats)
             print(f"{name:18s} {mode:9s} {int(r['blocks']):6d} {r['events_per_block']:6.2f} "
                   + " ".join(f"{r[p] * 1e3:7.2f}" for p in phases) + f"   {r['blocks'] / r['sim']:12,.0f}", flush=True)
 
