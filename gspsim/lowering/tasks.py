@@ -194,7 +194,8 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optiona
     nbytes_of: dict[str, int] = {}
     for n_index, op in enumerate(graph.ops()):
         kernel = kernel_for(op)
-        cost = sparse_op_cost(op_cost(op, tensors), op.precision, hw)  # zero-skipping / compressed weights
+        # zero-skipping / compressed weights (zeros counted only for a chip that uses them)
+        cost = sparse_op_cost(op_cost(op, tensors, count_zeros=not hw.sparsity.is_dense), op.precision, hw)
         axis = _block_axis(op, kernel, tensors)
         out = tensors[op.outputs[0]] if op.outputs and op.outputs[0] else None
         if axis is not None and out is not None:
