@@ -75,6 +75,46 @@ def test_speed_up_marks_do_not_change_results(name: str, fps: float | None) -> N
     assert marked.to_json() == unmarked.to_json()
 
 
+class _FollowProducer(gspsim.Scheduler):
+    """Each block on the core its first producer ran on (in its own frame), else on a random core."""
+
+    name = "follow-producer"
+
+    def prepare(self, tasks, hw, block_cycles):  # noqa: ANN001, ANN201
+        super().prepare(tasks, hw, block_cycles)
+        self._rng = np.random.default_rng(self.seed)
+
+    def priority(self, block):  # noqa: ANN001, ANN201
+        return block.id
+
+    def assign(self, block, view):  # noqa: ANN001, ANN201
+        if block.deps:
+            core = view.block_core(block.deps[0])
+            assert core >= 0, "a producer is always placed before its consumers are assigned"
+            return core
+        assert view.block_core(block.id) == -1
+        return int(self._rng.integers(self.cores))  # frames place their first blocks differently
+
+
+def test_block_core_tells_where_a_producer_of_the_same_frame_ran() -> None:
+    graph = gspsim.load_model(RESNET)
+    result = gspsim.simulate(graph, "edge-4", scheduler=_FollowProducer(seed=0), frames=3, fps=5000.0, execute=False)
+    tl = result.timeline
+    assert tl is not None and set(tl.block_frame.tolist()) == {0, 1, 2}
+    tasks = gspsim.api.lower(gspsim.api.prepare_precision(graph, gspsim.SimOptions()), gspsim.load_hardware("edge-4"),
+                             gspsim.SimOptions())
+    core = {(int(f), int(n), int(i)): int(c) for f, n, i, c in
+            zip(tl.block_frame, tl.block_node, tl.block_index, tl.block_core)}
+    differs = 0
+    for block in tasks.blocks:
+        if block.deps:
+            producer = tasks.blocks[block.deps[0]]
+            for frame in range(3):
+                assert core[frame, block.node, block.index] == core[frame, producer.node, producer.index]
+            differs += len({core[frame, producer.node, producer.index] for frame in range(3)}) > 1
+    assert differs > 0  # the frames' producers ran on different cores: the frame matters
+
+
 def _tutorial_code() -> str:
     text = (ROOT / "docs" / "schedulers.md").read_text()
     block = re.search(r"```python\n(# tutorial_scheduler\.py\n.*?)```", text, re.S)

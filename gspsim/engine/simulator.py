@@ -357,6 +357,8 @@ class _Engine:
         self.spilled = bytearray(self.total)
         # per global block, as lists while running (element access is cheaper than numpy's); arrays at the end
         self.placed_core: list[int] = [-1] * self.total
+        #: global id of block 0 of the (model, frame) whose block the scheduler is assigning (see block_core)
+        self.view_base = 0
         self.t_start: list[float] = [0.0] * self.total
         self.t_end: list[float] = [0.0] * self.total
         #: cycle at which a block's compute began (its busy interval is [t_compute, t_compute + cycles))
@@ -488,6 +490,10 @@ class _Engine:
     def queued_cycles(self, core: int) -> float:
         return self.queued_cycles_per_core[core]
 
+    def block_core(self, block: int) -> int:
+        """Core that block ``block`` (a ``Block.id``) of the frame being assigned runs or ran on (-1: not yet)."""
+        return self.placed_core[self.view_base + block]
+
     def earliest_free_core(self, cores: int) -> int:
         """``scheduling.builtin.earliest_free_core`` over the engine's lists: the same sums, first core on ties."""
         now = self.env._now
@@ -539,6 +545,7 @@ class _Engine:
             core = keys.index(min(keys))
         else:
             scheduler = self.workloads[w].scheduler
+            self.view_base = self.job_base[j]  # block_core answers for this frame of this model
             core = int(scheduler.assign(self.workloads[w].tasks.blocks[self.loc[g]], self))
             if not 0 <= core < self.cores:
                 raise GspsimError(

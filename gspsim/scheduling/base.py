@@ -38,7 +38,8 @@ class EngineView(Protocol):
         """Compute cycles of the blocks waiting in ``core``'s queue."""
 
     def block_core(self, block: int) -> int:
-        """Core a finished or running block ran on (-1 if not yet placed)."""
+        """Core that block ``block`` (a ``Block.id``) of the same frame and model as the block being
+        assigned runs or ran on (-1 if not yet placed): for locality-aware strategies."""
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
