@@ -535,14 +535,8 @@ class _Engine:
             self._place_outputs(jn)
         j = self.job_of_list[g]
         w = self.job_w[j]
-        if self.assign_fast[w]:  # earliest_free_core, inlined
-            now = self.env._now
-            if self.integral:
-                keys = [(a if a >= now else now) + load for a, load in zip(self.alu_free, self.load)]
-            else:
-                keys = [((a if a >= now else now) + p) + q
-                        for a, p, q in zip(self.alu_free, self.pending_cycles, self.queued_cycles_per_core)]
-            core = keys.index(min(keys))
+        if self.assign_fast[w]:
+            core = self.earliest_free_core(self.cores)
         else:
             scheduler = self.workloads[w].scheduler
             self.view_base = self.job_base[j]  # block_core answers for this frame of this model
@@ -637,6 +631,36 @@ class _Engine:
         """The start event of a batch that waited in SimPy's queue."""
         self._run_batch(event.batch)
 
+    def _transfer(self, now: float, dram_bytes: int, onchip_bytes: int) -> float:
+        """A block's DRAM and interconnect transfers, both queued now: the cycle by which both have arrived.
+
+        ``BandwidthChannel.reserve`` on each channel, inlined (this runs twice per block); the
+        interconnect records no transfers.
+        """
+        arrive = now
+        if dram_bytes > 0:
+            ch = self.dram
+            free = ch.free_at
+            start = free if free > now else now
+            cycles = math.ceil(dram_bytes / ch.bytes_per_cycle)
+            ch.free_at = end = start + cycles
+            ch.busy_cycles += cycles
+            ch.total_bytes += dram_bytes
+            ch.transfers += (start, end, dram_bytes)
+            arrive = end + ch.latency
+        if onchip_bytes > 0:
+            ch = self.interconnect
+            free = ch.free_at
+            start = free if free > now else now
+            cycles = math.ceil(onchip_bytes / ch.bytes_per_cycle)
+            ch.free_at = end = start + cycles
+            ch.busy_cycles += cycles
+            ch.total_bytes += onchip_bytes
+            end += ch.latency
+            if end > arrive:
+                arrive = end
+        return arrive
+
     def _run_batch(self, batch: list[int]) -> None:
         """The start event of the blocks issued at this cycle since the last urgent event: start them in order.
 
@@ -645,8 +669,8 @@ class _Engine:
         it, which is their place in SimPy's order as long as no other urgent
         event (a process start) came in between; :meth:`_process` closes the
         batch when one does.  1. Each block moves its inputs: from ring
-        buffers over the interconnect, or from DRAM (``BandwidthChannel.reserve``
-        inlined), then computes.
+        buffers over the interconnect, or from DRAM (:meth:`_transfer`), then
+        computes.
         """
         env = self.env
         now = env._now
@@ -654,7 +678,6 @@ class _Engine:
         t_start, dram_fixed, ring_inputs = self.t_start, self.dram_fixed, self.ring_inputs
         dram_in_of, onchip_in_of = self.dram_in, self.onchip_in
         dram_read = self.stats.dram_read
-        dram, ic = self.dram, self.interconnect
         steps = self.free_steps
         i = 0
         while i < len(batch):
@@ -677,26 +700,7 @@ class _Engine:
                     dram_read[kind] += nbytes
             dram_in_of[g] = dram_in
             onchip_in_of[g] = onchip_in
-            arrive = now
-            if dram_in > 0:
-                free = dram.free_at
-                start = free if free > now else now
-                cycles = math.ceil(dram_in / dram.bytes_per_cycle)
-                dram.free_at = end = start + cycles
-                dram.busy_cycles += cycles
-                dram.total_bytes += dram_in
-                dram.transfers += (start, end, dram_in)
-                arrive = end + dram.latency
-            if onchip_in > 0:
-                free = ic.free_at
-                start = free if free > now else now
-                cycles = math.ceil(onchip_in / ic.bytes_per_cycle)
-                ic.free_at = end = start + cycles
-                ic.busy_cycles += cycles
-                ic.total_bytes += onchip_in
-                end += ic.latency
-                if end > arrive:
-                    arrive = end
+            arrive = self._transfer(now, dram_in, onchip_in)
             if steps:
                 step = steps.pop()
                 step.g = g
@@ -788,29 +792,7 @@ class _Engine:
                     self.stats.dram_write["activations" if self.layer_mode else "spill"] += nbytes
         self.dram_out[g] = dram_out
         self.onchip_out[g] = onchip_out
-        # BandwidthChannel.reserve, inlined
-        arrive = now
-        if dram_out > 0:
-            ch = self.dram
-            free = ch.free_at
-            start = free if free > now else now
-            cycles = math.ceil(dram_out / ch.bytes_per_cycle)
-            ch.free_at = end = start + cycles
-            ch.busy_cycles += cycles
-            ch.total_bytes += dram_out
-            ch.transfers += (start, end, dram_out)
-            arrive = end + ch.latency
-        if onchip_out > 0:
-            ch = self.interconnect
-            free = ch.free_at
-            start = free if free > now else now
-            cycles = math.ceil(onchip_out / ch.bytes_per_cycle)
-            ch.free_at = end = start + cycles
-            ch.busy_cycles += cycles
-            ch.total_bytes += onchip_out
-            end += ch.latency
-            if end > arrive:
-                arrive = end
+        arrive = self._transfer(now, dram_out, onchip_out)
         if arrive > now:
             step.callbacks = self._cb_written
             heapq.heappush(env._queue, (now + (arrive - now), NORMAL, next(env._eid), step))

@@ -1,8 +1,8 @@
 """Numba GEMM cores for the matmul kernels: a deterministic fp32 GEMM and an exact u8 x s8 -> int32 GEMM.
 
-Both take A (M, K) and B (K, N) row-major and pack B transposed, one block of 64 columns
-at a time, inside the JIT code; the dot-product k loop then walks both operands
-contiguously and LLVM vectorizes it (FMA for fp32; VNNI ``vpdpwssd`` for u8 x s8).  A 4x4
+Both take A (M, K) row-major and B packed transposed in blocks of 64 columns by
+:func:`pack_columns` (once per B: the kernels' ``prepare`` keeps it per node); the
+dot-product k loop then walks both operands contiguously and LLVM vectorizes it (FMA for fp32; VNNI ``vpdpwssd`` for u8 x s8).  A 4x4
 register tile keeps 16 accumulators live while the packed block stays in L2.
 
 Why not BLAS for fp32: a row's result must not depend on which other rows are computed
@@ -58,15 +58,15 @@ def column_block(n: int) -> int:
 
 
 @numba.njit(cache=True)
-def pack_f32(b: np.ndarray, trans_b: bool, jb: int, ks: int) -> np.ndarray:  # pragma: no cover - JIT
-    """B packed for :func:`gemm_f32`, done once per B: ``bt[blk]`` holds columns
+def pack_columns(b: np.ndarray, trans_b: bool, jb: int, ks: int) -> np.ndarray:  # pragma: no cover - JIT
+    """B packed for :func:`gemm_f32` / :func:`gemm_u8s8`, done once per B: ``bt[blk]`` holds columns
     ``[blk * jb, blk * jb + jb)`` of B transposed, rows ``ks`` long (see :func:`packed_stride`),
-    zero past N and K.  ``b`` is B (K, N), or B transposed (N, K) when ``trans_b`` (then
-    packing is a plain copy)."""
+    zero past N and K, in B's dtype.  ``b`` is B (K, N), or B transposed (N, K) when ``trans_b``
+    (then packing is a plain copy)."""
     k = b.shape[1] if trans_b else b.shape[0]
     n = b.shape[0] if trans_b else b.shape[1]
     blocks = (n + jb - 1) // jb
-    bt = np.zeros((blocks, jb, ks), np.float32)
+    bt = np.zeros((blocks, jb, ks), b.dtype)
     for blk in range(blocks):
         j0 = blk * jb
         w = min(jb, n - j0)
@@ -84,7 +84,7 @@ def pack_f32(b: np.ndarray, trans_b: bool, jb: int, ks: int) -> np.ndarray:  # p
 @numba.njit(cache=True, fastmath=True)
 def gemm_f32(a: np.ndarray, bt: np.ndarray, n: int, c: np.ndarray, kc: int) -> None:  # pragma: no cover - JIT
     """``c = a @ B`` in fp32; ``a`` (Mp, K) with Mp a multiple of 4, ``c`` (Mp, N), B (N columns)
-    packed by :func:`pack_f32`.
+    packed by :func:`pack_columns`.
 
     The k loop runs in chunks of ``kc``.  Chunk sums are added to ``c`` in chunk order, so
     every element's rounding sequence depends on K alone.
@@ -155,47 +155,6 @@ def gemm_f32(a: np.ndarray, bt: np.ndarray, n: int, c: np.ndarray, kc: int) -> N
 
 
 @numba.njit(cache=True)
-def pack_u8s8(
-    b: np.ndarray, trans_b: bool, flip_b: int, b_zero: np.ndarray, jb: int, ks: int
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - JIT
-    """B packed for :func:`gemm_u8s8`: ``(bt, col_term)``, done once per B.
-
-    ``b`` is B's raw bytes, (K, N) or (N, K) when ``trans_b``, and ``b' = int8(b ^ flip_b)``
-    (``flip_b`` = 0x80 turns uint8 codes into int8 ones minus 128).  ``bt[blk]`` holds
-    columns ``[blk * jb, blk * jb + jb)`` of ``b'`` transposed, rows ``ks`` long (see
-    :func:`packed_stride`), zero past N and K; ``col_term[blk, jj]`` is that column's
-    ``sum_k b' - K * b_zero``.
-    """
-    i32 = np.int32
-    k = b.shape[1] if trans_b else b.shape[0]
-    n = b.shape[0] if trans_b else b.shape[1]
-    blocks = (n + jb - 1) // jb
-    bt = np.zeros((blocks, jb, ks), np.int8)
-    col_term = np.zeros((blocks, jb), np.int32)
-    for blk in range(blocks):
-        j0 = blk * jb
-        w = min(jb, n - j0)
-        bb = bt[blk]
-        if trans_b:
-            for jj in range(w):
-                row = b[j0 + jj]
-                for kk in range(k):
-                    bb[jj, kk] = np.int8(row[kk] ^ flip_b)
-        else:
-            for kk in range(k):  # transpose: contiguous reads of B rows (measured fastest)
-                row = b[kk, j0 : j0 + w]
-                for jj in range(w):
-                    bb[jj, kk] = np.int8(row[jj] ^ flip_b)
-        for jj in range(w):
-            packed = bb[jj, :k]
-            s = i32(0)
-            for kk in range(k):
-                s = i32(s + i32(packed[kk]))
-            col_term[blk, jj] = i32(s - k * b_zero[j0 + jj])
-    return bt, col_term
-
-
-@numba.njit(cache=True)
 def gemm_u8s8(
     a: np.ndarray,
     bt: np.ndarray,
@@ -210,7 +169,7 @@ def gemm_u8s8(
     """``c[i, j] = sum_k (a[i,k] - a_zero[i]) * (b'[k,j] - b_zero[j])`` in wrapping int32.
 
     ``a`` is uint8 (Mp, K) with ``row_sum`` its row sums; ``bt`` and ``col_term`` are
-    B packed by :func:`pack_u8s8` (N columns).  The k loop is chunked as in
+    B packed by :func:`pack_b_u8s8` (N columns).  The k loop is chunked as in
     :func:`gemm_f32`; the zero points enter once a block's sums are complete, as
     ``sum ab - row_sum * zb - za * (col_term)``.  Every product and partial sum is
     kept in int32 (``i32(...)``), which lets LLVM use 16-bit multiply-add instructions.
@@ -331,7 +290,7 @@ def pack_b_f32(b: np.ndarray, trans_b: bool = False) -> PackedF32:
     n = b.shape[0] if trans_b else b.shape[1]
     if n == 0:
         return PackedF32(0, np.zeros((0, TILE, 1), np.float32))
-    return PackedF32(n, pack_f32(np.ascontiguousarray(b, np.float32), trans_b, column_block(n),
+    return PackedF32(n, pack_columns(np.ascontiguousarray(b, np.float32), trans_b, column_block(n),
                                  packed_stride(4 * k) // 4))
 
 
@@ -365,8 +324,12 @@ def pack_b_u8s8(b: np.ndarray, b_zero: np.ndarray, trans_b: bool = False) -> Pac
     zb = np.ascontiguousarray(b_zero, np.int32) - flip  # uint8 codes become int8 ones minus 128
     if n == 0:
         return PackedU8S8(0, np.zeros((0, TILE, 1), np.int8), np.zeros((0, TILE), np.int32), zb)
-    bt, col_term = pack_u8s8(np.ascontiguousarray(b).view(np.uint8), trans_b, flip, zb, column_block(n),
-                             packed_stride(k))
+    b8 = (np.ascontiguousarray(b).view(np.uint8) ^ np.uint8(flip)).view(np.int8)  # int8 codes
+    bt = pack_columns(b8, trans_b, column_block(n), packed_stride(k))
+    # each column's sum_k b' - K * b_zero (int32, wrapping like the GEMM's accumulator); 0 past N
+    zb_cols = np.zeros(bt.shape[0] * bt.shape[1], np.int64)
+    zb_cols[:n] = zb
+    col_term = (bt.sum(axis=2, dtype=np.int64) - k * zb_cols.reshape(bt.shape[:2])).astype(np.int32)
     return PackedU8S8(n, bt, col_term, zb)
 
 
