@@ -9,13 +9,17 @@ The public API is small: :func:`simulate`, :func:`load_model`,
 :class:`HardwareConfig`, :class:`Scheduler`.
 """
 
-from ._version import __version__
-from .api import load_model, simulate
-from .engine.options import SimOptions
-from .errors import GspsimError
-from .hardware.config import HardwareConfig, load_hardware
-from .results.result import SimResult
-from .scheduling.base import Scheduler
+from .cache import configure_numba_cache
+
+configure_numba_cache()  # before any kernel module imports Numba
+
+from ._version import __version__  # noqa: E402
+from .api import load_model, simulate  # noqa: E402
+from .engine.options import SimOptions  # noqa: E402
+from .errors import GspsimError  # noqa: E402
+from .hardware.config import HardwareConfig, load_hardware  # noqa: E402
+from .results.result import SimResult  # noqa: E402
+from .scheduling.base import Scheduler  # noqa: E402
 
 __all__ = [
     "GspsimError", "HardwareConfig", "Scheduler", "SimOptions", "SimResult", "__version__", "load_hardware",

@@ -5,7 +5,7 @@ Hypothesis draws 1-D and 2-D pools with kernels from 1 to 4, strides up to 4
 (larger than the kernel), dilations, pads (onnxruntime requires pads smaller
 than the kernel), ceil_mode, count_include_pad, every auto_pad mode, dims of
 size 1.  Left out, where onnxruntime departs from ONNX (see
-``kernels/ops/_conv_geometry.py``): auto_pad=SAME_* with dilations, VALID with
+``gspsim/kernels/ops/_conv_geometry.py``): auto_pad=SAME_* with dilations, VALID with
 ceil_mode, and SAME where the needed padding would be negative.
 
 Tolerances: MaxPool, QLinearAveragePool and QLinearGlobalAveragePool are

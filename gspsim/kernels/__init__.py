@@ -1,7 +1,7 @@
 """gspsim's kernel library: Numba-JIT int8 / fp16 / fp32 kernels for ONNX operators.
 
-Installed as ``gspsim.kernels`` (the source folder is the repository's
-``kernels/``).  Look kernels up with :func:`get_kernel`; see
+The kernel library of the layout's ``gspsim/kernels/`` lives inside the package (an
+install cannot then shadow itself).  Look kernels up with :func:`get_kernel`; see
 ``registry.py`` for the calling convention.
 """
 
