@@ -15,15 +15,18 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .check import compare_outputs, run_onnxruntime
+from .engine import ENGINES, run_engine
 from .engine.options import MODES, SimOptions
-from .engine.simulator import Workload, simulate_workloads
+from .engine.program import Program, compile_program
+from .engine.records import Workload
 from .accuracy import AccuracyReport, accuracy_report
 from .errors import ConfigError
 from .frontend import import_onnx
 from .hardware.config import HardwareConfig, load_hardware
 from .inputs import check_inputs, synthetic_inputs
 from .ir.graph import DataflowGraph
-from .lowering.tasks import TaskGraph, lower_to_tasks
+from .hardware.cost_model import CostModel
+from .lowering import TileShape, lower_to_tasks, parse_tile, plan_layer_stacks
 from .models import bundled_model_path
 from .passes import run_default_passes
 from .passes.precision import INT8_OPS, PRECISIONS, assign_precision, validate_overrides
@@ -74,12 +77,14 @@ def validate_options(options: SimOptions) -> None:
         raise ConfigError(f"--accuracy-samples must be >= 0, got {options.accuracy_samples}")
     if options.frames < 1:
         raise ConfigError(f"--frames must be >= 1, got {options.frames}")
-    if options.block_rows is not None and options.block_rows < 1:
-        raise ConfigError(f"--block-rows must be >= 1, got {options.block_rows}")
+    if options.tile is not None:
+        _tile_shape(options)
+    if options.buffer_budget is not None and options.buffer_budget < 0:
+        raise ConfigError(f"--buffer-budget must be >= 0 bytes, got {options.buffer_budget}")
+    if options.engine not in ENGINES:
+        raise ConfigError(f"--engine '{options.engine}': choose one of {', '.join(ENGINES)}")
     if options.power_resolution_cycles is not None and options.power_resolution_cycles < 1:
         raise ConfigError(f"--power-resolution must be >= 1 cycle, got {options.power_resolution_cycles}")
-    if options.ring_depth is not None and options.ring_depth < 1:
-        raise ConfigError(f"--ring-depth must be >= 1, got {options.ring_depth}")
     if options.prune:
         from .passes.prune import parse_prune_spec
 
@@ -143,8 +148,23 @@ def _onnxruntime_outputs(
         return run_onnxruntime(pruned, inputs)
 
 
-def lower(graph: DataflowGraph, hw: HardwareConfig, options: SimOptions) -> TaskGraph:
-    return lower_to_tasks(graph, hw, options.block_rows)
+def _tile_shape(options: SimOptions) -> Optional[TileShape]:
+    if options.tile is None:
+        return None
+    try:
+        return parse_tile(options.tile)
+    except ValueError as exc:
+        raise ConfigError(f"--tile '{options.tile}': {exc}") from None
+
+
+def compile_model(graph: DataflowGraph, hw: HardwareConfig, options: SimOptions) -> Program:
+    """Lower a graph to tiles, plan its on-chip memory and build the engines' tables."""
+    from .lowering.memory import weight_capacity_bytes
+
+    mode = options.mode or hw.default_mode
+    tasks = lower_to_tasks(graph, hw, _tile_shape(options), weight_capacity_bytes(hw, options.buffer_budget))
+    plan = plan_layer_stacks(tasks, hw, mode, options.buffer_budget)
+    return compile_program(tasks, plan, hw, CostModel(hw))
 
 
 def simulate(
@@ -227,7 +247,7 @@ def simulate_many(
         pruned.append(source is not unpruned)
         sources.append(source)
         graph = prepare_precision(source, options)
-        tasks = lower(graph, hardware, options)  # refuses ops without a kernel at their precision
+        program = compile_model(graph, hardware, options)  # refuses ops without a kernel at their precision
         # a model that comes quantized has no fp32 model to compare with (use --check against onnxruntime)
         if options.accuracy_samples and (options.precision != "fp32" or options.precision_map or options.prune) \
                 and not is_quantized(source):
@@ -243,12 +263,12 @@ def simulate_many(
         else:
             strategy = make_scheduler(options.scheduler_name, options.seed)
         workloads.append(Workload(
-            tasks=tasks,
+            program=program,
             scheduler=strategy,
             release_cycles=tuple(f * period for f in range(options.frames)),
             inputs=tuple(frame_inputs) if options.execute else (),
         ))
-    run = simulate_workloads(workloads, hardware, options)
+    run = run_engine(workloads, hardware, options)
     verdict = None
     if check:
         if not options.execute:
@@ -260,7 +280,7 @@ def simulate_many(
             for name, value in ref.items():
                 key = f"m{w}/{name}" if prefix else name
                 reference[key] = value
-                simulated[key] = run.stats.outputs[w][-1][name]
+                simulated[key] = run.records.outputs[w][-1][name]
         # models that come quantized are compared with onnxruntime running the same quantized file
         verdict = compare_outputs(simulated, reference, options.precision, all(is_quantized(s) for s in sources))
     return build_result(workloads, hardware, options, run, paths, fps, verdict, merge_reports(reports))

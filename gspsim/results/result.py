@@ -16,7 +16,7 @@ import numpy as np
 from ..accuracy import AccuracyReport
 
 #: the version of the JSON layout; bumped when a key changes meaning or disappears
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,18 @@ class NodeResult:
     macs: int
     dram_bytes: int
     energy_j: float
+    #: row bands, the tile size (output rows, channels, columns) and the stack the node runs in
+    bands: int = 1
+    tile: tuple[int, int, int] = (1, 1, 1)
+    stack: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "op": self.op, "precision": self.precision, "blocks": self.blocks, "cores": list(self.cores),
             "start_cycle": self.start_cycle, "end_cycle": self.end_cycle, "busy_cycles": self.busy_cycles,
             "macs": self.macs, "dram_bytes": self.dram_bytes, "energy_j": self.energy_j,
+            "bands": self.bands, "tile": {"rows": self.tile[0], "channels": self.tile[1], "cols": self.tile[2]},
+            "stack": self.stack,
         }
 
 
@@ -139,6 +145,10 @@ class SimResult:
     efficiency: float
     blocks: int
     deadlock_spills: int
+    #: every deadlock spill with its reason (expected to be empty with the compiler's buffer sizing)
+    spills: tuple[Mapping[str, Any], ...]
+    #: the compiler's memory plan: budgets, the smallest buffer budget with no cut, stacks and cuts
+    memory: Mapping[str, Any]
     buffers: tuple[Mapping[str, Any], ...]
     ring_buffer_high_water_bytes: int
     power_series: Mapping[str, Any]
@@ -185,6 +195,8 @@ class SimResult:
             "efficiency": self.efficiency,
             "blocks": self.blocks,
             "deadlock_spills": self.deadlock_spills,
+            "spills": [dict(x) for x in self.spills],
+            "memory": dict(self.memory),
             "buffers": [dict(b) for b in self.buffers],
             "ring_buffer_high_water_bytes": self.ring_buffer_high_water_bytes,
             "power_series": dict(self.power_series),

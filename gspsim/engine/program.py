@@ -1,0 +1,252 @@
+"""What the engines need to know about one model's tiles, worked out once before a run.
+
+Everything here follows from the lowered program (:mod:`gspsim.lowering.tasks`),
+the compiler's memory plan (:mod:`gspsim.lowering.stacks`) and the cost model;
+nothing depends on what happens during the run.  Both engines (the reference
+and the fast one) read these tables, so they share the compile-time facts and
+differ only in how they play out the run-time rules.
+
+For each tile:
+
+* its compute cycles (the cost model at its node's precision);
+* its **home core** (channel group ``g`` -> core ``g mod cores``): where its
+  slice of the weights lives;
+* what it reads: from a line buffer (the bytes, and the producer tiles they
+  come from, for locality), or from a tensor in DRAM (through its band's DMA
+  load and the staging area: the band loads each input row once);
+* what it writes: into a line buffer (its band's room is reserved when the
+  band's first tile starts) and/or to DRAM.
+
+For each band: the DRAM loads of its inputs that live in DRAM, and the line
+buffer bands it releases when it is complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..hardware.config import HardwareConfig
+from ..hardware.cost_model import CostModel
+from ..lowering.stacks import MemoryPlan
+from ..lowering.tasks import TaskGraph
+
+#: DRAM traffic kinds (keys of the result's ``dram_bytes_by_kind``)
+READ_KINDS = ("weights", "inputs", "intermediate", "spill")
+WRITE_KINDS = ("outputs", "intermediate", "spill")
+
+
+@dataclass(frozen=True)
+class BufferRead:
+    """A tile's read of a line buffer: bytes, and the producer tiles that wrote them (equal shares)."""
+
+    tensor: str
+    nbytes: int
+    producer_tiles: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Ring:
+    """A streamed tensor's line buffer."""
+
+    tensor: str
+    node: int
+    capacity: int
+    #: bytes of each band of its producer node (a multi-output node: the whole tensor, one band)
+    band_bytes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class WeightLoad:
+    """One DMA load of weights: a node's whole weights, or one channel group's slice."""
+
+    node: int
+    #: channel group, or -1 for the whole node
+    group: int
+    nbytes: int
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """One model's tiles, bands and memory plan as tables (module docstring)."""
+
+    tasks: TaskGraph
+    plan: MemoryPlan
+    # per tile
+    cycles: tuple[int, ...]
+    home_core: tuple[int, ...]
+    buffer_reads: tuple[tuple[BufferRead, ...], ...]
+    #: per tile: the DRAM-resident tensors it reads (through its band's loads and the staging area)
+    dram_reads: tuple[tuple[str, ...], ...]
+    #: per tile: bytes it reads from staging (its windows of DRAM-resident tensors)
+    staging_bytes: tuple[int, ...]
+    #: per tile: (ring index, bytes) of each line buffer it writes
+    ring_writes: tuple[tuple[tuple[int, int], ...], ...]
+    #: per tile: bytes it writes to DRAM and their kind
+    dram_write: tuple[tuple[int, str], ...]
+    # per band
+    #: tensor -> (bytes, kind) of each DRAM load the band issues for its inputs that live in DRAM
+    band_loads: tuple[Mapping[str, tuple[int, str]], ...]
+    #: (ring index, producer band index within its node) of every line-buffer band it releases when complete
+    band_releases: tuple[tuple[tuple[int, int], ...], ...]
+    #: per (ring index, band index): how many reader bands must complete before the band is freed
+    band_readers: Mapping[tuple[int, int], int]
+    # per node
+    rings: tuple[Ring, ...]
+    #: per node: indices of the rings it writes (its on-chip outputs)
+    node_rings: tuple[tuple[int, ...], ...]
+    #: per node: its weight loads per frame (one whole load, or one per channel group), empty if it has none
+    weight_loads: tuple[tuple[WeightLoad, ...], ...]
+    #: per node: bands of each stack, per stack
+    stack_bands: tuple[int, ...]
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(load.nbytes for loads in self.weight_loads for load in loads)
+
+
+def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost: CostModel) -> Program:
+    """The tables of one model (module docstring)."""
+    nodes, bands, blocks = tasks.nodes, tasks.bands, tasks.blocks
+    cores = hw.cores.count
+    macs = np.fromiter((b.macs for b in blocks), dtype=np.int64, count=len(blocks))
+    vops = np.fromiter((b.vector_ops for b in blocks), dtype=np.int64, count=len(blocks))
+    precision = np.asarray([nodes[b.node].op.precision for b in blocks], dtype=object)
+    cycles = cost.compute_cycles_array(macs, vops, precision) if len(blocks) else np.zeros(0, dtype=np.int64)
+
+    graph_inputs = set(tasks.graph.inputs)
+    graph_outputs = {plan.root(o) for o in tasks.graph.outputs}
+    # line buffers: every on-chip root tensor
+    ring_index: dict[str, int] = {}
+    rings: list[Ring] = []
+    node_rings: list[list[int]] = [[] for _ in nodes]
+    for node in nodes:
+        outs = [o for o in node.op.outputs if o]
+        for name in outs:
+            p = plan.tensors.get(name)
+            if p is None or not p.on_chip or p.reason.startswith("alias"):
+                continue
+            per_band = tuple(bands[b].out_bytes for b in node.bands) if len(outs) == 1 else (tasks.nbytes(name),)
+            ring_index[name] = len(rings)
+            node_rings[node.index].append(len(rings))
+            rings.append(Ring(name, node.index, p.capacity, per_band))
+
+    def source(tensor: str, reader: int) -> Optional[int]:
+        """The ring a reader node reads ``tensor`` from, or None when it comes from DRAM."""
+        root = plan.root(tensor)
+        r = ring_index.get(root)
+        if r is None or plan.stack_of[rings[r].node] != plan.stack_of[reader]:
+            return None
+        return r
+
+    band_loads: list[dict[str, tuple[int, str]]] = []
+    band_releases: list[tuple[tuple[int, int], ...]] = []
+    band_readers: dict[tuple[int, int], int] = {}
+    for band in bands:
+        node = nodes[band.node]
+        loads: dict[str, tuple[int, str]] = {}
+        releases: list[tuple[int, int]] = []
+        if not node.is_view:
+            for load in band.loads:
+                if source(load.tensor, band.node) is None:
+                    loads[load.tensor] = (load.nbytes, "inputs" if load.tensor in graph_inputs else "intermediate")
+            for tensor, first, last in band.reads:
+                ring = source(tensor, band.node)
+                if ring is None:
+                    continue
+                if plan.root(tensor) != tensor:  # through a view: the whole root
+                    first, last = 0, len(rings[ring].band_bytes) - 1
+                for k in range(first, last + 1):
+                    releases.append((ring, k))
+                    band_readers[(ring, k)] = band_readers.get((ring, k), 0) + 1
+        band_loads.append(loads)
+        band_releases.append(tuple(releases))
+    # a band that no reader in the stack reads (a strided consumer skips it) takes no room in the ring
+    rings = [replace(r, band_bytes=tuple(n if (i, k) in band_readers else 0 for k, n in enumerate(r.band_bytes)))
+             for i, r in enumerate(rings)]
+
+    buffer_reads: list[tuple[BufferRead, ...]] = []
+    dram_reads: list[tuple[str, ...]] = []
+    staging: list[int] = []
+    ring_writes: list[tuple[tuple[int, int], ...]] = []
+    dram_write: list[tuple[int, str]] = []
+    for b in blocks:
+        node = nodes[b.node]
+        if node.is_view:
+            buffer_reads.append(())
+            dram_reads.append(())
+            staging.append(0)
+            ring_writes.append(())
+            dram_write.append((0, "outputs"))
+            continue
+        reads, drams, stage = [], [], 0
+        for r in b.inputs:
+            ring = source(r.tensor, b.node)
+            if ring is not None:
+                # a read through a view reads the root's producer tiles: all of them
+                producers = r.producer_tiles if plan.root(r.tensor) == r.tensor else \
+                    tuple(t for band in nodes[rings[ring].node].bands for t in bands[band].tiles)
+                reads.append(BufferRead(rings[ring].tensor, r.nbytes, producers))
+            else:
+                drams.append(r.tensor)
+                stage += r.nbytes
+        buffer_reads.append(tuple(reads))
+        dram_reads.append(tuple(drams))
+        staging.append(stage)
+        outs = [o for o in node.op.outputs if o]
+        writes, to_dram, kind = [], 0, "intermediate"
+        for name in outs:
+            size = b.out_bytes if len(outs) == 1 else tasks.nbytes(name)
+            r = ring_index.get(name)
+            if r is not None and (r, b.band_index) in band_readers:  # a band no one in the stack reads takes no room
+                writes.append((r, size))
+            p = plan.tensors.get(name)
+            if p is not None and p.to_dram:
+                to_dram += size
+                if name in graph_outputs:
+                    kind = "outputs"
+        ring_writes.append(tuple(writes))
+        dram_write.append((to_dram, kind))
+
+    weight_loads: list[tuple[WeightLoad, ...]] = []
+    for node in nodes:
+        w = node.cost.weight_bytes
+        if not w:
+            weight_loads.append(())
+        elif plan.holds_weights[node.index] or plan.resident:
+            weight_loads.append((WeightLoad(node.index, -1, w),))
+        else:  # slice by slice, one per channel group, if the weights are cut by channel
+            firsts: dict[int, int] = {}
+            for t in node.blocks:
+                firsts.setdefault(blocks[t].group, t)
+            slices = tuple(WeightLoad(node.index, g, blocks[t].weight_bytes) for g, t in firsts.items())
+            whole = sum(s.nbytes for s in slices) != w
+            weight_loads.append((WeightLoad(node.index, -1, w),) if whole else slices)
+    return Program(
+        tasks=tasks, plan=plan, cycles=tuple(cycles.tolist()),
+        home_core=tuple(b.group % cores for b in blocks),
+        buffer_reads=tuple(buffer_reads), dram_reads=tuple(dram_reads), staging_bytes=tuple(staging),
+        ring_writes=tuple(ring_writes), dram_write=tuple(dram_write),
+        band_loads=tuple(band_loads), band_releases=tuple(band_releases), band_readers=band_readers,
+        rings=tuple(rings), node_rings=tuple(tuple(r) for r in node_rings), weight_loads=tuple(weight_loads),
+        stack_bands=tuple(sum(len(nodes[n].bands) for n in s.nodes) for s in plan.stacks),
+    )
+
+
+def shares(nbytes: int, count: int) -> list[int]:
+    """``nbytes`` split into ``count`` parts that add up exactly (part i = n(i+1)//c - ni//c)."""
+    return [nbytes * (i + 1) // count - nbytes * i // count for i in range(count)]
+
+
+def local_bytes(read: BufferRead, core: int, placed: Sequence[int], base: int) -> int:
+    """Bytes of a buffer read that producer tiles on ``core`` wrote (read from the core's own memory)."""
+    n = len(read.producer_tiles)
+    if not n:
+        return 0
+    total = 0
+    for i, p in enumerate(read.producer_tiles):
+        if placed[base + p] == core:
+            total += read.nbytes * (i + 1) // n - read.nbytes * i // n
+    return total

@@ -1,0 +1,52 @@
+"""Lower bounds on latency, which no schedule on the given chip can beat.
+
+* critical path: the longest chain of dependent bands, each band at its
+  slowest tile's compute cycles (its tiles at best run side by side), after
+  its frame arrives;
+* compute roofline: every tile's compute cycles spread perfectly over every core;
+* DRAM roofline: the bytes that must cross DRAM -- every weight once, and per
+  frame the graph inputs and outputs -- at full DRAM bandwidth.
+
+``lower_bound_cycles`` is their maximum, and ``efficiency = lower bound /
+latency`` (never above 1: the test suite asserts it rather than clamping it).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from ..engine.records import Workload
+from ..hardware.cost_model import CostModel
+
+
+def critical_path_cycles(workload: Workload) -> float:
+    """The longest chain of dependent bands of one frame."""
+    prog = workload.program
+    tasks = prog.tasks
+    finish = [0.0] * len(tasks.bands)
+    for band in tasks.bands:  # topological order
+        start = max((finish[d] for d in band.deps), default=0.0)
+        finish[band.id] = start + max((prog.cycles[t] for t in band.tiles), default=0)
+    return max(finish, default=0.0)
+
+
+def mandatory_dram_bytes(workload: Workload) -> int:
+    """Weights once; per frame the graph inputs and outputs."""
+    tasks = workload.program.tasks
+    graph = tasks.graph
+    weights = sum(n.cost.weight_bytes for n in tasks.nodes)
+    io = sum(tasks.nbytes(t) for t in (*graph.inputs, *graph.outputs))
+    return weights + workload.frames * io
+
+
+def lower_bounds(workloads: Sequence[Workload], cost: CostModel, cores: int) -> dict[str, float]:
+    """The three bounds for models sharing a chip."""
+    path = max((max(w.release_cycles, default=0.0) + critical_path_cycles(w) for w in workloads), default=0.0)
+    compute = sum(w.frames * sum(w.program.cycles) for w in workloads)
+    dram = sum(mandatory_dram_bytes(w) for w in workloads)
+    return {
+        "critical_path": float(path),
+        "compute_roofline": float(compute / cores),
+        "dram_roofline": float(math.ceil(dram / cost.dram_bytes_per_cycle)),
+    }
