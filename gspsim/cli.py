@@ -42,9 +42,14 @@ def _add_model_loading_options(p: argparse.ArgumentParser) -> None:
                         "default: the machine's physical memory)")
 
 
-def _add_block_rows_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--block-rows", type=int, default=None, metavar="N",
-                   help="rows per block for every node (default: the rule in docs/execution-model.md)")
+def _add_tiling_options(p: argparse.ArgumentParser) -> None:
+    """Options of every command that compiles a model for a chip."""
+    p.add_argument("--tile", default=None, metavar="rows=R,channels=C,cols=W",
+                   help="tile size of every node, any subset of rows/channels/cols ('all' = the whole axis; "
+                        "default: the compiler's rule in docs/execution-model.md)")
+    p.add_argument("--buffer-budget", default=None, metavar="SIZE",
+                   help="shared-memory bytes for line buffers, e.g. 256K or 1M (default: half of shared memory; "
+                        "the rest holds weights)")
 
 
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
@@ -94,10 +99,10 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="run onnxruntime on the same model and inputs; exit 1 if the outputs differ beyond "
                         "the precision's tolerance")
     _add_model_loading_options(p)
-    _add_block_rows_option(p)
-    p.add_argument("--ring-depth", type=int, default=None, metavar="N",
-                   help="every ring buffer holds exactly N producer blocks (default: the compiler's deadlock-free "
-                        "sizing, see docs/execution-model.md; an undersized buffer deadlocks and the engine spills)")
+    _add_tiling_options(p)
+    p.add_argument("--engine", default="fast", choices=["fast", "reference"],
+                   help="fast (default) or reference: the plain SimPy engine the fast one is checked against; "
+                        "both give the same results")
     p.add_argument("--timing-only", action="store_true",
                    help="skip the kernels (every event is still simulated): faster, no outputs")
     p.add_argument("--power-resolution", type=int, default=None, metavar="CYCLES",
@@ -158,7 +163,7 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=1, help="frames streamed through the chip (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of inputs and of the random strategy (default 0)")
     _add_model_loading_options(p)
-    _add_block_rows_option(p)
+    _add_tiling_options(p)
     p.add_argument("--timing-only", action="store_true", help="skip the kernels (faster; same timing)")
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel processes (default: one per core)")
     p.add_argument("--csv", metavar="PATH", help="write the table as CSV, one row per strategy")
@@ -206,6 +211,13 @@ def _max_memory(args: argparse.Namespace) -> Optional[int]:
     return parse_memory_size(args.max_memory) if args.max_memory else None
 
 
+def _size_option(text: Optional[str], option: str) -> Optional[int]:
+    """A byte-size option (e.g. ``--buffer-budget 256K``) in bytes, or None when not given."""
+    from .frontend import parse_memory_size
+
+    return parse_memory_size(text, option) if text else None
+
+
 def _input_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
     from .frontend import parse_input_shape
 
@@ -237,8 +249,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         seed=args.seed,
         frames=args.frames,
         execute=not args.timing_only,
-        block_rows=args.block_rows,
-        ring_depth=args.ring_depth,
+        tile=args.tile,
+        buffer_budget=_size_option(args.buffer_budget, "--buffer-budget"),
+        engine=args.engine,
         power_resolution_cycles=args.power_resolution,
         precision_map=_precision_map(args.precision_map),
         calibrator=args.calibrator,
@@ -528,7 +541,8 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     names = parse_scheduler_list(args.schedulers)
     hw = load_hardware(args.hw)
     options = SimOptions(mode=args.mode, precision=args.precision, seed=args.seed, frames=args.frames,
-                         execute=not args.timing_only, block_rows=args.block_rows)
+                         execute=not args.timing_only, tile=args.tile,
+                         buffer_budget=_size_option(args.buffer_budget, "--buffer-budget"))
     api.validate_options(options)
     shapes = _input_shapes(args.input_shape)
     limit = _max_memory(args)

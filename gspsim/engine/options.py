@@ -29,7 +29,7 @@ class SimOptions:
     #: shared-memory bytes for line buffers (None: half of shared memory; gspsim.lowering.memory)
     buffer_budget: Optional[int] = None
     #: which engine plays out the run: "fast" or "reference" (the same results, checked by the test suite)
-    engine: str = "reference"
+    engine: str = "fast"
     #: cycles per sample of the power series (None: 1/200 of the latency)
     power_resolution_cycles: Optional[int] = None
     #: per-node precision overrides: (node name or op type, precision) pairs

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import CostModel
-from ..lowering.stacks import MemoryPlan
+from ..lowering.stacks import REFETCH, MemoryPlan
 from ..lowering.tasks import TaskGraph
 
 #: DRAM traffic kinds (keys of the result's ``dram_bytes_by_kind``)
@@ -60,12 +60,14 @@ class Ring:
 
 @dataclass(frozen=True)
 class WeightLoad:
-    """One DMA load of weights: a node's whole weights, or one channel group's slice."""
+    """One DMA load of weights: a node's whole weights, or one channel group's slice (for one band, or every band)."""
 
     node: int
     #: channel group, or -1 for the whole node
     group: int
     nbytes: int
+    #: the band it serves (a "refetch" node), or -1 for all of the node's bands
+    band: int = -1
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,10 +99,14 @@ class Program:
     rings: tuple[Ring, ...]
     #: per node: indices of the rings it writes (its on-chip outputs)
     node_rings: tuple[tuple[int, ...], ...]
-    #: per node: its weight loads per frame (one whole load, or one per channel group), empty if it has none
+    #: per node: its weight loads per frame in DMA order (one whole load, one per channel group, or one per
+    #: channel group and band), empty if it has none
     weight_loads: tuple[tuple[WeightLoad, ...], ...]
-    #: per node: bands of each stack, per stack
+    #: per stack: how many bands its nodes have
     stack_bands: tuple[int, ...]
+    #: per tile: (node, channel group or -1, band index or -1) of the weight load it waits for, when its node's
+    #: weights come slice by slice (policies "slices" and "refetch"); the same key as the load's
+    weight_key: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def weight_bytes(self) -> int:
@@ -200,8 +206,8 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
         for name in outs:
             size = b.out_bytes if len(outs) == 1 else tasks.nbytes(name)
             r = ring_index.get(name)
-            if r is not None and (r, b.band_index) in band_readers:  # a band no one in the stack reads takes no room
-                writes.append((r, size))
+            if r is not None:  # a band no one in the stack reads takes no room (but keeps its turn in the ring)
+                writes.append((r, size if (r, b.band_index) in band_readers else 0))
             p = plan.tensors.get(name)
             if p is not None and p.to_dram:
                 to_dram += size
@@ -215,15 +221,17 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
         w = node.cost.weight_bytes
         if not w:
             weight_loads.append(())
-        elif plan.holds_weights[node.index] or plan.resident:
+        elif plan.holds(node.index) or plan.resident:
             weight_loads.append((WeightLoad(node.index, -1, w),))
-        else:  # slice by slice, one per channel group, if the weights are cut by channel
+        else:  # slice by slice, one per channel group if the weights are cut by channel; per band if re-fetched
             firsts: dict[int, int] = {}
             for t in node.blocks:
                 firsts.setdefault(blocks[t].group, t)
-            slices = tuple(WeightLoad(node.index, g, blocks[t].weight_bytes) for g, t in firsts.items())
-            whole = sum(s.nbytes for s in slices) != w
-            weight_loads.append((WeightLoad(node.index, -1, w),) if whole else slices)
+            slices = [(g, blocks[t].weight_bytes) for g, t in firsts.items()]
+            if sum(n for _, n in slices) != w:
+                slices = [(-1, w)]
+            per_band = range(len(node.bands)) if plan.weight_policy[node.index] == REFETCH else (-1,)
+            weight_loads.append(tuple(WeightLoad(node.index, g, n, k) for k in per_band for g, n in slices))
     return Program(
         tasks=tasks, plan=plan, cycles=tuple(cycles.tolist()),
         home_core=tuple(b.group % cores for b in blocks),
@@ -232,7 +240,16 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
         band_loads=tuple(band_loads), band_releases=tuple(band_releases), band_readers=band_readers,
         rings=tuple(rings), node_rings=tuple(tuple(r) for r in node_rings), weight_loads=tuple(weight_loads),
         stack_bands=tuple(sum(len(nodes[n].bands) for n in s.nodes) for s in plan.stacks),
+        weight_key=tuple(_weight_key(weight_loads[b.node], b.group, b.band_index) for b in blocks),
     )
+
+
+def _weight_key(loads: Sequence[WeightLoad], group: int, band: int) -> tuple[int, int, int]:
+    """The (node, group, band) key of the slice a tile of a node with these loads waits for."""
+    if not loads:
+        return (-1, -1, -1)
+    first = loads[0]
+    return (first.node, group if first.group >= 0 else -1, band if first.band >= 0 else -1)
 
 
 def shares(nbytes: int, count: int) -> list[int]:

@@ -62,7 +62,7 @@ from ..lowering.memory import buffer_budget_bytes, weight_capacity_bytes
 from .executor import KernelExecutor
 from .memory import BandwidthChannel, LineBuffer
 from .options import SimOptions
-from .program import local_bytes
+from .program import WeightLoad, local_bytes
 from .records import EngineRun, Records, Spill, Workload, label, order_jobs, progress_every, tile_key
 
 
@@ -116,7 +116,8 @@ class ReferenceEngine:
         self.band_spilled: list[set[int]] = []
         self.band_reserved: list[set[tuple[int, int]]] = []
         self.readers_left: list[dict[tuple[int, int], int]] = []
-        self.group_tiles_left: list[dict[tuple[int, int], int]] = []
+        #: per job: tiles left that use each weight slice (key: Program.weight_key)
+        self.group_tiles_left: list[dict[tuple[int, int, int], int]] = []
         for job in self.jobs:
             prog = self.workloads[job.workload].program
             tasks = prog.tasks
@@ -128,9 +129,8 @@ class ReferenceEngine:
             self.band_spilled.append(set())
             self.band_reserved.append(set())
             self.readers_left.append(dict(prog.band_readers))
-            groups: dict[tuple[int, int], int] = {}
-            for t in tasks.blocks:
-                key = (t.node, t.group if self._sliced(prog, t.node) else -1)
+            groups: dict[tuple[int, int, int], int] = {}
+            for key in prog.weight_key:
                 groups[key] = groups.get(key, 0) + 1
             self.group_tiles_left.append(groups)
         # per global tile
@@ -170,15 +170,16 @@ class ReferenceEngine:
         self.loads: dict[tuple[int, int, str], list[float]] = {}
         # weights
         self.resident = self._resident_models()
-        self.weight_queue: list[tuple[Optional[int], int, int, int, int]] = self._weight_queue()
+        self.weight_queue = self._weight_queue()
         self.weight_head = 0
-        self.load_info: list[tuple[Optional[int], int, int, int, int]] = []
+        #: per started load: (job or None, workload, node, bytes stored in weight memory)
+        self.load_info: list[tuple[Optional[int], int, int, int]] = []
         self.load_landed: list[bool] = []
-        #: resident (workload, node) -> load id; per job: node -> load id of its held weights; (node, group) -> load id
+        #: resident (workload, node) -> load id; per job: node -> load id of its held weights; slice key -> load id
         self.resident_load: dict[tuple[int, int], int] = {}
         self.held: dict[tuple[int, int], list[int]] = {}  # (workload, node) -> [load id, claims]
         self.job_held: list[dict[int, int]] = [{} for _ in self.jobs]
-        self.job_slices: list[dict[tuple[int, int], int]] = [{} for _ in self.jobs]
+        self.job_slices: list[dict[tuple[int, int, int], int]] = [{} for _ in self.jobs]
         self.executors = [
             KernelExecutor(self.workloads[j.workload].program.tasks, self.workloads[j.workload].inputs[j.frame])
             if options.execute else None
@@ -208,11 +209,6 @@ class ReferenceEngine:
     _view_base = 0
 
     # --- helpers ------------------------------------------------------------------------------------
-    @staticmethod
-    def _sliced(prog, node: int) -> bool:
-        loads = prog.weight_loads[node]
-        return bool(loads) and loads[0].group >= 0
-
     def _locate(self, g: int) -> tuple[int, int]:
         """(job, tile id within its model) of global tile ``g``."""
         lo, hi = 0, len(self.jobs) - 1
@@ -235,22 +231,22 @@ class ReferenceEngine:
             room -= need if fits else 0
         return resident
 
-    def _weight_queue(self) -> list[tuple[Optional[int], int, int, int, int]]:
-        """Every weight load in DMA order: (job or None for resident, workload, node, group, bytes)."""
-        queue: list[tuple[Optional[int], int, int, int, int]] = []
+    def _weight_queue(self) -> list[tuple[Optional[int], int, WeightLoad]]:
+        """Every weight load in DMA order: (job, or None for a resident model's, workload, load)."""
+        queue: list[tuple[Optional[int], int, WeightLoad]] = []
         order = sorted((n / max(1, len(wl.program.tasks.nodes)), w, n)
                        for w, wl in enumerate(self.workloads) if self.resident[w]
                        for n in range(len(wl.program.tasks.nodes)))
         for _, w, n in order:
             for load in self.workloads[w].program.weight_loads[n]:
-                queue.append((None, w, n, load.group, load.nbytes))
+                queue.append((None, w, load))
         for j, job in enumerate(self.jobs):
             w = job.workload
             if self.resident[w]:
                 continue
             for loads in self.workloads[w].program.weight_loads:
                 for load in loads:
-                    queue.append((j, w, load.node, load.group, load.nbytes))
+                    queue.append((j, w, load))
         return queue
 
     def _report(self) -> None:
@@ -363,14 +359,14 @@ class ReferenceEngine:
             self.rec.frame_end[job.workload][job.frame] = now
         if self.progress is not None and (self.done % self.report_every == 0 or self.done == self.total):
             self.progress(self.done, self.total)
-        # weights: a slice (or a one-band node's whole weights) leaves when its tiles are done
-        key = (tile.node, tile.group if self._sliced(prog, tile.node) else -1)
+        # weights: a slice (or a one-band node's whole weights) leaves when the tiles that use it are done
+        key = prog.weight_key[t]
         groups = self.group_tiles_left[j]
         groups[key] -= 1
-        if groups[key] == 0 and not self.resident[job.workload] and not prog.plan.holds_weights[tile.node]:
+        if groups[key] == 0 and not self.resident[job.workload] and not prog.plan.holds(tile.node):
             load = self.job_slices[j].pop(key, None)
             if load is not None:
-                self.weight_memory.get(self.load_info[load][4])
+                self.weight_memory.get(self.load_info[load][3])
         self.band_tiles_left[j][tile.band] -= 1
         if self.band_tiles_left[j][tile.band]:
             return
@@ -401,11 +397,11 @@ class ReferenceEngine:
         job = self.jobs[j]
         w = job.workload
         prog = self.workloads[w].program
-        if prog.plan.holds_weights[node] and not self.resident[w] and node in self.job_held[j]:
+        if prog.plan.holds(node) and not self.resident[w] and node in self.job_held[j]:
             held = self.held[(w, node)]
             held[1] -= 1
             if held[1] == 0:
-                self.weight_memory.get(self.load_info[held[0]][4])
+                self.weight_memory.get(self.load_info[held[0]][3])
                 del self.held[(w, node)]
         s = prog.plan.stack_of[node]
         self.stack_bands_left[j][s] -= len(prog.tasks.nodes[node].bands)
@@ -444,7 +440,7 @@ class ReferenceEngine:
 
     def _landed(self, load: int) -> None:
         self.load_landed[load] = True
-        job, w, node, _, _ = self.load_info[load]
+        job, w, node, _ = self.load_info[load]
         if job is None:
             for j, jb in enumerate(self.jobs):
                 if jb.workload == w:
@@ -458,8 +454,9 @@ class ReferenceEngine:
     def _start_weight_loads(self, now: float) -> None:
         queue = self.weight_queue
         while self.weight_head < len(queue) and self.dma.count < self.dma.capacity:
-            job, w, node, group, nbytes = queue[self.weight_head]
-            holds = self.workloads[w].program.plan.holds_weights[node]
+            job, w, spec = queue[self.weight_head]
+            node, nbytes = spec.node, spec.nbytes
+            holds = self.workloads[w].program.plan.holds(node)
             if job is not None and holds:
                 held = self.held.get((w, node))
                 if held is not None:  # still on chip for an earlier frame: this frame shares it
@@ -474,7 +471,7 @@ class ReferenceEngine:
                 return
             self.weight_head += 1
             load = len(self.load_info)
-            self.load_info.append((job, w, node, group, stored))
+            self.load_info.append((job, w, node, stored))
             self.load_landed.append(False)
             if stored:
                 self.weight_memory.put(stored)
@@ -484,7 +481,7 @@ class ReferenceEngine:
                 self.held[(w, node)] = [load, 1]
                 self.job_held[job][node] = load
             else:
-                self.job_slices[job][(node, group)] = load
+                self.job_slices[job][(node, spec.group, spec.band)] = load
             req = self.dma.request()
             end = self.dram.reserve(now, nbytes)
             self.rec.dram_read["weights"] += nbytes
@@ -498,10 +495,10 @@ class ReferenceEngine:
             return True
         if self.resident[w]:
             load = self.resident_load.get((w, tile.node))
-        elif prog.plan.holds_weights[tile.node]:
+        elif prog.plan.holds(tile.node):
             load = self.job_held[j].get(tile.node)
         else:
-            load = self.job_slices[j].get((tile.node, tile.group if self._sliced(prog, tile.node) else -1))
+            load = self.job_slices[j].get(prog.weight_key[tile.id])
         return load is not None and self.load_landed[load]
 
     # --- d: stacks ------------------------------------------------------------------------------------------

@@ -43,15 +43,15 @@ def resolve_limit(max_memory_bytes: Optional[int]) -> int:
     return max_memory_bytes
 
 
-def parse_memory_size(text: str) -> int:
+def parse_memory_size(text: str, option: str = "--max-memory") -> int:
     """``8G``, ``512MiB``, ``2GB``, ``1e9`` as bytes (K/M/G/T and KiB... are powers of 1024; KB/MB/GB/TB of 1000)."""
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", text)
     unit = m.group(2).lower() if m else ""
     if not m or unit not in _UNITS:
-        raise ConfigError(f"--max-memory '{text}': expected a size such as 8G, 512MiB, 2GB or 1000000000")
+        raise ConfigError(f"{option} '{text}': expected a size such as 8G, 512MiB, 2GB or 1000000000")
     value = int(float(m.group(1)) * _UNITS[unit])
     if value <= 0:
-        raise ConfigError(f"--max-memory '{text}': must be more than 0 bytes")
+        raise ConfigError(f"{option} '{text}': must be more than 0 bytes")
     return value
 
 

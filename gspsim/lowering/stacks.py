@@ -9,14 +9,23 @@ DRAM and its consumers read it back, each row once.  The planner extends the
 current stack node by node while
 
 * the stack's line buffers fit the buffer budget (:mod:`gspsim.lowering.memory`), and
-* the weights the stack keeps on chip for its whole run -- those of its
-  multi-band nodes -- plus the largest weight slice of its one-band nodes fit
-  the weight memory (a model whose weights all fit keeps them resident, and
-  this never cuts);
+* the weights the stack keeps on chip while it runs -- those of its ``held``
+  nodes -- plus the largest weight slice of its other nodes fit the weight
+  memory (a model whose weights all fit keeps them resident, and this never
+  cuts);
 
-and cuts where either would overflow.  A one-band node streams its weights
-slice by slice just in time, each slice once per frame, so it never forces a
-cut.  Graph inputs and outputs always live in DRAM.  Layer mode is the plan
+and cuts where either would overflow.  How each node's weights reach its
+tiles (``weight_policy``):
+
+* ``held``: a multi-band node whose weights take at most half the weight
+  memory loads them once per frame (frames in flight share them) and keeps
+  them while its bands go by;
+* ``slices``: a one-band node streams its weights just in time, one channel
+  group's slice per tile, each slice once per frame -- it never forces a cut;
+* ``refetch``: a multi-band node whose weights are too large to hold (only
+  when ``--tile`` forces bands on such a node) loads each channel group's
+  slice again for every band: the weight re-fetch of tiles that are too
+  small (DeFiNES, Mei et al., HPCA 2023).  Graph inputs and outputs always live in DRAM.  Layer mode is the plan
 with every node its own stack and every tensor through DRAM.
 
 The plan also answers "how much on-chip memory does this model need?": the
@@ -32,7 +41,18 @@ from typing import Mapping, Optional
 from ..hardware.config import HardwareConfig
 from .buffers import StreamedTensor, alias_roots, streamed_tensors
 from .memory import buffer_budget_bytes, weight_capacity_bytes
-from .tasks import TaskGraph
+from .tasks import NodeTasks, TaskGraph
+
+HELD, SLICES, REFETCH, NONE = "held", "slices", "refetch", "none"
+
+
+def weight_policy(node: NodeTasks, capacity: int) -> str:
+    """How one node's weights reach its tiles (module docstring)."""
+    if not node.cost.weight_bytes:
+        return NONE
+    if len(node.bands) == 1:
+        return SLICES
+    return HELD if node.cost.weight_bytes * 2 <= capacity else REFETCH
 
 
 @dataclass(frozen=True)
@@ -79,8 +99,8 @@ class MemoryPlan:
     stacks: tuple[Stack, ...]
     #: per node: its stack
     stack_of: tuple[int, ...]
-    #: per node: its weights stay on chip for its stack's run (multi-band) rather than slice by slice
-    holds_weights: tuple[bool, ...]
+    #: per node: "held", "slices", "refetch" or "none" (module docstring)
+    weight_policy: tuple[str, ...]
     #: per produced tensor (aliases included)
     tensors: Mapping[str, Placement]
     #: view output -> the tensor it relabels
@@ -95,6 +115,10 @@ class MemoryPlan:
 
     def root(self, tensor: str) -> str:
         return self.aliases.get(tensor, tensor)
+
+    def holds(self, node: int) -> bool:
+        """Whether the node keeps its weights on chip while its bands go by."""
+        return self.weight_policy[node] == HELD
 
 
 def _consumers(tasks: TaskGraph, roots: Mapping[str, str]) -> dict[str, list[int]]:
@@ -126,7 +150,8 @@ def plan_layer_stacks(tasks: TaskGraph, hw: HardwareConfig, mode: str,
     readers = _consumers(tasks, roots)
     total_weights = sum(n.cost.weight_bytes for n in nodes)
     resident = total_weights <= capacity
-    holds = tuple(len(n.bands) > 1 and n.cost.weight_bytes > 0 for n in nodes)
+    policy = tuple(weight_policy(n, capacity) for n in nodes)
+    holds = tuple(p == HELD for p in policy)
     slice_bytes = [max((tasks.blocks[b].weight_bytes for b in n.blocks), default=0) if not holds[n.index] else 0
                    for n in nodes]
     inputs_of = [[roots.get(t, t) for t in dict.fromkeys(n.op.activation_inputs) if roots.get(t, t) in infos]
@@ -199,6 +224,6 @@ def plan_layer_stacks(tasks: TaskGraph, hw: HardwareConfig, mode: str,
     whole = sum(_capacity(info, readers.get(name, []), 0, len(nodes) - 1) for name, info in infos.items())
     return MemoryPlan(
         mode=mode, buffer_budget=budget, weight_capacity=capacity, resident=resident, stacks=stacks,
-        stack_of=tuple(stack_of), holds_weights=holds, tensors=placements, aliases=roots,
+        stack_of=tuple(stack_of), weight_policy=policy, tensors=placements, aliases=roots,
         min_buffer_budget=whole,
     )

@@ -25,8 +25,9 @@ The compiler's rule (``--tile`` overrides it; docs/execution-model.md has the fi
 5. grow until a tile computes at least as long as its inputs take to reach
    its core at the core's share of the on-chip bandwidth (every channel group
    of a dense convolution reads the whole input window, and every band
-   re-reads its halo rows): merge channel groups, then rows, while the
-   working set fits.
+   re-reads its halo rows): merge channel groups or rows, whichever helps
+   more, while the working set fits and the merge cuts the transfer time per
+   compute cycle by at least a tenth.
 """
 
 from __future__ import annotations
@@ -168,17 +169,18 @@ def choose_tiling(op: OpNode, axes: TileAxes, out: Optional[TensorInfo], tensors
             break
     share = min(hw.interconnect.bandwidth_bytes_per_cycle, hw.shared_memory.bandwidth_bytes_per_cycle) / cores
 
-    def starved(r: int, c: int, w: int) -> bool:
+    def transfer_per_cycle(r: int, c: int, w: int) -> float:
+        """Cycles to bring the tile's inputs, per cycle of its compute (above 1: the tile is starved)."""
         moved = working_set_bytes(op, axes, out, tensors, cost, r, c, w)
-        return moved / share > tile_cycles(cost, out, axes, mpc, lanes, r, c, w)
+        return moved / share / max(1, tile_cycles(cost, out, axes, mpc, lanes, r, c, w))
 
-    while starved(rows, channels, cols):  # rule 5
-        if channels < c_extent and fits(rows, min(c_extent, channels * 2), cols):
-            channels = min(c_extent, channels * 2)
-        elif rows < r_extent and fits(min(r_extent, rows * 2), channels, cols):
-            rows = min(r_extent, rows * 2)
-        else:
+    while (ratio := transfer_per_cycle(rows, channels, cols)) > 1:  # rule 5: the wider change that helps most
+        options = [(r, c) for r, c in ((rows, min(c_extent, channels * 2)), (min(r_extent, rows * 2), channels))
+                   if (r, c) != (rows, channels) and fits(r, c, cols)]
+        best = min(options, key=lambda rc: transfer_per_cycle(rc[0], rc[1], cols), default=None)
+        if best is None or transfer_per_cycle(best[0], best[1], cols) > 0.9 * ratio:
             break
+        rows, channels = best
     if override is not None:
         rows = _overridden(rows, override.rows, r_extent)
         channels = _overridden(channels, override.channels, c_extent)

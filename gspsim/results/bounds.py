@@ -5,7 +5,8 @@
   its frame arrives;
 * compute roofline: every tile's compute cycles spread perfectly over every core;
 * DRAM roofline: the bytes that must cross DRAM -- every weight once, and per
-  frame the graph inputs and outputs -- at full DRAM bandwidth.
+  frame the graph outputs and the rows of each graph input that its widest
+  reader needs -- at full DRAM bandwidth.
 
 ``lower_bound_cycles`` is their maximum, and ``efficiency = lower bound /
 latency`` (never above 1: the test suite asserts it rather than clamping it).
@@ -32,11 +33,18 @@ def critical_path_cycles(workload: Workload) -> float:
 
 
 def mandatory_dram_bytes(workload: Workload) -> int:
-    """Weights once; per frame the graph inputs and outputs."""
+    """Weights once; per frame the graph outputs and the graph-input rows the widest reader loads."""
     tasks = workload.program.tasks
     graph = tasks.graph
     weights = sum(n.cost.weight_bytes for n in tasks.nodes)
-    io = sum(tasks.nbytes(t) for t in (*graph.inputs, *graph.outputs))
+    inputs = set(graph.inputs)
+    read: dict[tuple[str, int], int] = {}
+    for band in tasks.bands:
+        for load in band.loads:
+            if load.tensor in inputs:
+                read[(load.tensor, band.node)] = read.get((load.tensor, band.node), 0) + load.nbytes
+    widest = {t: max((n for (name, _), n in read.items() if name == t), default=0) for t in inputs}
+    io = sum(widest.values()) + sum(tasks.nbytes(t) for t in graph.outputs)
     return weights + workload.frames * io
 
 
