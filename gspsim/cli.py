@@ -10,7 +10,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -211,6 +211,18 @@ def _max_memory(args: argparse.Namespace) -> Optional[int]:
     return parse_memory_size(args.max_memory) if args.max_memory else None
 
 
+def _memory_line(memory: Mapping[str, Any]) -> str:
+    """One line on the compiler's memory plan: stacks, cuts, and the budget that would stream with no cut."""
+    plans = memory.get("models", [memory])
+    parts = []
+    for i, m in enumerate(plans):
+        prefix = f"m{i}: " if len(plans) > 1 else ""
+        parts.append(f"{prefix}{len(m['stacks'])} stack(s), {len(m['cuts'])} cut(s); line buffers "
+                     f"{_fmt_bytes(m['buffer_budget_bytes'])} budget, {_fmt_bytes(m['min_buffer_budget_bytes'])} "
+                     f"streams with no cut")
+    return "; ".join(parts)
+
+
 def _size_option(text: Optional[str], option: str) -> Optional[int]:
     """A byte-size option (e.g. ``--buffer-budget 256K``) in bytes, or None when not given."""
     from .frontend import parse_memory_size
@@ -407,6 +419,7 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
               show_header=False, title_justify="left")
     t.add_column("metric", style="bold")
     t.add_column("value")
+    kinds = result.dram_bytes_by_kind
     rows = [
         ("mode / scheduler / precision", f"{result.mode} / {result.scheduler} / {result.precision}"),
         ("nodes / blocks / MACs", f"{result.model['nodes']} / {result.blocks} / {result.model['macs']:,}"),
@@ -414,11 +427,14 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
         ("throughput", f"{result.throughput_fps:,.1f} fps" + (f" (steady state, {result.frames} frames)" if result.frames > 1 else "")),
         ("lower bound / efficiency", f"{result.lower_bound_cycles:,.0f} cycles / {result.efficiency:.2f}"),
         ("energy / avg power", f"{result.energy_j * 1e3:.4f} mJ / {result.avg_power_w:.3f} W"),
-        ("DRAM read", f"{_fmt_bytes(result.dram_read_bytes)} (weights {_fmt_bytes(result.dram_bytes_by_kind['read']['weights'])}, "
-                      f"activations {_fmt_bytes(result.dram_bytes_by_kind['read']['activations'])}, "
-                      f"spill {_fmt_bytes(result.dram_bytes_by_kind['read']['spill'])})"),
-        ("DRAM write", f"{_fmt_bytes(result.dram_write_bytes)} (activations {_fmt_bytes(result.dram_bytes_by_kind['write']['activations'])}, "
-                       f"spill {_fmt_bytes(result.dram_bytes_by_kind['write']['spill'])})"),
+        ("DRAM read", f"{_fmt_bytes(result.dram_read_bytes)} (weights {_fmt_bytes(kinds['read']['weights'])}, "
+                      f"inputs {_fmt_bytes(kinds['read']['inputs'])}, "
+                      f"intermediate {_fmt_bytes(kinds['read']['intermediate'])}, "
+                      f"spill {_fmt_bytes(kinds['read']['spill'])})"),
+        ("DRAM write", f"{_fmt_bytes(result.dram_write_bytes)} (outputs {_fmt_bytes(kinds['write']['outputs'])}, "
+                       f"intermediate {_fmt_bytes(kinds['write']['intermediate'])}, "
+                       f"spill {_fmt_bytes(kinds['write']['spill'])})"),
+        ("on-chip memory", _memory_line(result.memory)),
         ("on-chip traffic", _fmt_bytes(result.onchip_bytes)),
         ("core utilization", f"mean {sum(result.core_utilization) / len(result.core_utilization):.1%}, "
                              f"max {max(result.core_utilization):.1%}"),

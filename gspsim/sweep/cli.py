@@ -51,7 +51,7 @@ axes (grid file [axes] keys; flags take comma-separated lists and override the f
   scheduler    scheduling strategies or 'default' (--schedulers)
   mode         streaming, layer or 'default' (--modes)
   precision    fp32, fp16, bf16, int8 (--precisions); unsupported ones fail per point
-  frames, ring_depth, block_rows, sim_seed   (--frames --ring-depth --block-rows --sim-seeds)
+  frames, tile, buffer_kib, sim_seed   (--frames --tiles --buffer-kib --sim-seeds)
 
 grid file example (sweep.toml):
   [sweep]
@@ -86,8 +86,8 @@ AXIS_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--modes", "mode", "streaming, layer, default"),
     ("--precisions", "precision", "fp32, fp16, bf16, int8 (only fp32 runs today; others fail per point)"),
     ("--frames", "frames", "frames streamed per run"),
-    ("--ring-depth", "ring_depth", "ring-buffer depths in producer blocks"),
-    ("--block-rows", "block_rows", "rows per block ('default' for the documented rule)"),
+    ("--tiles", "tile", "tile sizes separated by ';', e.g. 'rows=1;rows=4,channels=32' ('default': the compiler's rule)"),
+    ("--buffer-kib", "buffer_kib", "line-buffer budgets in KiB ('default': half of shared memory)"),
     ("--sim-seeds", "sim_seed", "seeds of the synthetic inputs and random schedulers"),
 )
 

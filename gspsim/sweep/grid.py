@@ -15,7 +15,7 @@ Axis names (also the column names of ``results.csv``):
   ``shared_kib``, ``dram_gbps``, ``clock_ghz``, ``threads``, and any
   ``hw.SECTION.FIELD`` of the hardware TOML (e.g. ``hw.dma.engines``);
 * run options: ``scheduler``, ``mode``, ``precision``, ``frames``,
-  ``ring_depth``, ``block_rows``, ``sim_seed``.
+  ``tile``, ``buffer_kib``, ``sim_seed``.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ OPTION_AXES: Mapping[str, Any] = {
     "mode": None,
     "precision": "fp32",
     "frames": 1,
-    "ring_depth": None,
-    "block_rows": None,
+    "tile": None,
+    "buffer_kib": None,
     "sim_seed": 0,
 }
 #: axis order in points and result columns
@@ -71,7 +71,7 @@ CORE_AXES: tuple[str, ...] = ("model", "hw", *HW_AXES, *OPTION_AXES)
 #: plural spellings accepted in grid files and ``--axis`` (the CLI's flags are plural)
 ALIASES: Mapping[str, str] = {
     "models": "model", "schedulers": "scheduler", "modes": "mode", "precisions": "precision",
-    "sim_seeds": "sim_seed", "dram_gb_s": "dram_gbps",
+    "sim_seeds": "sim_seed", "dram_gb_s": "dram_gbps", "tiles": "tile",
 }
 GENERIC_HW_PREFIX = "hw."
 
@@ -126,9 +126,11 @@ def parse_cli_values(name: str, text: str) -> list[Any]:
         raise ConfigError(f"sweep axis '{name}': give at least one value")
     if name in ("model", "hw", "scheduler", "mode", "precision"):
         return items
+    if name == "tile":  # tile sizes hold commas themselves: values are separated by ';'
+        return [None if t.strip().lower() in (DEFAULT_WORD, "none") else t.strip() for t in text.split(";") if t.strip()]
     values: list[Any] = []
     for t in items:
-        if name == "block_rows" and t.lower() in (DEFAULT_WORD, "none"):
+        if name == "buffer_kib" and t.lower() in (DEFAULT_WORD, "none"):
             values.append(None)
         else:
             v = _number(t, name)
@@ -243,7 +245,7 @@ def _normalise_axes(axes: Mapping[str, list[Any]]) -> dict[str, tuple[Any, ...]]
     for name in CORE_AXES:
         if name in axes:
             values = [None if isinstance(v, str) and v.lower() == DEFAULT_WORD and name in ("scheduler", "mode",
-                      "block_rows") else v for v in axes[name]]
+                      "tile", "buffer_kib") else v for v in axes[name]]
         elif name == "hw":
             values = [DEFAULT_HW]
         elif name in HW_AXES:
@@ -279,9 +281,18 @@ def _check_value(name: str, value: Any) -> None:
     elif name == "precision":
         if value not in PRECISION_KEYS:
             raise ConfigError(f"sweep axis 'precision': '{value}' is not one of {', '.join(PRECISION_KEYS)}")
-    elif name in ("frames", "ring_depth", "block_rows", "sim_seed"):
-        if value is None and name in ("block_rows", "ring_depth"):
-            return
+    elif name == "tile":
+        if value is not None:
+            from ..lowering import parse_tile
+
+            try:
+                parse_tile(str(value))
+            except ValueError as exc:
+                raise ConfigError(f"sweep axis 'tile': '{value}': {exc}") from None
+    elif name == "buffer_kib":
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise ConfigError(f"sweep axis 'buffer_kib': expected a number of KiB >= 0, got {value!r}")
+    elif name in ("frames", "sim_seed"):
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "sim_seed" else 1):
             raise ConfigError(f"sweep axis '{name}': expected an integer >= {0 if name == 'sim_seed' else 1}, "
                               f"got {value!r}")
@@ -388,8 +399,8 @@ def expand(spec: GridSpec) -> list[Point]:
         options = SimOptions(
             mode=values["mode"], scheduler=values["scheduler"], precision=values["precision"],
             seed=int(values["sim_seed"]), frames=int(values["frames"]), execute=spec.execute,
-            block_rows=values["block_rows"],
-            ring_depth=None if values["ring_depth"] is None else int(values["ring_depth"]),
+            tile=values["tile"],
+            buffer_budget=None if values["buffer_kib"] is None else int(values["buffer_kib"] * 1024),
         )
         points.append(Point(index=index, values=values, hardware=built[hw_key], options=options))
     return points
