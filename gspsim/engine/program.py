@@ -9,8 +9,11 @@ differ only in how they play out the run-time rules.
 For each tile:
 
 * its compute cycles (the cost model at its node's precision);
-* its **home core** (channel group ``g`` -> core ``g mod cores``): where its
-  slice of the weights lives;
+* its **home core** (:func:`gspsim.lowering.tasks.home_core`): where its
+  channel group's slice of the weights lives;
+* the tile of the same channel group and columns in the previous band: a
+  tile that runs on the same core as that one still holds the rows both
+  windows cover (its halo), and reads only the rest;
 * what it reads: from a line buffer (the bytes, and the producer tiles they
   come from, for locality), or from a tensor in DRAM (through its band's DMA
   load and the staging area: the band loads each input row once);
@@ -45,6 +48,8 @@ class BufferRead:
     tensor: str
     nbytes: int
     producer_tiles: tuple[int, ...]
+    #: per producer tile: whether the tile of the previous band (same group and columns) read it too
+    reused: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,11 +84,14 @@ class Program:
     # per tile
     cycles: tuple[int, ...]
     home_core: tuple[int, ...]
+    previous: tuple[int, ...]
     buffer_reads: tuple[tuple[BufferRead, ...], ...]
     #: per tile: the DRAM-resident tensors it reads (through its band's loads and the staging area)
     dram_reads: tuple[tuple[str, ...], ...]
-    #: per tile: bytes it reads from staging (its windows of DRAM-resident tensors)
+    #: per tile: bytes it reads from staging (its windows of DRAM-resident tensors), and the part of them the
+    #: previous band's tile of its group read too
     staging_bytes: tuple[int, ...]
+    staging_reuse: tuple[int, ...]
     #: per tile: (ring index, bytes) of each line buffer it writes
     ring_writes: tuple[tuple[tuple[int, int], ...], ...]
     #: per tile: bytes it writes to DRAM and their kind
@@ -176,6 +184,7 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
     buffer_reads: list[tuple[BufferRead, ...]] = []
     dram_reads: list[tuple[str, ...]] = []
     staging: list[int] = []
+    staging_reuse: list[int] = []
     ring_writes: list[tuple[tuple[int, int], ...]] = []
     dram_write: list[tuple[int, str]] = []
     for b in blocks:
@@ -184,23 +193,28 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
             buffer_reads.append(())
             dram_reads.append(())
             staging.append(0)
+            staging_reuse.append(0)
             ring_writes.append(())
             dram_write.append((0, "outputs"))
             continue
-        reads, drams, stage = [], [], 0
-        for r in b.inputs:
+        reads, drams, stage, reuse = [], [], 0, 0
+        before = blocks[b.previous].inputs if b.previous >= 0 else ()
+        for k, r in enumerate(b.inputs):
             ring = source(r.tensor, b.node)
             if ring is not None:
                 # a read through a view reads the root's producer tiles: all of them
                 producers = r.producer_tiles if plan.root(r.tensor) == r.tensor else \
                     tuple(t for band in nodes[rings[ring].node].bands for t in bands[band].tiles)
-                reads.append(BufferRead(rings[ring].tensor, r.nbytes, producers))
+                seen = set(before[k].producer_tiles) if before and plan.root(r.tensor) == r.tensor else set()
+                reads.append(BufferRead(rings[ring].tensor, r.nbytes, producers, tuple(p in seen for p in producers)))
             else:
                 drams.append(r.tensor)
                 stage += r.nbytes
+                reuse += b.overlap[k] if b.overlap else 0
         buffer_reads.append(tuple(reads))
         dram_reads.append(tuple(drams))
         staging.append(stage)
+        staging_reuse.append(reuse)
         outs = [o for o in node.op.outputs if o]
         writes, to_dram, kind = [], 0, "intermediate"
         for name in outs:
@@ -234,8 +248,9 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
             weight_loads.append(tuple(WeightLoad(node.index, g, n, k) for k in per_band for g, n in slices))
     return Program(
         tasks=tasks, plan=plan, cycles=tuple(cycles.tolist()),
-        home_core=tuple(b.group % cores for b in blocks),
+        home_core=tuple(b.home_core for b in blocks), previous=tuple(b.previous for b in blocks),
         buffer_reads=tuple(buffer_reads), dram_reads=tuple(dram_reads), staging_bytes=tuple(staging),
+        staging_reuse=tuple(staging_reuse),
         ring_writes=tuple(ring_writes), dram_write=tuple(dram_write),
         band_loads=tuple(band_loads), band_releases=tuple(band_releases), band_readers=band_readers,
         rings=tuple(rings), node_rings=tuple(tuple(r) for r in node_rings), weight_loads=tuple(weight_loads),
@@ -255,15 +270,3 @@ def _weight_key(loads: Sequence[WeightLoad], group: int, band: int) -> tuple[int
 def shares(nbytes: int, count: int) -> list[int]:
     """``nbytes`` split into ``count`` parts that add up exactly (part i = n(i+1)//c - ni//c)."""
     return [nbytes * (i + 1) // count - nbytes * i // count for i in range(count)]
-
-
-def local_bytes(read: BufferRead, core: int, placed: Sequence[int], base: int) -> int:
-    """Bytes of a buffer read that producer tiles on ``core`` wrote (read from the core's own memory)."""
-    n = len(read.producer_tiles)
-    if not n:
-        return 0
-    total = 0
-    for i, p in enumerate(read.producer_tiles):
-        if placed[base + p] == core:
-            total += read.nbytes * (i + 1) // n - read.nbytes * i // n
-    return total

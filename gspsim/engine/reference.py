@@ -62,7 +62,7 @@ from ..lowering.memory import buffer_budget_bytes, weight_capacity_bytes
 from .executor import KernelExecutor
 from .memory import BandwidthChannel, LineBuffer
 from .options import SimOptions
-from .program import WeightLoad, local_bytes
+from .program import WeightLoad
 from .records import EngineRun, Records, Spill, Workload, label, order_jobs, progress_every, tile_key
 
 
@@ -652,20 +652,23 @@ class ReferenceEngine:
         # inputs that live in DRAM: the band's loads (each input row once), then a window from staging
         for tensor in prog.dram_reads[t]:
             arrive = max(arrive, self._band_load(j, tile.node, tile.band_index, tensor, now, g))
-        onchip = prog.staging_bytes[t]
-        local = 0
+        # the previous band's tile of this group ran here: the rows both windows cover are still here
+        follows = prog.previous[t] >= 0 and self.rec.core[job.offset + prog.previous[t]] == core
+        reuse = prog.staging_reuse[t] if follows else 0
+        onchip = prog.staging_bytes[t] - reuse
+        local = reuse
         spilled = self.band_spilled[j]
+        blocks = prog.tasks.blocks
         for read in prog.buffer_reads[t]:
             n = len(read.producer_tiles)
-            spill_bytes = 0
-            if spilled:
-                for i, p in enumerate(read.producer_tiles):
-                    if prog.tasks.blocks[p].band in spilled:
-                        spill_bytes += read.nbytes * (i + 1) // n - read.nbytes * i // n
-            mine = local_bytes(read, core, self.rec.core, job.offset)
-            local += mine
-            onchip += read.nbytes - mine - spill_bytes
-            dram += spill_bytes
+            for i, p in enumerate(read.producer_tiles):
+                share = read.nbytes * (i + 1) // n - read.nbytes * i // n
+                if self.rec.core[job.offset + p] == core or (follows and read.reused[i]):
+                    local += share  # written on this core, or read by this core's previous band
+                elif blocks[p].band in spilled:
+                    dram += share
+                else:
+                    onchip += share
         if dram:
             self.rec.dram_read["spill"] += dram
             arrive = max(arrive, self.dram.reserve(now, dram))

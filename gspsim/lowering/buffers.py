@@ -11,7 +11,9 @@ that streaming can never deadlock and the producer can run one band ahead:
   holds every band between the first one it reads and the last one that must
   have been written before it can run at all, through any path (the other
   branch of the fork): the join keeps exactly the rows it still needs;
-* plus one producer band, so the producer writes ahead while its consumers work.
+* plus one producer band, so the producer writes ahead while its consumers work
+  (the planner gives a stack's line buffers more bands of run-ahead where its
+  budget has room left: :mod:`gspsim.lowering.stacks`).
 
 A consumer that reads the tensor whole (global pooling, reshape, softmax over
 the blocked axis, a one-band node) holds it whole.  Views (Reshape, Flatten,
@@ -39,9 +41,9 @@ class StreamedTensor:
     #: per consumer node (views excluded, readers through views included): producer bands it holds at once
     held: Mapping[int, int]
 
-    def capacity(self, held_bands: int) -> int:
-        """Bytes of a line buffer for consumers holding ``held_bands`` bands, plus one band of run-ahead."""
-        return min(self.nbytes, (held_bands + 1) * self.band_bytes) if held_bands < self.bands else self.nbytes
+    def capacity(self, held_bands: int, run_ahead: int = 1) -> int:
+        """Bytes of a line buffer for consumers holding ``held_bands`` bands, plus ``run_ahead`` bands."""
+        return min(self.nbytes, (held_bands + run_ahead) * self.band_bytes) if held_bands < self.bands else self.nbytes
 
 
 def alias_roots(tasks: TaskGraph) -> dict[str, str]:

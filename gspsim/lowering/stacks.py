@@ -14,7 +14,9 @@ current stack node by node while
   memory (a model whose weights all fit keeps them resident, and this never
   cuts);
 
-and cuts where either would overflow.  How each node's weights reach its
+and cuts where either would overflow.  Where a stack leaves budget unused,
+its line buffers get up to :data:`MAX_RUN_AHEAD` bands of run-ahead instead
+of one, so producers stall less.  How each node's weights reach its
 tiles (``weight_policy``):
 
 * ``held``: a multi-band node whose weights take at most half the weight
@@ -134,9 +136,13 @@ def _consumers(tasks: TaskGraph, roots: Mapping[str, str]) -> dict[str, list[int
     return result
 
 
-def _capacity(info: StreamedTensor, readers: list[int], first: int, last: int) -> int:
+def _capacity(info: StreamedTensor, readers: list[int], first: int, last: int, run_ahead: int = 1) -> int:
     held = max((info.held.get(c, 0) for c in readers if first <= c <= last), default=0)
-    return info.capacity(held) if held else 0
+    return info.capacity(held, run_ahead) if held else 0
+
+
+#: most bands of run-ahead a line buffer gets from budget a stack leaves unused
+MAX_RUN_AHEAD = 3
 
 
 def plan_layer_stacks(tasks: TaskGraph, hw: HardwareConfig, mode: str,
@@ -189,6 +195,18 @@ def plan_layer_stacks(tasks: TaskGraph, hw: HardwareConfig, mode: str,
         for n in range(a, b + 1):
             stack_of[n] = s
 
+    # -- run-ahead: budget a stack leaves unused lets every one of its line buffers run further ahead ----------
+    run_ahead = [1] * len(bounds)
+    if mode != "layer":
+        streamed = [[name for name, info in infos.items() if stack_of[info.node] == s and
+                     any(stack_of[c] == s for c in readers.get(name, []))] for s in range(len(bounds))]
+        for s, names in enumerate(streamed):
+            while run_ahead[s] < MAX_RUN_AHEAD:
+                more = sum(_capacity(infos[t], readers[t], *bounds[s], run_ahead[s] + 1) for t in names)
+                if more > budget:
+                    break
+                run_ahead[s] += 1
+
     # -- placements ---------------------------------------------------------------------------------------
     graph_outputs = {roots.get(o, o) for o in tasks.graph.outputs}
     placements: dict[str, Placement] = {}
@@ -198,7 +216,7 @@ def plan_layer_stacks(tasks: TaskGraph, hw: HardwareConfig, mode: str,
         mine = [c for c in readers.get(name, []) if stack_of[c] == s]
         later = [c for c in readers.get(name, []) if stack_of[c] != s]
         on_chip = mode != "layer" and bool(mine)
-        cap = _capacity(info, mine, *bounds[s]) if on_chip else 0
+        cap = _capacity(info, mine, *bounds[s], run_ahead[s]) if on_chip else 0
         stack_buffers[s] += cap
         is_output = name in graph_outputs
         to_dram = is_output or bool(later) or (mode == "layer" and bool(readers.get(name)))

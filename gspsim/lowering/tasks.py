@@ -68,6 +68,12 @@ class Block:
     #: bytes of the node's weights this tile uses (its channel group's slice, or all of them)
     weight_bytes: int
     inputs: tuple[TileRead, ...]
+    #: the core that keeps its channel group's weight slice (see :func:`home_core`)
+    home_core: int = 0
+    #: the tile of the same channel group and columns in the node's previous band (-1 for the first band)
+    previous: int = -1
+    #: per input: bytes of its window that the previous tile's window held too (its halo rows)
+    overlap: tuple[int, ...] = ()
 
     @property
     def in_bytes(self) -> int:
@@ -155,6 +161,13 @@ class TaskGraph:
         return tuple(t for c in self.band_consumers[self.blocks[block].band] for t in self.bands[c].tiles)
 
 
+def home_core(group_base: int, group: int, cores: int) -> int:
+    """Where a channel group's weight slice lives: groups are numbered across nodes in program order and dealt
+    to the cores in turn, so a node's groups spread over the cores and consecutive nodes start where the last
+    one ended (weight-stationary placement)."""
+    return (group_base + group) % cores
+
+
 def kernel_for(op: OpNode) -> Kernel:
     """The kernel of ``op`` at the precision the precision pass gave it."""
     return get_kernel(op.op_type, op.precision)
@@ -234,6 +247,8 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
     producer: dict[str, int] = {}
     produced: dict[str, _Produced] = {}
     nbytes_of: dict[str, int] = {}
+    group_base = 0
+    cores = hw.cores.count
 
     def size(name: str) -> int:
         value = nbytes_of.get(name)
@@ -263,7 +278,9 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
         tile_ids: list[int] = []
         first_tiles: list[int] = []
         prev_hi: dict[str, int] = {}
+        prev_window: dict[str, Optional[tuple[int, int, int]]] = {}
         r_extent, c_extent, w_extent = ext(axes.row), ext(axes.channel), ext(axes.col)
+        per_band = len(groups) * len(col_ranges)
         for b_index, rows in enumerate(row_ranges):
             band_id = len(bands)
             deps: set[int] = set()
@@ -303,6 +320,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
                     else cost.weight_bytes
                 for w_index, cols in enumerate(col_ranges):
                     reads = []
+                    overlap = []
                     for i, name in unique_inputs:
                         info = tensors[name]
                         r_need = need_rows[name]
@@ -319,6 +337,13 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
                                 b_sel = range(len(p.band_ids))
                             ptiles = _producer_tiles(p, b_sel, c_need, w_need)
                         reads.append(TileRead(name, nbytes, ptiles))
+                        # rows of this window the same tile of the previous band read too (its halo)
+                        before = prev_window.get(name)
+                        if b_index and r_need is not None and before is not None and before[0] == r_need[0]:
+                            shared = max(0, min(before[2], r_need[2]) - max(before[1], r_need[1]))
+                            overlap.append(nbytes * shared // max(1, r_need[2] - r_need[1]))
+                        else:
+                            overlap.append(0)
                     blocks.append(Block(
                         id=len(blocks), node=n_index, band=band_id, index=len(tile_ids), band_index=b_index,
                         group=g_index, col=w_index, rows=rows, channels=chans, cols=cols,
@@ -326,8 +351,11 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
                         vector_ops=_share(g_vops, cols[0], cols[1], w_extent),
                         out_bytes=_share(g_out, cols[0], cols[1], w_extent),
                         weight_bytes=g_weight, inputs=tuple(reads),
+                        home_core=home_core(group_base, g_index, cores),
+                        previous=len(blocks) - per_band if b_index else -1, overlap=tuple(overlap),
                     ))
                     tile_ids.append(len(blocks) - 1)
+            prev_window = dict(need_rows)
             bands.append(Band(
                 id=band_id, node=n_index, index=b_index, rows=rows, tiles=range(first_tile, len(blocks)),
                 deps=tuple(sorted(deps)), out_bytes=band_out, loads=tuple(loads), reads=tuple(band_reads),
@@ -335,6 +363,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
             band_ids.append(band_id)
             first_tiles.append(first_tile)
         nodes.append(NodeTasks(n_index, op, cost, kernel, tiling, tuple(band_ids), tuple(tile_ids)))
+        group_base += len(groups)
         for name in outputs:
             producer[name] = n_index
             produced[name] = _Produced(
