@@ -128,6 +128,30 @@ def _add_inspect_parser(sub: argparse._SubParsersAction) -> None:
     _add_model_loading_options(p)
 
 
+def _add_memory_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "memory",
+        help="how much on-chip memory a model needs: its memory plan across line-buffer budgets",
+        description=(
+            "Compile a model for a chip (no simulation) and print its memory plan: the line-buffer budget that "
+            "streams it with no cut, its stacks at the default budget, and the activation DRAM traffic the plan "
+            "implies at a range of budgets."
+        ),
+    )
+    p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
+    p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
+    p.add_argument("--precision", default="fp32", help="fp32, fp16, bf16 or int8 (default fp32)")
+    p.add_argument("--mode", default=None, choices=["streaming", "layer"], help="default: the chip's")
+    p.add_argument("--budgets", default=None, metavar="SIZE[,SIZE...]",
+                   help="budgets to plan at, e.g. 64K,256K,1M (default: from 1/16 of the no-cut budget up to it)")
+    p.add_argument("--plot", metavar="FILE.png|FILE.svg", help="draw activation DRAM traffic against the budget")
+    p.add_argument("--csv", metavar="PATH", help="write the table as CSV")
+    p.add_argument("--calib-samples", type=int, default=8, metavar="N",
+                   help="synthetic calibration inputs for int8 (default 8; the plan does not depend on them)")
+    _add_model_loading_options(p)
+    _add_tiling_options(p)
+
+
 def _add_hw_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("hw", help="list or show hardware presets",
                        description="Hardware presets bundled with gspsim; pass --hw FILE.toml to run on your own chip.")
@@ -192,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub)
     add_plot_parser(sub)
     _add_inspect_parser(sub)
+    _add_memory_parser(sub)
     _add_hw_parser(sub)
     return parser
 
@@ -506,6 +531,65 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_memory(args: argparse.Namespace, console: Console) -> int:
+    from . import api
+    from .budget import budget_sweep
+    from .engine.options import SimOptions
+    from .hardware.config import load_hardware
+    from .output_files import refuse_overwriting, write_text_atomic
+
+    path = args.model or str(api.default_model_path())
+    protected = [path] + ([args.hw] if Path(args.hw).exists() else [])
+    for dest, what in ((args.plot, "--plot"), (args.csv, "--csv")):
+        if dest:
+            refuse_overwriting(dest, protected, what)
+    hw = load_hardware(args.hw)
+    options = SimOptions(mode=args.mode, precision=args.precision, tile=args.tile,
+                         buffer_budget=_size_option(args.buffer_budget, "--buffer-budget"),
+                         calibration_samples=args.calib_samples, accuracy_samples=0)
+    api.validate_options(options)
+    options = replace(options, mode=options.mode or hw.default_mode)
+    budgets = [_size_option(b.strip(), "--budgets") for b in args.budgets.split(",") if b.strip()] \
+        if args.budgets else None
+    graph = api.load_model(path, _input_shapes(args.input_shape), _max_memory(args))
+    graph = api.prepare_graph(graph, options)
+    program = api.compile_model(graph, hw, options)
+    plan, tasks = program.plan, program.tasks
+    need, points = budget_sweep(graph, hw, options, budgets)
+    beyond = need > hw.shared_memory.size_bytes
+    console.print(f"[bold]{Path(path).name}[/bold] at {options.precision} on {hw.name} ({options.mode}): "
+                  f"line buffers that stream it with no cut: [bold]{_fmt_bytes(need)}[/bold]"
+                  f"{' (more than its ' + _fmt_bytes(hw.shared_memory.size_bytes) + ' of shared memory)' if beyond else ''}; "
+                  f"weights {_fmt_bytes(sum(n.cost.weight_bytes for n in tasks.nodes))} "
+                  f"({'resident' if plan.resident else 'streamed: more than the ' + _fmt_bytes(plan.weight_capacity) + ' weight memory'})")
+    t = Table(title=f"stacks at a {_fmt_bytes(plan.buffer_budget)} budget", title_justify="left")
+    for col in ("stack", "nodes", "first node", "last node", "line buffers", "held weights", "all weights"):
+        t.add_column(col, justify="left" if col in ("first node", "last node") else "right")
+    for s in plan.stacks:
+        t.add_row(str(s.index), str(len(s.nodes)), tasks.nodes[s.first].op.name, tasks.nodes[s.last].op.name,
+                  _fmt_bytes(s.buffer_bytes), _fmt_bytes(s.held_weight_bytes), _fmt_bytes(s.weight_bytes))
+    console.print(t)
+    t = Table(title="activation DRAM traffic per frame by line-buffer budget", title_justify="left")
+    for col in ("budget", "stacks", "cuts", "largest stack's buffers", "intermediate DRAM", "graph inputs + outputs"):
+        t.add_column(col, justify="right")
+    rows = []
+    for p in points:
+        t.add_row(_fmt_bytes(p.budget_bytes), str(p.stacks), str(p.cuts), _fmt_bytes(p.buffer_bytes),
+                  _fmt_bytes(p.intermediate_bytes), _fmt_bytes(p.io_bytes))
+        rows.append(f"{p.budget_bytes},{p.stacks},{p.cuts},{p.buffer_bytes},{p.intermediate_bytes},{p.io_bytes}")
+    console.print(t)
+    if args.csv:
+        write_text_atomic(args.csv, "budget_bytes,stacks,cuts,largest_stack_buffer_bytes,intermediate_dram_bytes,"
+                                    "io_dram_bytes\n" + "\n".join(rows) + "\n")
+        console.print(f"wrote {args.csv}")
+    if args.plot:
+        from .report.plots import budget_plot
+
+        budget_plot(points, need, f"{Path(path).name}, {options.precision}, {hw.name}", args.plot)
+        console.print(f"wrote {args.plot}")
+    return 0
+
+
 def cmd_hw(args: argparse.Namespace, console: Console) -> int:
     from .hardware.config import load_hardware, preset_names
 
@@ -579,7 +663,8 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "plot": cmd_plot, "inspect": cmd_inspect, "hw": cmd_hw}
+COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "plot": cmd_plot, "inspect": cmd_inspect,
+            "memory": cmd_memory, "hw": cmd_hw}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -120,6 +120,20 @@ class Program:
     def weight_bytes(self) -> int:
         return sum(load.nbytes for loads in self.weight_loads for load in loads)
 
+    def planned_activation_bytes(self) -> dict[str, int]:
+        """DRAM bytes of activations per frame that the plan implies, before any run: graph inputs read and
+        outputs written, and intermediate tensors written and read back (cuts, or everything in layer mode).
+
+        A run without spills moves exactly these (the engine-invariant tests check it).
+        """
+        out = {"inputs": 0, "outputs": 0, "intermediate_read": 0, "intermediate_write": 0}
+        for nbytes, kind in self.dram_write:
+            out["outputs" if kind == "outputs" else "intermediate_write"] += nbytes
+        for loads in self.band_loads:
+            for nbytes, kind in loads.values():
+                out["inputs" if kind == "inputs" else "intermediate_read"] += nbytes
+        return out
+
 
 def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost: CostModel) -> Program:
     """The tables of one model (module docstring)."""

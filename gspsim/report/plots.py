@@ -460,6 +460,34 @@ def pareto_plot(points: Sequence[Mapping[str, Any]], path: str | os.PathLike[str
     return _write_one(pareto_figure(points, latency_unit, energy_unit), path)
 
 
+def budget_figure(points: Sequence[Any], min_budget: int, title: str) -> Figure:
+    """Activation DRAM traffic per frame against the line-buffer budget (``gspsim memory --plot``)."""
+    fig = _new_figure(7.0, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    kib = [p.budget_bytes / 1024 for p in points]
+    ax.plot(kib, [p.intermediate_bytes / 1e6 for p in points], marker="o", label="intermediate tensors (cuts)")
+    ax.plot(kib, [(p.intermediate_bytes + p.io_bytes) / 1e6 for p in points], marker=".", linestyle="--",
+            label="plus graph inputs and outputs")
+    for p, x in zip(points, kib):
+        ax.annotate(f"{p.stacks} stack{'s' if p.stacks != 1 else ''}", (x, p.intermediate_bytes / 1e6),
+                    textcoords="offset points", xytext=(4, 6), fontsize=7)
+    ax.axvline(min_budget / 1024, color="grey", linestyle=":", label=f"no cut at {min_budget / 1024:,.0f} KiB")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(_minor_log_label))
+    ax.set_xlabel("line-buffer budget (KiB)")
+    ax.set_ylabel("activation DRAM traffic per frame (MB)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def budget_plot(points: Sequence[Any], min_budget: int, title: str, path: str | os.PathLike[str]) -> Path:
+    """Write :func:`budget_figure` to ``path`` (.png or .svg)."""
+    return _write_one(budget_figure(points, min_budget, title), path)
+
+
 def _write_one(fig: Figure, path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     fmt = p.suffix.lstrip(".").lower()
