@@ -6,10 +6,10 @@ range (saturation), infinities and NaNs, and per-axis parameters on negative
 axes.  Wherever the ONNX spec defines QuantizeLinear's result (every finite
 value, and +-inf, which saturate like any value beyond the range) the kernels
 must equal onnxruntime's bit for bit.  The spec leaves NaN undefined for
-integer outputs and onnxruntime's answer depends on its version and on the
-CPU (x86 clamps NaN to the lowest code, ARM NEON's conversion gives 0 + zero
-point), so NaN is checked against gspsim's documented rule instead: NaN
-quantizes to ``qmin`` (docs/precision.md, "Infinities and NaN").
+integer outputs and onnxruntime's answer has changed between versions (1.31
+gave ``INT32_MIN + zero_point`` for float16) and is undefined C in its
+portable fallback, so NaN is checked against gspsim's documented rule
+instead: NaN quantizes to ``qmin`` (docs/precision.md, "Infinities and NaN").
 """
 
 from __future__ import annotations
