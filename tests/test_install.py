@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import site
 import subprocess
 import sys
@@ -57,6 +56,9 @@ from packaging.requirements import Requirement
 from gspsim.tomlfile import read_toml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from check_upgrades import copy_checkout  # noqa: E402
 #: generous bounds that catch a hang (a cold run compiles every kernel the default model needs)
 INSTALL_TIMEOUT_S = 600
 RUN_TIMEOUT_S = 600
@@ -119,9 +121,7 @@ def numba_cache_files(folder: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_readme_installs_work_in_either_order(tmp_path: Path) -> None:
-    source = tmp_path / "clone"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", "__pycache__", "*.egg-info", "build", "dist", ".hypothesis", ".pytest_cache", ".benchmarks"))
+    source = copy_checkout(tmp_path / "clone")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"

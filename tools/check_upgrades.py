@@ -103,6 +103,13 @@ def report(changes: Sequence[PinChange], outcomes: SuiteOutcomes) -> str:
     return "\n".join(lines)
 
 
+def copy_checkout(dest: Path) -> Path:
+    """A copy of this checkout's files at ``dest``, without git data, caches and build output."""
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
+        ".git", "__pycache__", "*.egg-info", "build", "dist", ".hypothesis", ".pytest_cache", ".benchmarks"))
+    return dest
+
+
 def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess:
     print("+", " ".join(argv), flush=True)
     return subprocess.run(list(argv), cwd=cwd, env=dict(env), text=True)
@@ -119,9 +126,7 @@ def check_upgrades(workdir: Path, pytest_args: Sequence[str]) -> int:
     """Make the venv in ``workdir``, install the newest versions, run the suite, print the report."""
     env = {k: v for k, v in os.environ.items() if k not in ("PIP_CONSTRAINT", "PYTHONPATH", "VIRTUAL_ENV")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    source = workdir / "checkout"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", "__pycache__", "*.egg-info", "build", "dist", ".hypothesis", ".pytest_cache", ".benchmarks"))
+    source = copy_checkout(workdir / "checkout")
     venv = workdir / "venv"
     python = venv / ("Scripts" if os.name == "nt" else "bin") / "python"
     if run([sys.executable, "-m", "venv", str(venv)], workdir, env).returncode != 0:
