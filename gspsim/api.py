@@ -148,9 +148,9 @@ def _onnxruntime_outputs(
     from .ir.to_onnx import save_model
 
     with tempfile.TemporaryDirectory(prefix="gspsim-pruned-") as folder:
-        pruned = os.path.join(folder, "pruned.onnx")
-        save_model(replace(graph, source_path=""), pruned)
-        return run_onnxruntime(pruned, inputs)
+        written = os.path.join(folder, "pruned.onnx")
+        save_model(replace(graph, source_path=""), written)
+        return run_onnxruntime(written, inputs)
 
 
 def _tile_shape(options: SimOptions) -> Optional[TileShape]:
@@ -223,8 +223,10 @@ def simulate_many(
     hardware = _hardware(hw)
     fps = list(fps) if fps is not None else [None] * len(models)
     inputs = list(inputs) if inputs is not None else [None] * len(models)
-    if len(fps) != len(models) or len(inputs) != len(models):
+    if len(fps) != len(models):
         raise ConfigError(f"give one --fps per model ({len(models)} models, {len(fps)} rates)")
+    if len(inputs) != len(models):
+        raise ConfigError(f"give one inputs mapping per model ({len(models)} models, {len(inputs)} given)")
     for rate in fps:
         if rate is not None and not rate > 0:
             raise ConfigError(f"--fps must be > 0, got {rate}")
