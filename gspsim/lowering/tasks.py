@@ -23,7 +23,7 @@ from ..hardware.config import HardwareConfig
 from ..engine.cost_model import sparse_op_cost
 from ..ir.costs import VIEW_OPS, OpCost, op_cost
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
-from ..kernels import Kernel, UnsupportedKernel, get_kernel
+from ..kernels import Kernel, UnsupportedKernel, fused_kernel, get_kernel
 from .receptive_field import RowRange, block_ranges, needed_rows, normalize_axis, overlapping
 
 
@@ -119,6 +119,8 @@ def rows_per_block(out: TensorInfo, axis: int, hw: HardwareConfig, override: Opt
 
 def kernel_for(op: OpNode) -> Kernel:
     """The kernel of ``op`` at the precision the precision pass gave it."""
+    if op.epilogue:
+        return fused_kernel(op)
     return get_kernel(op.op_type, op.precision)
 
 
