@@ -172,7 +172,7 @@ def _graph_input_bands(
     for i_index, name in enumerate(op.inputs):
         if not name or name in op.weights or name in bands or name in result or out is None:
             continue
-        needs = [needed_rows(op, i_index, tensors[name], out, axis, r, tensors) for r in ranges]
+        needs = [needed_rows(*op.input_reader(i_index), tensors[name], out, axis, r, tensors) for r in ranges]
         if any(n is None for n in needs) or len({n[0] for n in needs}) != 1:
             continue
         in_axis = needs[0][0]
@@ -219,7 +219,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optiona
                 if total is None:
                     total = nbytes_of[name] = info.nbytes
                 need = (
-                    needed_rows(op, i_index, info, out, axis, (start, stop), tensors)
+                    needed_rows(*op.input_reader(i_index), info, out, axis, (start, stop), tensors)
                     if axis is not None and out is not None
                     else None
                 )
