@@ -11,6 +11,7 @@ treated as immutable: passes return a new graph.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
@@ -98,13 +99,13 @@ class OpNode:
         """Inputs produced at run time (not weights, not omitted optionals), the epilogue's external ones included."""
         return tuple(t for t in self.inputs if t and t not in self.weights)
 
-    # -- fused nodes -------------------------------------------------------------
+    # -- fused nodes (computed once per node: lowering asks per block) ------------------
     @property
     def internal_tensors(self) -> tuple[str, ...]:
         """Names of the tensors produced inside a fused node other than its outputs (empty if not fused)."""
         return tuple(info.name for info in self.internal)
 
-    @property
+    @cached_property
     def epilogue_sources(self) -> tuple[tuple[int, int], ...]:
         """Per epilogue external input, in ``inputs`` order: (epilogue index, that op's input index)."""
         produced = set(self.internal_tensors[:1])
@@ -127,7 +128,7 @@ class OpNode:
         k, j = self.epilogue_sources[index - n]
         return self.epilogue[k], j
 
-    @property
+    @cached_property
     def main_op(self) -> "OpNode":
         """The main op alone, as it was before fusion (the node itself if it is not fused)."""
         if not self.epilogue:
