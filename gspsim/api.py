@@ -122,8 +122,14 @@ def prepare_precision(graph: DataflowGraph, options: SimOptions) -> DataflowGrap
 
 
 def prepare_graph(graph: DataflowGraph, options: SimOptions) -> DataflowGraph:
-    """The graph as it is lowered: precisions assigned (:func:`prepare_precision`)."""
-    return prepare_precision(graph, options)
+    """The graph as it is lowered: precisions assigned (:func:`prepare_precision`), then fused unless
+    ``options.fuse`` is False (see gspsim.passes.fuse)."""
+    graph = prepare_precision(graph, options)
+    if options.fuse:
+        from .passes.fuse import fuse_elementwise
+
+        graph = fuse_elementwise(graph)
+    return graph
 
 
 def prepare_pruning(graph: DataflowGraph, options: SimOptions) -> DataflowGraph:

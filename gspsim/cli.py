@@ -50,6 +50,9 @@ def _add_tiling_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--buffer-budget", default=None, metavar="SIZE",
                    help="shared-memory bytes for line buffers, e.g. 256K or 1M (default: half of shared memory; "
                         "the rest holds weights)")
+    p.add_argument("--no-fuse", action="store_true",
+                   help="keep every elementwise op (Relu, Clip, residual Add, ...) a node of its own instead of "
+                        "fusing it into the node that produces its input (for ablations; outputs are identical)")
 
 
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
@@ -121,11 +124,18 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
 def _add_inspect_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "inspect",
-        help="show a model's ops, parameters, MACs and what the frontend folded",
-        description="Load an ONNX model through gspsim's frontend and passes and describe the resulting dataflow graph.",
+        help="show a model's ops, parameters, MACs and what the frontend folded and the compiler fused",
+        description="Load an ONNX model through gspsim's frontend and passes and describe the dataflow graph as it "
+                    "is lowered at a precision: its nodes, what was folded and fused, and each node's cost.",
     )
     p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
+    p.add_argument("--precision", default="fp32", metavar="P",
+                   help="fp32, fp16, bf16 or int8 (int8 quantizes a float model first, with seeded calibration "
+                        "inputs); default fp32")
+    p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE",
+                   help="the chip whose memory plan is shown (default blaize-1600)")
     _add_model_loading_options(p)
+    _add_tiling_options(p)
 
 
 def _add_memory_parser(sub: argparse._SubParsersAction) -> None:
@@ -296,6 +306,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         calibration_samples=args.calib_samples,
         accuracy_samples=args.accuracy_samples,
         prune=prunes[0],
+        fuse=not args.no_fuse,
     )
     for p in precisions or [""]:
         api.validate_options(replace(options, precision=p))
@@ -446,7 +457,8 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
     t.add_column("value")
     kinds = result.dram_bytes_by_kind
     rows = [
-        ("mode / scheduler / precision", f"{result.mode} / {result.scheduler} / {result.precision}"),
+        ("mode / scheduler / precision", f"{result.mode} / {result.scheduler} / {result.precision}"
+                                          + ("" if result.fuse else " (fusion off)")),
         ("nodes / blocks / MACs", f"{result.model['nodes']} / {result.blocks} / {result.model['macs']:,}"),
         ("latency", f"{result.latency_cycles:,.0f} cycles = {result.latency_s * 1e3:.4f} ms"),
         ("throughput", f"{result.throughput_fps:,.1f} fps" + (f" (steady state, {result.frames} frames)" if result.frames > 1 else "")),
@@ -502,13 +514,28 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
     from collections import Counter
 
     from . import api
+    from .engine.options import SimOptions
     from .ir.costs import op_cost
 
+    from .hardware.config import load_hardware
+
     path = args.model or str(api.default_model_path())
-    graph = api.load_model(path, _input_shapes(args.input_shape), _max_memory(args))
+    hw = load_hardware(args.hw)
+    options = SimOptions(precision=args.precision, fuse=not args.no_fuse, tile=args.tile,
+                         buffer_budget=_size_option(args.buffer_budget, "--buffer-budget"))
+    api.validate_options(options)
+    options = replace(options, mode=hw.default_mode)
+    graph = api.prepare_graph(api.load_model(path, _input_shapes(args.input_shape), _max_memory(args)), options)
+    program = api.compile_model(graph, hw, options)
+    plan = program.plan
+    node_of = {n.op.name: n for n in program.tasks.nodes}
     costs = {op.name: op_cost(op, graph.tensors) for op in graph.ops()}
-    console.print(f"[bold]{path}[/bold]: {len(graph)} nodes, {graph.num_params:,} parameters "
-                  f"({_fmt_bytes(graph.weight_bytes)}), {sum(c.macs for c in costs.values()):,} MACs")
+    ops = [part for node in graph.ops() for part in node.unfused()]
+    fused = sum(1 for op in graph.ops() if op.epilogue)
+    console.print(f"[bold]{path}[/bold] at {args.precision}: {len(graph)} nodes"
+                  + (f" ({len(ops)} ops, {fused} nodes with fused ops)" if fused else "")
+                  + f", {graph.num_params:,} parameters ({_fmt_bytes(graph.weight_bytes)}), "
+                  f"{sum(c.macs for c in costs.values()):,} MACs")
     for name in graph.inputs:
         info = graph.tensors[name]
         console.print(f"  input  {name}: {info.dtype}{list(info.shape)}")
@@ -516,17 +543,26 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
         info = graph.tensors[name]
         console.print(f"  output {name}: {info.dtype}{list(info.shape)}")
     for note in graph.notes:
-        console.print(f"  frontend: {note}")
-    counts = Counter(op.op_type for op in graph.ops())
+        console.print(f"  note: {note}")
+    counts = Counter(op.op_type for op in ops)
     console.print("  ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())))
+    console.print(f"  on {hw.name} ({plan.mode}): {len(program.tasks.blocks):,} tiles in {len(program.tasks.bands):,} "
+                  f"bands; {len(plan.stacks)} stack(s), {len(plan.cuts)} cut(s) at a "
+                  f"{_fmt_bytes(plan.buffer_budget)} line-buffer budget; line buffers that stream it with no cut: "
+                  f"{_fmt_bytes(plan.min_buffer_budget)} (see 'gspsim memory')")
     t = Table(title_justify="left")
-    for col in ("node", "op", "output", "MACs", "vector ops", "weights", "reads", "writes"):
-        t.add_column(col, justify="left" if col in ("node", "op", "output") else "right")
+    for col in ("node", "op (+ fused)", "precision", "output", "MACs", "vector ops", "weights", "reads", "writes",
+                "tile (rows × channels × cols)", "stack"):
+        t.add_column(col, justify="left" if col in ("node", "op (+ fused)", "precision", "output") else "right")
     for op in graph.ops():
         c = costs[op.name]
         out = graph.tensors[op.outputs[0]]
-        t.add_row(op.name, op.op_type, f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
-                  _fmt_bytes(c.weight_bytes), _fmt_bytes(c.activation_read_bytes), _fmt_bytes(c.write_bytes))
+        node = node_of[op.name]
+        tile = node.tiling
+        t.add_row(op.name, "+".join(part.op_type for part in op.unfused()), op.precision,
+                  f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
+                  _fmt_bytes(c.weight_bytes), _fmt_bytes(c.activation_read_bytes), _fmt_bytes(c.write_bytes),
+                  f"{tile.rows} × {tile.channels} × {tile.cols}", str(plan.stack_of[node.index]))
     console.print(t)
     return 0
 
@@ -544,7 +580,7 @@ def cmd_memory(args: argparse.Namespace, console: Console) -> int:
         if dest:
             refuse_overwriting(dest, protected, what)
     hw = load_hardware(args.hw)
-    options = SimOptions(mode=args.mode, precision=args.precision, tile=args.tile,
+    options = SimOptions(mode=args.mode, precision=args.precision, tile=args.tile, fuse=not args.no_fuse,
                          buffer_budget=_size_option(args.buffer_budget, "--buffer-budget"),
                          calibration_samples=args.calib_samples, accuracy_samples=0)
     api.validate_options(options)
@@ -641,7 +677,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     names = parse_scheduler_list(args.schedulers)
     hw = load_hardware(args.hw)
     options = SimOptions(mode=args.mode, precision=args.precision, seed=args.seed, frames=args.frames,
-                         execute=not args.timing_only, tile=args.tile,
+                         execute=not args.timing_only, tile=args.tile, fuse=not args.no_fuse,
                          buffer_budget=_size_option(args.buffer_budget, "--buffer-budget"))
     api.validate_options(options)
     shapes = _input_shapes(args.input_shape)

@@ -3,10 +3,11 @@
 Every tile runs exactly once and after every tile of the bands it depends on;
 no core runs more threads than it has slots; line-buffer occupancy never
 exceeds capacity, and the stacks' buffers never exceed the budget; with the
-compiler's sizing nothing spills; DRAM bytes >= weights + graph inputs read +
-graph outputs; latency >= every lower bound (so efficiency <= 1, asserted here,
-not clamped); the same inputs, config and seed give the same result; and every
-mode, tile size and budget computes the same outputs.
+compiler's sizing nothing spills, and the DRAM traffic is exactly what the
+memory plan implies; latency >= every lower bound (so efficiency <= 1,
+asserted here, not clamped); the same inputs, config and seed give the same
+result; and every mode, tile size, budget and fusion setting computes the same
+outputs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gspsim
-from gspsim.api import compile_model, prepare_precision, simulate_many
+from gspsim.api import compile_model, prepare_graph, simulate_many
 from gspsim.engine.options import SimOptions
 from gspsim.scheduling import scheduler_names
 
@@ -64,6 +65,10 @@ def _check_invariants(result: gspsim.SimResult, program, hw, frames: int) -> Non
     graph = tasks.graph
     assert k["read"]["weights"] >= sum(n.cost.weight_bytes for n in tasks.nodes) or not result.memory["resident_weights"]
     assert k["write"]["outputs"] == frames * sum(graph.tensors[t].nbytes for t in graph.outputs)
+    planned = program.planned_activation_bytes()
+    assert k["read"]["inputs"] == frames * planned["inputs"]
+    assert k["read"]["intermediate"] == frames * planned["intermediate_read"]
+    assert k["write"]["intermediate"] == frames * planned["intermediate_write"]
     for name, bound in result.lower_bounds.items():
         assert result.latency_cycles >= bound - 1e-6, name
     assert 0 < result.efficiency <= 1 + 1e-12
@@ -73,20 +78,21 @@ def _check_invariants(result: gspsim.SimResult, program, hw, frames: int) -> Non
 @settings(max_examples=60, deadline=None)
 @given(model=random_cnn(), hw=random_chip(), mode=st.sampled_from(["streaming", "layer"]),
        frames=st.integers(1, 2), tile=st.sampled_from(TILES), seed=st.integers(0, 5),
-       budget=st.sampled_from([None, 0, 2048, 65536]), scheduler=st.sampled_from(scheduler_names()))
-def test_engine_invariants_on_random_graphs(model, hw, mode, frames, tile, seed, budget, scheduler) -> None:
+       budget=st.sampled_from([None, 0, 2048, 65536]), scheduler=st.sampled_from(scheduler_names()),
+       fuse=st.booleans())
+def test_engine_invariants_on_random_graphs(model, hw, mode, frames, tile, seed, budget, scheduler, fuse) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         graph = gspsim.load_model(save(model, Path(tmp)))
         options = SimOptions(mode=mode, frames=frames, tile=tile, seed=seed, buffer_budget=budget,
-                             scheduler=scheduler, accuracy_samples=0)
+                             scheduler=scheduler, fuse=fuse, accuracy_samples=0)
         result = gspsim.simulate(graph, hw, options)
-        program = compile_model(prepare_precision(graph, options), hw, options)
+        program = compile_model(prepare_graph(graph, options), hw, options)
         _check_invariants(result, program, hw, frames)
         again = gspsim.simulate(graph, hw, options)
         assert again.to_json() == result.to_json()
-        # every mode, tile size and budget computes exactly the same outputs
+        # every mode, tile size, budget and fusion setting computes exactly the same outputs
         other = gspsim.simulate(graph, hw, SimOptions(mode="layer" if mode == "streaming" else "streaming",
-                                                       seed=seed, frames=frames, accuracy_samples=0))
+                                                       seed=seed, frames=frames, fuse=not fuse, accuracy_samples=0))
         for name, value in result.outputs.items():
             np.testing.assert_array_equal(value, other.outputs[name])
 

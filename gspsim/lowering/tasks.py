@@ -28,7 +28,7 @@ from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import sparse_op_cost
 from ..ir.costs import OpCost, op_cost
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
-from ..kernels import Kernel, UnsupportedKernel, get_kernel
+from ..kernels import Kernel, UnsupportedKernel, fused_kernel, get_kernel
 from .maps import (
     Range, TileAxes, needed_channels, needed_cols, needed_rows, normalize_axis, overlapping, range_bytes,
     split_ranges, tile_axes, weight_channel_axis,
@@ -170,6 +170,8 @@ def home_core(group_base: int, group: int, cores: int) -> int:
 
 def kernel_for(op: OpNode) -> Kernel:
     """The kernel of ``op`` at the precision the precision pass gave it."""
+    if op.epilogue:
+        return fused_kernel(op)
     return get_kernel(op.op_type, op.precision)
 
 
@@ -289,7 +291,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
             need_rows: dict[str, Optional[tuple[int, int, int]]] = {}
             for i, name in unique_inputs:
                 info = tensors[name]
-                need = needed_rows(op, i, info, out, axes.row, rows, tensors) if axes.row is not None else None
+                need = needed_rows(*op.input_reader(i), info, out, axes.row, rows, tensors) if axes.row is not None else None
                 need_rows[name] = need
                 p = produced.get(name)
                 if p is not None:
@@ -324,9 +326,9 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
                     for i, name in unique_inputs:
                         info = tensors[name]
                         r_need = need_rows[name]
-                        c_need = needed_channels(op, i, info, out, axes.channel, chans) \
+                        c_need = needed_channels(*op.input_reader(i), info, out, axes.channel, chans) \
                             if axes.channel is not None else None
-                        w_need = needed_cols(op, i, info, out, cols, tensors) if axes.col is not None else None
+                        w_need = needed_cols(*op.input_reader(i), info, out, cols, tensors) if axes.col is not None else None
                         nbytes = range_bytes(info, [r_need, c_need, w_need])
                         p = produced.get(name)
                         ptiles: tuple[int, ...] = ()

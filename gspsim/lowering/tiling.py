@@ -110,9 +110,9 @@ def working_set_bytes(op: OpNode, axes: TileAxes, out: TensorInfo, tensors: Mapp
             continue
         info = tensors[name]
         total += range_bytes(info, [
-            needed_rows(op, index, info, out, axes.row, row_rng, tensors) if axes.row is not None else None,
-            needed_channels(op, index, info, out, axes.channel, ch_rng) if axes.channel is not None else None,
-            needed_cols(op, index, info, out, col_rng, tensors) if axes.col is not None else None,
+            needed_rows(*op.input_reader(index), info, out, axes.row, row_rng, tensors) if axes.row is not None else None,
+            needed_channels(*op.input_reader(index), info, out, axes.channel, ch_rng) if axes.channel is not None else None,
+            needed_cols(*op.input_reader(index), info, out, col_rng, tensors) if axes.col is not None else None,
         ])
     out_ranges = [(a, *r) for a, r in ((axes.row, row_rng), (axes.channel, ch_rng), (axes.col, col_rng))
                   if a is not None]
