@@ -553,7 +553,8 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
     t = Table(title_justify="left")
     for col in ("node", "op (+ fused)", "precision", "output", "MACs", "vector ops", "weights", "reads", "writes",
                 "tile (rows × channels × cols)", "stack"):
-        t.add_column(col, justify="left" if col in ("node", "op (+ fused)", "precision", "output") else "right")
+        t.add_column(col, justify="left" if col in ("node", "op (+ fused)", "precision", "output") else "right",
+                     no_wrap=col in ("node", "op (+ fused)"))
     for op in graph.ops():
         c = costs[op.name]
         out = graph.tensors[op.outputs[0]]

@@ -9,7 +9,7 @@ import pytest
 from onnx import helper, numpy_helper
 
 import gspsim
-from gspsim.api import compile_model, prepare_precision
+from gspsim.api import compile_model, prepare_graph
 from gspsim.engine import run_engine
 from gspsim.engine.records import Workload
 from gspsim.hardware import hardware_from_dict, load_hardware
@@ -74,7 +74,7 @@ def test_undersized_line_buffers_stall_and_deadlocks_resolve_by_spilling(tmp_pat
     graph = gspsim.load_model(_fork_model(tmp_path))
     hw = load_hardware("edge-4")
     options = gspsim.SimOptions(tile="rows=1", mode="streaming", accuracy_samples=0)
-    program = compile_model(prepare_precision(graph, options), hw, options)
+    program = compile_model(prepare_graph(graph, options), hw, options)
     tiny = tuple(dataclasses.replace(r, capacity=max(r.band_bytes)) for r in program.rings)
     inputs = ({"x": np.random.default_rng(0).standard_normal((1, 4, 32, 32)).astype(np.float32)},)
     for engine in ("reference", "fast"):
