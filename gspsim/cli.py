@@ -18,6 +18,7 @@ from rich.table import Table
 
 from ._version import __version__
 from .errors import GspsimError
+from .terminal import print_table
 from .report.cli import add_plot_parser, add_run_output_options, cmd_plot
 from .sweep.cli import add_sweep_parser, cmd_sweep
 
@@ -435,13 +436,12 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
         console.print(f"shared resources: DRAM busy {result.dram_utilization:.1%}, "
                       f"interconnect busy {result.interconnect_utilization:.1%} of the run")
     if top_nodes:
-        nt = Table(title=f"{top_nodes} slowest nodes", title_justify="left")
-        for col in ("node", "op", "blocks", "cores", "start", "end", "MACs", "DRAM", "energy µJ"):
-            nt.add_column(col, justify="left" if col in ("node", "op") else "right")
-        for n in sorted(result.nodes, key=lambda n: n.end_cycle - n.start_cycle, reverse=True)[:top_nodes]:
-            nt.add_row(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.start_cycle:,.0f}", f"{n.end_cycle:,.0f}",
-                       f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}")
-        console.print(nt)
+        slowest = sorted(result.nodes, key=lambda n: n.end_cycle - n.start_cycle, reverse=True)[:top_nodes]
+        print_table(console, f"{top_nodes} slowest nodes",
+                    ("node", "op", "blocks", "cores", "start", "end", "MACs", "DRAM", "energy µJ"),
+                    [(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.start_cycle:,.0f}", f"{n.end_cycle:,.0f}",
+                      f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}") for n in slowest],
+                    left=("node", "op"))
 
 
 def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
@@ -465,15 +465,14 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
         console.print(f"  frontend: {note}")
     counts = Counter(op.op_type for op in graph.ops())
     console.print("  ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())))
-    t = Table(title_justify="left")
-    for col in ("node", "op", "output", "MACs", "vector ops", "weights", "reads", "writes"):
-        t.add_column(col, justify="left" if col in ("node", "op", "output") else "right")
+    rows = []
     for op in graph.ops():
         c = costs[op.name]
         out = graph.tensors[op.outputs[0]]
-        t.add_row(op.name, op.op_type, f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
-                  _fmt_bytes(c.weight_bytes), _fmt_bytes(c.activation_read_bytes), _fmt_bytes(c.write_bytes))
-    console.print(t)
+        rows.append((op.name, op.op_type, f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
+                     _fmt_bytes(c.weight_bytes), _fmt_bytes(c.activation_read_bytes), _fmt_bytes(c.write_bytes)))
+    print_table(console, "", ("node", "op", "output", "MACs", "vector ops", "weights", "reads", "writes"), rows,
+                left=("node", "op", "output"))
     return 0
 
 

@@ -103,3 +103,31 @@ def test_thousand_node_graph_runs_in_bounded_memory_and_time(tmp_path: Path) -> 
     assert figures["streaming_s"] < MAX_SIMULATE_S and figures["layer_s"] < MAX_SIMULATE_S
     assert figures["peak_rss_mib"] < MAX_PEAK_RSS_MIB
     assert figures["peak_rss_mib"] - figures["base_rss_mib"] < MAX_RSS_GROWTH_MIB
+
+
+#: CPU-time ratio of the 10,000-node chain to the 1,000-node one: about 10 when every pass is linear, about 100
+#: when one is quadratic (remove_identity rebuilt every op per removal: minutes at 10,000 nodes)
+MAX_SCALING_RATIO = 30.0
+MAX_CHAIN_CPU_S = 90.0
+
+
+def test_long_chains_load_run_and_inspect_in_linear_time(tmp_path: Path) -> None:
+    """Chains of 1,000 and 10,000 nodes (Relu and Identity alternating; Identity alone) in one fresh process."""
+    from helpers import chain_model
+
+    models = {
+        "warm-up": chain_model(10, tmp_path / "warm.onnx", ("Relu", "Identity")),
+        "mixed-1000": chain_model(1000, tmp_path / "mixed-1000.onnx", ("Relu", "Identity")),
+        "mixed-10000": chain_model(10000, tmp_path / "mixed-10000.onnx", ("Relu", "Identity")),
+        "identity-10000": chain_model(10000, tmp_path / "identity-10000.onnx"),
+    }
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from helpers import chain_phases; "
+            f"print(json.dumps({{k: chain_phases(v) for k, v in {({k: str(v) for k, v in models.items()})!r}.items()}}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    print("chains:", figures)
+    total = {k: f["load_s"] + f["run_s"] + f["inspect_s"] for k, f in figures.items()}
+    assert figures["mixed-10000"]["nodes_after_passes"] == 5000 and figures["identity-10000"]["nodes_after_passes"] == 1
+    assert total["mixed-10000"] / total["mixed-1000"] < MAX_SCALING_RATIO, total
+    assert total["mixed-10000"] < MAX_CHAIN_CPU_S and total["identity-10000"] < MAX_CHAIN_CPU_S, total
