@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from ..engine.options import MODES, SimOptions
 from ..errors import ConfigError
 from ..hardware.config import PRECISION_KEYS, HardwareConfig, hardware_from_dict, load_hardware
+from ..input_files import regular_input
 from ..tomlfile import read_toml
 
 DEFAULT_HW = "blaize-1600"
@@ -189,10 +190,8 @@ def expand_model_paths(items: Sequence[str]) -> list[str]:
             if not found:
                 raise ConfigError(f"{p}: folder holds no .onnx file")
             paths += found
-        elif p.is_file():
-            paths.append(str(p))
         else:
-            raise ConfigError(f"{p}: no such model file or folder")
+            paths.append(str(regular_input(p, "model file or folder", ConfigError)))
     if len(set(paths)) != len(paths):
         raise ConfigError("a model is given twice: " + ", ".join(sorted({x for x in paths if paths.count(x) > 1})))
     return paths
