@@ -44,7 +44,9 @@ MAX_NODE_BARS = 60
 #: blocks above which the Gantt's SVG draws its bars as one embedded image
 RASTERIZE_ABOVE = 20000
 #: fixed SVG ids and no dates, so the same result gives the same files
-_RC = {"svg.hashsalt": "gspsim", "svg.fonttype": "path", "font.size": 9.0, "axes.titlesize": 10.0}
+#: and no mathtext: a node called "$\\frac{$" is a name, not a formula to parse (and fail on)
+_RC = {"svg.hashsalt": "gspsim", "svg.fonttype": "path", "font.size": 9.0, "axes.titlesize": 10.0,
+       "text.parse_math": False}
 _METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
 
 
@@ -328,7 +330,8 @@ def make_plots(doc: Doc, out_dir: str | os.PathLike[str], formats: Sequence[str]
         raise GspsimError(f"{out}: cannot create the plot folder ({exc.strerror or exc})") from None
     paths: list[Path] = []
     for name in [n for n in available_plots(doc) if n in wanted]:
-        fig = PLOTS[name][0](doc)
+        with matplotlib.rc_context(_RC):  # texts take parse_math when they are made
+            fig = PLOTS[name][0](doc)
         paths += save_figure(fig, out / f"{prefix}{name}", formats)
     return paths
 
@@ -369,7 +372,9 @@ def compare_figure(docs: Sequence[Doc], labels: Optional[Sequence[str]] = None) 
 
 def compare_bars(docs: Sequence[Doc], path: str | os.PathLike[str], labels: Optional[Sequence[str]] = None) -> Path:
     """Write the compare figure to ``path`` (format from its suffix, .png or .svg)."""
-    return _write_one(compare_figure(docs, labels), path)
+    with matplotlib.rc_context(_RC):
+        fig = compare_figure(docs, labels)
+    return _write_one(fig, path)
 
 
 def pareto_front(points: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -457,7 +462,9 @@ def pareto_figure(points: Sequence[Mapping[str, Any]], latency_unit: str = "s", 
 def pareto_plot(points: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], latency_unit: str = "s",
                 energy_unit: str = "J") -> Path:
     """Write the Pareto plot of ``points`` (dicts with latency, energy, label) to ``path`` (.png or .svg)."""
-    return _write_one(pareto_figure(points, latency_unit, energy_unit), path)
+    with matplotlib.rc_context(_RC):
+        fig = pareto_figure(points, latency_unit, energy_unit)
+    return _write_one(fig, path)
 
 
 def _write_one(fig: Figure, path: str | os.PathLike[str]) -> Path:
