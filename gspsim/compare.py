@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Mapping, Optional, Sequence
 
 from .engine.options import SimOptions
 from .errors import ConfigError
+from .processes import check_jobs, worker_pool
 from .hardware.config import HardwareConfig
 from .results.result import SimResult
 from .scheduling import scheduler_class, scheduler_names
@@ -49,12 +49,13 @@ def compare_schedulers(
     max_memory_bytes: Optional[int] = None,
 ) -> list[SimResult]:
     """Simulate ``model`` once per strategy (in parallel processes) and return the results in order."""
+    check_jobs(jobs)
     options = options or SimOptions()
     work = [(model, hw, replace(options, scheduler=name), input_shapes, max_memory_bytes) for name in names]
     jobs = jobs or min(len(work), os.cpu_count() or 1)
     if jobs <= 1:
         return [_run_one(w) for w in work]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with worker_pool(jobs) as pool:
         return list(pool.map(_run_one, work))
 
 

@@ -22,7 +22,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Optional, Protocol
 
-from ..errors import ConfigError, GspsimError
+from ..errors import GspsimError
+from ..processes import check_jobs, worker_pool
 from .modelfiles import ModelBlob, read_blob
 from .worker import PointTask, failed_record, run_point
 
@@ -69,12 +70,11 @@ class LocalExecutor:
     """A pool of local worker processes, one per core unless ``jobs`` says otherwise."""
 
     def __init__(self, jobs: Optional[int] = None, point_fn: PointFn = run_point) -> None:
-        if jobs is not None and jobs < 1:
-            raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+        check_jobs(jobs)
         self._jobs = jobs or os.cpu_count() or 1
         self._fn = point_fn
         self._ctx = _mp_context()
-        self._pool = cf.ProcessPoolExecutor(max_workers=self._jobs, mp_context=self._ctx)
+        self._pool = worker_pool(self._jobs, self._ctx)
         #: future -> the pool that runs it, when that pool is a one-point pool
         self._isolated: dict[cf.Future, cf.ProcessPoolExecutor] = {}
         self._shared: dict[cf.Future, cf.ProcessPoolExecutor] = {}
@@ -86,7 +86,7 @@ class LocalExecutor:
 
     def submit(self, task: PointTask, isolated: bool = False) -> cf.Future:
         if isolated:
-            pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=self._ctx)
+            pool = worker_pool(1, self._ctx)
             future = pool.submit(self._fn, task)
             self._isolated[future] = pool
             return future
@@ -110,7 +110,7 @@ class LocalExecutor:
                 return failed_record(task.key, f"worker process died while running this point ({exc})")
             if shared is self._pool:  # the first of its futures to report it: start a fresh pool
                 self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = cf.ProcessPoolExecutor(max_workers=self._jobs, mp_context=self._ctx)
+                self._pool = worker_pool(self._jobs, self._ctx)
             raise WorkerLost(str(exc)) from None
 
     def cancel(self, futures: Iterable[cf.Future]) -> None:
@@ -153,6 +153,7 @@ class DaskExecutor:
             from distributed import Client, LocalCluster
         except ImportError:
             raise GspsimError("--dask needs Dask distributed: pip install 'gspsim[sweep]'") from None
+        check_jobs(jobs)
         if address == "local":
             n = jobs or os.cpu_count() or 1
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
