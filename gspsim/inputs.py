@@ -29,6 +29,10 @@ def synthetic_inputs(graph: DataflowGraph, seed: int) -> dict[str, np.ndarray]:
             values[name] = rng.integers(0, 10, size=info.shape).astype(dtype)
         elif dtype.kind == "b":
             values[name] = rng.integers(0, 2, size=info.shape).astype(bool)
+        elif dtype.kind in "OSU":  # ONNX strings
+            where = f"{graph.source_path}: " if graph.source_path else ""
+            raise InputError(f"{where}graph input '{name}' is a string tensor; gspsim simulates numeric and bool "
+                             "tensors only")
         else:
             where = f"{graph.source_path}: " if graph.source_path else ""
             raise InputError(f"{where}input '{name}' has dtype {dtype}, which synthetic inputs do not cover; "

@@ -15,11 +15,10 @@ long ones (``inspect`` of a 10,000-node graph).
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported when something is printed: gspsim.errors uses printable() on import
+    from rich.console import Console
 
 #: C0 controls but TAB, DEL, C1 controls, and the Unicode format characters that reorder or hide text
 _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
@@ -40,13 +39,17 @@ def printable(value: object) -> str:
 
 def markup_safe(value: object) -> str:
     """:func:`printable`, with rich markup escaped: for every outside value in a rich string or table cell."""
+    from rich.markup import escape
+
     return escape(printable(value))
 
 
-def print_table(console: Console, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]],
+def print_table(console: "Console", title: str, columns: Sequence[str], rows: Sequence[Sequence[object]],
                 left: Sequence[str] = ()) -> None:
     """A table of plain values (every cell made safe here); columns named in ``left`` are left-aligned."""
     if len(rows) <= RICH_TABLE_MAX_ROWS:
+        from rich.table import Table
+
         t = Table(title=markup_safe(title) if title else None, title_justify="left")
         for col in columns:
             t.add_column(markup_safe(col), justify="left" if col in left else "right")

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import GspsimError
 from ..input_files import regular_input
+from ..terminal import printable
 
 Doc = Mapping[str, Any]
 
@@ -300,9 +301,9 @@ def model_name(doc: Doc) -> str:
 
 
 def title(doc: Doc) -> str:
-    """'model on chip (mode, scheduler, precision)' for figure titles."""
-    return (f"{model_name(doc)} on {doc['hardware'].get('name', '?')} "
-            f"({doc['mode']}, {doc['scheduler']}, {doc['precision']})")
+    """'model on chip (mode, scheduler, precision)' for figure titles (control characters shown escaped)."""
+    return printable(f"{model_name(doc)} on {doc['hardware'].get('name', '?')} "
+                     f"({doc['mode']}, {doc['scheduler']}, {doc['precision']})")
 
 
 #: fields that tell results apart, in the order labels name them
@@ -326,6 +327,11 @@ def result_labels(docs: Sequence[Doc], names: Optional[Sequence[str]] = None) ->
     When those fields do not tell the results apart (say a sweep of ring depths),
     ``names`` (e.g. the file names) are used instead when given, else numbers.
     """
+    labels = _labels(docs, names)
+    return [printable(label) for label in labels]
+
+
+def _labels(docs: Sequence[Doc], names: Optional[Sequence[str]]) -> list[str]:
     varying = [k for k in LABEL_FIELDS if len({_field(d, k) for d in docs}) > 1]
     labels = [" / ".join(_field(d, k) for k in varying) for d in docs] if varying else []
     if varying and len(set(labels)) == len(labels):

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 from rich.table import Table
 
 from ..output_files import write_bytes_atomic
-from ..terminal import markup_safe
+from ..terminal import markup_safe, printable
 
 OBJECTIVES: tuple[str, ...] = ("latency_s", "energy_j", "area_proxy_bytes")
 
@@ -127,7 +127,7 @@ def pareto_figure(rows: Sequence[Mapping[str, Any]], front: Sequence[int], axes:
     energy = np.array([rows[i]["energy_j"] for i in ok])
     if energy.min() > 0 and energy.max() / energy.min() > 30:
         ax1.set_yscale("log")
-    handles = [Line2D([], [], marker="o", linestyle="", color=colour[m], label=Path(m).stem) for m in models[:12]]
+    handles = [Line2D([], [], marker="o", linestyle="", color=colour[m], label=printable(Path(m).stem)) for m in models[:12]]
     handles += [Line2D([], [], marker="o", linestyle="", color="0.5", markeredgecolor="black", label="Pareto front"),
                 Line2D([], [], marker="o", linestyle="", color="0.5", alpha=0.3, label="dominated")]
     ax2.legend(handles=handles, fontsize=7, loc="best")
