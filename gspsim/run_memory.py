@@ -11,7 +11,7 @@ anything is simulated.
 
 The per-block figure is measured, not derived from the engine's internals
 (which change): ``python benchmarks/bench_run_memory.py`` runs the bundled CNN
-timing-only at 200 and 800 frames under ``tracemalloc`` and reports the
+timing-only at 100 and 400 frames under ``tracemalloc`` and reports the
 marginal bytes per block and frame of the run and of writing its JSON.
 """
 

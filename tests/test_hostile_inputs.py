@@ -937,6 +937,11 @@ def test_nan_and_inf_weights_check_and_json(tmp_path: Path, capsys) -> None:
         assert doc["check"]["passed"] and doc["check"]["per_output"]["output"]["non_finite"] == 1
     accuracy = docs[1]["accuracy"]
     assert accuracy["max_abs_err"] is None and docs[1]["non_finite"]["/accuracy/max_abs_err"] == "NaN"
+    import jsonschema
+
+    schema = json.loads((ROOT / "docs" / "json-result.schema.json").read_text())
+    for doc in docs:
+        jsonschema.validate(doc, schema)  # null and non_finite are part of the contract
     assert "non_finite" not in docs[0]
     assert main(["run", str(path), "--check"]) == 0
     summary = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the table may wrap the row

@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Any, Callable, Iterable, Optional, Protocol
 
 from ..errors import GspsimError
+from ..frontend.memory import default_max_memory_bytes
 from ..processes import check_jobs, worker_pool
 from .modelfiles import ModelBlob, read_blob
 from .worker import PointTask, failed_record, run_point
@@ -38,6 +39,8 @@ class WorkerLost(Exception):
 
 class SweepExecutor(Protocol):
     description: str
+    #: the memory limit of one point (points share this machine), or None (each worker's own machine)
+    memory_per_point: Optional[int]
 
     @property
     def workers(self) -> int: ...
@@ -79,6 +82,7 @@ class LocalExecutor:
         self._isolated: dict[cf.Future, cf.ProcessPoolExecutor] = {}
         self._shared: dict[cf.Future, cf.ProcessPoolExecutor] = {}
         self.description = f"{self._jobs} local process{'es' if self._jobs > 1 else ''}"
+        self.memory_per_point = default_max_memory_bytes() // self._jobs
 
     @property
     def workers(self) -> int:
@@ -145,6 +149,7 @@ class DaskExecutor:
         self._blobs: dict[str, Any] = {}
         self._workers: Optional[tuple[int, float]] = None
         self.description = description
+        self.memory_per_point: Optional[int] = None
 
     @classmethod
     def connect(cls, address: str, jobs: Optional[int] = None, point_fn: PointFn = run_point) -> "DaskExecutor":

@@ -37,6 +37,8 @@ from ..tomlfile import read_toml
 DEFAULT_HW = "blaize-1600"
 #: written in a grid for "let the chip / mode choose" (stored as None)
 DEFAULT_WORD = "default"
+#: the integer run-option axes are int64 in the results table (and in numpy)
+MAX_INT_AXIS = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -281,9 +283,10 @@ def _check_value(name: str, value: Any) -> None:
     elif name in ("frames", "ring_depth", "block_rows", "sim_seed"):
         if value is None and name in ("block_rows", "ring_depth"):
             return
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "sim_seed" else 1):
-            raise ConfigError(f"sweep axis '{name}': expected an integer >= {0 if name == 'sim_seed' else 1}, "
-                              f"got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not (0 if name == "sim_seed" else 1) <= value \
+                <= MAX_INT_AXIS:
+            raise ConfigError(f"sweep axis '{name}': expected an integer from {0 if name == 'sim_seed' else 1} to "
+                              f"{MAX_INT_AXIS} (2**63 - 1), got {value!r}")
     elif name in HW_AXES or name.startswith(GENERIC_HW_PREFIX):
         if value is None and name in HW_AXES:
             return
