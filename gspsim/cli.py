@@ -643,6 +643,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     debug = bool(getattr(args, "debug", False))
     try:
         console = make_console(quiet=bool(getattr(args, "quiet", False)))
+        console.on_broken_pipe = _raise_broken_pipe  # rich would exit 1, which means "--check failed"
         return COMMANDS[args.command](args, console)
     except GspsimError as exc:
         if debug:
@@ -660,6 +661,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             traceback.print_exc()
         print(_internal_error_line(exc), file=sys.stderr)
         return EXIT_INTERNAL_ERROR
+
+
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError
 
 
 def _quiet_stdout() -> None:

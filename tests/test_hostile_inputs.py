@@ -905,6 +905,19 @@ def test_an_unexpected_error_is_one_line_exit_3_and_debug_shows_the_traceback(mo
     assert "Traceback" in capsys.readouterr().err
 
 
+def test_output_closed_early_ends_quietly_with_141(tmp_path: Path) -> None:
+    """``gspsim inspect big.onnx | head -1``: no traceback, no 'internal error', and not exit 1 (a failed check)."""
+    from helpers import chain_model
+
+    path = chain_model(1200, tmp_path / "long.onnx", ("Relu",))  # a 1,200-row table: more than a pipe holds
+    proc = subprocess.Popen([sys.executable, "-m", "gspsim", "inspect", str(path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().startswith(str(path).encode())
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == b"", err
+
+
 # --- non-finite numbers --------------------------------------------------------------------------------------
 def _nan_weight_model(folder: Path) -> Path:
     model = onnx.load(str(MLP))
