@@ -60,6 +60,17 @@ def process_error(*args: str) -> str:
     return lines[0]
 
 
+def refused_peak_bytes(call, error: type[BaseException], match: str) -> int:
+    """Bytes allocated at the peak while ``call()`` is refused with ``error`` (the refusal must come first)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(error, match=match):
+            call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def relu_model(folder: Path, name: str = "m.onnx", shape=(2, 3), opset: int = 20, out_shape=None) -> Path:
     nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
     return save_model(nodes, [tensor("x", list(shape))], [tensor("y", list(out_shape or shape))], [], folder / name,
@@ -236,13 +247,7 @@ def test_huge_tensor_is_refused_before_anything_is_allocated(tmp_path: Path) -> 
     expand = save_model(nodes, [tensor("x", [1, 1])], [tensor("y", [30000, 30000])], [shape, one],
                         tmp_path / "expand.onnx")
     for path, limit in ((huge, None), (expand, 1 << 30)):
-        tracemalloc.start()
-        try:
-            with pytest.raises(ModelError, match="memory limit"):
-                import_onnx(path, max_memory_bytes=limit)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        peak = refused_peak_bytes(lambda: import_onnx(path, max_memory_bytes=limit), ModelError, "memory limit")
         assert peak < 64 << 20, f"{path.name}: {peak} bytes allocated before refusing"
 
 
@@ -265,13 +270,8 @@ def test_model_file_larger_than_the_limit_is_not_read(tmp_path: Path) -> None:
     path = tmp_path / "sparse.onnx"
     with open(path, "wb") as fh:
         fh.truncate(1 << 30)  # a 1 GiB sparse file: reading it would allocate 1 GiB
-    tracemalloc.start()
-    try:
-        with pytest.raises(ModelError, match=r"the file is 1 GiB, more than the memory limit"):
-            import_onnx(path, max_memory_bytes=256 << 20)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = refused_peak_bytes(lambda: import_onnx(path, max_memory_bytes=256 << 20), ModelError,
+                              r"the file is 1 GiB, more than the memory limit")
     assert peak < 16 << 20
 
 
@@ -476,13 +476,8 @@ def test_inputs_declaring_a_huge_array_are_refused_from_the_header(tmp_path: Pat
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("input.npy", buf.getvalue() + b"\0" * 64)
     graph = gspsim.load_model(MLP)
-    tracemalloc.start()
-    try:
-        with pytest.raises(GspsimError, match=r"has shape \[1000000, 1000000\], the model expects \[1, 10\]"):
-            load_inputs(path, graph)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = refused_peak_bytes(lambda: load_inputs(path, graph), GspsimError,
+                              r"has shape \[1000000, 1000000\], the model expects \[1, 10\]")
     assert peak < 16 << 20
 
 
@@ -766,13 +761,7 @@ def test_archive_with_both_name_and_name_npy_is_refused_without_allocating(tmp_p
         zf.writestr("input", _npy({"descr": "<f4", "fortran_order": False, "shape": (1 << 28,)}, b"\0" * (1 << 20)))
         zf.writestr("input.npy", good.getvalue())
     graph = gspsim.load_model(MLP)
-    tracemalloc.start()
-    try:
-        with pytest.raises(GspsimError, match=r"holds both 'input' and 'input.npy'"):
-            load_inputs(path, graph)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = refused_peak_bytes(lambda: load_inputs(path, graph), GspsimError, r"holds both 'input' and 'input.npy'")
     assert peak < 16 << 20
 
 

@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -87,14 +88,19 @@ def measure(path: str) -> dict[str, float]:
     }
 
 
+def in_fresh_process(expression: str) -> Any:
+    """The value of a Python expression evaluated in a fresh interpreter (tests/ importable), sent back as JSON."""
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"print(json.dumps({expression}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def test_thousand_node_graph_runs_in_bounded_memory_and_time(tmp_path: Path) -> None:
     path = tmp_path / "large.onnx"
     onnx.save(build_model(), str(path))
-    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            f"import test_large_graph as t; print(json.dumps(t.measure({str(path)!r})))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    figures = in_fresh_process(f"__import__('test_large_graph').measure({str(path)!r})")
     print("large graph:", figures)
     assert figures["nodes"] == 4 * BLOCKS
     assert figures["check_passed"] and figures["max_rel_err"] <= 1e-4
@@ -121,11 +127,8 @@ def test_long_chains_load_run_and_inspect_in_linear_time(tmp_path: Path) -> None
         "mixed-10000": chain_model(10000, tmp_path / "mixed-10000.onnx", ("Relu", "Identity")),
         "identity-10000": chain_model(10000, tmp_path / "identity-10000.onnx"),
     }
-    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from helpers import chain_phases; "
-            f"print(json.dumps({{k: chain_phases(v) for k, v in {({k: str(v) for k, v in models.items()})!r}.items()}}))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    paths = {k: str(v) for k, v in models.items()}
+    figures = in_fresh_process(f"{{k: __import__('helpers').chain_phases(v) for k, v in {paths!r}.items()}}")
     print("chains:", figures)
     total = {k: f["load_s"] + f["run_s"] + f["inspect_s"] for k, f in figures.items()}
     assert figures["mixed-10000"]["nodes_after_passes"] == 5000 and figures["identity-10000"]["nodes_after_passes"] == 1
