@@ -70,7 +70,8 @@ examples:
   python -m gspsim sweep model.onnx --grid sweep.toml --out sweep/ --dask local
   python -m gspsim sweep model.onnx --grid sweep.toml --out sweep/ --dask tcp://scheduler:8786
 
-exit codes: 0 done (failed points are recorded, not fatal), 2 bad grid / option, 130 interrupted (resume by rerunning).
+exit codes: 0 done (failed points are recorded, not fatal), 2 bad grid / option, 3 internal error (a bug: please
+report it; --debug shows the traceback), 130 interrupted (resume by rerunning).
 """
 
 #: the files a sweep writes in its --out folder (besides points/)
