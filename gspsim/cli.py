@@ -7,17 +7,18 @@ User mistakes (a bad model, config, option or inputs file) end with one line
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ._version import __version__
 from .errors import GspsimError
+from .terminal import markup_safe, print_table, printable
 from .report.cli import add_plot_parser, add_run_output_options, cmd_plot
 from .sweep.cli import add_sweep_parser, cmd_sweep
 
@@ -29,7 +30,8 @@ examples:
   python -m gspsim run model.onnx --input-shape input=1x3x224x224 --frames 8
   python -m gspsim run cam_a.onnx cam_b.onnx --fps 30,15 --frames 4   # two camera streams on one chip
 
-exit codes: 0 success, 1 --check failed, 2 bad model / config / option / input file.
+exit codes: 0 success, 1 --check failed, 2 bad model / config / option / input file,
+3 internal error (a bug in gspsim: please report it; --debug shows the traceback).
 """
 
 
@@ -201,7 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_plot_parser(sub)
     _add_inspect_parser(sub)
     _add_hw_parser(sub)
+    _add_debug_option(parser, False)
+    _add_debug_to_commands(parser)
     return parser
+
+
+def _add_debug_to_commands(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` after any (sub)command too; SUPPRESS keeps a subcommand from resetting the top-level value."""
+    for action in parser._actions:  # noqa: SLF001 - argparse lists subparsers only here
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for command in action.choices.values():
+                _add_debug_option(command, argparse.SUPPRESS)
+                _add_debug_to_commands(command)
 
 
 def _fmt_bytes(n: float) -> str:
@@ -212,11 +225,37 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.2f} GiB"
 
 
+def _hw_file(hw: str) -> Optional[str]:
+    """``--hw`` when it names a file (an input to protect), None for a preset name."""
+    return hw if Path(hw).exists() else None
+
+
 def _max_memory(args: argparse.Namespace) -> Optional[int]:
     """``--max-memory SIZE`` in bytes (parsed here so a bad value is a one-line error)."""
     from .frontend import parse_memory_size
 
     return parse_memory_size(args.max_memory) if args.max_memory else None
+
+
+def _memory_left(limit: Optional[int], results: Sequence) -> Optional[int]:
+    """The memory limit for the next run of a list: what the results kept so far hold is taken off it."""
+    if not results:
+        return limit
+    from .frontend.memory import format_bytes, resolve_limit
+
+    total = resolve_limit(limit)
+    kept = sum(_result_bytes(r) for r in results)
+    if kept >= total:
+        raise GspsimError(f"the {len(results)} results so far hold about {format_bytes(kept)}, the whole memory limit "
+                          f"{format_bytes(total)}; run fewer precisions or prune levels at once, or raise --max-memory")
+    return total - kept
+
+
+def _result_bytes(result) -> int:
+    """About what a kept result holds: its timeline arrays, and the JSON text it becomes (a quarter of a run's)."""
+    from .run_memory import BYTES_PER_BLOCK_FRAME
+
+    return result.blocks * BYTES_PER_BLOCK_FRAME // 4
 
 
 def _input_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
@@ -230,14 +269,22 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from .engine.options import SimOptions
     from .hardware.config import load_hardware
     from .inputs import load_inputs
-    from .output_files import refuse_overwriting, write_npz_atomic, write_text_atomic
+    from .output_files import STDOUT, check_destinations, write_npz_atomic, write_text_atomic
+    from .report.cli import TEXT_OUTPUTS, plot_file_names
 
     model_paths = list(args.model) or [str(api.default_model_path())]
-    protected = model_paths + ([args.inputs] if args.inputs else []) + ([args.hw] if Path(args.hw).exists() else [])
-    for dest, what in ((args.json, "--json"), (args.outputs, "--outputs"), (args.trace, "--trace"),
-                       (args.report, "--report"), (args.csv, "--csv"), (args.save_model, "--save-model")):
-        if dest:
-            refuse_overwriting(dest, protected, what)
+    check_destinations(
+        outputs=[("--json", args.json), ("--outputs", args.outputs), ("--trace", args.trace),
+                 ("--report", args.report), ("--csv", args.csv), ("--save-model", args.save_model)],
+        inputs=[*(("the model", m) for m in model_paths), ("--inputs", args.inputs), ("--hw", _hw_file(args.hw)),
+                ("--calib", args.calib), ("--precision-map", args.precision_map)],
+        folders=[("--plots", args.plots, plot_file_names())],
+        stdout_ok=("--json", *TEXT_OUTPUTS),
+    )
+    if STDOUT in (args.json, args.trace, args.report, args.csv):
+        console.quiet = True  # standard output carries that file: no tables beside it
+    if args.nodes < 0:
+        raise GspsimError(f"--nodes must be >= 0, got {args.nodes}")
     prunes = _prune_labels(args.prune)
     if args.save_model and (len(model_paths) > 1 or len(prunes) > 1):
         raise GspsimError("--save-model writes one model: give one model and at most one --prune spec")
@@ -272,7 +319,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         raise GspsimError("--outputs takes one precision; run each precision separately")
     with console.status("loading model", spinner="dots") if not args.quiet else _nullcontext():
         shapes = _input_shapes(args.input_shape)
-        graphs = [api.load_model(p, shapes, _max_memory(args)) for p in model_paths]
+        limit = _max_memory(args)
+        graphs = [api.load_model(p, shapes, limit) for p in model_paths]
         inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
     if args.save_model:
         from .ir.to_onnx import save_model
@@ -281,10 +329,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     results = []
     for spec in prunes:
         for p in precisions:
-            with console.status(f"simulating {spec + ' ' if spec else ''}at {p}", spinner="dots") \
+            with console.status(markup_safe(f"simulating {spec + ' ' if spec else ''}at {p}"), spinner="dots") \
                     if not args.quiet else _nullcontext():
                 results.append(api.simulate_many(graphs, hw, replace(options, precision=p, prune=spec),
-                                                 inputs=inputs, check=args.check, fps=fps))
+                                                 inputs=inputs, check=args.check, fps=fps,
+                                                 max_memory_bytes=_memory_left(limit, results)))
     result = results[0]
     if args.json:
         if len(results) == 1:
@@ -304,12 +353,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         print_precision_table(results, console)
     failed = [r for r in results if r.check is not None and not r.check.passed]
     if failed:
-        c = failed[0].check
-        print(
-            f"error: --check failed at {failed[0].precision}: output '{c.worst_output}' differs from onnxruntime by "
-            f"max_rel_err {c.max_rel_err:.3g} (max_abs_err {c.max_abs_err:.3g}) > tolerance {c.tolerance:g}",
-            file=sys.stderr,
-        )
+        print(f"error: {check_failure(failed[0].precision, failed[0].check)}", file=sys.stderr)
         if not args.quiet and len(results) == 1:
             print_summary(result, console, args.nodes)
         return 1
@@ -318,6 +362,21 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if not args.quiet:
         print_summary(result, console, args.nodes)
     return 0
+
+
+def check_failure(precision: str, c) -> str:
+    """The one line of a failed --check: the worst output, and why (NaN/Inf that differ, or the error)."""
+    from .check import non_finite_note
+
+    errors = c.per_output.get(c.worst_output, {})
+    if errors.get("non_finite_mismatches"):
+        return (f"--check failed at {precision}: output '{printable(c.worst_output)}' has "
+                f"{errors['non_finite_mismatches']} NaN/Inf value(s) where onnxruntime's differ "
+                f"(max_rel_err {c.max_rel_err:.3g} over the finite values)")
+    note = non_finite_note(c)
+    return (f"--check failed at {precision}: output '{printable(c.worst_output)}' differs from onnxruntime by "
+            f"max_rel_err {c.max_rel_err:.3g} (max_abs_err {c.max_abs_err:.3g}) > tolerance {c.tolerance:g}"
+            + (f"; {printable(note)}" if note else ""))
 
 
 def _prune_labels(text: Optional[str]) -> list[str]:
@@ -343,7 +402,7 @@ def print_prune_table(results, specs: Sequence[str], graph, options, console: Co
         if spec not in sparsity:
             sparsity[spec] = weight_sparsity(api.prepare_pruning(graph, replace(options, prune=spec)))
         a = r.accuracy
-        t.add_row(spec, r.precision, f"{sparsity[spec]:.1%}", f"{r.model.get('params', 0):,}",
+        t.add_row(markup_safe(spec), markup_safe(r.precision), f"{sparsity[spec]:.1%}", f"{r.model.get('params', 0):,}",
                   f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
                   f"{(r.dram_read_bytes + r.dram_write_bytes) / 2**20:.3f}",
                   f"{a.cosine_similarity:.5f}" if a else "-", f"{a.max_abs_err:.3g}" if a else "-",
@@ -370,7 +429,7 @@ def print_precision_table(results, console: Console) -> None:
         t.add_column(col, justify="left" if col == "precision" else "right")
     for r in results:
         a = r.accuracy
-        t.add_row(r.precision, f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
+        t.add_row(markup_safe(r.precision), f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
                   f"{(r.dram_read_bytes + r.dram_write_bytes) / 2**20:.3f}",
                   f"{a.cosine_similarity:.5f}" if a else "1 (reference)" if r.precision == "fp32" else "-",
                   f"{a.max_abs_err:.3g}" if a else "0" if r.precision == "fp32" else "-",
@@ -404,12 +463,12 @@ class _nullcontext:
 
 def print_summary(result, console: Console, top_nodes: int = 0) -> None:
     names = ", ".join(Path(p).name for p in result.model["path"].split(", "))
-    t = Table(title=f"gspsim {result.gspsim_version}: {names} on {result.hardware['name']}",
+    t = Table(title=markup_safe(f"gspsim {result.gspsim_version}: {names} on {result.hardware['name']}"),
               show_header=False, title_justify="left")
     t.add_column("metric", style="bold")
     t.add_column("value")
     rows = [
-        ("mode / scheduler / precision", f"{result.mode} / {result.scheduler} / {result.precision}"
+        ("mode / scheduler / precision", markup_safe(f"{result.mode} / {result.scheduler} / {result.precision}")
                                           + ("" if result.fuse else " (fusion off)")),
         ("nodes / blocks / MACs", f"{result.model['nodes']} / {result.blocks} / {result.model['macs']:,}"),
         ("latency", f"{result.latency_cycles:,.0f} cycles = {result.latency_s * 1e3:.4f} ms"),
@@ -431,10 +490,13 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
         rows.append(("accuracy vs fp32", f"cosine {a.cosine_similarity:.5f}, max_abs_err {a.max_abs_err:.3g}{top1} "
                                          f"({a.samples} seeded inputs)"))
     if result.check is not None:
+        from .check import non_finite_note
+
         c = result.check
         verdict = "[green]passed[/green]" if c.passed else "[red]FAILED[/red]"
+        note = non_finite_note(c)
         rows.append(("check vs onnxruntime", f"{verdict}: max_rel_err {c.max_rel_err:.2e}, max_abs_err {c.max_abs_err:.2e} "
-                                             f"(tolerance {c.tolerance:g})"))
+                                             f"(tolerance {c.tolerance:g})" + (f"; {markup_safe(note)}" if note else "")))
     for k, v in rows:
         t.add_row(k, v)
     console.print(t)
@@ -443,20 +505,19 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
         for col in ("model", "frames", "fps in", "mean latency ms", "max latency ms", "deadline misses", "fps out"):
             st.add_column(col, justify="left" if col == "model" else "right")
         for s in result.streams:
-            st.add_row(Path(s["path"]).name, str(s["frames"]), f"{s['fps_in']:g}" if s["fps_in"] else "-",
+            st.add_row(markup_safe(Path(s["path"]).name), str(s["frames"]), f"{s['fps_in']:g}" if s["fps_in"] else "-",
                        f"{s['mean_latency_s'] * 1e3:.4f}", f"{s['max_latency_s'] * 1e3:.4f}",
                        str(s["deadline_misses"]), f"{s['throughput_fps']:,.1f}")
         console.print(st)
         console.print(f"shared resources: DRAM busy {result.dram_utilization:.1%}, "
                       f"interconnect busy {result.interconnect_utilization:.1%} of the run")
     if top_nodes:
-        nt = Table(title=f"{top_nodes} slowest nodes", title_justify="left")
-        for col in ("node", "op", "blocks", "cores", "start", "end", "MACs", "DRAM", "energy µJ"):
-            nt.add_column(col, justify="left" if col in ("node", "op") else "right")
-        for n in sorted(result.nodes, key=lambda n: n.end_cycle - n.start_cycle, reverse=True)[:top_nodes]:
-            nt.add_row(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.start_cycle:,.0f}", f"{n.end_cycle:,.0f}",
-                       f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}")
-        console.print(nt)
+        slowest = sorted(result.nodes, key=lambda n: n.end_cycle - n.start_cycle, reverse=True)[:top_nodes]
+        print_table(console, f"{top_nodes} slowest nodes",
+                    ("node", "op", "blocks", "cores", "start", "end", "MACs", "DRAM", "energy µJ"),
+                    [(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.start_cycle:,.0f}", f"{n.end_cycle:,.0f}",
+                      f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}") for n in slowest],
+                    left=("node", "op"))
 
 
 def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
@@ -473,30 +534,29 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
     costs = {op.name: op_cost(op, graph.tensors) for op in graph.ops()}
     ops = [part for node in graph.ops() for part in node.unfused()]
     fused = sum(1 for op in graph.ops() if op.epilogue)
-    console.print(f"[bold]{path}[/bold] at {args.precision}: {len(graph)} nodes"
+    console.print(f"[bold]{markup_safe(path)}[/bold] at {args.precision}: {len(graph)} nodes"
                   + (f" ({len(ops)} ops, {fused} nodes with fused ops)" if fused else "")
                   + f", {graph.num_params:,} parameters ({_fmt_bytes(graph.weight_bytes)}), "
                   f"{sum(c.macs for c in costs.values()):,} MACs")
     for name in graph.inputs:
         info = graph.tensors[name]
-        console.print(f"  input  {name}: {info.dtype}{list(info.shape)}")
+        console.print(f"  input  {markup_safe(name)}: {info.dtype}{list(info.shape)}")
     for name in graph.outputs:
         info = graph.tensors[name]
-        console.print(f"  output {name}: {info.dtype}{list(info.shape)}")
+        console.print(f"  output {markup_safe(name)}: {info.dtype}{list(info.shape)}")
     for note in graph.notes:
-        console.print(f"  note: {note}")
+        console.print(f"  note: {markup_safe(note)}")
     counts = Counter(op.op_type for op in ops)
-    console.print("  ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())))
-    t = Table(title_justify="left")
-    for col in ("node", "op (+ fused)", "precision", "output", "MACs", "vector ops", "weights", "reads", "writes"):
-        t.add_column(col, justify="left" if col in ("node", "op (+ fused)", "precision", "output") else "right")
+    console.print("  ops: " + markup_safe(", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))))
+    rows = []
     for op in graph.ops():
         c = costs[op.name]
         out = graph.tensors[op.outputs[0]]
-        t.add_row(op.name, "+".join(part.op_type for part in op.unfused()), op.precision,
-                  f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
-                  _fmt_bytes(c.weight_bytes), _fmt_bytes(c.activation_read_bytes), _fmt_bytes(c.write_bytes))
-    console.print(t)
+        rows.append((op.name, "+".join(part.op_type for part in op.unfused()), op.precision,
+                     f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
+                     _fmt_bytes(c.weight_bytes), _fmt_bytes(c.activation_read_bytes), _fmt_bytes(c.write_bytes)))
+    print_table(console, "", ("node", "op (+ fused)", "precision", "output", "MACs", "vector ops", "weights", "reads",
+                              "writes"), rows, left=("node", "op (+ fused)", "precision", "output"))
     return 0
 
 
@@ -509,20 +569,20 @@ def cmd_hw(args: argparse.Namespace, console: Console) -> int:
             t.add_column(col, no_wrap=col != "description")
         for name in preset_names():
             hw = load_hardware(name)
-            t.add_row(name, str(hw.cores.count), f"{hw.peak_ops_per_s('int8') / 1e12:g}",
+            t.add_row(markup_safe(name), str(hw.cores.count), f"{hw.peak_ops_per_s('int8') / 1e12:g}",
                       f"{hw.dram.bandwidth_bytes_per_s / 1e9:g}", _fmt_bytes(hw.shared_memory.size_bytes),
-                      hw.default_mode, hw.description)
+                      markup_safe(hw.default_mode), markup_safe(hw.description))
         console.print(t)
         return 0
     hw = load_hardware(args.name)
-    console.print(f"[bold]{hw.name}[/bold]: {hw.description}")
+    console.print(f"[bold]{markup_safe(hw.name)}[/bold]: {markup_safe(hw.description)}")
     for section, values in hw.to_dict().items():
         if isinstance(values, dict):
-            console.print(escape(f"[{section}]"))
+            console.print(markup_safe(f"[{section}]"))
             for k, v in values.items():
-                console.print(f"  {k} = {v}")
+                console.print(markup_safe(f"  {k} = {v}"))
         elif section not in ("name", "description"):
-            console.print(f"{section} = {values}")
+            console.print(markup_safe(f"{section} = {values}"))
     console.print(f"peak: {hw.peak_ops_per_s('int8') / 1e12:g} int8 TOPS, {hw.peak_ops_per_s('fp16') / 1e12:g} fp16 TFLOPS, "
                   f"DRAM {hw.dram_bytes_per_cycle:g} B/cycle")
     return 0
@@ -543,11 +603,13 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from .compare import COMPARE_COLUMNS, compare_rows, compare_schedulers, parse_scheduler_list, rows_to_csv
     from .engine.options import SimOptions
     from .hardware.config import load_hardware
-    from .output_files import refuse_overwriting, write_text_atomic
+    from .output_files import STDOUT, check_destinations, write_text_atomic
 
     model_path = args.model or str(api.default_model_path())
-    if args.csv:
-        refuse_overwriting(args.csv, [model_path] + ([args.hw] if Path(args.hw).exists() else []), "--csv")
+    check_destinations(outputs=[("--csv", args.csv)], inputs=[("the model", model_path), ("--hw", _hw_file(args.hw))],
+                       stdout_ok=("--csv",))
+    if args.csv == STDOUT:
+        console.quiet = True
     names = parse_scheduler_list(args.schedulers)
     hw = load_hardware(args.hw)
     options = SimOptions(mode=args.mode, precision=args.precision, seed=args.seed, frames=args.frames,
@@ -561,11 +623,12 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     rows = compare_rows(results)
     if args.csv:
         write_text_atomic(args.csv, rows_to_csv(rows))
-    t = Table(title=f"{Path(model_path).name} on {hw.name}: {len(rows)} strategies", title_justify="left")
+    t = Table(title=markup_safe(f"{Path(model_path).name} on {hw.name}: {len(rows)} strategies"), title_justify="left")
     for col in COMPARE_COLUMNS:
         t.add_column(col, justify="left" if col in ("scheduler", "mode") else "right")
     for row in rows:
-        t.add_row(row["scheduler"], row["mode"], f"{row['latency_cycles']:,.0f}", f"{row['latency_ms']:.4f}",
+        t.add_row(markup_safe(row["scheduler"]), markup_safe(row["mode"]), f"{row['latency_cycles']:,.0f}",
+                  f"{row['latency_ms']:.4f}",
                   f"{row['throughput_fps']:,.1f}", f"{row['energy_mj']:.4f}", f"{row['dram_mib']:.3f}",
                   f"{row['mean_utilization']:.1%}", f"{row['efficiency']:.3f}")
     console.print(t)
@@ -575,15 +638,63 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "plot": cmd_plot, "inspect": cmd_inspect, "hw": cmd_hw}
 
 
+#: the exit code of an unexpected error (a bug in gspsim): 0 success, 1 --check failed, 2 a user's mistake
+EXIT_INTERNAL_ERROR = 3
+#: the exit code when standard output is closed early (``gspsim inspect big.onnx | head``): 128 + SIGPIPE
+EXIT_BROKEN_PIPE = 141
+
+
+def _add_debug_option(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="on an error, also print the Python traceback (for a bug report)")
+
+
+def _internal_error_line(exc: BaseException) -> str:
+    """One line for an exception gspsim did not expect: what it was, and where to report it."""
+    what = " ".join(str(exc).split())[:300]
+    return (f"error: internal error ({type(exc).__name__}{': ' + printable(what) if what else ''}); this is a bug "
+            f"in gspsim {__version__}: please report it with the command line that caused it (rerun with --debug "
+            "for the traceback)")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; every failure ends in one line on stderr and an exit code (README: exit codes)."""
+    import traceback
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = make_console(quiet=bool(getattr(args, "quiet", False)))
+    debug = bool(getattr(args, "debug", False))
     try:
+        console = make_console(quiet=bool(getattr(args, "quiet", False)))
+        console.on_broken_pipe = _raise_broken_pipe  # rich would exit 1, which means "--check failed"
         return COMMANDS[args.command](args, console)
     except GspsimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a raw traceback
+        if debug:
+            traceback.print_exc()
+        print(_internal_error_line(exc), file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError
+
+
+def _quiet_stdout() -> None:
+    """Standard output's reader went away: point it at /dev/null so that the interpreter's final flush is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass

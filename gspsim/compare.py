@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Mapping, Optional, Sequence
 
 from .engine.options import SimOptions
 from .errors import ConfigError
+from .frontend.memory import resolve_limit
+from .processes import check_jobs, worker_pool
 from .hardware.config import HardwareConfig
 from .results.result import SimResult
 from .scheduling import scheduler_class, scheduler_names
@@ -49,12 +50,14 @@ def compare_schedulers(
     max_memory_bytes: Optional[int] = None,
 ) -> list[SimResult]:
     """Simulate ``model`` once per strategy (in parallel processes) and return the results in order."""
+    check_jobs(jobs)
     options = options or SimOptions()
-    work = [(model, hw, replace(options, scheduler=name), input_shapes, max_memory_bytes) for name in names]
-    jobs = jobs or min(len(work), os.cpu_count() or 1)
+    jobs = jobs or min(len(names), os.cpu_count() or 1)
+    share = resolve_limit(max_memory_bytes) // max(1, min(jobs, len(names)))  # the processes run side by side
+    work = [(model, hw, replace(options, scheduler=name), input_shapes, share) for name in names]
     if jobs <= 1:
         return [_run_one(w) for w in work]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with worker_pool(jobs) as pool:
         return list(pool.map(_run_one, work))
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ..errors import GspsimError
+from ..terminal import markup_safe
 from .document import Doc, load_result, result_labels
 
 #: one-result plots, then the ones made from several results
@@ -53,6 +54,16 @@ def _add_output_options(p: argparse.ArgumentParser, trace_help_suffix: str = "")
     p.add_argument("--csv", metavar="PATH.csv",
                    help="write the per-node table as CSV (name, op, cores, start, end, cycles, MACs, DRAM bytes, "
                         "energy)" + trace_help_suffix)
+
+
+#: the single-file outputs that ``-`` sends to standard output
+TEXT_OUTPUTS: tuple[str, ...] = ("--trace", "--report", "--csv")
+
+
+def plot_file_names(names: Sequence[str] = SINGLE_PLOTS, formats: Sequence[str] = FORMATS,
+                    prefixes: Sequence[str] = ("",)) -> list[str]:
+    """The files a plot folder may receive (checked before any work; see gspsim.output_files)."""
+    return [f"{prefix}{name}.{fmt}" for prefix in prefixes for name in names for fmt in formats]
 
 
 def add_run_output_options(p: argparse.ArgumentParser) -> None:
@@ -125,19 +136,30 @@ def write_outputs(doc: Doc, *, trace: Optional[str] = None, report: Optional[str
 
 def cmd_plot(args: argparse.Namespace, console: Any) -> int:
     """Run ``plot``: load every result (one-line error naming a bad file), then write what was asked."""
-    from ..output_files import refuse_overwriting
+    from ..output_files import STDOUT, check_destinations
 
     formats = parse_list(args.format, FORMATS, "--format")
     only = parse_list(args.only, SINGLE_PLOTS + MULTI_PLOTS, "--only") if args.only else SINGLE_PLOTS + MULTI_PLOTS
     paths = [Path(r) for r in args.results]
-    for dest, what in ((args.trace, "--trace"), (args.report, "--report"), (args.csv, "--csv")):
-        if dest:
-            refuse_overwriting(dest, paths, what)
-    docs = [load_result(p) for p in paths]
-    if len(docs) == 1 and set(only) <= set(MULTI_PLOTS):
+    if len(paths) == 1 and set(only) <= set(MULTI_PLOTS):
         raise GspsimError(f"--only {args.only}: compare and pareto need two or more results")
     out = Path(args.out) if args.out else paths[0].with_name(paths[0].stem + "_plots")
     singles = [n for n in only if n in SINGLE_PLOTS]
+    stems = [p.stem for p in paths]
+    unique = len(set(stems)) == len(stems)
+    prefixes = [""] if len(paths) == 1 else [f"{s}-" for s in stems] if unique else [f"{i + 1}-" for i in range(len(paths))]
+    names = plot_file_names(singles, formats, prefixes)
+    if len(paths) > 1:
+        names += plot_file_names([n for n in only if n in MULTI_PLOTS], formats)
+    check_destinations(
+        outputs=[("--trace", args.trace), ("--report", args.report), ("--csv", args.csv)],
+        inputs=[("RESULT", p) for p in paths],
+        folders=[("--out", out, names)] if names else [],
+        stdout_ok=TEXT_OUTPUTS,
+    )
+    if STDOUT in (args.trace, args.report, args.csv):
+        args.quiet = True  # standard output carries that file
+    docs = [load_result(p) for p in paths]
     written: list[Path] = []
     if len(docs) == 1:
         written += write_outputs(docs[0], plots_dir=str(out) if singles else None, formats=formats,
@@ -145,9 +167,6 @@ def cmd_plot(args: argparse.Namespace, console: Any) -> int:
     else:
         from .plots import compare_bars, make_plots, pareto_plot
 
-        stems = [p.stem for p in paths]
-        unique = len(set(stems)) == len(stems)
-        prefixes = [f"{s}-" for s in stems] if unique else [f"{i + 1}-" for i in range(len(paths))]
         if singles:
             for doc, prefix in zip(docs, prefixes):
                 written += make_plots(doc, out, formats, prefix=prefix, names=singles)
@@ -167,5 +186,5 @@ def cmd_plot(args: argparse.Namespace, console: Any) -> int:
     if not getattr(args, "quiet", False):
         console.print(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}:")
         for p in written:
-            console.print(f"  {p}")
+            console.print(f"  {markup_safe(p)}")
     return 0

@@ -138,8 +138,12 @@ def _check_html(doc: Doc) -> str:
     if not c:
         return "not run (add --check)"
     verdict = '<span class="pass">passed</span>' if c["passed"] else '<span class="fail">FAILED</span>'
-    return (f"{verdict} against {escape(str(c['reference']))}: max_rel_err {float(c['max_rel_err']):.2e}, "
-            f"max_abs_err {float(c['max_abs_err']):.2e} (tolerance {float(c['tolerance']):g})")
+    def shown(key: str, fmt: str) -> str:
+        value = c.get(key)
+        return "NaN/Inf" if value is None else format(float(value), fmt)  # null: a non-finite figure
+
+    return (f"{verdict} against {escape(str(c.get('reference', '?')))}: max_rel_err {shown('max_rel_err', '.2e')}, "
+            f"max_abs_err {shown('max_abs_err', '.2e')} (tolerance {shown('tolerance', 'g')})")
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], cls: str = "", text_cols: int = 1) -> str:

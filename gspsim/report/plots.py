@@ -22,6 +22,7 @@ from matplotlib.patches import Patch
 
 from ..errors import GspsimError
 from ..output_files import write_bytes_atomic
+from ..terminal import printable
 from .document import (
     Doc,
     block_arrays,
@@ -44,7 +45,9 @@ MAX_NODE_BARS = 60
 #: blocks above which the Gantt's SVG draws its bars as one embedded image
 RASTERIZE_ABOVE = 20000
 #: fixed SVG ids and no dates, so the same result gives the same files
-_RC = {"svg.hashsalt": "gspsim", "svg.fonttype": "path", "font.size": 9.0, "axes.titlesize": 10.0}
+#: and no mathtext: a node called "$\\frac{$" is a name, not a formula to parse (and fail on)
+_RC = {"svg.hashsalt": "gspsim", "svg.fonttype": "path", "font.size": 9.0, "axes.titlesize": 10.0,
+       "text.parse_math": False}
 _METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
 
 
@@ -93,7 +96,7 @@ def _time_axis(doc: Doc) -> tuple[float, str]:
 def gantt_figure(doc: Doc) -> Figure:
     """Every block on its core over time, coloured by node (or by op when there are many nodes); DRAM below."""
     b = block_arrays(doc)
-    names, ops = doc["timeline"]["nodes"], doc["timeline"]["ops"]
+    names, ops = [printable(n) for n in doc["timeline"]["nodes"]], [printable(o) for o in doc["timeline"]["ops"]]
     scale, unit = _time_axis(doc)
     cores = int(doc["hardware"].get("cores", int(b["core"].max()) + 1 if len(b["core"]) else 1))
     by_node = len(names) <= MAX_NODE_COLOURS
@@ -186,8 +189,9 @@ def power_figure(doc: Doc) -> Figure:
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
     parts = dict(doc.get("energy_breakdown_j", {}))
-    labels = list(parts)
-    values = np.array([parts[k] for k in labels], dtype=np.float64) * 1e6
+    keys = list(parts)
+    labels = [printable(k) for k in keys]
+    values = np.array([parts[k] for k in keys], dtype=np.float64) * 1e6
     bx.barh(labels, values, color=_palette(len(labels)))
     for i, v in enumerate(values):
         bx.text(v, i, f" {v:.3g}", va="center", fontsize=7)
@@ -209,7 +213,7 @@ def _shown_nodes(doc: Doc) -> tuple[list[Mapping[str, Any]], str]:
 def nodes_figure(doc: Doc) -> Figure:
     """Per node: span (first block start to last block end), busy time per core it used, and energy."""
     nodes, note = _shown_nodes(doc)
-    names = [f"{n['name']} ({n['op']})" for n in nodes]
+    names = [printable(f"{n['name']} ({n['op']})") for n in nodes]
     scale, unit = _time_axis(doc)
     span = np.array([node_span_cycles(n) for n in nodes]) * scale
     busy = np.array([float(n["busy_cycles"]) / max(1, len(n["cores"])) for n in nodes]) * scale
@@ -261,7 +265,7 @@ def roofline_figure(doc: Doc) -> Figure:
     ax.plot(xs, np.minimum(peak, xs * bw), color="k", linewidth=2, label="roof")
     ax.axvline(ridge, color="0.6", linestyle=":", linewidth=1)
     ax.text(ridge, peak * 1.08, f" ridge {ridge:.3g} ops/B", fontsize=7, color="0.3")
-    ax.text(lo * 1.2, peak * 1.08, f"peak {peak / 1e12:.3g} Tops/s ({doc['precision']})", fontsize=7)
+    ax.text(lo * 1.2, peak * 1.08, printable(f"peak {peak / 1e12:.3g} Tops/s ({doc['precision']})"), fontsize=7)
     ax.text(lo * 1.5, lo * 1.5 * bw / 2.5, f"DRAM {bw / 1e9:.3g} GB/s", fontsize=7, ha="left", va="top")
     ops_list = sorted({p[0]["op"] for p in pts})
     colours = dict(zip(ops_list, _palette(len(ops_list))))
@@ -269,14 +273,14 @@ def roofline_figure(doc: Doc) -> Figure:
         mine = [p for p in pts if p[0]["op"] == op]
         fx = [p[1] for p in mine if np.isfinite(p[1])]
         fy = [p[2] for p in mine if np.isfinite(p[1])]
-        ax.scatter(fx, fy, color=colours[op], label=op, s=28, zorder=3, edgecolors="k", linewidths=0.4)
+        ax.scatter(fx, fy, color=colours[op], label=printable(op), s=28, zorder=3, edgecolors="k", linewidths=0.4)
         iy = [p[2] for p in mine if not np.isfinite(p[1])]
         if iy:
             ax.scatter([x_inf] * len(iy), iy, color=colours[op], marker=">", s=34, zorder=3, edgecolors="k",
                        linewidths=0.4)
     if len(pts) <= 25:
         for n, x, yv in pts:
-            ax.annotate(n["name"], (x if np.isfinite(x) else x_inf, yv), fontsize=6, xytext=(3, 3),
+            ax.annotate(printable(n["name"]), (x if np.isfinite(x) else x_inf, yv), fontsize=6, xytext=(3, 3),
                         textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -328,7 +332,8 @@ def make_plots(doc: Doc, out_dir: str | os.PathLike[str], formats: Sequence[str]
         raise GspsimError(f"{out}: cannot create the plot folder ({exc.strerror or exc})") from None
     paths: list[Path] = []
     for name in [n for n in available_plots(doc) if n in wanted]:
-        fig = PLOTS[name][0](doc)
+        with matplotlib.rc_context(_RC):  # texts take parse_math when they are made
+            fig = PLOTS[name][0](doc)
         paths += save_figure(fig, out / f"{prefix}{name}", formats)
     return paths
 
@@ -342,7 +347,7 @@ def compare_figure(docs: Sequence[Doc], labels: Optional[Sequence[str]] = None) 
         raise GspsimError("compare: no results given")
     for d in docs:
         check_document(d)
-    labels = list(labels) if labels is not None else result_labels(docs)
+    labels = [printable(x) for x in labels] if labels is not None else result_labels(docs)
     metrics = [
         ("latency (ms)", [float(d["latency_s"]) * 1e3 for d in docs]),
         ("energy (mJ)", [float(d["energy_j"]) * 1e3 for d in docs]),
@@ -369,7 +374,9 @@ def compare_figure(docs: Sequence[Doc], labels: Optional[Sequence[str]] = None) 
 
 def compare_bars(docs: Sequence[Doc], path: str | os.PathLike[str], labels: Optional[Sequence[str]] = None) -> Path:
     """Write the compare figure to ``path`` (format from its suffix, .png or .svg)."""
-    return _write_one(compare_figure(docs, labels), path)
+    with matplotlib.rc_context(_RC):
+        fig = compare_figure(docs, labels)
+    return _write_one(fig, path)
 
 
 def pareto_front(points: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -429,7 +436,7 @@ def pareto_figure(points: Sequence[Mapping[str, Any]], latency_unit: str = "s", 
     for group in _label_groups(np.log10(lat) if log_x else lat, np.log10(en) if log_y else en):
         if len(points) > 20 and not on_front.intersection(group):
             continue
-        names = [str(points[i].get("label", i)) for i in group]
+        names = [printable(points[i].get("label", i)) for i in group]
         text = "\n".join(", ".join(names[k:k + 2]) for k in range(0, len(names), 2))
         if on_front.intersection(group):  # front labels above left, others below right: they seldom collide
             ax.annotate(text, (lat[group[0]], en[group[0]]), fontsize=7, xytext=(-4, 5), textcoords="offset points",
@@ -457,7 +464,9 @@ def pareto_figure(points: Sequence[Mapping[str, Any]], latency_unit: str = "s", 
 def pareto_plot(points: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], latency_unit: str = "s",
                 energy_unit: str = "J") -> Path:
     """Write the Pareto plot of ``points`` (dicts with latency, energy, label) to ``path`` (.png or .svg)."""
-    return _write_one(pareto_figure(points, latency_unit, energy_unit), path)
+    with matplotlib.rc_context(_RC):
+        fig = pareto_figure(points, latency_unit, energy_unit)
+    return _write_one(fig, path)
 
 
 def _write_one(fig: Figure, path: str | os.PathLike[str]) -> Path:

@@ -7,12 +7,12 @@ inputs, config and seed give byte-identical JSON.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from .. import json_finite
 from ..accuracy import AccuracyReport
 
 #: the version of the JSON layout; bumped when a key changes meaning or disappears
@@ -204,7 +204,8 @@ class SimResult:
         return doc
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=json_default) + "\n"
+        """The JSON document; a NaN or Inf figure is written as null and listed under "non_finite"."""
+        return json_finite.dumps(self.to_dict(), indent=2, sort_keys=False, default=json_default) + "\n"
 
 
 def json_default(obj: Any) -> Any:

@@ -31,11 +31,14 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from ..engine.options import MODES, SimOptions
 from ..errors import ConfigError
 from ..hardware.config import PRECISION_KEYS, HardwareConfig, hardware_from_dict, load_hardware
+from ..input_files import regular_input
 from ..tomlfile import read_toml
 
 DEFAULT_HW = "blaize-1600"
 #: written in a grid for "let the chip / mode choose" (stored as None)
 DEFAULT_WORD = "default"
+#: the integer run-option axes are int64 in the results table (and in numpy)
+MAX_INT_AXIS = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -204,10 +207,8 @@ def expand_model_paths(items: Sequence[str]) -> list[str]:
             if not found:
                 raise ConfigError(f"{p}: folder holds no .onnx file")
             paths += found
-        elif p.is_file():
-            paths.append(str(p))
         else:
-            raise ConfigError(f"{p}: no such model file or folder")
+            paths.append(str(regular_input(p, "model file or folder", ConfigError)))
     if len(set(paths)) != len(paths):
         raise ConfigError("a model is given twice: " + ", ".join(sorted({x for x in paths if paths.count(x) > 1})))
     return paths
@@ -300,9 +301,10 @@ def _check_value(name: str, value: Any) -> None:
     elif name in ("frames", "ring_depth", "block_rows", "sim_seed"):
         if value is None and name in ("block_rows", "ring_depth"):
             return
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "sim_seed" else 1):
-            raise ConfigError(f"sweep axis '{name}': expected an integer >= {0 if name == 'sim_seed' else 1}, "
-                              f"got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not (0 if name == "sim_seed" else 1) <= value \
+                <= MAX_INT_AXIS:
+            raise ConfigError(f"sweep axis '{name}': expected an integer from {0 if name == 'sim_seed' else 1} to "
+                              f"{MAX_INT_AXIS} (2**63 - 1), got {value!r}")
     elif name in HW_AXES or name.startswith(GENERIC_HW_PREFIX):
         if value is None and name in HW_AXES:
             return

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 from rich.table import Table
 
 from ..output_files import write_bytes_atomic
+from ..terminal import markup_safe, printable
 
 OBJECTIVES: tuple[str, ...] = ("latency_s", "energy_j", "area_proxy_bytes")
 
@@ -60,14 +61,14 @@ def _value(v: Any) -> str:
 def front_table(rows: Sequence[Mapping[str, Any]], front: Sequence[int], axes: Sequence[str],
                 title: str) -> Table:
     """A rich table of the front: the varying axes, then latency, fps, energy, power, area, efficiency."""
-    t = Table(title=title, title_justify="left")
+    t = Table(title=markup_safe(title), title_justify="left")
     for a in axes:
-        t.add_column(a, justify="left")
+        t.add_column(markup_safe(a), justify="left")
     for col in ("latency ms", "fps", "energy mJ", "power W", "area KiB", "efficiency"):
         t.add_column(col, justify="right")
     for i in sorted(front, key=lambda i: (rows[i]["latency_s"], rows[i]["energy_j"])):
         r = rows[i]
-        cells = [Path(str(r[a])).stem if a == "model" else _value(r[a]) for a in axes]
+        cells = [markup_safe(Path(str(r[a])).stem if a == "model" else _value(r[a])) for a in axes]
         t.add_row(*cells, f"{r['latency_s'] * 1e3:.4f}", f"{r['fps']:,.1f}", f"{r['energy_j'] * 1e3:.4f}",
                   f"{r['avg_power_w']:.3f}", f"{r['area_proxy_bytes'] / 1024:,.0f}", f"{r['efficiency']:.3f}")
     return t
@@ -126,7 +127,7 @@ def pareto_figure(rows: Sequence[Mapping[str, Any]], front: Sequence[int], axes:
     energy = np.array([rows[i]["energy_j"] for i in ok])
     if energy.min() > 0 and energy.max() / energy.min() > 30:
         ax1.set_yscale("log")
-    handles = [Line2D([], [], marker="o", linestyle="", color=colour[m], label=Path(m).stem) for m in models[:12]]
+    handles = [Line2D([], [], marker="o", linestyle="", color=colour[m], label=printable(Path(m).stem)) for m in models[:12]]
     handles += [Line2D([], [], marker="o", linestyle="", color="0.5", markeredgecolor="black", label="Pareto front"),
                 Line2D([], [], marker="o", linestyle="", color="0.5", alpha=0.3, label="dominated")]
     ax2.legend(handles=handles, fontsize=7, loc="best")
@@ -140,8 +141,11 @@ def write_pareto_plot(rows: Sequence[Mapping[str, Any]], front: Sequence[int], a
     """Write the Pareto plot (.png or .svg by suffix); None when there is no successful point to draw."""
     if not any(r.get("status") == "ok" for r in rows):
         return None
+    import matplotlib
+
     p = Path(path)
-    fig = pareto_figure(rows, front, axes, title)
+    with matplotlib.rc_context({"text.parse_math": False}):  # model names are text, not mathtext
+        fig = pareto_figure(rows, front, axes, title)
     buf = io.BytesIO()
     fig.savefig(buf, format=p.suffix.lstrip(".").lower(), dpi=110,
                 metadata={"Software": None} if p.suffix.lower() == ".png" else {"Date": None, "Creator": None})

@@ -20,6 +20,7 @@ from .._version import __version__
 from ..engine.options import SimOptions
 from ..errors import GspsimError
 from ..hardware.config import HardwareConfig
+from .. import json_finite
 from ..output_files import write_text_atomic
 from ..results.result import json_default
 from .worker import check_record
@@ -77,7 +78,7 @@ class PointStore:
     def save(self, record: Mapping[str, Any], inputs: Mapping[str, Any], point: Mapping[str, Any]) -> None:
         """Write one finished point (atomically: a reader sees the whole file or none)."""
         doc = {"format": STORE_FORMAT, **record, "point": dict(point), "inputs": dict(inputs)}
-        text = json.dumps(doc, separators=(",", ":"), default=json_default) + "\n"
+        text = json_finite.dumps(doc, separators=(",", ":"), default=json_default) + "\n"
         write_text_atomic(self.path(record["key"]), text)
 
     def keys(self) -> Iterator[str]:

@@ -40,14 +40,17 @@ class PointTask:
     options: SimOptions
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     check: bool = False
+    #: this point's share of the machine's memory (points run side by side); None: the worker's physical memory
+    max_memory_bytes: Optional[int] = None
 
 
 @functools.lru_cache(maxsize=8)
-def _graph(path: str, sha256: str, input_shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> Any:
+def _graph(path: str, sha256: str, input_shapes: tuple[tuple[str, tuple[int, ...]], ...],
+           max_memory_bytes: Optional[int] = None) -> Any:
     """Load each model once per worker process (the IR is immutable; ``sha256`` keys it by content)."""
     from ..api import load_model
 
-    return load_model(path, dict(input_shapes) or None)
+    return load_model(path, dict(input_shapes) or None, max_memory_bytes)
 
 
 def metrics_of(result: Any) -> dict[str, Any]:
@@ -84,8 +87,8 @@ def run_point(task: PointTask) -> dict[str, Any]:
     record: dict[str, Any] = {"key": task.key, "status": OK, "error": None, "metrics": None, "result": None}
     try:
         path = str(materialize(task.model)) if isinstance(task.model, ModelBlob) else task.model
-        graph = _graph(path, task.model_sha256, task.input_shapes)
-        result = simulate(graph, task.hardware, task.options, check=task.check)
+        graph = _graph(path, task.model_sha256, task.input_shapes, task.max_memory_bytes)
+        result = simulate(graph, task.hardware, task.options, check=task.check, max_memory_bytes=task.max_memory_bytes)
         record["metrics"] = metrics_of(result)
         doc = replace(result, timeline=None).to_dict()
         doc["model"]["path"] = path
