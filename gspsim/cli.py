@@ -556,7 +556,8 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
                      f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
                      _fmt_bytes(c.weight_bytes), _fmt_bytes(c.activation_read_bytes), _fmt_bytes(c.write_bytes)))
     print_table(console, "", ("node", "op (+ fused)", "precision", "output", "MACs", "vector ops", "weights", "reads",
-                              "writes"), rows, left=("node", "op (+ fused)", "precision", "output"))
+                              "writes"), rows, left=("node", "op (+ fused)", "precision", "output"),
+                no_wrap=("node", "op (+ fused)"))
     return 0
 
 

@@ -45,14 +45,15 @@ def markup_safe(value: object) -> str:
 
 
 def print_table(console: "Console", title: str, columns: Sequence[str], rows: Sequence[Sequence[object]],
-                left: Sequence[str] = ()) -> None:
-    """A table of plain values (every cell made safe here); columns named in ``left`` are left-aligned."""
+                left: Sequence[str] = (), no_wrap: Sequence[str] = ()) -> None:
+    """A table of plain values (every cell made safe here); columns named in ``left`` are left-aligned, those in
+    ``no_wrap`` never wrap (names a reader searches for)."""
     if len(rows) <= RICH_TABLE_MAX_ROWS:
         from rich.table import Table
 
         t = Table(title=markup_safe(title) if title else None, title_justify="left")
         for col in columns:
-            t.add_column(markup_safe(col), justify="left" if col in left else "right")
+            t.add_column(markup_safe(col), justify="left" if col in left else "right", no_wrap=col in no_wrap)
         for row in rows:
             t.add_row(*(markup_safe(cell) for cell in row))
         console.print(t)
