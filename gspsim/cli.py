@@ -18,7 +18,8 @@ from rich.table import Table
 
 from ._version import __version__
 from .errors import GspsimError
-from .report.cli import add_plot_parser, add_run_output_options, cmd_plot
+from .report.cli import add_plot_parser, add_run_output_options, announce, cmd_plot
+from .report.units import fmt_bytes as _fmt_bytes
 from .sweep.cli import add_sweep_parser, cmd_sweep
 
 EPILOG_RUN = """\
@@ -102,7 +103,8 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="skip the kernels (every event is still simulated): faster, no outputs")
     p.add_argument("--power-resolution", type=int, default=None, metavar="CYCLES",
                    help="cycles per sample of the power-over-time series (default: 1/200 of the latency)")
-    p.add_argument("--nodes", type=int, default=0, metavar="N", help="also print the N slowest nodes")
+    p.add_argument("--nodes", type=int, default=0, metavar="N",
+                   help="also print the N busiest nodes (ranked by busy core-cycles over all frames)")
     p.add_argument("--prune", default=None, metavar="SPEC[,SPEC...]",
                    help="prune the float model first: magnitude:SPARSITY[:layer], nm:N:M or channels:FRACTION; "
                         "a list (magnitude:0.3,0.5,0.7) prints one row per level with accuracy against the "
@@ -140,7 +142,8 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
         help="run several scheduling strategies on one model and chip, one table",
         description=(
             "Simulate MODEL once per scheduling strategy, in parallel processes, and print one table: latency, "
-            "throughput, energy, DRAM traffic, mean core utilization and efficiency (lower bound / latency). "
+            "makespan, throughput, energy, DRAM traffic, mean core utilization and efficiency (lower bound / "
+            "active time; docs/json-result.md defines each). "
             "The 'layer' strategy runs in layer mode (the baseline) unless --mode is given."
         ),
         epilog="example:\n  python -m gspsim compare model.onnx --schedulers all --csv compare.csv\n"
@@ -189,14 +192,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspect_parser(sub)
     _add_hw_parser(sub)
     return parser
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.2f} GiB"
 
 
 def _max_memory(args: argparse.Namespace) -> Optional[int]:
@@ -260,10 +255,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         shapes = _input_shapes(args.input_shape)
         graphs = [api.load_model(p, shapes, _max_memory(args)) for p in model_paths]
         inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
+    written: list[Path] = []
     if args.save_model:
         from .ir.to_onnx import save_model
 
         save_model(api.prepare_pruning(graphs[0], options), args.save_model)
+        written.append(Path(args.save_model))
     results = []
     for spec in prunes:
         for p in precisions:
@@ -277,13 +274,17 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             write_text_atomic(args.json, result.to_json())
         else:
             write_text_atomic(args.json, "[\n" + ",\n".join(r.to_json().rstrip("\n") for r in results) + "\n]\n")
+        written.append(Path(args.json))
     if args.outputs:
         write_npz_atomic(args.outputs, result.outputs)
+        written.append(Path(args.outputs))
     if args.trace or args.report or args.csv or args.plots:
         from .report.cli import write_outputs
 
         with console.status("writing trace, report and plots", spinner="dots") if not args.quiet else _nullcontext():
-            write_outputs(result.to_dict(), trace=args.trace, report=args.report, csv=args.csv, plots_dir=args.plots)
+            # several precisions or prune levels: one report, trace and CSV covering every run (docs/gallery.md)
+            written += write_outputs([r.to_dict() for r in results], trace=args.trace, report=args.report,
+                                     csv=args.csv, plots_dir=args.plots)
     if args.prune and not args.quiet:
         print_prune_table(results, [s for s in prunes for _ in precisions], graphs[0], options, console)
     elif len(results) > 1 and not args.quiet:
@@ -298,11 +299,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         )
         if not args.quiet and len(results) == 1:
             print_summary(result, console, args.nodes)
+        announce(console, written)
         return 1
-    if len(results) > 1:
-        return 0
-    if not args.quiet:
+    if not args.quiet and len(results) == 1:
         print_summary(result, console, args.nodes)
+    announce(console, written)
     return 0
 
 
@@ -397,9 +398,7 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
     rows = [
         ("mode / scheduler / precision", f"{result.mode} / {result.scheduler} / {result.precision}"),
         ("nodes / blocks / MACs", f"{result.model['nodes']} / {result.blocks} / {result.model['macs']:,}"),
-        ("latency", f"{result.latency_cycles:,.0f} cycles = {result.latency_s * 1e3:.4f} ms"),
-        ("throughput", f"{result.throughput_fps:,.1f} fps" + (f" (steady state, {result.frames} frames)" if result.frames > 1 else "")),
-        ("lower bound / efficiency", f"{result.lower_bound_cycles:,.0f} cycles / {result.efficiency:.2f}"),
+        *_time_rows(result),
         ("energy / avg power", f"{result.energy_j * 1e3:.4f} mJ / {result.avg_power_w:.3f} W"),
         ("DRAM read", f"{_fmt_bytes(result.dram_read_bytes)} (weights {_fmt_bytes(result.dram_bytes_by_kind['read']['weights'])}, "
                       f"activations {_fmt_bytes(result.dram_bytes_by_kind['read']['activations'])}, "
@@ -407,8 +406,8 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
         ("DRAM write", f"{_fmt_bytes(result.dram_write_bytes)} (activations {_fmt_bytes(result.dram_bytes_by_kind['write']['activations'])}, "
                        f"spill {_fmt_bytes(result.dram_bytes_by_kind['write']['spill'])})"),
         ("on-chip traffic", _fmt_bytes(result.onchip_bytes)),
-        ("core utilization", f"mean {sum(result.core_utilization) / len(result.core_utilization):.1%}, "
-                             f"max {max(result.core_utilization):.1%}"),
+        ("core utilization", f"mean {sum(result.core_active_utilization) / len(result.core_active_utilization):.1%}, "
+                             f"max {max(result.core_active_utilization):.1%} of the active time"),
     ]
     if result.accuracy is not None:
         a = result.accuracy
@@ -425,23 +424,50 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
     console.print(t)
     if len(result.streams) > 1 or any(s["fps_in"] for s in result.streams):
         st = Table(title="streams", title_justify="left")
-        for col in ("model", "frames", "fps in", "mean latency ms", "max latency ms", "deadline misses", "fps out"):
+        for col in ("model", "frames", "fps in", "latency p50 ms", "p95 ms", "max ms", "deadline misses",
+                    "fps out"):
             st.add_column(col, justify="left" if col == "model" else "right")
         for s in result.streams:
             st.add_row(Path(s["path"]).name, str(s["frames"]), f"{s['fps_in']:g}" if s["fps_in"] else "-",
-                       f"{s['mean_latency_s'] * 1e3:.4f}", f"{s['max_latency_s'] * 1e3:.4f}",
-                       str(s["deadline_misses"]), f"{s['throughput_fps']:,.1f}")
+                       f"{s['p50_latency_s'] * 1e3:.4f}", f"{s['p95_latency_s'] * 1e3:.4f}",
+                       f"{s['max_latency_s'] * 1e3:.4f}", str(s["deadline_misses"]), f"{s['steady_state_fps']:,.1f}")
         console.print(st)
-        console.print(f"shared resources: DRAM busy {result.dram_utilization:.1%}, "
-                      f"interconnect busy {result.interconnect_utilization:.1%} of the run")
+        console.print(f"shared resources: DRAM busy {result.dram_active_utilization:.1%}, "
+                      f"interconnect busy {result.interconnect_active_utilization:.1%} of the active time")
     if top_nodes:
-        nt = Table(title=f"{top_nodes} slowest nodes", title_justify="left")
-        for col in ("node", "op", "blocks", "cores", "start", "end", "MACs", "DRAM", "energy µJ"):
+        nt = Table(title=f"{top_nodes} busiest nodes (by busy core-cycles, all frames)", title_justify="left")
+        for col in ("node", "op", "blocks", "cores", "busy cycles", "first start", "last end", "MACs", "DRAM",
+                    "energy µJ"):
             nt.add_column(col, justify="left" if col in ("node", "op") else "right")
-        for n in sorted(result.nodes, key=lambda n: n.end_cycle - n.start_cycle, reverse=True)[:top_nodes]:
-            nt.add_row(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.start_cycle:,.0f}", f"{n.end_cycle:,.0f}",
-                       f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}")
+        for n in sorted(result.nodes, key=lambda n: n.busy_cycles, reverse=True)[:top_nodes]:
+            nt.add_row(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.busy_cycles:,.0f}", f"{n.start_cycle:,.0f}",
+                       f"{n.end_cycle:,.0f}", f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}")
         console.print(nt)
+
+
+def _time_rows(result) -> list[tuple[str, str]]:
+    """Latency, makespan, throughput and efficiency rows of the summary (defined in docs/json-result.md)."""
+    frames = result.frames
+    rows = [("latency", f"{result.latency_cycles:,.0f} cycles = {result.latency_s * 1e3:.4f} ms"
+                        + (" (first frame, arrival to done)" if frames > 1 else ""))]
+    if frames > 1:
+        rows.append(("frame latency p50 / p95 / max", f"{result.p50_latency_s * 1e3:.4f} / "
+                     f"{result.p95_latency_s * 1e3:.4f} / {result.max_latency_s * 1e3:.4f} ms over {frames} frames"))
+        rows.append(("makespan", f"{result.makespan_cycles:,.0f} cycles = {result.makespan_s * 1e3:.4f} ms "
+                                 f"(first arrival to last frame done)"))
+    if result.active_cycles < result.makespan_cycles:
+        rows.append(("active time", f"{result.active_s * 1e3:.4f} ms with a frame in flight"))
+    fps_in = sum(s["fps_in"] or 0.0 for s in result.streams)
+    if frames == 1:
+        why = "1 / latency; one frame"
+    elif all(s["fps_in"] for s in result.streams) and result.steady_state_fps >= fps_in * (1 - 1e-9):
+        why = "steady state: the input rate"
+    else:
+        why = "steady state: frames / active time"
+    rows.append(("throughput", f"{result.steady_state_fps:,.1f} fps ({why})"))
+    rows.append(("lower bound / efficiency", f"{result.active_lower_bound_cycles:,.0f} cycles / "
+                                             f"{result.active_efficiency:.2f} of the active time"))
+    return rows
 
 
 def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
@@ -517,7 +543,7 @@ def make_console(quiet: bool = False) -> Console:
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from . import api
-    from .compare import COMPARE_COLUMNS, compare_rows, compare_schedulers, parse_scheduler_list, rows_to_csv
+    from .compare import COMPARE_COLUMNS, COMPARE_HEADERS, compare_rows, compare_schedulers, parse_scheduler_list, rows_to_csv
     from .engine.options import SimOptions
     from .hardware.config import load_hardware
     from .output_files import refuse_overwriting, write_text_atomic
@@ -540,11 +566,11 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
         write_text_atomic(args.csv, rows_to_csv(rows))
     t = Table(title=f"{Path(model_path).name} on {hw.name}: {len(rows)} strategies", title_justify="left")
     for col in COMPARE_COLUMNS:
-        t.add_column(col, justify="left" if col in ("scheduler", "mode") else "right")
+        t.add_column(COMPARE_HEADERS[col], justify="left" if col in ("scheduler", "mode") else "right")
     for row in rows:
         t.add_row(row["scheduler"], row["mode"], f"{row['latency_cycles']:,.0f}", f"{row['latency_ms']:.4f}",
-                  f"{row['throughput_fps']:,.1f}", f"{row['energy_mj']:.4f}", f"{row['dram_mib']:.3f}",
-                  f"{row['mean_utilization']:.1%}", f"{row['efficiency']:.3f}")
+                  f"{row['makespan_ms']:.4f}", f"{row['steady_state_fps']:,.1f}", f"{row['energy_mj']:.4f}",
+                  f"{row['dram_mib']:.3f}", f"{row['mean_active_utilization']:.1%}", f"{row['active_efficiency']:.3f}")
     console.print(t)
     return 0
 

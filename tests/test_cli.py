@@ -44,7 +44,8 @@ def test_exported_models_match_onnxruntime(model: Path, mode: str, tmp_path: Pat
     jsonschema.validate(doc, SCHEMA)
     assert doc["mode"] == mode
     assert doc["check"]["passed"] and doc["check"]["max_rel_err"] <= 1e-4
-    assert doc["latency_cycles"] >= doc["lower_bound_cycles"] > 0
+    assert doc["latency_cycles"] == doc["makespan_cycles"] == doc["active_cycles"]  # one frame
+    assert doc["active_cycles"] >= doc["active_lower_bound_cycles"] > 0
 
 
 def test_unsupported_ops_are_all_named_in_one_line(tmp_path: Path) -> None:

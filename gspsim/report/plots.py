@@ -39,7 +39,7 @@ FORMATS: tuple[str, ...] = ("png", "svg")
 DPI = 110
 #: legend entries before the Gantt colours by op type instead of by node
 MAX_NODE_COLOURS = 20
-#: nodes shown in the per-node breakdown (the slowest ones when there are more)
+#: nodes shown in the per-node breakdown (the busiest ones when there are more)
 MAX_NODE_BARS = 60
 #: blocks above which the Gantt's SVG draws its bars as one embedded image
 RASTERIZE_ABOVE = 20000
@@ -80,9 +80,9 @@ def _new_figure(width: float, height: float) -> Figure:
 
 def _time_axis(doc: Doc) -> tuple[float, str]:
     """Scale from cycles to a readable unit of simulated time."""
-    latency_s = float(doc["latency_cycles"]) / clock_hz(doc)
+    makespan_s = float(doc["makespan_cycles"]) / clock_hz(doc)
     for scale, unit in ((1.0, "s"), (1e3, "ms"), (1e6, "µs")):
-        if latency_s * scale >= 1.0:
+        if makespan_s * scale >= 1.0:
             return scale / clock_hz(doc), unit
     return 1e9 / clock_hz(doc), "ns"
 
@@ -120,7 +120,7 @@ def gantt_figure(doc: Doc) -> Figure:
         ax.broken_barh(list(zip(ds * scale, (de - ds) * scale)), (dram_row - 0.4, 0.8), facecolors="0.35")
     ax.set_yticks([dram_row, *range(cores)], ["DRAM", *[f"core {c}" for c in range(cores)]])
     ax.set_ylim(cores - 0.4, dram_row - 0.6)
-    ax.set_xlim(0, float(doc["latency_cycles"]) * scale)
+    ax.set_xlim(0, float(doc["makespan_cycles"]) * scale)
     ax.set_xlabel(f"simulated time ({unit})")
     ax.set_title(f"cores over time: {title(doc)}")
     ax.grid(axis="x", alpha=0.3)
@@ -137,7 +137,7 @@ def utilization_figure(doc: Doc, bins: int = DEFAULT_BINS) -> Figure:
     b = block_arrays(doc)
     scale, unit = _time_axis(doc)
     cores = int(doc["hardware"]["cores"])
-    edges = bin_edges(float(doc["latency_cycles"]), bins)
+    edges = bin_edges(float(doc["makespan_cycles"]), bins)
     grid = np.zeros((cores, len(edges) - 1))
     for c in range(cores):
         sel = b["core"] == c
@@ -173,12 +173,12 @@ def power_figure(doc: Doc) -> Figure:
     fig = _new_figure(11, 4.8)
     ax, bx = fig.subplots(1, 2, width_ratios=[3, 1])
     if len(watts):
-        xs = np.append(starts, float(doc["latency_cycles"])) * scale
+        xs = np.append(starts, float(doc["makespan_cycles"])) * scale
         ax.stairs(watts, xs, fill=True, alpha=0.35, color="tab:orange")
         ax.stairs(watts, xs, color="tab:orange", label=f"power ({ps.get('resolution_cycles', '?')}-cycle bins)")
     avg = float(doc.get("avg_power_w", 0.0))
     ax.axhline(avg, color="k", linestyle="--", linewidth=1, label=f"average {avg:.3g} W")
-    ax.set_xlim(0, float(doc["latency_cycles"]) * scale)
+    ax.set_xlim(0, float(doc["makespan_cycles"]) * scale)
     ax.set_ylim(0, max(float(watts.max()) if len(watts) else 0.0, avg) * 1.15 or 1.0)
     ax.set_xlabel(f"simulated time ({unit})")
     ax.set_ylabel("power (W)")
@@ -202,8 +202,8 @@ def _shown_nodes(doc: Doc) -> tuple[list[Mapping[str, Any]], str]:
     nodes = list(doc["nodes"])
     if len(nodes) <= MAX_NODE_BARS:
         return nodes, ""
-    keep = sorted(sorted(range(len(nodes)), key=lambda i: -node_span_cycles(nodes[i]))[:MAX_NODE_BARS])
-    return [nodes[i] for i in keep], f" ({MAX_NODE_BARS} slowest of {len(nodes)} nodes)"
+    keep = sorted(sorted(range(len(nodes)), key=lambda i: -float(nodes[i]["busy_cycles"]))[:MAX_NODE_BARS])
+    return [nodes[i] for i in keep], f" ({MAX_NODE_BARS} busiest of {len(nodes)} nodes, by busy core-cycles)"
 
 
 def nodes_figure(doc: Doc) -> Figure:
@@ -344,7 +344,7 @@ def compare_figure(docs: Sequence[Doc], labels: Optional[Sequence[str]] = None) 
         check_document(d)
     labels = list(labels) if labels is not None else result_labels(docs)
     metrics = [
-        ("latency (ms)", [float(d["latency_s"]) * 1e3 for d in docs]),
+        ("latency, first frame (ms)", [float(d["latency_s"]) * 1e3 for d in docs]),
         ("energy (mJ)", [float(d["energy_j"]) * 1e3 for d in docs]),
         ("DRAM traffic (MiB)", [(d.get("dram_read_bytes", 0) + d.get("dram_write_bytes", 0)) / 2**20 for d in docs]),
     ]
@@ -404,11 +404,11 @@ def _label_groups(lat: np.ndarray, en: np.ndarray) -> list[list[int]]:
 
 
 def _minor_log_label(value: float, _pos: int) -> str:
-    """Label minor log ticks 2, 3 and 5 (x 10^k) only, as plain numbers."""
+    """Label minor log ticks 2 and 5 (x 10^k) only, as plain numbers."""
     if value <= 0:
         return ""
     mantissa = round(value / 10 ** np.floor(np.log10(value)), 6)
-    return f"{value:g}" if mantissa in (2.0, 3.0, 5.0) else ""
+    return f"{value:g}" if mantissa in (2.0, 5.0) else ""
 
 
 def pareto_figure(points: Sequence[Mapping[str, Any]], latency_unit: str = "s", energy_unit: str = "J") -> Figure:
@@ -441,11 +441,16 @@ def pareto_figure(points: Sequence[Mapping[str, Any]], latency_unit: str = "s", 
         ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
-    for log, axis in ((log_x, ax.xaxis), (log_y, ax.yaxis)):
+    ax.margins(x=0.25, y=0.15)
+    for log, axis, values in ((log_x, ax.xaxis, lat), (log_y, ax.yaxis, en)):
         if log:
             axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-            axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(_minor_log_label))
-    ax.margins(x=0.25, y=0.15)
+            # minor labels (2 and 5 x 10^k) only where a decade is wide enough to hold them apart
+            few_decades = float(np.log10(values.max() / values.min())) <= 1.3
+            axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(_minor_log_label) if few_decades
+                                     else matplotlib.ticker.NullFormatter())
+        else:
+            axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
     ax.set_xlabel(f"latency ({latency_unit})")
     ax.set_ylabel(f"energy ({energy_unit})")
     ax.set_title(f"Pareto front: {len(front)} of {len(points)} points (lower left is better)")
