@@ -10,7 +10,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,6 +21,9 @@ from .errors import GspsimError
 from .report.cli import add_plot_parser, add_run_output_options, announce, cmd_plot
 from .report.units import fmt_bytes as _fmt_bytes
 from .sweep.cli import add_sweep_parser, cmd_sweep
+
+if TYPE_CHECKING:
+    from .progress import RunProgress
 
 EPILOG_RUN = """\
 examples:
@@ -211,8 +214,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from . import api
     from .engine.options import SimOptions
     from .hardware.config import load_hardware
-    from .inputs import load_inputs
-    from .output_files import refuse_overwriting, write_npz_atomic, write_text_atomic
+    from .output_files import refuse_overwriting
+    from .progress import RunProgress
 
     model_paths = list(args.model) or [str(api.default_model_path())]
     protected = model_paths + ([args.inputs] if args.inputs else []) + ([args.hw] if Path(args.hw).exists() else [])
@@ -251,40 +254,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         raise GspsimError("--inputs applies to one model; with several models the inputs are seeded")
     if args.outputs and len(precisions) > 1:
         raise GspsimError("--outputs takes one precision; run each precision separately")
-    with console.status("loading model", spinner="dots") if not args.quiet else _nullcontext():
-        shapes = _input_shapes(args.input_shape)
-        graphs = [api.load_model(p, shapes, _max_memory(args)) for p in model_paths]
-        inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
-    written: list[Path] = []
-    if args.save_model:
-        from .ir.to_onnx import save_model
-
-        save_model(api.prepare_pruning(graphs[0], options), args.save_model)
-        written.append(Path(args.save_model))
-    results = []
-    for spec in prunes:
-        for p in precisions:
-            with console.status(f"simulating {spec + ' ' if spec else ''}at {p}", spinner="dots") \
-                    if not args.quiet else _nullcontext():
-                results.append(api.simulate_many(graphs, hw, replace(options, precision=p, prune=spec),
-                                                 inputs=inputs, check=args.check, fps=fps))
+    # a spinner line per stage and a bar of blocks simulated, on a terminal only (gspsim/progress.py)
+    with RunProgress(console, enabled=console.is_terminal and not args.quiet) as shown:
+        graphs, results, written = _simulate_and_write(args, shown, hw, options, model_paths, precisions, prunes, fps)
     result = results[0]
-    if args.json:
-        if len(results) == 1:
-            write_text_atomic(args.json, result.to_json())
-        else:
-            write_text_atomic(args.json, "[\n" + ",\n".join(r.to_json().rstrip("\n") for r in results) + "\n]\n")
-        written.append(Path(args.json))
-    if args.outputs:
-        write_npz_atomic(args.outputs, result.outputs)
-        written.append(Path(args.outputs))
-    if args.trace or args.report or args.csv or args.plots:
-        from .report.cli import write_outputs
-
-        with console.status("writing trace, report and plots", spinner="dots") if not args.quiet else _nullcontext():
-            # several precisions or prune levels: one report, trace and CSV covering every run (docs/gallery.md)
-            written += write_outputs([r.to_dict() for r in results], trace=args.trace, report=args.report,
-                                     csv=args.csv, plots_dir=args.plots)
     if args.prune and not args.quiet:
         print_prune_table(results, [s for s in prunes for _ in precisions], graphs[0], options, console)
     elif len(results) > 1 and not args.quiet:
@@ -305,6 +278,54 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         print_summary(result, console, args.nodes)
     announce(console, written)
     return 0
+
+
+def _simulate_and_write(args: argparse.Namespace, shown: "RunProgress", hw, options, model_paths: list[str],
+                        precisions: list[str], prunes: list[str], fps: list[Optional[float]]):
+    """``run`` after its options are checked: load, simulate each prune level and precision, write the files.
+
+    Returns the loaded graphs, the results and the files written.
+    """
+    from . import api
+    from .inputs import load_inputs
+    from .output_files import write_npz_atomic, write_text_atomic
+
+    with shown.stage("loading model"):
+        shapes = _input_shapes(args.input_shape)
+        graphs = [api.load_model(p, shapes, _max_memory(args)) for p in model_paths]
+        inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
+    written: list[Path] = []
+    if args.save_model:
+        from .ir.to_onnx import save_model
+
+        save_model(api.prepare_pruning(graphs[0], options), args.save_model)
+        written.append(Path(args.save_model))
+    results = []
+    for spec in prunes:
+        for p in precisions:
+            runs = len(prunes) * len(precisions)
+            what = f"simulating {spec + ' ' if spec else ''}at {p}" + (f" ({len(results) + 1} of {runs})"
+                                                                       if runs > 1 else "")
+            with shown.stage(what) as hook:
+                results.append(api.simulate_many(graphs, hw, replace(options, precision=p, prune=spec),
+                                                 inputs=inputs, check=args.check, fps=fps, progress=hook))
+    if args.json:
+        if len(results) == 1:
+            write_text_atomic(args.json, results[0].to_json())
+        else:
+            write_text_atomic(args.json, "[\n" + ",\n".join(r.to_json().rstrip("\n") for r in results) + "\n]\n")
+        written.append(Path(args.json))
+    if args.outputs:
+        write_npz_atomic(args.outputs, results[0].outputs)
+        written.append(Path(args.outputs))
+    if args.trace or args.report or args.csv or args.plots:
+        from .report.cli import write_outputs
+
+        with shown.stage("writing trace, report and plots"):
+            # several precisions or prune levels: one report, trace and CSV covering every run (docs/gallery.md)
+            written += write_outputs([r.to_dict() for r in results], trace=args.trace, report=args.report,
+                                     csv=args.csv, plots_dir=args.plots)
+    return graphs, results, written
 
 
 def _prune_labels(text: Optional[str]) -> list[str]:
