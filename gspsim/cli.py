@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ._version import __version__
+from .argparsing import OneLineParser
 from .errors import GspsimError
 from .report.cli import add_plot_parser, add_run_output_options, announce, cmd_plot
 from .report.units import fmt_bytes as _fmt_bytes
@@ -37,7 +38,7 @@ exit codes: 0 success, 1 --check failed, 2 bad model / config / option / input f
 """
 
 
-def _add_model_loading_options(p: argparse.ArgumentParser) -> None:
+def _add_model_loading_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """Options of every command that loads a model."""
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
                    help="static shape for an input with dynamic dimensions, e.g. input=1x3x224x224 (repeatable)")
@@ -46,7 +47,7 @@ def _add_model_loading_options(p: argparse.ArgumentParser) -> None:
                         "default: the machine's physical memory)")
 
 
-def _add_block_rows_option(p: argparse.ArgumentParser) -> None:
+def _add_block_rows_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     p.add_argument("--block-rows", type=int, default=None, metavar="N",
                    help="rows per block for every node (default: the rule in docs/execution-model.md)")
 
@@ -64,58 +65,68 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="*", help="ONNX file(s); several share the chip at once (default: the bundled small CNN)")
-    p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE",
-                   help="hardware preset name or TOML file (default: blaize-1600; see 'gspsim hw list')")
-    p.add_argument("--fps", default=None, metavar="R[,R...]",
-                   help="input frame rate per model (one value for all, or one per model): frames arrive at that "
-                        "rate and each must finish before the next arrives (deadline); default: all frames at once")
-    p.add_argument("--precision", default="fp32", metavar="P[,P...]",
-                   help="fp32, fp16, bf16 or int8 (int8 quantizes a float model first); a comma list runs each "
-                        "and prints one table with latency, energy, DRAM traffic and accuracy per precision")
-    p.add_argument("--precision-map", metavar="FILE.toml",
-                   help="per-node precision overrides: a TOML table mapping node names or op types to "
-                        "precisions, e.g. Softmax = \"fp16\" (mixed-precision experiments)")
-    p.add_argument("--calib", metavar="FILE.npz|DIR",
-                   help="int8 calibration inputs: an .npz of graph inputs or a folder of them "
-                        "(default: seeded synthetic inputs)")
-    p.add_argument("--calibrator", default="minmax", choices=["minmax", "percentile", "mse"],
-                   help="how int8 activation ranges are chosen from calibration data (default minmax)")
-    p.add_argument("--calib-samples", type=int, default=32, metavar="N",
-                   help="synthetic calibration inputs when --calib is not given (default 32)")
-    p.add_argument("--accuracy-samples", type=int, default=4, metavar="N",
-                   help="seeded inputs of the accuracy report against fp32 (default 4; 0 turns it off)")
-    p.add_argument("--mode", default=None, choices=["streaming", "layer"],
-                   help="streaming: GSP block-level dataflow through on-chip ring buffers; layer: layer-by-layer "
-                        "through DRAM (default: the chip's default_mode)")
-    p.add_argument("--scheduler", default=None, metavar="NAME",
-                   help="scheduling strategy (default: depth-first for streaming, layer for layer mode)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs and random choices (default 0)")
-    p.add_argument("--frames", type=int, default=1, help="stream N inputs through the chip, pipelined (default 1)")
-    p.add_argument("--inputs", metavar="FILE.npz", help="graph inputs by name (default: seeded standard-normal)")
-    p.add_argument("--outputs", metavar="FILE.npz", help="write the simulated graph outputs, by output name")
-    p.add_argument("--json", metavar="PATH", help="write the full result as JSON (see docs/json-result.md)")
-    p.add_argument("--check", action="store_true",
-                   help="run onnxruntime on the same model and inputs; exit 1 if the outputs differ beyond "
-                        "the precision's tolerance")
-    _add_model_loading_options(p)
-    _add_block_rows_option(p)
-    p.add_argument("--ring-depth", type=int, default=None, metavar="N",
-                   help="every ring buffer holds exactly N producer blocks (default: the compiler's deadlock-free "
-                        "sizing, see docs/execution-model.md; an undersized buffer deadlocks and the engine spills)")
-    p.add_argument("--timing-only", action="store_true",
-                   help="skip the kernels (every event is still simulated): faster, no outputs")
-    p.add_argument("--power-resolution", type=int, default=None, metavar="CYCLES",
-                   help="cycles per sample of the power-over-time series (default: 1/200 of the latency)")
-    p.add_argument("--nodes", type=int, default=0, metavar="N",
-                   help="also print the N busiest nodes (ranked by busy core-cycles over all frames)")
-    p.add_argument("--prune", default=None, metavar="SPEC[,SPEC...]",
-                   help="prune the float model first: magnitude:SPARSITY[:layer], nm:N:M or channels:FRACTION; "
-                        "a list (magnitude:0.3,0.5,0.7) prints one row per level with accuracy against the "
-                        "unpruned fp32 model beside latency, energy and DRAM traffic")
-    p.add_argument("--save-model", metavar="OUT.onnx",
-                   help="write the (pruned) float model as ONNX that onnxruntime runs")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
-    add_run_output_options(p)
+    chip = p.add_argument_group("chip and schedule")
+    frames = p.add_argument_group("model inputs and frames")
+    prec = p.add_argument_group("precision and compression")
+    out = p.add_argument_group("checks and output files")
+    term = p.add_argument_group("terminal")
+    chip.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE",
+                      help="hardware preset name or TOML file (default: blaize-1600; see 'gspsim hw list')")
+    frames.add_argument("--fps", default=None, metavar="R[,R...]",
+                        help="input frame rate per model (one value for all, or one per model): frames arrive at "
+                             "that rate and each must finish before the next arrives (deadline); default: all "
+                             "frames at once")
+    prec.add_argument("--precision", default="fp32", metavar="P[,P...]",
+                      help="fp32, fp16, bf16 or int8 (int8 quantizes a float model first); a comma list runs each "
+                           "and prints one table with latency, energy, DRAM traffic and accuracy per precision "
+                           "(--report, --trace, --csv and --plots then cover every run)")
+    prec.add_argument("--precision-map", metavar="FILE.toml",
+                      help="per-node precision overrides: a TOML table mapping node names or op types to "
+                           "precisions, e.g. Softmax = \"fp16\" (mixed-precision experiments)")
+    prec.add_argument("--calib", metavar="FILE.npz|DIR",
+                      help="int8 calibration inputs: an .npz of graph inputs or a folder of them "
+                           "(default: seeded synthetic inputs)")
+    prec.add_argument("--calibrator", default="minmax", choices=["minmax", "percentile", "mse"],
+                      help="how int8 activation ranges are chosen from calibration data (default minmax)")
+    prec.add_argument("--calib-samples", type=int, default=32, metavar="N",
+                      help="synthetic calibration inputs when --calib is not given (default 32)")
+    prec.add_argument("--accuracy-samples", type=int, default=4, metavar="N",
+                      help="seeded inputs of the accuracy report against fp32 (default 4; 0 turns it off)")
+    chip.add_argument("--mode", default=None, choices=["streaming", "layer"],
+                      help="streaming: GSP block-level dataflow through on-chip ring buffers; layer: layer-by-layer "
+                           "through DRAM (default: the chip's default_mode)")
+    chip.add_argument("--scheduler", default=None, metavar="NAME",
+                      help="scheduling strategy (default: depth-first for streaming, layer for layer mode)")
+    frames.add_argument("--seed", type=int, default=0,
+                        help="seed of the synthetic inputs and random choices (default 0)")
+    frames.add_argument("--frames", type=int, default=1,
+                        help="stream N inputs through the chip, pipelined (default 1)")
+    frames.add_argument("--inputs", metavar="FILE.npz", help="graph inputs by name (default: seeded standard-normal)")
+    out.add_argument("--outputs", metavar="FILE.npz", help="write the simulated graph outputs, by output name")
+    out.add_argument("--json", metavar="PATH", help="write the full result as JSON (see docs/json-result.md)")
+    out.add_argument("--check", action="store_true",
+                     help="run onnxruntime on the same model and inputs; exit 1 if the outputs differ beyond "
+                          "the precision's tolerance")
+    _add_model_loading_options(frames)
+    _add_block_rows_option(chip)
+    chip.add_argument("--ring-depth", type=int, default=None, metavar="N",
+                      help="every ring buffer holds exactly N producer blocks (default: the compiler's "
+                           "deadlock-free sizing, see docs/execution-model.md; an undersized buffer deadlocks and "
+                           "the engine spills)")
+    chip.add_argument("--timing-only", action="store_true",
+                      help="skip the kernels (every event is still simulated): faster, no outputs")
+    out.add_argument("--power-resolution", type=int, default=None, metavar="CYCLES",
+                     help="cycles per sample of the power-over-time series (default: 1/200 of the makespan)")
+    term.add_argument("--nodes", type=int, default=0, metavar="N",
+                      help="also print the N busiest nodes (ranked by busy core-cycles over all frames)")
+    prec.add_argument("--prune", default=None, metavar="SPEC[,SPEC...]",
+                      help="prune the float model first: magnitude:SPARSITY[:layer], nm:N:M or channels:FRACTION; "
+                           "a list (magnitude:0.3,0.5,0.7) prints one row per level with accuracy against the "
+                           "unpruned fp32 model beside latency, energy and DRAM traffic")
+    prec.add_argument("--save-model", metavar="OUT.onnx",
+                      help="write the (pruned) float model as ONNX that onnxruntime runs")
+    term.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    add_run_output_options(out)
 
 
 def _add_inspect_parser(sub: argparse._SubParsersAction) -> None:
@@ -137,6 +148,8 @@ def _add_hw_parser(sub: argparse._SubParsersAction) -> None:
     show = hw_sub.add_parser("show", help="print one preset's (or file's) figures",
                              description="Print every figure of a preset or a TOML file, validated.")
     show.add_argument("name", metavar="NAME|FILE", help="preset name or TOML file")
+    show.add_argument("--toml", action="store_true",
+                      help="print the chip as a TOML file you can save, edit and run with --hw FILE.toml")
 
 
 def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
@@ -178,7 +191,7 @@ def _builtin_names() -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(  # argparse mistakes are one line too (gspsim/argparsing.py)
         prog="python -m gspsim",
         description=(
             "gspsim: a graph streaming processor simulator. It runs ONNX models on a simulated Blaize-style GSP "
@@ -340,18 +353,20 @@ def _prune_labels(text: Optional[str]) -> list[str]:
 def print_prune_table(results, specs: Sequence[str], graph, options, console: Console) -> None:
     """Accuracy against the unpruned fp32 model beside the cost on the chip, one row per (spec, precision)."""
     from . import api
-    from .passes.prune import weight_sparsity
+    from .passes.prune import nonzero_params, weight_sparsity
 
     t = Table(title="compression: accuracy vs the unpruned fp32 model, and cost", title_justify="left")
-    for col in ("prune", "precision", "weight sparsity", "params", "latency ms", "energy mJ", "DRAM MiB",
+    for col in ("prune", "precision", "weight sparsity", "nonzero params", "latency ms", "energy mJ", "DRAM MiB",
                 "cosine", "max abs err", "top-1"):
         t.add_column(col, justify="left" if col in ("prune", "precision") else "right")
-    sparsity: dict[str, float] = {}
+    # of the pruned float model: quantization adds scales and zero points that are no model parameters
+    pruned: dict[str, tuple[float, int]] = {}
     for r, spec in zip(results, specs):
-        if spec not in sparsity:
-            sparsity[spec] = weight_sparsity(api.prepare_pruning(graph, replace(options, prune=spec)))
+        if spec not in pruned:
+            float_model = api.prepare_pruning(graph, replace(options, prune=spec))
+            pruned[spec] = (weight_sparsity(float_model), nonzero_params(float_model))
         a = r.accuracy
-        t.add_row(spec, r.precision, f"{sparsity[spec]:.1%}", f"{r.model.get('params', 0):,}",
+        t.add_row(spec, r.precision, f"{pruned[spec][0]:.1%}", f"{pruned[spec][1]:,}",
                   f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
                   f"{(r.dram_read_bytes + r.dram_write_bytes) / 2**20:.3f}",
                   f"{a.cosine_similarity:.5f}" if a else "-", f"{a.max_abs_err:.3g}" if a else "-",
@@ -539,6 +554,14 @@ def cmd_hw(args: argparse.Namespace, console: Console) -> int:
         console.print(t)
         return 0
     hw = load_hardware(args.name)
+    if args.toml:
+        from .tomlfile import dumps_toml
+
+        # plain print: rich would read [cores] as markup; the comments say where the figures come from
+        print(f"# {hw.name}: {' '.join(hw.description.split())}\n# written by 'gspsim hw show {args.name} --toml'; "
+              "run it with --hw FILE.toml (docs/hardware.md explains every field and the presets' sources)\n")
+        print(dumps_toml(hw.to_dict()), end="")
+        return 0
     console.print(f"[bold]{hw.name}[/bold]: {hw.description}")
     for section, values in hw.to_dict().items():
         if isinstance(values, dict):

@@ -410,6 +410,18 @@ def test_report_is_self_contained(report: Path, docs: dict[str, dict[str, Any]])
     assert "passed" in text  # the --check verdict
 
 
+def test_report_tables_show_units_and_node_names(report: Path, docs: dict[str, dict[str, Any]]) -> None:
+    text = report.read_text()
+    doc = docs["streaming"]
+    shown = re.findall(r"<td[^>]*>([^<]*)</td>", text)
+    assert shown and not [c for c in shown if re.search(r"\d\.\d{7,}|\de-\d", c)]  # no raw floats
+    assert re.search(r">\d+(\.\d+)? (pJ|nJ|µJ|mJ)<", text) and re.search(r">\d+(\.\d+)? (B|KiB|MiB)<", text)
+    # ring buffers by the nodes that write and read them (the tensor name last)
+    for b in doc["buffers"]:
+        assert b["producer"] in {n["name"] for n in doc["nodes"]}
+        assert f'<td class="text">{b["producer"]}</td><td class="text">{", ".join(b["consumers"])}</td>' in text
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 

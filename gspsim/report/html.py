@@ -125,7 +125,8 @@ def summary_rows(doc: Doc) -> list[tuple[str, str]]:
         ("lower bound / efficiency", f"{float(doc['active_lower_bound_cycles']):,.0f} cycles / "
                                      f"{float(doc['active_efficiency']):.2f} of the active time" + bounds),
         ("energy / average power", f"{fmt_energy(doc['energy_j'])} / {float(doc.get('avg_power_w', 0)):.3f} W"),
-        ("energy by component", ", ".join(f"{k} {fmt_energy(v)}" for k, v in doc.get("energy_breakdown_j", {}).items())),
+        ("energy by component", ", ".join(f"{k} {fmt_energy(v)}"
+                                          for k, v in doc.get("energy_breakdown_j", {}).items())),
     ]
     kinds = doc.get("dram_bytes_by_kind", {})
     for direction, total in (("read", doc.get("dram_read_bytes", 0)), ("write", doc.get("dram_write_bytes", 0))):
