@@ -116,9 +116,12 @@ def pareto_figure(rows: Sequence[Mapping[str, Any]], front: Sequence[int], axes:
     for i in front:  # points that land on the same spot share one label: "scheduler=heft/depth-first"
         spots.setdefault((rows[i]["latency_s"] * scale, rows[i]["energy_j"] * 1e3), []).append(i)
     if len(spots) <= 8 and label_axes:
+        middle = (min(x for x, _ in spots) + max(x for x, _ in spots)) / 2
         for (x, e), members in spots.items():
             text = " ".join(f"{a}=" + "/".join(dict.fromkeys(_value(rows[i][a]) for i in members)) for a in label_axes)
-            ax1.annotate(text, (x, e), fontsize=6.5, xytext=(5, 3), textcoords="offset points")
+            right = x <= middle  # labels point into the plot, not past its right edge
+            ax1.annotate(text, (x, e), fontsize=6.5, xytext=(5 if right else -5, 3), textcoords="offset points",
+                         ha="left" if right else "right")
     lat = np.array([rows[i]["latency_s"] for i in ok])
     for ax, ylabel in ((ax1, "energy per run (mJ); marker size = area"), (ax2, "area proxy (KiB on-chip memory)")):
         ax.set_xlabel(f"latency ({unit})")
