@@ -65,7 +65,7 @@ def test_numba_compiling_a_kernel_for_the_first_time_is_announced() -> None:
         with shown.stage("simulating at int8"):
             assert triple_sum(np.ones(4)) == 12.0
             shown._progress.refresh()
-    assert "compiling Numba kernels, first use only: 1 (triple_sum)" in out.getvalue()
+    assert "compiling kernels on first use (cached afterwards): 1, now triple_sum" in out.getvalue()
     console, out = _terminal()
     with RunProgress(console, enabled=True) as shown:
         with shown.stage("simulating at int8"):

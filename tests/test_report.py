@@ -311,6 +311,24 @@ def test_plots_without_timeline_skip_the_time_plots(docs: dict[str, dict[str, An
         assert_real_png(p)
 
 
+def test_time_plots_leave_out_the_idle_time_between_paced_frames(model_path: Path) -> None:
+    from gspsim.report.plots import gantt_figure, timebase
+
+    paced = json.loads(gspsim.simulate(model_path, frames=3, fps=1000.0, execute=False).to_json())
+    tb = timebase(paced)
+    assert tb.gapped and tb.length == pytest.approx(paced["active_cycles"])
+    assert paced["active_cycles"] < 0.5 * paced["makespan_cycles"]  # 1 ms between frames, less work than that
+    blocks = paced["timeline"]["blocks"]
+    shown = tb(np.asarray(blocks["start"])), tb(np.asarray(blocks["end"]))
+    assert shown[0].min() >= 0 and shown[1].max() <= tb.length + 1e-9
+    assert np.all(shown[1] - shown[0] == pytest.approx(np.asarray(blocks["end"]) - np.asarray(blocks["start"])))
+    ax = gantt_figure(paced).axes[0]
+    assert ax.get_xlim()[1] == pytest.approx(tb.length * 1e6 / paced["hardware"]["clock_hz"])  # in µs
+    assert "left out" in ax.get_xlabel()
+    whole = timebase(json.loads(gspsim.simulate(model_path, frames=3, execute=False).to_json()))
+    assert not whole.gapped and whole(np.array([5.0]))[0] == 5.0
+
+
 def test_compare_bars_and_pareto(docs: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     runs = [docs[k] for k in ("streaming", "layer", "frames2")]
     labels = result_labels(runs)
