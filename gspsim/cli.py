@@ -616,6 +616,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
                   f"{row['makespan_ms']:.4f}", f"{row['steady_state_fps']:,.1f}", f"{row['energy_mj']:.4f}",
                   f"{row['dram_mib']:.3f}", f"{row['mean_active_utilization']:.1%}", f"{row['active_efficiency']:.3f}")
     console.print(t)
+    announce(console, [Path(args.csv)] if args.csv else [])
     return 0
 
 

@@ -186,5 +186,6 @@ def test_compare_and_run_tables_use_words_not_snake_case(tmp_path: Path) -> None
     header = next(line for line in proc.stdout.splitlines() if "scheduler" in line and "mode" in line)
     assert "latency ms" in header and "energy mJ" in header and "DRAM MiB" in header and "efficiency" in header
     assert "_" not in header
+    assert f"wrote {tmp_path / 'c.csv'}" in proc.stdout
     csv_header = (tmp_path / "c.csv").read_text().splitlines()[0]
     assert csv_header.startswith("scheduler,mode,latency_cycles,latency_ms,makespan_ms,steady_state_fps")
