@@ -116,6 +116,17 @@ def prepare_precision(graph: DataflowGraph, options: SimOptions) -> DataflowGrap
     return assign_precision(graph, options.precision, dict(options.precision_map))
 
 
+def prepare_graph(graph: DataflowGraph, options: SimOptions) -> DataflowGraph:
+    """The graph as it is lowered: precisions assigned (:func:`prepare_precision`), then fused unless
+    ``options.fuse`` is False (see gspsim.passes.fuse)."""
+    graph = prepare_precision(graph, options)
+    if options.fuse:
+        from .passes.fuse import fuse_elementwise
+
+        graph = fuse_elementwise(graph)
+    return graph
+
+
 def prepare_pruning(graph: DataflowGraph, options: SimOptions) -> DataflowGraph:
     """The float model after ``options.prune`` (seeded), before any precision step; unchanged without it."""
     if not options.prune:
@@ -229,7 +240,7 @@ def simulate_many(
         source = prepare_pruning(source, options)
         pruned.append(source is not unpruned)
         sources.append(source)
-        graph = prepare_precision(source, options)
+        graph = prepare_graph(source, options)
         tasks = lower(graph, hardware, options)  # refuses ops without a kernel at their precision
         # a model that comes quantized has no fp32 model to compare with (use --check against onnxruntime)
         if options.accuracy_samples and (options.precision != "fp32" or options.precision_map or options.prune) \

@@ -47,6 +47,12 @@ def _add_model_loading_options(p: argparse.ArgumentParser | argparse._ArgumentGr
                         "default: the machine's physical memory)")
 
 
+def _add_no_fuse_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument("--no-fuse", action="store_true",
+                   help="keep every elementwise op (Relu, Clip, residual Add, ...) a node of its own instead of "
+                        "fusing it into the node that produces its input (for ablations; outputs are identical)")
+
+
 def _add_block_rows_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     p.add_argument("--block-rows", type=int, default=None, metavar="N",
                    help="rows per block for every node (default: the rule in docs/execution-model.md)")
@@ -109,6 +115,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                           "the precision's tolerance")
     _add_model_loading_options(frames)
     _add_block_rows_option(chip)
+    _add_no_fuse_option(chip)
     chip.add_argument("--ring-depth", type=int, default=None, metavar="N",
                       help="every ring buffer holds exactly N producer blocks (default: the compiler's "
                            "deadlock-free sizing, see docs/execution-model.md; an undersized buffer deadlocks and "
@@ -132,10 +139,15 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
 def _add_inspect_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "inspect",
-        help="show a model's ops, parameters, MACs and what the frontend folded",
-        description="Load an ONNX model through gspsim's frontend and passes and describe the resulting dataflow graph.",
+        help="show a model's ops, parameters, MACs and what the frontend folded and the compiler fused",
+        description="Load an ONNX model through gspsim's frontend and passes and describe the dataflow graph as it "
+                    "is lowered at a precision: its nodes, what was folded and fused, and each node's cost.",
     )
     p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
+    p.add_argument("--precision", default="fp32", metavar="P",
+                   help="fp32, fp16, bf16 or int8 (int8 quantizes a float model first, with seeded calibration "
+                        "inputs); default fp32")
+    _add_no_fuse_option(p)
     _add_model_loading_options(p)
 
 
@@ -178,6 +190,7 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of inputs and of the random strategy (default 0)")
     _add_model_loading_options(p)
     _add_block_rows_option(p)
+    _add_no_fuse_option(p)
     p.add_argument("--timing-only", action="store_true", help="skip the kernels (faster; same timing)")
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel processes (default: one per core)")
     p.add_argument("--csv", metavar="PATH", help="write the table as CSV, one row per strategy")
@@ -257,6 +270,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         calibration_samples=args.calib_samples,
         accuracy_samples=args.accuracy_samples,
         prune=prunes[0],
+        fuse=not args.no_fuse,
     )
     for p in precisions or [""]:
         api.validate_options(replace(options, precision=p))
@@ -432,7 +446,8 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
     t.add_column("metric", style="bold")
     t.add_column("value")
     rows = [
-        ("mode / scheduler / precision", f"{result.mode} / {result.scheduler} / {result.precision}"),
+        ("mode / scheduler / precision", f"{result.mode} / {result.scheduler} / {result.precision}"
+                                          + ("" if result.fuse else " (fusion off)")),
         ("nodes / blocks / MACs", f"{result.model['nodes']} / {result.blocks} / {result.model['macs']:,}"),
         *_time_rows(result),
         ("energy / avg power", f"{result.energy_j * 1e3:.4f} mJ / {result.avg_power_w:.3f} W"),
@@ -510,13 +525,20 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
     from collections import Counter
 
     from . import api
+    from .engine.options import SimOptions
     from .ir.costs import op_cost
 
     path = args.model or str(api.default_model_path())
-    graph = api.load_model(path, _input_shapes(args.input_shape), _max_memory(args))
+    options = SimOptions(precision=args.precision, fuse=not args.no_fuse)
+    api.validate_options(options)
+    graph = api.prepare_graph(api.load_model(path, _input_shapes(args.input_shape), _max_memory(args)), options)
     costs = {op.name: op_cost(op, graph.tensors) for op in graph.ops()}
-    console.print(f"[bold]{path}[/bold]: {len(graph)} nodes, {graph.num_params:,} parameters "
-                  f"({_fmt_bytes(graph.weight_bytes)}), {sum(c.macs for c in costs.values()):,} MACs")
+    ops = [part for node in graph.ops() for part in node.unfused()]
+    fused = sum(1 for op in graph.ops() if op.epilogue)
+    console.print(f"[bold]{path}[/bold] at {args.precision}: {len(graph)} nodes"
+                  + (f" ({len(ops)} ops, {fused} nodes with fused ops)" if fused else "")
+                  + f", {graph.num_params:,} parameters ({_fmt_bytes(graph.weight_bytes)}), "
+                  f"{sum(c.macs for c in costs.values()):,} MACs")
     for name in graph.inputs:
         info = graph.tensors[name]
         console.print(f"  input  {name}: {info.dtype}{list(info.shape)}")
@@ -524,16 +546,17 @@ def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
         info = graph.tensors[name]
         console.print(f"  output {name}: {info.dtype}{list(info.shape)}")
     for note in graph.notes:
-        console.print(f"  frontend: {note}")
-    counts = Counter(op.op_type for op in graph.ops())
+        console.print(f"  note: {note}")
+    counts = Counter(op.op_type for op in ops)
     console.print("  ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())))
     t = Table(title_justify="left")
-    for col in ("node", "op", "output", "MACs", "vector ops", "weights", "reads", "writes"):
-        t.add_column(col, justify="left" if col in ("node", "op", "output") else "right")
+    for col in ("node", "op (+ fused)", "precision", "output", "MACs", "vector ops", "weights", "reads", "writes"):
+        t.add_column(col, justify="left" if col in ("node", "op (+ fused)", "precision", "output") else "right")
     for op in graph.ops():
         c = costs[op.name]
         out = graph.tensors[op.outputs[0]]
-        t.add_row(op.name, op.op_type, f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
+        t.add_row(op.name, "+".join(part.op_type for part in op.unfused()), op.precision,
+                  f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
                   _fmt_bytes(c.weight_bytes), _fmt_bytes(c.activation_read_bytes), _fmt_bytes(c.write_bytes))
     console.print(t)
     return 0
@@ -598,7 +621,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     names = parse_scheduler_list(args.schedulers)
     hw = load_hardware(args.hw)
     options = SimOptions(mode=args.mode, precision=args.precision, seed=args.seed, frames=args.frames,
-                         execute=not args.timing_only, block_rows=args.block_rows)
+                         execute=not args.timing_only, block_rows=args.block_rows, fuse=not args.no_fuse)
     api.validate_options(options)
     shapes = _input_shapes(args.input_shape)
     limit = _max_memory(args)

@@ -4,7 +4,7 @@ Every block runs exactly once and after its dependencies; no core runs more
 threads than it has slots; buffer occupancy never exceeds capacity; DRAM bytes
 >= weights + graph inputs + graph outputs; latency >= every lower bound; energy
 equals the sum of its parts; the same inputs, config and seed give the same
-result; and every mode and block size computes the same outputs.
+result; and every mode, block size and fusion setting computes the same outputs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gspsim
-from gspsim.api import lower, simulate_many
+from gspsim.api import lower, prepare_graph, simulate_many
 from gspsim.engine.options import SimOptions
 from gspsim.scheduling import scheduler_names
 
@@ -63,21 +63,23 @@ def _check_invariants(result: gspsim.SimResult, tasks, hw, frames: int) -> None:
 @settings(max_examples=80)
 @given(model=random_cnn(), hw=random_chip(), mode=st.sampled_from(["streaming", "layer"]),
        frames=st.integers(1, 2), block_rows=st.sampled_from([None, 1, 3]), seed=st.integers(0, 5),
-       ring_depth=st.sampled_from([None, None, 1, 2]), scheduler=st.sampled_from(scheduler_names()))
-def test_engine_invariants_on_random_graphs(model, hw, mode, frames, block_rows, seed, ring_depth, scheduler) -> None:
+       ring_depth=st.sampled_from([None, None, 1, 2]), scheduler=st.sampled_from(scheduler_names()),
+       fuse=st.booleans())
+def test_engine_invariants_on_random_graphs(model, hw, mode, frames, block_rows, seed, ring_depth, scheduler,
+                                            fuse) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = save(model, Path(tmp))
         graph = gspsim.load_model(path)
         options = SimOptions(mode=mode, frames=frames, block_rows=block_rows, seed=seed, ring_depth=ring_depth,
-                             scheduler=scheduler)
+                             scheduler=scheduler, fuse=fuse)
         result = gspsim.simulate(graph, hw, options)
-        tasks = lower(graph, hw, options)
+        tasks = lower(prepare_graph(graph, options), hw, options)
         _check_invariants(result, tasks, hw, frames)
         again = gspsim.simulate(graph, hw, options)
         assert again.to_json() == result.to_json()
-        # every mode and block size computes exactly the same outputs
+        # every mode, block size and fusion setting computes exactly the same outputs
         other = gspsim.simulate(graph, hw, SimOptions(mode="layer" if mode == "streaming" else "streaming", seed=seed,
-                                                       frames=frames))
+                                                       frames=frames, fuse=not fuse))
         for name, value in result.outputs.items():
             np.testing.assert_array_equal(value, other.outputs[name])
 

@@ -101,7 +101,7 @@ def test_block_core_tells_where_a_producer_of_the_same_frame_ran() -> None:
     result = gspsim.simulate(graph, "edge-4", scheduler=_FollowProducer(seed=0), frames=3, fps=5000.0, execute=False)
     tl = result.timeline
     assert tl is not None and set(tl.block_frame.tolist()) == {0, 1, 2}
-    tasks = gspsim.api.lower(gspsim.api.prepare_precision(graph, gspsim.SimOptions()), gspsim.load_hardware("edge-4"),
+    tasks = gspsim.api.lower(gspsim.api.prepare_graph(graph, gspsim.SimOptions()), gspsim.load_hardware("edge-4"),
                              gspsim.SimOptions())
     core = {(int(f), int(n), int(i)): int(c) for f, n, i, c in
             zip(tl.block_frame, tl.block_node, tl.block_index, tl.block_core)}

@@ -86,6 +86,23 @@ def test_grid_is_the_cross_product_with_hardware_built_per_point(tmp_path: Path)
             plan(build_grid([str(EDGE)], overrides=bad))
 
 
+def test_fuse_axis_for_fusion_ablations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--fuse on,off sweeps fusion; --no-fuse is --fuse off; each point records it and hashes it apart."""
+    planned = plan(build_grid([str(EDGE)], overrides={"fuse": [True, False]}))
+    assert [p.point.options.fuse for p in planned] == [True, False] and len({p.key for p in planned}) == 2
+    assert plan(build_grid([str(EDGE)]))[0].point.options.fuse is True
+    assert gspsim_main(["sweep", str(EDGE), "--fuse", "on,off", "--out", str(tmp_path), "--dry-run"]) == 0
+    assert "2 points" in capsys.readouterr().out
+    assert gspsim_main(["sweep", str(EDGE), "--no-fuse", "--out", str(tmp_path), "--dry-run"]) == 0
+    assert "1 points" in capsys.readouterr().out
+    assert gspsim_main(["sweep", str(EDGE), "--no-fuse", "--fuse", "on", "--out", str(tmp_path)]) == 2
+    assert "--no-fuse contradicts --fuse" in capsys.readouterr().err
+    assert gspsim_main(["sweep", str(EDGE), "--fuse", "maybe", "--out", str(tmp_path)]) == 2
+    assert "'maybe' is not on or off" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="expected true or false"):
+        build_grid([str(EDGE)], overrides={"fuse": ["yes"]})
+
+
 def test_point_key_follows_model_content_not_its_path(tmp_path: Path) -> None:
     for name in (TRANSFORMER.name, TRANSFORMER.name + ".data"):
         shutil.copy(TRANSFORMER.parent / name, tmp_path / name)

@@ -23,7 +23,7 @@ from ..hardware.config import HardwareConfig
 from ..engine.cost_model import sparse_op_cost
 from ..ir.costs import VIEW_OPS, OpCost, op_cost
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
-from ..kernels import Kernel, UnsupportedKernel, get_kernel
+from ..kernels import Kernel, UnsupportedKernel, fused_kernel, get_kernel
 from .receptive_field import RowRange, block_ranges, needed_rows, normalize_axis, overlapping
 
 
@@ -119,6 +119,8 @@ def rows_per_block(out: TensorInfo, axis: int, hw: HardwareConfig, override: Opt
 
 def kernel_for(op: OpNode) -> Kernel:
     """The kernel of ``op`` at the precision the precision pass gave it."""
+    if op.epilogue:
+        return fused_kernel(op)
     return get_kernel(op.op_type, op.precision)
 
 
@@ -170,7 +172,7 @@ def _graph_input_bands(
     for i_index, name in enumerate(op.inputs):
         if not name or name in op.weights or name in bands or name in result or out is None:
             continue
-        needs = [needed_rows(op, i_index, tensors[name], out, axis, r, tensors) for r in ranges]
+        needs = [needed_rows(*op.input_reader(i_index), tensors[name], out, axis, r, tensors) for r in ranges]
         if any(n is None for n in needs) or len({n[0] for n in needs}) != 1:
             continue
         in_axis = needs[0][0]
@@ -217,7 +219,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optiona
                 if total is None:
                     total = nbytes_of[name] = info.nbytes
                 need = (
-                    needed_rows(op, i_index, info, out, axis, (start, stop), tensors)
+                    needed_rows(*op.input_reader(i_index), info, out, axis, (start, stop), tensors)
                     if axis is not None and out is not None
                     else None
                 )

@@ -255,6 +255,7 @@ def build_result(
         },
         precision=options.precision,
         prune=options.prune,
+        fuse=options.fuse,
         mode=options.mode or hw.default_mode,
         scheduler=options.scheduler_name,
         seed=options.seed,

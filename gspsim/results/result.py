@@ -113,6 +113,8 @@ class SimResult:
     precision: str
     #: the pruning applied before the run ("" for none), e.g. "magnitude:0.5"
     prune: str
+    #: whether elementwise ops were fused into their producers (SimOptions.fuse)
+    fuse: bool
     mode: str
     scheduler: str
     seed: int
@@ -177,6 +179,7 @@ class SimResult:
             "hardware": dict(self.hardware),
             "precision": self.precision,
             "prune": self.prune,
+            "fuse": self.fuse,
             "mode": self.mode,
             "scheduler": self.scheduler,
             "seed": self.seed,

@@ -51,6 +51,7 @@ axes (grid file [axes] keys; flags take comma-separated lists and override the f
   scheduler    scheduling strategies or 'default' (--schedulers)
   mode         streaming, layer or 'default' (--modes)
   precision    fp32, fp16, bf16, int8 (--precisions); an op without a kernel at one fails that point only
+  fuse         on, off: fuse elementwise ops into their producers (--fuse; --no-fuse is --fuse off)
   frames, ring_depth, block_rows, sim_seed   (--frames --ring-depth --block-rows --sim-seeds)
 
 grid file example (sweep.toml):
@@ -86,6 +87,7 @@ AXIS_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--modes", "mode", "streaming, layer, default"),
     ("--precisions", "precision", "fp32, fp16, bf16, int8 (int8 quantizes a float model first; a model with an op "
                                   "that has no kernel at a precision fails at that point only)"),
+    ("--fuse", "fuse", "on, off: fuse elementwise ops into their producers (on,off for an ablation)"),
     ("--frames", "frames", "frames streamed per run"),
     ("--ring-depth", "ring_depth", "ring-buffer depths in producer blocks"),
     ("--block-rows", "block_rows", "rows per block ('default' for the documented rule)"),
@@ -128,6 +130,8 @@ def fill_sweep_parser(p: argparse.ArgumentParser) -> None:
     walk.add_argument("--dry-run", action="store_true",
                       help="print how many points the grid has and how many are stored, run nothing")
     run = p.add_argument_group("how each point runs")
+    run.add_argument("--no-fuse", action="store_true",
+                     help="no fusion at any point (the same as --fuse off)")
     run.add_argument("--execute", action="store_true",
                      help="run the real kernels at every point (default: timing only, same cycles and energy)")
     run.add_argument("--check", action="store_true", help="compare every point's outputs with onnxruntime "
@@ -161,6 +165,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, list[Any]]:
             raise ConfigError(f"--axis '{item}': expected NAME=V1,V2")
         axis = canonical_axis(name)
         overrides[axis] = parse_cli_values(axis, values)
+    if args.no_fuse:
+        if overrides.get("fuse", [False]) != [False]:
+            raise ConfigError("--no-fuse contradicts --fuse: give one of them")
+        overrides["fuse"] = [False]
     return overrides
 
 

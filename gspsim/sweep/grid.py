@@ -14,7 +14,7 @@ Axis names (also the column names of ``results.csv``):
 * hardware axes that change the base chip: ``cores``, ``local_kib``,
   ``shared_kib``, ``dram_gbps``, ``clock_ghz``, ``threads``, and any
   ``hw.SECTION.FIELD`` of the hardware TOML (e.g. ``hw.dma.engines``);
-* run options: ``scheduler``, ``mode``, ``precision``, ``frames``,
+* run options: ``scheduler``, ``mode``, ``precision``, ``fuse``, ``frames``,
   ``ring_depth``, ``block_rows``, ``sim_seed``.
 """
 
@@ -61,6 +61,7 @@ OPTION_AXES: Mapping[str, Any] = {
     "scheduler": None,
     "mode": None,
     "precision": "fp32",
+    "fuse": True,
     "frames": 1,
     "ring_depth": None,
     "block_rows": None,
@@ -130,10 +131,24 @@ def parse_cli_values(name: str, text: str) -> list[Any]:
     for t in items:
         if name == "block_rows" and t.lower() in (DEFAULT_WORD, "none"):
             values.append(None)
+        elif name == "fuse":
+            values.append(_switch(t))
         else:
             v = _number(t, name)
             values.append(int(v) if v.is_integer() else v)
     return values
+
+
+#: spellings of the ``fuse`` axis's values on the command line
+SWITCH_WORDS: Mapping[str, bool] = {"on": True, "true": True, "yes": True, "1": True,
+                                    "off": False, "false": False, "no": False, "0": False}
+
+
+def _switch(text: str) -> bool:
+    try:
+        return SWITCH_WORDS[text.lower()]
+    except KeyError:
+        raise ConfigError(f"sweep axis 'fuse': '{text}' is not on or off") from None
 
 
 def read_grid_file(path: str | os.PathLike[str]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
@@ -276,6 +291,9 @@ def _check_value(name: str, value: Any) -> None:
     elif name == "mode":
         if value is not None and value not in MODES:
             raise ConfigError(f"sweep axis 'mode': '{value}' is not one of {', '.join(MODES)} or 'default'")
+    elif name == "fuse":
+        if not isinstance(value, bool):
+            raise ConfigError(f"sweep axis 'fuse': expected true or false, got {value!r}")
     elif name == "precision":
         if value not in PRECISION_KEYS:
             raise ConfigError(f"sweep axis 'precision': '{value}' is not one of {', '.join(PRECISION_KEYS)}")
@@ -390,6 +408,7 @@ def expand(spec: GridSpec) -> list[Point]:
             seed=int(values["sim_seed"]), frames=int(values["frames"]), execute=spec.execute,
             block_rows=values["block_rows"],
             ring_depth=None if values["ring_depth"] is None else int(values["ring_depth"]),
+            fuse=values["fuse"],
         )
         points.append(Point(index=index, values=values, hardware=built[hw_key], options=options))
     return points
