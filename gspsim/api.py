@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -213,6 +213,7 @@ def simulate(
     input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
     fps: Optional[float] = None,
     max_memory_bytes: Optional[int] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
     **option_overrides: Any,
 ) -> SimResult:
     """Compile ``model`` (a path, an IR graph, or None for the bundled default) and simulate it.
@@ -221,11 +222,12 @@ def simulate(
     is a strategy name or a :class:`Scheduler` instance; ``inputs``
     default to seeded synthetic tensors; ``check=True`` compares the outputs with
     onnxruntime's and stores the verdict in ``result.check``; ``fps`` makes the
-    frames arrive at that rate instead of all at once.
+    frames arrive at that rate instead of all at once; ``progress(blocks done,
+    total blocks)`` is called about 100 times while the engine runs.
     """
     return simulate_many(
         [model], hw, options, inputs=[inputs], check=check, scheduler=scheduler, input_shapes=input_shapes,
-        fps=[fps], max_memory_bytes=max_memory_bytes, **option_overrides,
+        fps=[fps], max_memory_bytes=max_memory_bytes, progress=progress, **option_overrides,
     )
 
 
@@ -240,6 +242,7 @@ def simulate_many(
     input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
     fps: Optional[Sequence[Optional[float]]] = None,
     max_memory_bytes: Optional[int] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
     **option_overrides: Any,
 ) -> SimResult:
     """Several models sharing one chip, each streaming ``options.frames`` frames at its own ``fps``.
@@ -314,7 +317,7 @@ def simulate_many(
             release_cycles=tuple(f * period for f in range(options.frames)),
             inputs=tuple(frame_inputs),
         ))
-    run = simulate_workloads(workloads, hardware, options)
+    run = simulate_workloads(workloads, hardware, options, progress=progress)
     verdict = None
     if check:
         simulated, reference = {}, {}

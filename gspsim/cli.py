@@ -11,16 +11,21 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
 from ._version import __version__
+from .argparsing import OneLineParser
 from .errors import GspsimError
 from .terminal import markup_safe, print_table, printable
-from .report.cli import add_plot_parser, add_run_output_options, cmd_plot
+from .report.cli import add_plot_parser, add_run_output_options, announce, cmd_plot
+from .report.units import fmt_bytes as _fmt_bytes
 from .sweep.cli import add_sweep_parser, cmd_sweep
+
+if TYPE_CHECKING:
+    from .progress import RunProgress
 
 EPILOG_RUN = """\
 examples:
@@ -35,7 +40,7 @@ exit codes: 0 success, 1 --check failed, 2 bad model / config / option / input f
 """
 
 
-def _add_model_loading_options(p: argparse.ArgumentParser) -> None:
+def _add_model_loading_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """Options of every command that loads a model."""
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
                    help="static shape for an input with dynamic dimensions, e.g. input=1x3x224x224 (repeatable)")
@@ -44,13 +49,13 @@ def _add_model_loading_options(p: argparse.ArgumentParser) -> None:
                         "default: the machine's physical memory)")
 
 
-def _add_no_fuse_option(p: argparse.ArgumentParser) -> None:
+def _add_no_fuse_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     p.add_argument("--no-fuse", action="store_true",
                    help="keep every elementwise op (Relu, Clip, residual Add, ...) a node of its own instead of "
                         "fusing it into the node that produces its input (for ablations; outputs are identical)")
 
 
-def _add_block_rows_option(p: argparse.ArgumentParser) -> None:
+def _add_block_rows_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     p.add_argument("--block-rows", type=int, default=None, metavar="N",
                    help="rows per block for every node (default: the rule in docs/execution-model.md)")
 
@@ -68,58 +73,69 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="*", help="ONNX file(s); several share the chip at once (default: the bundled small CNN)")
-    p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE",
-                   help="hardware preset name or TOML file (default: blaize-1600; see 'gspsim hw list')")
-    p.add_argument("--fps", default=None, metavar="R[,R...]",
-                   help="input frame rate per model (one value for all, or one per model): frames arrive at that "
-                        "rate and each must finish before the next arrives (deadline); default: all frames at once")
-    p.add_argument("--precision", default="fp32", metavar="P[,P...]",
-                   help="fp32, fp16, bf16 or int8 (int8 quantizes a float model first); a comma list runs each "
-                        "and prints one table with latency, energy, DRAM traffic and accuracy per precision")
-    p.add_argument("--precision-map", metavar="FILE.toml",
-                   help="per-node precision overrides: a TOML table mapping node names or op types to "
-                        "precisions, e.g. Softmax = \"fp16\" (mixed-precision experiments)")
-    p.add_argument("--calib", metavar="FILE.npz|DIR",
-                   help="int8 calibration inputs: an .npz of graph inputs or a folder of them "
-                        "(default: seeded synthetic inputs)")
-    p.add_argument("--calibrator", default="minmax", choices=["minmax", "percentile", "mse"],
-                   help="how int8 activation ranges are chosen from calibration data (default minmax)")
-    p.add_argument("--calib-samples", type=int, default=32, metavar="N",
-                   help="synthetic calibration inputs when --calib is not given (default 32)")
-    p.add_argument("--accuracy-samples", type=int, default=4, metavar="N",
-                   help="seeded inputs of the accuracy report against fp32 (default 4; 0 turns it off)")
-    p.add_argument("--mode", default=None, choices=["streaming", "layer"],
-                   help="streaming: GSP block-level dataflow through on-chip ring buffers; layer: layer-by-layer "
-                        "through DRAM (default: the chip's default_mode)")
-    p.add_argument("--scheduler", default=None, metavar="NAME",
-                   help="scheduling strategy (default: depth-first for streaming, layer for layer mode)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs and random choices (default 0)")
-    p.add_argument("--frames", type=int, default=1, help="stream N inputs through the chip, pipelined (default 1)")
-    p.add_argument("--inputs", metavar="FILE.npz", help="graph inputs by name (default: seeded standard-normal)")
-    p.add_argument("--outputs", metavar="FILE.npz", help="write the simulated graph outputs, by output name")
-    p.add_argument("--json", metavar="PATH", help="write the full result as JSON (see docs/json-result.md)")
-    p.add_argument("--check", action="store_true",
-                   help="run onnxruntime on the same model and inputs; exit 1 if the outputs differ beyond "
-                        "the precision's tolerance")
-    _add_model_loading_options(p)
-    _add_block_rows_option(p)
-    _add_no_fuse_option(p)
-    p.add_argument("--ring-depth", type=int, default=None, metavar="N",
-                   help="every ring buffer holds exactly N producer blocks (default: the compiler's deadlock-free "
-                        "sizing, see docs/execution-model.md; an undersized buffer deadlocks and the engine spills)")
-    p.add_argument("--timing-only", action="store_true",
-                   help="skip the kernels (every event is still simulated): faster, no outputs")
-    p.add_argument("--power-resolution", type=int, default=None, metavar="CYCLES",
-                   help="cycles per sample of the power-over-time series (default: 1/200 of the latency)")
-    p.add_argument("--nodes", type=int, default=0, metavar="N", help="also print the N slowest nodes")
-    p.add_argument("--prune", default=None, metavar="SPEC[,SPEC...]",
-                   help="prune the float model first: magnitude:SPARSITY[:layer], nm:N:M or channels:FRACTION; "
-                        "a list (magnitude:0.3,0.5,0.7) prints one row per level with accuracy against the "
-                        "unpruned fp32 model beside latency, energy and DRAM traffic")
-    p.add_argument("--save-model", metavar="OUT.onnx",
-                   help="write the (pruned) float model as ONNX that onnxruntime runs")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
-    add_run_output_options(p)
+    chip = p.add_argument_group("chip and schedule")
+    frames = p.add_argument_group("model inputs and frames")
+    prec = p.add_argument_group("precision and compression")
+    out = p.add_argument_group("checks and output files")
+    term = p.add_argument_group("terminal")
+    chip.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE",
+                      help="hardware preset name or TOML file (default: blaize-1600; see 'gspsim hw list')")
+    frames.add_argument("--fps", default=None, metavar="R[,R...]",
+                        help="input frame rate per model (one value for all, or one per model): frames arrive at "
+                             "that rate and each must finish before the next arrives (deadline); default: all "
+                             "frames at once")
+    prec.add_argument("--precision", default="fp32", metavar="P[,P...]",
+                      help="fp32, fp16, bf16 or int8 (int8 quantizes a float model first); a comma list runs each "
+                           "and prints one table with latency, energy, DRAM traffic and accuracy per precision "
+                           "(--report, --trace, --csv and --plots then cover every run)")
+    prec.add_argument("--precision-map", metavar="FILE.toml",
+                      help="per-node precision overrides: a TOML table mapping node names or op types to "
+                           "precisions, e.g. Softmax = \"fp16\" (mixed-precision experiments)")
+    prec.add_argument("--calib", metavar="FILE.npz|DIR",
+                      help="int8 calibration inputs: an .npz of graph inputs or a folder of them "
+                           "(default: seeded synthetic inputs)")
+    prec.add_argument("--calibrator", default="minmax", choices=["minmax", "percentile", "mse"],
+                      help="how int8 activation ranges are chosen from calibration data (default minmax)")
+    prec.add_argument("--calib-samples", type=int, default=32, metavar="N",
+                      help="synthetic calibration inputs when --calib is not given (default 32)")
+    prec.add_argument("--accuracy-samples", type=int, default=4, metavar="N",
+                      help="seeded inputs of the accuracy report against fp32 (default 4; 0 turns it off)")
+    chip.add_argument("--mode", default=None, choices=["streaming", "layer"],
+                      help="streaming: GSP block-level dataflow through on-chip ring buffers; layer: layer-by-layer "
+                           "through DRAM (default: the chip's default_mode)")
+    chip.add_argument("--scheduler", default=None, metavar="NAME",
+                      help="scheduling strategy (default: depth-first for streaming, layer for layer mode)")
+    frames.add_argument("--seed", type=int, default=0,
+                        help="seed of the synthetic inputs and random choices (default 0)")
+    frames.add_argument("--frames", type=int, default=1,
+                        help="stream N inputs through the chip, pipelined (default 1)")
+    frames.add_argument("--inputs", metavar="FILE.npz", help="graph inputs by name (default: seeded standard-normal)")
+    out.add_argument("--outputs", metavar="FILE.npz", help="write the simulated graph outputs, by output name")
+    out.add_argument("--json", metavar="PATH", help="write the full result as JSON (see docs/json-result.md)")
+    out.add_argument("--check", action="store_true",
+                     help="run onnxruntime on the same model and inputs; exit 1 if the outputs differ beyond "
+                          "the precision's tolerance")
+    _add_model_loading_options(frames)
+    _add_block_rows_option(chip)
+    _add_no_fuse_option(chip)
+    chip.add_argument("--ring-depth", type=int, default=None, metavar="N",
+                      help="every ring buffer holds exactly N producer blocks (default: the compiler's "
+                           "deadlock-free sizing, see docs/execution-model.md; an undersized buffer deadlocks and "
+                           "the engine spills)")
+    chip.add_argument("--timing-only", action="store_true",
+                      help="skip the kernels (every event is still simulated): faster, no outputs")
+    out.add_argument("--power-resolution", type=int, default=None, metavar="CYCLES",
+                     help="cycles per sample of the power-over-time series (default: 1/200 of the makespan)")
+    term.add_argument("--nodes", type=int, default=0, metavar="N",
+                      help="also print the N busiest nodes (ranked by busy core-cycles over all frames)")
+    prec.add_argument("--prune", default=None, metavar="SPEC[,SPEC...]",
+                      help="prune the float model first: magnitude:SPARSITY[:layer], nm:N:M or channels:FRACTION; "
+                           "a list (magnitude:0.3,0.5,0.7) prints one row per level with accuracy against the "
+                           "unpruned fp32 model beside latency, energy and DRAM traffic")
+    prec.add_argument("--save-model", metavar="OUT.onnx",
+                      help="write the (pruned) float model as ONNX that onnxruntime runs")
+    term.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    add_run_output_options(out)
 
 
 def _add_inspect_parser(sub: argparse._SubParsersAction) -> None:
@@ -146,6 +162,8 @@ def _add_hw_parser(sub: argparse._SubParsersAction) -> None:
     show = hw_sub.add_parser("show", help="print one preset's (or file's) figures",
                              description="Print every figure of a preset or a TOML file, validated.")
     show.add_argument("name", metavar="NAME|FILE", help="preset name or TOML file")
+    show.add_argument("--toml", action="store_true",
+                      help="print the chip as a TOML file you can save, edit and run with --hw FILE.toml")
 
 
 def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
@@ -154,7 +172,8 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
         help="run several scheduling strategies on one model and chip, one table",
         description=(
             "Simulate MODEL once per scheduling strategy, in parallel processes, and print one table: latency, "
-            "throughput, energy, DRAM traffic, mean core utilization and efficiency (lower bound / latency). "
+            "makespan, throughput, energy, DRAM traffic, mean core utilization and efficiency (lower bound / "
+            "active time; docs/json-result.md defines each). "
             "The 'layer' strategy runs in layer mode (the baseline) unless --mode is given."
         ),
         epilog="example:\n  python -m gspsim compare model.onnx --schedulers all --csv compare.csv\n"
@@ -187,7 +206,7 @@ def _builtin_names() -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(  # argparse mistakes are one line too (gspsim/argparsing.py)
         prog="python -m gspsim",
         description=(
             "gspsim: a graph streaming processor simulator. It runs ONNX models on a simulated Blaize-style GSP "
@@ -215,14 +234,6 @@ def _add_debug_to_commands(parser: argparse.ArgumentParser) -> None:
             for command in action.choices.values():
                 _add_debug_option(command, argparse.SUPPRESS)
                 _add_debug_to_commands(command)
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.2f} GiB"
 
 
 def _hw_file(hw: str) -> Optional[str]:
@@ -268,8 +279,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from . import api
     from .engine.options import SimOptions
     from .hardware.config import load_hardware
-    from .inputs import load_inputs
-    from .output_files import STDOUT, check_destinations, write_npz_atomic, write_text_atomic
+    from .output_files import STDOUT, check_destinations
+    from .progress import RunProgress
     from .report.cli import TEXT_OUTPUTS, plot_file_names
 
     model_paths = list(args.model) or [str(api.default_model_path())]
@@ -317,36 +328,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         raise GspsimError("--inputs applies to one model; with several models the inputs are seeded")
     if args.outputs and len(precisions) > 1:
         raise GspsimError("--outputs takes one precision; run each precision separately")
-    with console.status("loading model", spinner="dots") if not args.quiet else _nullcontext():
-        shapes = _input_shapes(args.input_shape)
-        limit = _max_memory(args)
-        graphs = [api.load_model(p, shapes, limit) for p in model_paths]
-        inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
-    if args.save_model:
-        from .ir.to_onnx import save_model
-
-        save_model(api.prepare_pruning(graphs[0], options), args.save_model)
-    results = []
-    for spec in prunes:
-        for p in precisions:
-            with console.status(markup_safe(f"simulating {spec + ' ' if spec else ''}at {p}"), spinner="dots") \
-                    if not args.quiet else _nullcontext():
-                results.append(api.simulate_many(graphs, hw, replace(options, precision=p, prune=spec),
-                                                 inputs=inputs, check=args.check, fps=fps,
-                                                 max_memory_bytes=_memory_left(limit, results)))
+    # a spinner line per stage and a bar of blocks simulated, on a terminal only (gspsim/progress.py)
+    with RunProgress(console, enabled=console.is_terminal and not args.quiet) as shown:
+        graphs, results, written = _simulate_and_write(args, shown, hw, options, model_paths, precisions, prunes, fps)
     result = results[0]
-    if args.json:
-        if len(results) == 1:
-            write_text_atomic(args.json, result.to_json())
-        else:
-            write_text_atomic(args.json, "[\n" + ",\n".join(r.to_json().rstrip("\n") for r in results) + "\n]\n")
-    if args.outputs:
-        write_npz_atomic(args.outputs, result.outputs)
-    if args.trace or args.report or args.csv or args.plots:
-        from .report.cli import write_outputs
-
-        with console.status("writing trace, report and plots", spinner="dots") if not args.quiet else _nullcontext():
-            write_outputs(result.to_dict(), trace=args.trace, report=args.report, csv=args.csv, plots_dir=args.plots)
     if args.prune and not args.quiet:
         print_prune_table(results, [s for s in prunes for _ in precisions], graphs[0], options, console)
     elif len(results) > 1 and not args.quiet:
@@ -356,11 +341,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         print(f"error: {check_failure(failed[0].precision, failed[0].check)}", file=sys.stderr)
         if not args.quiet and len(results) == 1:
             print_summary(result, console, args.nodes)
+        announce(console, written)
         return 1
-    if len(results) > 1:
-        return 0
-    if not args.quiet:
+    if not args.quiet and len(results) == 1:
         print_summary(result, console, args.nodes)
+    announce(console, written)
     return 0
 
 
@@ -379,6 +364,56 @@ def check_failure(precision: str, c) -> str:
             + (f"; {printable(note)}" if note else ""))
 
 
+def _simulate_and_write(args: argparse.Namespace, shown: "RunProgress", hw, options, model_paths: list[str],
+                        precisions: list[str], prunes: list[str], fps: list[Optional[float]]):
+    """``run`` after its options are checked: load, simulate each prune level and precision, write the files.
+
+    Returns the loaded graphs, the results and the files written.
+    """
+    from . import api
+    from .inputs import load_inputs
+    from .output_files import write_npz_atomic, write_text_atomic
+
+    with shown.stage("loading model"):
+        shapes = _input_shapes(args.input_shape)
+        limit = _max_memory(args)
+        graphs = [api.load_model(p, shapes, limit) for p in model_paths]
+        inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
+    written: list[Path] = []
+    if args.save_model:
+        from .ir.to_onnx import save_model
+
+        save_model(api.prepare_pruning(graphs[0], options), args.save_model)
+        written.append(Path(args.save_model))
+    results = []
+    for spec in prunes:
+        for p in precisions:
+            runs = len(prunes) * len(precisions)
+            what = f"simulating {spec + ' ' if spec else ''}at {p}" + (f" ({len(results) + 1} of {runs})"
+                                                                       if runs > 1 else "")
+            with shown.stage(markup_safe(what)) as hook:
+                results.append(api.simulate_many(graphs, hw, replace(options, precision=p, prune=spec),
+                                                 inputs=inputs, check=args.check, fps=fps, progress=hook,
+                                                 max_memory_bytes=_memory_left(limit, results)))
+    if args.json:
+        if len(results) == 1:
+            write_text_atomic(args.json, results[0].to_json())
+        else:
+            write_text_atomic(args.json, "[\n" + ",\n".join(r.to_json().rstrip("\n") for r in results) + "\n]\n")
+        written.append(Path(args.json))
+    if args.outputs:
+        write_npz_atomic(args.outputs, results[0].outputs)
+        written.append(Path(args.outputs))
+    if args.trace or args.report or args.csv or args.plots:
+        from .report.cli import write_outputs
+
+        with shown.stage("writing trace, report and plots"):
+            # several precisions or prune levels: one report, trace and CSV covering every run (docs/gallery.md)
+            written += write_outputs([r.to_dict() for r in results], trace=args.trace, report=args.report,
+                                     csv=args.csv, plots_dir=args.plots)
+    return graphs, results, written
+
+
 def _prune_labels(text: Optional[str]) -> list[str]:
     """``--prune`` as canonical spec strings; [""] (no pruning) when not given."""
     if text is None:
@@ -391,18 +426,20 @@ def _prune_labels(text: Optional[str]) -> list[str]:
 def print_prune_table(results, specs: Sequence[str], graph, options, console: Console) -> None:
     """Accuracy against the unpruned fp32 model beside the cost on the chip, one row per (spec, precision)."""
     from . import api
-    from .passes.prune import weight_sparsity
+    from .passes.prune import nonzero_params, weight_sparsity
 
     t = Table(title="compression: accuracy vs the unpruned fp32 model, and cost", title_justify="left")
-    for col in ("prune", "precision", "weight sparsity", "params", "latency ms", "energy mJ", "DRAM MiB",
+    for col in ("prune", "precision", "weight sparsity", "nonzero params", "latency ms", "energy mJ", "DRAM MiB",
                 "cosine", "max abs err", "top-1"):
         t.add_column(col, justify="left" if col in ("prune", "precision") else "right")
-    sparsity: dict[str, float] = {}
+    # of the pruned float model: quantization adds scales and zero points that are no model parameters
+    pruned: dict[str, tuple[float, int]] = {}
     for r, spec in zip(results, specs):
-        if spec not in sparsity:
-            sparsity[spec] = weight_sparsity(api.prepare_pruning(graph, replace(options, prune=spec)))
+        if spec not in pruned:
+            float_model = api.prepare_pruning(graph, replace(options, prune=spec))
+            pruned[spec] = (weight_sparsity(float_model), nonzero_params(float_model))
         a = r.accuracy
-        t.add_row(markup_safe(spec), markup_safe(r.precision), f"{sparsity[spec]:.1%}", f"{r.model.get('params', 0):,}",
+        t.add_row(markup_safe(spec), markup_safe(r.precision), f"{pruned[spec][0]:.1%}", f"{pruned[spec][1]:,}",
                   f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
                   f"{(r.dram_read_bytes + r.dram_write_bytes) / 2**20:.3f}",
                   f"{a.cosine_similarity:.5f}" if a else "-", f"{a.max_abs_err:.3g}" if a else "-",
@@ -471,9 +508,7 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
         ("mode / scheduler / precision", markup_safe(f"{result.mode} / {result.scheduler} / {result.precision}")
                                           + ("" if result.fuse else " (fusion off)")),
         ("nodes / blocks / MACs", f"{result.model['nodes']} / {result.blocks} / {result.model['macs']:,}"),
-        ("latency", f"{result.latency_cycles:,.0f} cycles = {result.latency_s * 1e3:.4f} ms"),
-        ("throughput", f"{result.throughput_fps:,.1f} fps" + (f" (steady state, {result.frames} frames)" if result.frames > 1 else "")),
-        ("lower bound / efficiency", f"{result.lower_bound_cycles:,.0f} cycles / {result.efficiency:.2f}"),
+        *_time_rows(result),
         ("energy / avg power", f"{result.energy_j * 1e3:.4f} mJ / {result.avg_power_w:.3f} W"),
         ("DRAM read", f"{_fmt_bytes(result.dram_read_bytes)} (weights {_fmt_bytes(result.dram_bytes_by_kind['read']['weights'])}, "
                       f"activations {_fmt_bytes(result.dram_bytes_by_kind['read']['activations'])}, "
@@ -481,8 +516,8 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
         ("DRAM write", f"{_fmt_bytes(result.dram_write_bytes)} (activations {_fmt_bytes(result.dram_bytes_by_kind['write']['activations'])}, "
                        f"spill {_fmt_bytes(result.dram_bytes_by_kind['write']['spill'])})"),
         ("on-chip traffic", _fmt_bytes(result.onchip_bytes)),
-        ("core utilization", f"mean {sum(result.core_utilization) / len(result.core_utilization):.1%}, "
-                             f"max {max(result.core_utilization):.1%}"),
+        ("core utilization", f"mean {sum(result.core_active_utilization) / len(result.core_active_utilization):.1%}, "
+                             f"max {max(result.core_active_utilization):.1%} of the active time"),
     ]
     if result.accuracy is not None:
         a = result.accuracy
@@ -502,22 +537,50 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
     console.print(t)
     if len(result.streams) > 1 or any(s["fps_in"] for s in result.streams):
         st = Table(title="streams", title_justify="left")
-        for col in ("model", "frames", "fps in", "mean latency ms", "max latency ms", "deadline misses", "fps out"):
+        for col in ("model", "frames", "fps in", "latency p50 ms", "p95 ms", "max ms", "deadline misses",
+                    "fps out"):
             st.add_column(col, justify="left" if col == "model" else "right")
         for s in result.streams:
             st.add_row(markup_safe(Path(s["path"]).name), str(s["frames"]), f"{s['fps_in']:g}" if s["fps_in"] else "-",
-                       f"{s['mean_latency_s'] * 1e3:.4f}", f"{s['max_latency_s'] * 1e3:.4f}",
-                       str(s["deadline_misses"]), f"{s['throughput_fps']:,.1f}")
+                       f"{s['p50_latency_s'] * 1e3:.4f}", f"{s['p95_latency_s'] * 1e3:.4f}",
+                       f"{s['max_latency_s'] * 1e3:.4f}", str(s["deadline_misses"]), f"{s['steady_state_fps']:,.1f}")
         console.print(st)
-        console.print(f"shared resources: DRAM busy {result.dram_utilization:.1%}, "
-                      f"interconnect busy {result.interconnect_utilization:.1%} of the run")
+        console.print(f"shared resources: DRAM busy {result.dram_active_utilization:.1%}, "
+                      f"interconnect busy {result.interconnect_active_utilization:.1%} of the active time")
     if top_nodes:
-        slowest = sorted(result.nodes, key=lambda n: n.end_cycle - n.start_cycle, reverse=True)[:top_nodes]
-        print_table(console, f"{top_nodes} slowest nodes",
-                    ("node", "op", "blocks", "cores", "start", "end", "MACs", "DRAM", "energy µJ"),
-                    [(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.start_cycle:,.0f}", f"{n.end_cycle:,.0f}",
-                      f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}") for n in slowest],
+        busiest = sorted(result.nodes, key=lambda n: n.busy_cycles, reverse=True)[:top_nodes]
+        print_table(console, f"{top_nodes} busiest nodes (by busy core-cycles, all frames)",
+                    ("node", "op", "blocks", "cores", "busy cycles", "first start", "last end", "MACs", "DRAM",
+                     "energy µJ"),
+                    [(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.busy_cycles:,.0f}", f"{n.start_cycle:,.0f}",
+                      f"{n.end_cycle:,.0f}", f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}")
+                     for n in busiest],
                     left=("node", "op"))
+
+
+def _time_rows(result) -> list[tuple[str, str]]:
+    """Latency, makespan, throughput and efficiency rows of the summary (defined in docs/json-result.md)."""
+    frames = result.frames
+    rows = [("latency", f"{result.latency_cycles:,.0f} cycles = {result.latency_s * 1e3:.4f} ms"
+                        + (" (first frame, arrival to done)" if frames > 1 else ""))]
+    if frames > 1:
+        rows.append(("frame latency p50 / p95 / max", f"{result.p50_latency_s * 1e3:.4f} / "
+                     f"{result.p95_latency_s * 1e3:.4f} / {result.max_latency_s * 1e3:.4f} ms over {frames} frames"))
+        rows.append(("makespan", f"{result.makespan_cycles:,.0f} cycles = {result.makespan_s * 1e3:.4f} ms "
+                                 f"(first arrival to last frame done)"))
+    if result.active_cycles < result.makespan_cycles:
+        rows.append(("active time", f"{result.active_s * 1e3:.4f} ms with a frame in flight"))
+    fps_in = sum(s["fps_in"] or 0.0 for s in result.streams)
+    if frames == 1:
+        why = "1 / latency; one frame"
+    elif all(s["fps_in"] for s in result.streams) and result.steady_state_fps >= fps_in * (1 - 1e-9):
+        why = "steady state: the input rate"
+    else:
+        why = "steady state: frames / active time"
+    rows.append(("throughput", f"{result.steady_state_fps:,.1f} fps ({why})"))
+    rows.append(("lower bound / efficiency", f"{result.active_lower_bound_cycles:,.0f} cycles / "
+                                             f"{result.active_efficiency:.2f} of the active time"))
+    return rows
 
 
 def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
@@ -576,6 +639,15 @@ def cmd_hw(args: argparse.Namespace, console: Console) -> int:
         console.print(t)
         return 0
     hw = load_hardware(args.name)
+    if args.toml:
+        from .tomlfile import dumps_toml
+
+        # plain print: rich would read [cores] as markup; the comments say where the figures come from
+        print(printable(f"# {hw.name}: {' '.join(hw.description.split())}\n# written by 'gspsim hw show {args.name} "
+                        "--toml'; run it with --hw FILE.toml (docs/hardware.md explains every field and the presets' "
+                        "sources)\n"))
+        print(dumps_toml(hw.to_dict()), end="")
+        return 0
     console.print(f"[bold]{markup_safe(hw.name)}[/bold]: {markup_safe(hw.description)}")
     for section, values in hw.to_dict().items():
         if isinstance(values, dict):
@@ -601,7 +673,7 @@ def make_console(quiet: bool = False) -> Console:
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from . import api
-    from .compare import COMPARE_COLUMNS, compare_rows, compare_schedulers, parse_scheduler_list, rows_to_csv
+    from .compare import COMPARE_COLUMNS, COMPARE_HEADERS, compare_rows, compare_schedulers, parse_scheduler_list, rows_to_csv
     from .engine.options import SimOptions
     from .hardware.config import load_hardware
     from .output_files import STDOUT, check_destinations, write_text_atomic
@@ -626,13 +698,14 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
         write_text_atomic(args.csv, rows_to_csv(rows))
     t = Table(title=markup_safe(f"{Path(model_path).name} on {hw.name}: {len(rows)} strategies"), title_justify="left")
     for col in COMPARE_COLUMNS:
-        t.add_column(col, justify="left" if col in ("scheduler", "mode") else "right")
+        t.add_column(COMPARE_HEADERS[col], justify="left" if col in ("scheduler", "mode") else "right")
     for row in rows:
         t.add_row(markup_safe(row["scheduler"]), markup_safe(row["mode"]), f"{row['latency_cycles']:,.0f}",
-                  f"{row['latency_ms']:.4f}",
-                  f"{row['throughput_fps']:,.1f}", f"{row['energy_mj']:.4f}", f"{row['dram_mib']:.3f}",
-                  f"{row['mean_utilization']:.1%}", f"{row['efficiency']:.3f}")
+                  f"{row['latency_ms']:.4f}", f"{row['makespan_ms']:.4f}", f"{row['steady_state_fps']:,.1f}",
+                  f"{row['energy_mj']:.4f}", f"{row['dram_mib']:.3f}", f"{row['mean_active_utilization']:.1%}",
+                  f"{row['active_efficiency']:.3f}")
     console.print(t)
+    announce(console, [Path(args.csv)] if args.csv else [])
     return 0
 
 

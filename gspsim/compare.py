@@ -16,10 +16,16 @@ from .hardware.config import HardwareConfig
 from .results.result import SimResult
 from .scheduling import scheduler_class, scheduler_names
 
+#: CSV columns (units in the names; docs/json-result.md defines each figure) and the table's header for each
 COMPARE_COLUMNS: tuple[str, ...] = (
-    "scheduler", "mode", "latency_cycles", "latency_ms", "throughput_fps", "energy_mj", "dram_mib",
-    "mean_utilization", "efficiency",
+    "scheduler", "mode", "latency_cycles", "latency_ms", "makespan_ms", "steady_state_fps", "energy_mj", "dram_mib",
+    "mean_active_utilization", "active_efficiency",
 )
+COMPARE_HEADERS: dict[str, str] = {
+    "scheduler": "scheduler", "mode": "mode", "latency_cycles": "latency cycles", "latency_ms": "latency ms",
+    "makespan_ms": "makespan ms", "steady_state_fps": "fps", "energy_mj": "energy mJ", "dram_mib": "DRAM MiB",
+    "mean_active_utilization": "core utilization", "active_efficiency": "efficiency",
+}
 
 
 def parse_scheduler_list(text: str) -> list[str]:
@@ -69,11 +75,12 @@ def compare_rows(results: Sequence[SimResult]) -> list[dict]:
             "mode": r.mode,
             "latency_cycles": r.latency_cycles,
             "latency_ms": r.latency_s * 1e3,
-            "throughput_fps": r.throughput_fps,
+            "makespan_ms": r.makespan_s * 1e3,
+            "steady_state_fps": r.steady_state_fps,
             "energy_mj": r.energy_j * 1e3,
             "dram_mib": (r.dram_read_bytes + r.dram_write_bytes) / 2**20,
-            "mean_utilization": sum(r.core_utilization) / len(r.core_utilization),
-            "efficiency": r.efficiency,
+            "mean_active_utilization": sum(r.core_active_utilization) / len(r.core_active_utilization),
+            "active_efficiency": r.active_efficiency,
         })
     return rows
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np

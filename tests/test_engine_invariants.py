@@ -53,10 +53,11 @@ def _check_invariants(result: gspsim.SimResult, tasks, hw, frames: int) -> None:
     graph = tasks.graph
     must = graph.weight_bytes + frames * sum(graph.tensors[t].nbytes for t in (*graph.inputs, *graph.outputs))
     assert result.dram_read_bytes + result.dram_write_bytes >= must
-    for name, bound in result.lower_bounds.items():
-        assert result.latency_cycles >= bound - 1e-6, name
+    for name, bound in result.active_lower_bounds.items():
+        assert result.active_cycles >= bound - 1e-6, name
+    assert result.latency_cycles <= result.makespan_cycles and result.active_cycles <= result.makespan_cycles
     assert abs(result.energy_j - sum(result.energy_breakdown_j.values())) <= 1e-12 + 1e-9 * result.energy_j
-    assert 0 <= result.efficiency <= 1 + 1e-9
+    assert 0 <= result.active_efficiency <= 1 + 1e-9
 
 
 @settings(max_examples=80)
@@ -94,8 +95,9 @@ def test_models_sharing_a_chip_always_finish(first, second, hw, mode, frames, fp
         result = simulate_many(paths, hw, options, fps=[fps, fps])
         alone = [gspsim.simulate(p, hw, options) for p in paths]
         assert len(result.streams) == 2 and all(s["frames"] == frames for s in result.streams)
-        for name, bound in result.lower_bounds.items():
-            assert result.latency_cycles >= bound - 1e-6, name
+        for name, bound in result.active_lower_bounds.items():
+            assert result.active_cycles >= bound - 1e-6, name
+        assert max(result.core_active_utilization) <= 1 + 1e-9
         assert abs(result.energy_j - sum(result.energy_breakdown_j.values())) <= 1e-12 + 1e-9 * result.energy_j
         # sharing the chip computes the first model's outputs exactly as running it alone
         assert result.outputs.keys() == alone[0].outputs.keys()

@@ -10,6 +10,7 @@ must be one line naming the file and the node, tensor or field at fault.
 
 from __future__ import annotations
 
+import threading
 import json
 import os
 import signal

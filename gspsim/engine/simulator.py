@@ -30,7 +30,7 @@ import heapq
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import simpy
@@ -266,7 +266,8 @@ class _Step(Event):
 class _Engine:
     """One simulation run (internal; use :func:`simulate_workloads`)."""
 
-    def __init__(self, workloads: Sequence[Workload], hw: HardwareConfig, options: SimOptions) -> None:
+    def __init__(self, workloads: Sequence[Workload], hw: HardwareConfig, options: SimOptions,
+                 progress: Optional[Callable[[int, int], None]] = None) -> None:
         self.workloads, self.hw, self.options = list(workloads), hw, options
         self.env = simpy.Environment()
         # per-precision compute costs (each node runs at its own precision); memory costs are shared
@@ -381,6 +382,10 @@ class _Engine:
         #: start events created and not yet processed or queued: (cycle, event id, batch), see _run_events
         self.batches: list[tuple[float, int, list[int]]] = []
         self.done_count = 0
+        #: progress(blocks done, total blocks) is called when done_count reaches progress_at (about 100 times)
+        self.progress = progress
+        self.progress_step = max(1, -(-self.total // 100))
+        self.progress_at = self.progress_step if progress is not None else -1
         # weights: a model whose weights fit the weight pool (after the models before it) keeps them
         # resident, loaded once; any other model loads a node's weights per frame and frees them after use.
         # A node whose weights exceed the whole pool streams them from DRAM once per frame, just in time.
@@ -828,6 +833,9 @@ class _Engine:
                 self._ready(gc)
         # count the node done (a frame ends with its last block: its latest end, see _collect)
         self.done_count += 1
+        if self.done_count == self.progress_at:
+            self.progress_at = min(self.done_count + self.progress_step, self.total)
+            self.progress(self.done_count, self.total)
         jn = self.jn_of[g]
         self.node_blocks_left[jn] -= 1
         if self.node_blocks_left[jn] == 0:
@@ -1234,14 +1242,18 @@ class EngineRun:
     jobs: tuple[tuple[int, int, float, int], ...]
 
 
-def simulate_workloads(workloads: Sequence[Workload], hw: HardwareConfig, options: SimOptions) -> EngineRun:
-    """Run the simulation of one or more models sharing the chip."""
+def simulate_workloads(workloads: Sequence[Workload], hw: HardwareConfig, options: SimOptions,
+                       progress: Optional[Callable[[int, int], None]] = None) -> EngineRun:
+    """Run the simulation of one or more models sharing the chip.
+
+    ``progress(blocks done, total blocks)``, when given, is called about 100 times during the run.
+    """
     # the run allocates many small objects and frees them by reference counting: the cyclic garbage
     # collector's passes over the (large) heap of the loaded model would only cost time
     collect = gc.isenabled()
     gc.disable()
     try:
-        engine = _Engine(workloads, hw, options)
+        engine = _Engine(workloads, hw, options, progress)
         stats = engine.run()
     finally:
         if collect:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import operator
 import os
-from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import onnx

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
+import re
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
 from ..errors import GspsimError
 from ..input_files import regular_input
+from ..results.names import model_display_name
 from ..terminal import printable
 
 Doc = Mapping[str, Any]
@@ -25,10 +26,10 @@ Doc = Mapping[str, Any]
 #: keys every result document has (see gspsim/results/result.py)
 REQUIRED_KEYS: tuple[str, ...] = (
     "schema_version", "model", "hardware", "mode", "scheduler", "precision", "latency_cycles", "latency_s",
-    "energy_j", "nodes", "power_series",
+    "makespan_cycles", "energy_j", "nodes", "power_series",
 )
-#: schema versions these writers understand
-KNOWN_SCHEMAS: tuple[int, ...] = (1,)
+#: schema versions these writers understand (2 renamed the time figures, see docs/json-result.md)
+KNOWN_SCHEMAS: tuple[int, ...] = (2,)
 #: no figure of a real result comes near this (cycles of a year at 10 GHz are 3e17); larger ones are corrupt
 MAX_MAGNITUDE = 1e30
 #: a chip with more cores is not one gspsim simulates (the plots draw a lane per core)
@@ -39,8 +40,11 @@ MAX_CORES = 1 << 16
 MAX_RESULT_BYTES = 4 << 30
 
 
-def load_result(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a ``--json`` result file; anything wrong with it is a one-line :class:`GspsimError` naming the file."""
+def load_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every result in a ``--json`` file: one document, or the list ``run`` writes for several precisions or prunings.
+
+    Anything wrong with the file is a one-line :class:`GspsimError` naming it.
+    """
     p = regular_input(path, "result file", max_bytes=MAX_RESULT_BYTES)
     try:
         text = p.read_text(encoding="utf-8")
@@ -54,8 +58,21 @@ def load_result(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise GspsimError(f"{p}: not a gspsim result (JSON nested too deeply to read)") from None
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
         raise GspsimError(f"{p}: not valid JSON ({' '.join(str(exc).split())[:200]})") from None
-    check_document(doc, str(p))
-    return doc
+    docs = doc if isinstance(doc, list) else [doc]
+    if not docs:
+        raise GspsimError(f"{p}: an empty list, not a gspsim result")
+    for i, d in enumerate(docs):
+        check_document(d, f"{p}[{i}]" if isinstance(doc, list) else str(p))
+    return docs
+
+
+def load_result(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The one result in a ``--json`` file (a file with several is an error: use :func:`load_results`)."""
+    docs = load_results(path)
+    if len(docs) > 1:
+        raise GspsimError(f"{path}: holds {len(docs)} results (one per precision or pruning level); "
+                          "read them with load_results")
+    return docs[0]
 
 
 def check_document(doc: Any, where: str = "result") -> None:
@@ -66,6 +83,11 @@ def check_document(doc: Any, where: str = "result") -> None:
     """
     if not isinstance(doc, dict):
         raise GspsimError(f"{where}: not a gspsim result (expected a JSON object, got {type(doc).__name__})")
+    if "schema_version" in doc and "gspsim_version" in doc and doc["schema_version"] not in KNOWN_SCHEMAS:
+        raise GspsimError(
+            f"{where}: result schema_version {doc['schema_version']!r} is not one this gspsim reads "
+            f"({', '.join(map(str, KNOWN_SCHEMAS))}); write it again with this version's 'gspsim run --json'"
+        )
     missing = [k for k in REQUIRED_KEYS if k not in doc]
     if missing:
         raise GspsimError(
@@ -296,8 +318,9 @@ def node_span_cycles(node: Mapping[str, Any]) -> float:
 
 
 def model_name(doc: Doc) -> str:
+    """The model's display name (the file name when its graph name is an exporter's default)."""
     m = doc.get("model", {})
-    return str(m.get("name") or Path(str(m.get("path", "model"))).stem)
+    return model_display_name(str(m.get("name", "")), str(m.get("path", "")))
 
 
 def title(doc: Doc) -> str:
@@ -307,7 +330,7 @@ def title(doc: Doc) -> str:
 
 
 #: fields that tell results apart, in the order labels name them
-LABEL_FIELDS: tuple[str, ...] = ("model", "hardware", "mode", "scheduler", "precision", "frames")
+LABEL_FIELDS: tuple[str, ...] = ("model", "hardware", "mode", "scheduler", "prune", "precision", "frames")
 
 
 def _field(doc: Doc, key: str) -> str:
@@ -318,6 +341,8 @@ def _field(doc: Doc, key: str) -> str:
     if key == "frames":
         n = int(doc.get("frames", 1))
         return f"{n} frame" if n == 1 else f"{n} frames"
+    if key == "prune":
+        return str(doc.get("prune") or "unpruned")
     return str(doc.get(key, "?"))
 
 
@@ -341,3 +366,10 @@ def _labels(docs: Sequence[Doc], names: Optional[Sequence[str]]) -> list[str]:
     if not varying:
         return [f"#{i + 1}" for i in range(len(docs))] if len(docs) > 1 else [_field(d, "mode") for d in docs]
     return [f"#{i + 1} {lab}" for i, lab in enumerate(labels)]
+
+
+def file_slug(label: str) -> str:
+    """A label as a piece of a file name ("magnitude:0.5 / int8" -> "magnitude-0.5_int8")."""
+    text = re.sub(r"\s*/\s*", "_", label.strip())
+    text = re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-_.")
+    return text or "run"

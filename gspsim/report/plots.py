@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
@@ -34,13 +35,14 @@ from .document import (
     result_labels,
     title,
 )
-from .series import DEFAULT_BINS, assign_lanes, bin_edges, binned_amount, busy_fraction
+from .series import DEFAULT_BINS, assign_lanes, bin_edges, binned_amount, busy_fraction, union_intervals
+from .units import fmt_energy
 
 FORMATS: tuple[str, ...] = ("png", "svg")
 DPI = 110
 #: legend entries before the Gantt colours by op type instead of by node
 MAX_NODE_COLOURS = 20
-#: nodes shown in the per-node breakdown (the slowest ones when there are more)
+#: nodes shown in the per-node breakdown (the busiest ones when there are more)
 MAX_NODE_BARS = 60
 #: blocks above which the Gantt's SVG draws its bars as one embedded image
 RASTERIZE_ABOVE = 20000
@@ -81,13 +83,67 @@ def _new_figure(width: float, height: float) -> Figure:
         return Figure(figsize=(width, height), layout="constrained")
 
 
-def _time_axis(doc: Doc) -> tuple[float, str]:
-    """Scale from cycles to a readable unit of simulated time."""
-    latency_s = float(doc["latency_cycles"]) / clock_hz(doc)
+def _time_axis(doc: Doc, length_cycles: Optional[float] = None) -> tuple[float, str]:
+    """Scale from cycles to a readable unit of simulated time (for an axis ``length_cycles`` long)."""
+    length = float(doc["makespan_cycles"]) if length_cycles is None else float(length_cycles)
+    length_s = length / clock_hz(doc)
     for scale, unit in ((1.0, "s"), (1e3, "ms"), (1e6, "µs")):
-        if latency_s * scale >= 1.0:
+        if length_s * scale >= 1.0:
             return scale / clock_hz(doc), unit
     return 1e9 / clock_hz(doc), "ns"
+
+
+#: the Gantt and utilization plots leave out the idle time between frames when the chip had work for less
+#: than this share of the run (frames paced by --fps: 23 µs of work every 33 ms would be invisible)
+SHOW_ACTIVE_BELOW = 0.5
+
+
+@dataclass(frozen=True, eq=False)
+class Timebase:
+    """The x axis of the time plots: the whole run, or only the windows in which a frame was in flight."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    #: where each window starts on the axis
+    offsets: np.ndarray
+    #: cycles the axis shows
+    length: float
+    #: whether idle gaps are left out
+    gapped: bool
+
+    def __call__(self, cycles: Any) -> np.ndarray:
+        """Cycles of simulated time -> positions on the axis (identity for the whole run)."""
+        t = np.asarray(cycles, dtype=np.float64)
+        if not self.gapped:
+            return t
+        i = np.clip(np.searchsorted(self.starts, t, side="right") - 1, 0, len(self.starts) - 1)
+        return self.offsets[i] + np.clip(t - self.starts[i], 0.0, self.ends[i] - self.starts[i])
+
+    def label(self, doc: Doc, unit: str) -> str:
+        if not self.gapped:
+            return f"simulated time ({unit})"
+        idle = (float(doc["makespan_cycles"]) - self.length) / clock_hz(doc)
+        return (f"simulated time with a frame in flight ({unit}); the idle time between frames "
+                f"({idle * 1e3:.4g} ms in all) is left out at the dotted lines")
+
+    def mark_gaps(self, ax: Any, scale: float) -> None:
+        for x in self.offsets[1:]:
+            ax.axvline(x * scale, color="0.4", linestyle=":", linewidth=0.9, zorder=4)
+
+
+def timebase(doc: Doc) -> Timebase:
+    """The whole run, or the frames' active windows back to back when the chip was mostly idle (see above)."""
+    makespan = float(doc["makespan_cycles"])
+    arrivals = np.asarray(doc.get("frame_arrival_cycles", []), dtype=np.float64)
+    ends = np.asarray(doc.get("frame_end_cycles", []), dtype=np.float64)
+    if len(arrivals) == len(ends) > 1 and makespan > 0:
+        starts, stops = union_intervals(arrivals, ends)
+        active = float(np.sum(stops - starts))
+        if 0 < active < SHOW_ACTIVE_BELOW * makespan:
+            offsets = np.concatenate(([0.0], np.cumsum(stops - starts)[:-1]))
+            return Timebase(starts, stops, offsets, active, True)
+    whole = np.array([0.0]), np.array([makespan])
+    return Timebase(*whole, np.array([0.0]), makespan, False)
 
 
 # --- one result -----------------------------------------------------------------------------------------------
@@ -97,7 +153,8 @@ def gantt_figure(doc: Doc) -> Figure:
     """Every block on its core over time, coloured by node (or by op when there are many nodes); DRAM below."""
     b = block_arrays(doc)
     names, ops = [printable(n) for n in doc["timeline"]["nodes"]], [printable(o) for o in doc["timeline"]["ops"]]
-    scale, unit = _time_axis(doc)
+    tb = timebase(doc)
+    scale, unit = _time_axis(doc, tb.length)
     cores = int(doc["hardware"].get("cores", int(b["core"].max()) + 1 if len(b["core"]) else 1))
     by_node = len(names) <= MAX_NODE_COLOURS
     keys = list(names) if by_node else sorted(set(ops))
@@ -109,7 +166,7 @@ def gantt_figure(doc: Doc) -> Figure:
         lane_count[c] = max(lane_count[c], k + 1)
     height = 0.8 / lane_count[b["core"]] if len(b["core"]) else np.zeros(0)
     y0 = b["core"] - 0.4 + lanes * height
-    x0, x1 = b["start"] * scale, b["end"] * scale
+    x0, x1 = tb(b["start"]) * scale, tb(b["end"]) * scale
     rects = np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y0 + height], 1),
                       np.stack([x0, y0 + height], 1)], 1) if len(x0) else np.zeros((0, 4, 2))
     fig = _new_figure(11, max(3.0, 0.32 * (cores + 1) + 1.6))
@@ -120,11 +177,13 @@ def gantt_figure(doc: Doc) -> Figure:
     ds, de, dbytes = dram_arrays(doc)
     dram_row = -1.2
     if len(ds):
-        ax.broken_barh(list(zip(ds * scale, (de - ds) * scale)), (dram_row - 0.4, 0.8), facecolors="0.35")
+        ax.broken_barh(list(zip(tb(ds) * scale, (tb(de) - tb(ds)) * scale)), (dram_row - 0.4, 0.8),
+                       facecolors="0.35")
     ax.set_yticks([dram_row, *range(cores)], ["DRAM", *[f"core {c}" for c in range(cores)]])
     ax.set_ylim(cores - 0.4, dram_row - 0.6)
-    ax.set_xlim(0, float(doc["latency_cycles"]) * scale)
-    ax.set_xlabel(f"simulated time ({unit})")
+    ax.set_xlim(0, tb.length * scale)
+    ax.set_xlabel(tb.label(doc, unit))
+    tb.mark_gaps(ax, scale)
     ax.set_title(f"cores over time: {title(doc)}")
     ax.grid(axis="x", alpha=0.3)
     handles = [Patch(facecolor=colours[k], label=k) for k in keys]
@@ -138,17 +197,20 @@ def gantt_figure(doc: Doc) -> Figure:
 def utilization_figure(doc: Doc, bins: int = DEFAULT_BINS) -> Figure:
     """Per-core busy fraction over time (heat map), and mean core and DRAM-bandwidth utilization."""
     b = block_arrays(doc)
-    scale, unit = _time_axis(doc)
+    tb = timebase(doc)
+    scale, unit = _time_axis(doc, tb.length)
     cores = int(doc["hardware"]["cores"])
-    edges = bin_edges(float(doc["latency_cycles"]), bins)
+    edges = bin_edges(tb.length, bins)
+    starts, ends = tb(b["start"]), tb(b["end"])
     grid = np.zeros((cores, len(edges) - 1))
     for c in range(cores):
         sel = b["core"] == c
         if sel.any():
-            grid[c] = busy_fraction(b["start"][sel], b["end"][sel], edges)
+            grid[c] = busy_fraction(starts[sel], ends[sel], edges)
     ds, de, dbytes = dram_arrays(doc)
     peak_bpc = float(doc["hardware"]["dram_bandwidth_bytes_per_s"]) / clock_hz(doc)
-    dram_util = binned_amount(ds, de, dbytes, edges) / np.diff(edges) / peak_bpc if peak_bpc > 0 else 0 * edges[1:]
+    dram_util = (binned_amount(tb(ds), tb(de), dbytes, edges) / np.diff(edges) / peak_bpc if peak_bpc > 0
+                 else 0 * edges[1:])
     fig = _new_figure(11, max(4.5, 0.18 * cores + 3.0))
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[max(2, cores // 4), 2])
     img = top.imshow(grid, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1,
@@ -161,7 +223,9 @@ def utilization_figure(doc: Doc, bins: int = DEFAULT_BINS) -> Figure:
     bottom.step(mids, np.asarray(dram_util) * 100, where="post", label="DRAM bandwidth", color="tab:red", alpha=0.8)
     bottom.set_ylim(0, 105)
     bottom.set_ylabel("utilization (%)")
-    bottom.set_xlabel(f"simulated time ({unit})")
+    bottom.set_xlabel(tb.label(doc, unit))
+    for ax in (top, bottom):
+        tb.mark_gaps(ax, scale)
     bottom.legend(loc="upper right", fontsize=8)
     bottom.grid(alpha=0.3)
     return fig
@@ -176,12 +240,12 @@ def power_figure(doc: Doc) -> Figure:
     fig = _new_figure(11, 4.8)
     ax, bx = fig.subplots(1, 2, width_ratios=[3, 1])
     if len(watts):
-        xs = np.append(starts, float(doc["latency_cycles"])) * scale
+        xs = np.append(starts, float(doc["makespan_cycles"])) * scale
         ax.stairs(watts, xs, fill=True, alpha=0.35, color="tab:orange")
         ax.stairs(watts, xs, color="tab:orange", label=f"power ({ps.get('resolution_cycles', '?')}-cycle bins)")
     avg = float(doc.get("avg_power_w", 0.0))
     ax.axhline(avg, color="k", linestyle="--", linewidth=1, label=f"average {avg:.3g} W")
-    ax.set_xlim(0, float(doc["latency_cycles"]) * scale)
+    ax.set_xlim(0, float(doc["makespan_cycles"]) * scale)
     ax.set_ylim(0, max(float(watts.max()) if len(watts) else 0.0, avg) * 1.15 or 1.0)
     ax.set_xlabel(f"simulated time ({unit})")
     ax.set_ylabel("power (W)")
@@ -197,7 +261,7 @@ def power_figure(doc: Doc) -> Figure:
         bx.text(v, i, f" {v:.3g}", va="center", fontsize=7)
     bx.invert_yaxis()
     bx.set_xlabel("energy (µJ)")
-    bx.set_title(f"energy {float(doc['energy_j']) * 1e6:.4g} µJ")
+    bx.set_title(f"energy {fmt_energy(doc['energy_j'], 4)}")
     bx.set_xlim(0, (values.max() if len(values) else 1.0) * 1.35 or 1.0)
     return fig
 
@@ -206,8 +270,8 @@ def _shown_nodes(doc: Doc) -> tuple[list[Mapping[str, Any]], str]:
     nodes = list(doc["nodes"])
     if len(nodes) <= MAX_NODE_BARS:
         return nodes, ""
-    keep = sorted(sorted(range(len(nodes)), key=lambda i: -node_span_cycles(nodes[i]))[:MAX_NODE_BARS])
-    return [nodes[i] for i in keep], f" ({MAX_NODE_BARS} slowest of {len(nodes)} nodes)"
+    keep = sorted(sorted(range(len(nodes)), key=lambda i: -float(nodes[i]["busy_cycles"]))[:MAX_NODE_BARS])
+    return [nodes[i] for i in keep], f" ({MAX_NODE_BARS} busiest of {len(nodes)} nodes, by busy core-cycles)"
 
 
 def nodes_figure(doc: Doc) -> Figure:
@@ -349,7 +413,7 @@ def compare_figure(docs: Sequence[Doc], labels: Optional[Sequence[str]] = None) 
         check_document(d)
     labels = [printable(x) for x in labels] if labels is not None else result_labels(docs)
     metrics = [
-        ("latency (ms)", [float(d["latency_s"]) * 1e3 for d in docs]),
+        ("latency, first frame (ms)", [float(d["latency_s"]) * 1e3 for d in docs]),
         ("energy (mJ)", [float(d["energy_j"]) * 1e3 for d in docs]),
         ("DRAM traffic (MiB)", [(d.get("dram_read_bytes", 0) + d.get("dram_write_bytes", 0)) / 2**20 for d in docs]),
     ]
@@ -411,11 +475,11 @@ def _label_groups(lat: np.ndarray, en: np.ndarray) -> list[list[int]]:
 
 
 def _minor_log_label(value: float, _pos: int) -> str:
-    """Label minor log ticks 2, 3 and 5 (x 10^k) only, as plain numbers."""
+    """Label minor log ticks 2 and 5 (x 10^k) only, as plain numbers."""
     if value <= 0:
         return ""
     mantissa = round(value / 10 ** np.floor(np.log10(value)), 6)
-    return f"{value:g}" if mantissa in (2.0, 3.0, 5.0) else ""
+    return f"{value:g}" if mantissa in (2.0, 5.0) else ""
 
 
 def pareto_figure(points: Sequence[Mapping[str, Any]], latency_unit: str = "s", energy_unit: str = "J") -> Figure:
@@ -448,11 +512,16 @@ def pareto_figure(points: Sequence[Mapping[str, Any]], latency_unit: str = "s", 
         ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
-    for log, axis in ((log_x, ax.xaxis), (log_y, ax.yaxis)):
+    ax.margins(x=0.25, y=0.15)
+    for log, axis, values in ((log_x, ax.xaxis, lat), (log_y, ax.yaxis, en)):
         if log:
             axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-            axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(_minor_log_label))
-    ax.margins(x=0.25, y=0.15)
+            # minor labels (2 and 5 x 10^k) only where a decade is wide enough to hold them apart
+            few_decades = float(np.log10(values.max() / values.min())) <= 1.3
+            axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(_minor_log_label) if few_decades
+                                     else matplotlib.ticker.NullFormatter())
+        else:
+            axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
     ax.set_xlabel(f"latency ({latency_unit})")
     ax.set_ylabel(f"energy ({energy_unit})")
     ax.set_title(f"Pareto front: {len(front)} of {len(points)} points (lower left is better)")

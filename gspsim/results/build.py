@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import numpy as np
 
 from .._version import __version__
 from ..accuracy import AccuracyReport
-from ..engine.bounds import lower_bounds
+from ..engine.bounds import critical_path_cycles, lower_bounds
 from ..engine.cost_model import CostModel
 from ..engine.options import SimOptions
 from ..engine.simulator import EngineRun, Workload
 from ..hardware.config import HardwareConfig
+from .names import model_display_name
 from .result import CheckResult, NodeResult, SimResult, Timeline
 
 POWER_SAMPLES = 200
@@ -79,17 +81,73 @@ def power_series(
     }
 
 
-def _throughput(ends: Sequence[float], releases: Sequence[float], clock_hz: float) -> float:
-    """Frames per second: frames / (last frame done - first frame arrived)."""
-    span = (max(ends) - min(releases)) / clock_hz if ends else 0.0
-    return len(ends) / span if span > 0 else 0.0
+def nearest_rank(values: Sequence[float], percent: float) -> float:
+    """The nearest-rank percentile: the smallest value that at least ``percent`` % of the values do not exceed."""
+    ordered = sorted(values)
+    rank = max(1, int(np.ceil(percent / 100.0 * len(ordered) - 1e-9)))
+    return float(ordered[rank - 1])
+
+
+def input_fps(arrivals: Sequence[float], clock_hz: float) -> float:
+    """The rate frames arrived at: (n - 1) / (last arrival - first arrival); infinite when they came at once."""
+    span = (max(arrivals) - min(arrivals)) / clock_hz if len(arrivals) > 1 else 0.0
+    return (len(arrivals) - 1) / span if span > 0 else math.inf
+
+
+def steady_state_fps(frames: int, active_cycles: float, arrival_fps: float, clock_hz: float) -> float:
+    """Frames per second the chip sustains: min(the arrival rate, frames / active seconds).
+
+    The chip cannot deliver frames faster than they arrive, nor faster than it
+    processes them: ``frames / active_s`` is its rate over the time it had
+    work (with one frame, 1 / latency).  Frame completions themselves are no
+    measure here: frames that arrive together finish together, and their
+    spacing says nothing of the rate.  Rounded to 9 significant digits, so
+    that a 30 fps input whose arrival cycles carry rounding error reads 30.
+    """
+    if active_cycles <= 0:
+        return 0.0
+    rate = min(arrival_fps, frames / (active_cycles / clock_hz))
+    return float(f"{rate:.9g}")
+
+
+def frame_latency_figures(arrivals: Sequence[float], ends: Sequence[float], clock_hz: float) -> dict:
+    """Per-frame latency (frame done - frame arrived) statistics of a set of frames."""
+    lat = [(e - r) / clock_hz for e, r in zip(ends, arrivals)]
+    return {
+        "mean_latency_s": float(np.mean(lat)),
+        "p50_latency_s": nearest_rank(lat, 50),
+        "p95_latency_s": nearest_rank(lat, 95),
+        "max_latency_s": float(np.max(lat)),
+    }
+
+
+def active_lower_bounds(
+    workloads: Sequence[Workload], block_cycles: Sequence[Sequence[int]], cost: CostModel, cores: int
+) -> dict[str, float]:
+    """Active cycles no schedule can beat (see docs/json-result.md).
+
+    ``critical_path``: every frame takes at least its model's critical path
+    after it arrives, so the chip has work during the union of
+    [arrival, arrival + critical path]; the compute and DRAM rooflines are the
+    engine's (work that only happens while frames are in flight).
+    """
+    makespan_bounds = lower_bounds([(w.tasks, c, w.release_cycles) for w, c in zip(workloads, block_cycles)],
+                                    cost, cores)
+    paths = [critical_path_cycles(w.tasks, c) for w, c in zip(workloads, block_cycles)]
+    spans = [(r, r + path) for w, path in zip(workloads, paths) for r in w.release_cycles]
+    return {
+        "critical_path": _union_length(spans),
+        "compute_roofline": makespan_bounds["compute_roofline"],
+        "dram_roofline": makespan_bounds["dram_roofline"],
+    }
 
 
 def _model_summary(w: Workload, path: str) -> dict:
     graph = w.tasks.graph
     return {
         "path": path,
-        "name": graph.name,
+        "name": model_display_name(graph.name, path),
+        "graph_name": graph.name,
         "nodes": len(graph),
         "params": graph.num_params,
         "weight_bytes": graph.weight_bytes,
@@ -113,33 +171,42 @@ def build_result(
     stats = run.stats
     cost = CostModel.for_run(hw, options.precision)
     clock = hw.cores.clock_hz
-    latency = stats.latency_cycles
-    latency_s = latency / clock
+    makespan = stats.latency_cycles  # the engine's clock when the last block finished
     many = len(workloads) > 1
-    bounds = lower_bounds(
-        [(w.tasks, cycles, w.release_cycles) for w, cycles in zip(workloads, run.block_cycles)], cost, hw.cores.count
-    )
+    arrivals = [list(w.release_cycles) for w in workloads]
+    ends = [list(e) for e in stats.frame_end_cycles]
+    # the time the chip had work: at least one frame arrived and not yet done
+    active = _union_length([(r, e) for rs, es in zip(arrivals, ends) for r, e in zip(rs, es)])
+    bounds = active_lower_bounds(workloads, run.block_cycles, cost, hw.cores.count)
     lb = max(bounds.values())
     busy = tuple(_union_length(b) for b in stats.busy)
     stalled = tuple(_minus_length(st, b, u) for st, b, u in zip(stats.stalls, stats.busy, busy))
-    idle = tuple(max(0.0, latency - x - y) for x, y in zip(busy, stalled))
+    idle = tuple(max(0.0, makespan - x - y) for x, y in zip(busy, stalled))
     energy = sum(stats.energy.values())
+    # single-frame latency: each model's first frame, arrival to its last block (the longest over models)
+    latency = max(es[0] - rs[0] for rs, es in zip(arrivals, ends))
 
     streams = []
-    for w, (wl, path, rate) in enumerate(zip(workloads, model_paths, fps)):
-        ends = stats.frame_end_cycles[w]
-        lat = [(e - r) / clock for e, r in zip(ends, wl.release_cycles)]
+    rates_in = []
+    for wl, path, rate, rs, es in zip(workloads, model_paths, fps, arrivals, ends):
         deadline = 1.0 / rate if rate else None
+        rates_in.append(input_fps(rs, clock))
+        stream_active = _union_length(list(zip(rs, es)))
         streams.append({
             "path": path,
             "frames": wl.frames,
             "fps_in": rate,
-            "mean_latency_s": float(np.mean(lat)),
-            "max_latency_s": float(np.max(lat)),
+            "latency_s": (es[0] - rs[0]) / clock,
+            **frame_latency_figures(rs, es, clock),
             "deadline_s": deadline,
-            "deadline_misses": int(sum(1 for x in lat if deadline is not None and x > deadline + 1e-15)),
-            "throughput_fps": _throughput(ends, wl.release_cycles, clock),
+            "deadline_misses": int(sum(1 for e, r in zip(es, rs)
+                                       if deadline is not None and (e - r) / clock > deadline + 1e-15)),
+            "active_s": stream_active / clock,
+            "steady_state_fps": steady_state_fps(wl.frames, stream_active, rates_in[-1], clock),
         })
+    all_arrivals = [r for rs in arrivals for r in rs]
+    all_ends = [e for es in ends for e in es]
+    overall = frame_latency_figures(all_arrivals, all_ends, clock)
 
     nodes = []
     for w, wl in enumerate(workloads):
@@ -164,6 +231,7 @@ def build_result(
         model = {
             "path": ", ".join(model_paths),
             "name": " + ".join(s["name"] for s in summaries),
+            "graph_name": " + ".join(s["graph_name"] for s in summaries),
             **{k: sum(s[k] for s in summaries) for k in ("nodes", "params", "weight_bytes", "macs")},
             "inputs": {f"m{i}/{k}": v for i, s in enumerate(summaries) for k, v in s["inputs"].items()},
             "outputs": {f"m{i}/{k}": v for i, s in enumerate(summaries) for k, v in s["outputs"].items()},
@@ -193,33 +261,39 @@ def build_result(
         seed=options.seed,
         frames=sum(w.frames for w in workloads),
         latency_cycles=latency,
-        latency_s=latency_s,
-        throughput_fps=_throughput(all_ends, [r for w in workloads for r in w.release_cycles], clock),
+        latency_s=latency / clock,
+        makespan_cycles=makespan,
+        makespan_s=makespan / clock,
+        active_cycles=active,
+        active_s=active / clock,
+        mean_latency_s=overall["mean_latency_s"],
+        p50_latency_s=overall["p50_latency_s"],
+        p95_latency_s=overall["p95_latency_s"],
+        max_latency_s=overall["max_latency_s"],
+        steady_state_fps=steady_state_fps(len(all_ends), active, sum(rates_in), clock),
         energy_j=energy,
-        avg_power_w=energy / latency_s if latency_s > 0 else 0.0,
+        avg_power_w=energy / (makespan / clock) if makespan > 0 else 0.0,
         energy_breakdown_j=dict(stats.energy),
         dram_read_bytes=sum(stats.dram_read.values()),
         dram_write_bytes=sum(stats.dram_write.values()),
         dram_bytes_by_kind={"read": dict(stats.dram_read), "write": dict(stats.dram_write)},
         onchip_bytes=stats.interconnect_bytes,
         sram_bytes=stats.sram_bytes,
-        core_utilization=tuple(b / latency if latency else 0.0 for b in busy),
+        core_active_utilization=tuple(b / active if active else 0.0 for b in busy),
         core_busy_cycles=busy,
         core_stalled_cycles=stalled,
         core_idle_cycles=idle,
-        dram_utilization=stats.dram_busy_cycles / latency if latency else 0.0,
-        interconnect_utilization=stats.interconnect_busy_cycles / latency if latency else 0.0,
-        lower_bound_cycles=lb,
-        lower_bounds=bounds,
-        efficiency=min(1.0, lb / latency) if latency else 1.0,
+        dram_active_utilization=stats.dram_busy_cycles / active if active else 0.0,
+        interconnect_active_utilization=stats.interconnect_busy_cycles / active if active else 0.0,
+        active_lower_bound_cycles=lb,
+        active_lower_bounds=bounds,
+        active_efficiency=min(1.0, lb / active) if active else 1.0,
         blocks=len(stats.block_start) if stats.block_start is not None else 0,
         deadlock_spills=stats.deadlock_spills,
-        buffers=tuple(
-            {"tensor": k, "capacity_bytes": stats.buffer_capacity[k], "high_water_bytes": v}
-            for k, v in sorted(stats.buffer_high_water.items())
-        ),
+        buffers=_buffers(workloads, stats),
         ring_buffer_high_water_bytes=stats.ring_high_water,
-        power_series=power_series(stats.energy_events, latency, hw.energy.static_w, clock, options.power_resolution_cycles),
+        power_series=power_series(stats.energy_events, makespan, hw.energy.static_w, clock, options.power_resolution_cycles),
+        frame_arrival_cycles=tuple(all_arrivals),
         frame_end_cycles=tuple(all_ends),
         streams=tuple(streams),
         nodes=tuple(nodes),
@@ -227,6 +301,25 @@ def build_result(
         accuracy=accuracy,
         timeline=build_timeline(workloads, run),
         outputs=stats.outputs[0][-1] if stats.outputs and stats.outputs[0] else {},
+    )
+
+
+def _buffers(workloads: Sequence[Workload], stats) -> tuple[dict, ...]:
+    """Per ring buffer: its tensor, the node writing it and the nodes reading it, capacity and high water."""
+    many = len(workloads) > 1
+    producer: dict[str, str] = {}
+    consumers: dict[str, list[str]] = {}
+    for w, wl in enumerate(workloads):
+        prefix = f"m{w}/" if many else ""
+        for op in wl.tasks.graph.ops():
+            for t in op.outputs:
+                producer[prefix + t] = prefix + op.name
+            for t in op.activation_inputs:
+                consumers.setdefault(prefix + t, []).append(prefix + op.name)
+    return tuple(
+        {"tensor": k, "producer": producer.get(k, ""), "consumers": consumers.get(k, []),
+         "capacity_bytes": stats.buffer_capacity[k], "high_water_bytes": v}
+        for k, v in sorted(stats.buffer_high_water.items())
     )
 
 

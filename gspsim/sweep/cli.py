@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import ConfigError, GspsimError
+from ..errors import ConfigError
 from ..terminal import markup_safe, printable
 
 DESCRIPTION = """\
@@ -50,7 +50,7 @@ axes (grid file [axes] keys; flags take comma-separated lists and override the f
   hw.S.F       any field of the hardware TOML, e.g. --axis hw.dma.engines=2,4
   scheduler    scheduling strategies or 'default' (--schedulers)
   mode         streaming, layer or 'default' (--modes)
-  precision    fp32, fp16, bf16, int8 (--precisions); unsupported ones fail per point
+  precision    fp32, fp16, bf16, int8 (--precisions); an op without a kernel at one fails that point only
   fuse         on, off: fuse elementwise ops into their producers (--fuse; --no-fuse is --fuse off)
   frames, ring_depth, block_rows, sim_seed   (--frames --ring-depth --block-rows --sim-seeds)
 
@@ -89,7 +89,8 @@ AXIS_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--threads", "threads", "thread slots per core"),
     ("--schedulers", "scheduler", "scheduling strategies (built-in names, package.module:Class, or 'default')"),
     ("--modes", "mode", "streaming, layer, default"),
-    ("--precisions", "precision", "fp32, fp16, bf16, int8 (only fp32 runs today; others fail per point)"),
+    ("--precisions", "precision", "fp32, fp16, bf16, int8 (int8 quantizes a float model first; a model with an op "
+                                  "that has no kernel at a precision fails at that point only)"),
     ("--fuse", "fuse", "on, off: fuse elementwise ops into their producers (on,off for an ablation)"),
     ("--frames", "frames", "frames streamed per run"),
     ("--ring-depth", "ring_depth", "ring-buffer depths in producer blocks"),

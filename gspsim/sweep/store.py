@@ -25,8 +25,9 @@ from ..output_files import write_text_atomic
 from ..results.result import json_default
 from .worker import check_record
 
-#: the layout of a point file; bumped when a key changes meaning (old points are then recomputed)
-STORE_FORMAT = 1
+#: the layout of a point file; bumped when a key changes meaning (old points are then recomputed).
+#: 2: the metrics of result schema 2 (makespan_s, steady_state_fps, active_* instead of fps, efficiency ...)
+STORE_FORMAT = 2
 POINTS_DIR = "points"
 
 

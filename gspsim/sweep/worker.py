@@ -23,9 +23,10 @@ FAILED = "failed"
 
 #: the metrics of a point, in column order (units in the names; see docs/sweeps.md)
 METRICS: tuple[str, ...] = (
-    "mode_run", "scheduler_run", "latency_s", "latency_cycles", "fps", "energy_j", "avg_power_w",
-    "dram_read_bytes", "dram_write_bytes", "onchip_bytes", "sram_bytes", "mean_utilization", "efficiency",
-    "lower_bound_cycles", "deadlock_spills", "model_macs", "model_params", "check_passed", "check_max_rel_err",
+    "mode_run", "scheduler_run", "latency_s", "latency_cycles", "makespan_s", "p95_latency_s", "steady_state_fps",
+    "energy_j", "avg_power_w", "dram_read_bytes", "dram_write_bytes", "onchip_bytes", "sram_bytes",
+    "mean_active_utilization", "active_efficiency", "active_lower_bound_cycles", "deadlock_spills", "model_macs",
+    "model_params", "check_passed", "check_max_rel_err",
 )
 
 
@@ -55,22 +56,24 @@ def _graph(path: str, sha256: str, input_shapes: tuple[tuple[str, tuple[int, ...
 
 def metrics_of(result: Any) -> dict[str, Any]:
     """The sweep's columns from a SimResult."""
-    util = result.core_utilization
+    util = result.core_active_utilization
     return {
         "mode_run": result.mode,
         "scheduler_run": result.scheduler,
         "latency_s": float(result.latency_s),
         "latency_cycles": float(result.latency_cycles),
-        "fps": float(result.throughput_fps),
+        "makespan_s": float(result.makespan_s),
+        "p95_latency_s": float(result.p95_latency_s),
+        "steady_state_fps": float(result.steady_state_fps),
         "energy_j": float(result.energy_j),
         "avg_power_w": float(result.avg_power_w),
         "dram_read_bytes": int(result.dram_read_bytes),
         "dram_write_bytes": int(result.dram_write_bytes),
         "onchip_bytes": int(result.onchip_bytes),
         "sram_bytes": int(result.sram_bytes),
-        "mean_utilization": float(sum(util) / len(util)) if util else 0.0,
-        "efficiency": float(result.efficiency),
-        "lower_bound_cycles": float(result.lower_bound_cycles),
+        "mean_active_utilization": float(sum(util) / len(util)) if util else 0.0,
+        "active_efficiency": float(result.active_efficiency),
+        "active_lower_bound_cycles": float(result.active_lower_bound_cycles),
         "deadlock_spills": int(result.deadlock_spills),
         "model_macs": int(result.model["macs"]),
         "model_params": int(result.model["params"]),
