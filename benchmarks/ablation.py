@@ -39,7 +39,7 @@ def main() -> None:
         r = gspsim.simulate(graph, args.hw, precision=args.precision, execute=False, accuracy_samples=0, **changes)
         k = r.dram_bytes_by_kind
         inter = k["read"]["intermediate"] + k["write"]["intermediate"] + k["read"]["spill"] + k["write"]["spill"]
-        print(f"| {label} | {r.latency_cycles:,.0f} | {r.efficiency:.2f} | {r.blocks:,} | {len(r.memory['stacks'])} "
+        print(f"| {label} | {r.latency_cycles:,.0f} | {r.active_efficiency:.2f} | {r.blocks:,} | {len(r.memory['stacks'])} "
               f"| {len(r.memory['cuts'])} | {inter / 1e6:.2f} MB | {k['read']['weights'] / 1e6:.2f} MB | "
               f"{r.onchip_bytes / 1e6:.1f} MB | {r.energy_j * 1e3:.3f} mJ |")
 

@@ -51,7 +51,7 @@ def main() -> None:
             for mode, r in runs.items():
                 k = r.dram_bytes_by_kind
                 ratio = f"{inter['streaming'] / inter['layer']:.3f}" if mode == "streaming" and inter["layer"] else ""
-                print(f"| {path.stem} | {precision} | {mode} | {r.latency_cycles:,.0f} | {r.efficiency:.2f} | "
+                print(f"| {path.stem} | {precision} | {mode} | {r.latency_cycles:,.0f} | {r.active_efficiency:.2f} | "
                       f"{_kb(k['read']['inputs'] + k['write']['outputs'])} | {_kb(inter[mode])} | "
                       f"{_kb(k['read']['spill'] + k['write']['spill'])} | {ratio} | {_kb(k['read']['weights'])} | "
                       f"{equal} |")

@@ -69,9 +69,11 @@ def _check_invariants(result: gspsim.SimResult, program, hw, frames: int) -> Non
     assert k["read"]["inputs"] == frames * planned["inputs"]
     assert k["read"]["intermediate"] == frames * planned["intermediate_read"]
     assert k["write"]["intermediate"] == frames * planned["intermediate_write"]
-    for name, bound in result.lower_bounds.items():
-        assert result.latency_cycles >= bound - 1e-6, name
-    assert 0 < result.efficiency <= 1 + 1e-12
+    for name, bound in result.active_lower_bounds.items():
+        assert result.active_cycles >= bound - 1e-6, name
+    assert result.latency_cycles <= result.makespan_cycles and result.active_cycles <= result.makespan_cycles
+    assert 0 < result.active_efficiency <= 1 + 1e-12
+    assert max(result.core_active_utilization) <= 1 + 1e-9
     assert all(v >= 0 for v in result.energy_breakdown_j.values())
 
 
@@ -108,8 +110,9 @@ def test_models_sharing_a_chip_always_finish(first, second, hw, mode, frames, fp
         result = simulate_many(paths, hw, options, fps=[fps, fps])
         alone = [gspsim.simulate(p, hw, options) for p in paths]
         assert len(result.streams) == 2 and all(s["frames"] == frames for s in result.streams)
-        for name, bound in result.lower_bounds.items():
-            assert result.latency_cycles >= bound - 1e-6, name
+        for name, bound in result.active_lower_bounds.items():
+            assert result.active_cycles >= bound - 1e-6, name
+        assert max(result.core_active_utilization) <= 1 + 1e-9
         assert result.deadlock_spills == 0
         # sharing the chip computes the first model's outputs exactly as running it alone
         assert result.outputs.keys() == alone[0].outputs.keys()

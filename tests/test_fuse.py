@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 import gspsim
 from gspsim import api
@@ -26,7 +26,7 @@ from gspsim.ir.to_onnx import graph_to_onnx
 from gspsim.kernels import fused_kernel, kernel_table
 from gspsim.lowering.tasks import kernel_for, lower_to_tasks
 from gspsim.models import bundled_model_path
-from gspsim.passes.fuse import FUSABLE_OPS, fuse_elementwise
+from gspsim.passes.fuse import FUSABLE_OPS
 
 from kernels.blocks import check_blocks
 from helpers import MODELS, MOBILENET, RESNET, run_cli, save_model, tensor

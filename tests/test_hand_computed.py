@@ -82,8 +82,8 @@ def test_one_convolution_in_two_bands(tmp_path) -> None:
     assert r.energy_breakdown_j["dram"] == pytest.approx(164 * PJ)
     assert r.energy_breakdown_j["static"] == pytest.approx(470 * PJ)
     assert r.energy_j == pytest.approx(817.6 * PJ)
-    assert r.lower_bounds == {"critical_path": 18.0, "compute_roofline": 18.0, "dram_roofline": 11.0}
-    assert r.efficiency == pytest.approx(18 / 47)
+    assert r.active_lower_bounds == {"critical_path": 18.0, "compute_roofline": 18.0, "dram_roofline": 11.0}
+    assert r.active_efficiency == pytest.approx(18 / 47)
 
 
 def test_peak_power_of_blaize_1600() -> None:
@@ -141,7 +141,7 @@ def test_a_convolution_streaming_into_a_relu_through_a_line_buffer(tmp_path) -> 
     assert r.energy_breakdown_j["dram"] == pytest.approx(164 * PJ)
     assert r.energy_breakdown_j["static"] == pytest.approx(590 * PJ)
     assert [b["high_water_bytes"] for b in r.buffers] == [32] and [b["capacity_bytes"] for b in r.buffers] == [64]
-    assert r.lower_bounds == {"critical_path": 22.0, "compute_roofline": 22.0, "dram_roofline": 11.0}
+    assert r.active_lower_bounds == {"critical_path": 22.0, "compute_roofline": 22.0, "dram_roofline": 11.0}
     fused = gspsim.simulate(path, hand_chip(), tile="rows=2", accuracy_samples=0, check=True)
     assert fused.check.passed and fused.model["nodes"] == 1
     assert fused.timeline.block_end.tolist() == [33.0, 55.0]
@@ -198,7 +198,7 @@ def test_a_fork_and_its_join(tmp_path) -> None:
         assert r.energy_breakdown_j[part] == pytest.approx(pj * PJ), part
     assert {b["tensor"]: (b["capacity_bytes"], b["high_water_bytes"]) for b in r.buffers} == {"a": (64, 64),
                                                                                            "b": (64, 32)}
-    assert r.lower_bounds == {"critical_path": 40.0, "compute_roofline": 40.0, "dram_roofline": 13.0}
+    assert r.active_lower_bounds == {"critical_path": 40.0, "compute_roofline": 40.0, "dram_roofline": 13.0}
     fused = gspsim.simulate(path, hand_chip(), tile="rows=2", accuracy_samples=0, check=True)
     assert fused.check.passed and fused.model["nodes"] == 2
     assert fused.timeline.block_end.tolist() == [31.0, 49.0, 79.0, 101.0]
@@ -219,7 +219,7 @@ def test_two_frames_share_the_resident_weights(tmp_path) -> None:
     * frame 0 as in the first test: tile 0 writes [27, 29) and frees a slot on core 0 at 29, where frame 1's
       tile 1 starts: row 3 from DRAM [29, 30), its window (its previous band ran on core 1: no halo here) 48 B
       [29, 35); it computes after frame 0's tile 1, [45, 63), and writes [63, 65). Frame 0 ends at 47 (tile 1
-      writes [45, 47)), frame 1 at 65.
+      writes [45, 47)), frame 1 at 65: latency (the first frame's) 47, makespan 65.
     * DRAM: weights 36 once, inputs 2 x 64, outputs 2 x 64 = 292 B; on chip 64 + 84 + 48 = 196 B; SRAM
       4 x 116 + 36 = 500 B. Energy: compute 288, SRAM 50, DRAM 292, interconnect 39.2, static 650 pJ.
     * bounds: critical path 18, compute 4 x 18 / 2 = 36, DRAM ceil(292 / 16) = 19.
@@ -228,9 +228,9 @@ def test_two_frames_share_the_resident_weights(tmp_path) -> None:
     tl = r.timeline
     assert tl.block_frame.tolist() == [0, 0, 1, 1] and tl.block_core.tolist() == [0, 0, 1, 0]
     assert tl.block_start.tolist() == [3.0, 3.0, 3.0, 29.0] and tl.block_end.tolist() == [29.0, 47.0, 42.0, 65.0]
-    assert r.latency_cycles == 65 and r.frame_end_cycles == (47, 65)
+    assert r.latency_cycles == 47 and r.makespan_cycles == 65 and r.frame_end_cycles == (47, 65)
     assert r.dram_bytes_by_kind["read"]["weights"] == 36 and r.dram_read_bytes + r.dram_write_bytes == 292
     assert r.onchip_bytes == 196 and r.sram_bytes == 500
     for part, pj in (("compute", 288), ("sram", 50), ("interconnect", 39.2), ("dram", 292), ("static", 650)):
         assert r.energy_breakdown_j[part] == pytest.approx(pj * PJ), part
-    assert r.lower_bounds == {"critical_path": 18.0, "compute_roofline": 36.0, "dram_roofline": 19.0}
+    assert r.active_lower_bounds == {"critical_path": 18.0, "compute_roofline": 36.0, "dram_roofline": 19.0}

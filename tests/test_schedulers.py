@@ -36,8 +36,8 @@ def test_every_strategy_computes_the_layer_by_layer_outputs(model_runs) -> None:
         assert result.scheduler == name
         for key, value in reference.outputs.items():
             np.testing.assert_array_equal(result.outputs[key], value, err_msg=name)
-        assert 0 < result.efficiency <= 1.0
-        assert result.latency_cycles >= result.lower_bound_cycles
+        assert 0 < result.active_efficiency <= 1.0
+        assert result.active_cycles >= result.active_lower_bound_cycles
 
 
 def test_heft_is_no_slower_than_round_robin(model_runs) -> None:
@@ -172,7 +172,7 @@ def test_compare_writes_one_row_per_strategy(tmp_path: Path) -> None:
     rows = list(csv.DictReader(out.open()))
     assert [r["scheduler"] for r in rows] == scheduler_names()
     for row in rows:
-        assert 0 < float(row["efficiency"]) <= 1
+        assert 0 < float(row["active_efficiency"]) <= 1
         assert float(row["latency_cycles"]) > 0 and float(row["energy_mj"]) > 0
     for name in scheduler_names():
         assert name in proc.stdout

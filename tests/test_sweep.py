@@ -206,8 +206,8 @@ def test_local_sweep_records_failures_and_finds_the_pareto_front(tmp_path: Path)
     assert [r["key"] for r in table] == [r["key"] for r in csv_rows] == [r["key"] for r in rows]
     assert [r["latency_s"] for r in table] == [r["latency_s"] for r in rows]
     assert sum(r["pareto"] for r in table) == len(front)
-    assert {"cores", "shared_kib", "dram_gbps", "precision", "fps", "avg_power_w", "onchip_bytes",
-            "mean_utilization", "efficiency", "error"} <= set(csv_rows[0])
+    assert {"cores", "shared_kib", "dram_gbps", "precision", "steady_state_fps", "makespan_s", "avg_power_w",
+            "onchip_bytes", "mean_active_utilization", "active_efficiency", "error"} <= set(csv_rows[0])
 
 
 def test_dask_local_cluster_sweep_interrupted_then_resumed_runs_every_point_once(tmp_path: Path) -> None:

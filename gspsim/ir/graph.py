@@ -197,24 +197,45 @@ class DataflowGraph:
         )
 
     # -- queries ---------------------------------------------------------------
+    # The graph is immutable, so its topological order and tensor indexes are computed once, on first use:
+    # passes ask for producers and consumers per node, and a linear scan each time is quadratic in graph size.
+    @cached_property
+    def _order(self) -> tuple[str, ...]:
+        order = {n: i for i, n in enumerate(self.graph.nodes)}
+        return tuple(nx.lexicographical_topological_sort(self.graph, key=order.__getitem__))
+
+    @cached_property
+    def _producers(self) -> Mapping[str, str]:
+        producers: dict[str, str] = {}
+        for n in self.graph.nodes:
+            for t in self.graph.nodes[n]["op"].outputs:
+                producers.setdefault(t, n)
+        return MappingProxyType(producers)
+
+    @cached_property
+    def _consumers(self) -> Mapping[str, tuple[str, ...]]:
+        consumers: dict[str, list[str]] = {}
+        for n in self._order:
+            for t in dict.fromkeys(self.graph.nodes[n]["op"].activation_inputs):
+                consumers.setdefault(t, []).append(n)
+        return MappingProxyType({t: tuple(names) for t, names in consumers.items()})
+
     def op(self, name: str) -> OpNode:
         return self.graph.nodes[name]["op"]
 
     def ops(self) -> Iterator[OpNode]:
         """Ops in a deterministic topological order (ties broken by insertion order)."""
-        order = {n: i for i, n in enumerate(self.graph.nodes)}
-        for n in nx.lexicographical_topological_sort(self.graph, key=order.__getitem__):
-            yield self.graph.nodes[n]["op"]
+        nodes = self.graph.nodes
+        for n in self._order:
+            yield nodes[n]["op"]
 
     def producer_of(self, tensor: str) -> str | None:
         """The op that writes ``tensor``, or None for a graph input."""
-        for n, data in self.graph.nodes(data=True):
-            if tensor in data["op"].outputs:
-                return n
-        return None
+        return self._producers.get(tensor)
 
     def consumers_of(self, tensor: str) -> list[str]:
-        return [op.name for op in self.ops() if tensor in op.activation_inputs]
+        """The ops that read ``tensor`` at run time, in topological order."""
+        return list(self._consumers.get(tensor, ()))
 
     @property
     def num_params(self) -> int:

@@ -22,7 +22,8 @@ chain.  An op E joins it when
   inside the chain and is not a graph output.  A chain may pass through a few ops that do
   not close it yet (SiLU's Sigmoid, whose input the Mul still reads) if a later op closes it.
 
-The first op that extends a chain and closes it wins, and the chain keeps growing from it.
+The first op that extends a chain and closes it wins, and the chain keeps growing from it,
+up to :data:`MAX_EPILOGUE_OPS` ops.
 Every op keeps its kernel and precision, so outputs are bit-identical to the unfused graph.
 Run it after the precision pass (each op's precision is known) and before lowering.
 """
@@ -50,6 +51,9 @@ FUSABLE_OPS: frozenset[str] = frozenset({
 })
 #: ops a chain may hold that do not close it yet (enough for SiLU, HardSwish and erf-GELU patterns)
 MAX_OPEN_OPS = 4
+#: ops one epilogue holds at most: a thread runs a short tail, not a whole chain of a graph
+#: (a chain of 1,200 Relus becomes 37 nodes, and the pass stays linear in the graph's size)
+MAX_EPILOGUE_OPS = 32
 
 
 def _row_kernel(op: OpNode) -> Optional[Kernel]:
@@ -102,6 +106,8 @@ class _Fuser:
     def _grow(self, head: OpNode, main_out: str, axis: int, chain: list[OpNode], open_ops: int
               ) -> Optional[list[OpNode]]:
         """The longest closed chain extending ``chain``, found greedily; None if none closes."""
+        if len(chain) >= MAX_EPILOGUE_OPS:
+            return None
         running = chain[-1].outputs[0] if chain else main_out
         produced = {main_out, *(e.outputs[0] for e in chain)}
         members = {e.name for e in chain}

@@ -31,11 +31,14 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from ..engine.options import MODES, SimOptions
 from ..errors import ConfigError
 from ..hardware.config import PRECISION_KEYS, HardwareConfig, hardware_from_dict, load_hardware
+from ..input_files import regular_input
 from ..tomlfile import read_toml
 
 DEFAULT_HW = "blaize-1600"
 #: written in a grid for "let the chip / mode choose" (stored as None)
 DEFAULT_WORD = "default"
+#: the integer run-option axes are int64 in the results table (and in numpy)
+MAX_INT_AXIS = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -206,10 +209,8 @@ def expand_model_paths(items: Sequence[str]) -> list[str]:
             if not found:
                 raise ConfigError(f"{p}: folder holds no .onnx file")
             paths += found
-        elif p.is_file():
-            paths.append(str(p))
         else:
-            raise ConfigError(f"{p}: no such model file or folder")
+            paths.append(str(regular_input(p, "model file or folder", ConfigError)))
     if len(set(paths)) != len(paths):
         raise ConfigError("a model is given twice: " + ", ".join(sorted({x for x in paths if paths.count(x) > 1})))
     return paths
@@ -308,12 +309,15 @@ def _check_value(name: str, value: Any) -> None:
             except ValueError as exc:
                 raise ConfigError(f"sweep axis 'tile': '{value}': {exc}") from None
     elif name == "buffer_kib":
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-            raise ConfigError(f"sweep axis 'buffer_kib': expected a number of KiB >= 0, got {value!r}")
-    elif name in ("frames", "sim_seed"):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "sim_seed" else 1):
-            raise ConfigError(f"sweep axis '{name}': expected an integer >= {0 if name == 'sim_seed' else 1}, "
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value <= MAX_INT_AXIS):
+            raise ConfigError(f"sweep axis 'buffer_kib': expected a number of KiB from 0 to {MAX_INT_AXIS}, "
                               f"got {value!r}")
+    elif name in ("frames", "sim_seed"):
+        if isinstance(value, bool) or not isinstance(value, int) or not (0 if name == "sim_seed" else 1) <= value \
+                <= MAX_INT_AXIS:
+            raise ConfigError(f"sweep axis '{name}': expected an integer from {0 if name == 'sim_seed' else 1} to "
+                              f"{MAX_INT_AXIS} (2**63 - 1), got {value!r}")
     elif name in HW_AXES or name.startswith(GENERIC_HW_PREFIX):
         if value is None and name in HW_AXES:
             return
