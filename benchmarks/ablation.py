@@ -33,14 +33,16 @@ def main() -> None:
     graph = gspsim.load_model(args.model)
     print(f"{args.model.stem}, {args.precision}, {args.hw}, streaming, one frame\n")
     print("| configuration | latency (cycles) | efficiency | tiles | stacks | cuts | intermediate DRAM | "
-          "weights DRAM | on-chip traffic | energy |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "of it spilled | weights DRAM | on-chip traffic | energy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for label, changes in CONFIGS:
         r = gspsim.simulate(graph, args.hw, precision=args.precision, execute=False, accuracy_samples=0, **changes)
         k = r.dram_bytes_by_kind
-        inter = k["read"]["intermediate"] + k["write"]["intermediate"] + k["read"]["spill"] + k["write"]["spill"]
+        spill = k["read"]["spill"] + k["write"]["spill"]
+        inter = k["read"]["intermediate"] + k["write"]["intermediate"] + spill
         print(f"| {label} | {r.latency_cycles:,.0f} | {r.active_efficiency:.2f} | {r.blocks:,} | {len(r.memory['stacks'])} "
-              f"| {len(r.memory['cuts'])} | {inter / 1e6:.2f} MB | {k['read']['weights'] / 1e6:.2f} MB | "
+              f"| {len(r.memory['cuts'])} | {inter / 1e6:.2f} MB | "
+              f"{spill / 1e6:.2f} MB ({len(r.spills)}) | {k['read']['weights'] / 1e6:.2f} MB | "
               f"{r.onchip_bytes / 1e6:.1f} MB | {r.energy_j * 1e3:.3f} mJ |")
 
 

@@ -1,12 +1,15 @@
 """Streaming (GSP) against layer-by-layer: latency and activation DRAM traffic by kind, as a Markdown table.
 
-    python benchmarks/streaming_vs_layer.py [--hw blaize-1600] [--precision fp32,int8] [--timing-only] [MODEL.onnx ...]
+    python benchmarks/streaming_vs_layer.py [--hw blaize-1600] [--precision fp32,int8] [--timing-only]
+                                            [--frames 8] [MODEL.onnx ...]
 
 Prints the tables of docs/execution-model.md. Both modes run the same tiles
 and kernels; "intermediate" is the activation traffic other than the graph's
 own inputs and outputs (planned cuts in streaming mode, every tensor in layer
 mode), and "streaming / layer" compares it. With kernels running, the last
-column checks that both modes' outputs are identical.
+column checks that both modes' outputs are identical. "fps x N / x 1" is the
+steady-state frame rate of N pipelined frames over the single-frame rate (a
+timing-only run of N frames; at least 1 when pipelining pays).
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ def main() -> None:
     parser.add_argument("--hw", default="blaize-1600")
     parser.add_argument("--precision", default="fp32,int8")
     parser.add_argument("--timing-only", action="store_true", help="skip the kernels (no outputs to compare)")
+    parser.add_argument("--frames", type=int, default=8, help="frames of the pipelined run (default 8)")
     args = parser.parse_args()
     print("| model | precision | mode | latency (cycles) | efficiency | graph in + out | intermediate | "
-          "spill | streaming / layer | weights read | outputs equal |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          f"spill | streaming / layer | weights read | fps x {args.frames} / x 1 | outputs equal |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path in args.models:
         graph = gspsim.load_model(path)
         for precision in args.precision.split(","):
@@ -49,12 +53,14 @@ def main() -> None:
             inter = {m: r.dram_bytes_by_kind["read"]["intermediate"] + r.dram_bytes_by_kind["write"]["intermediate"]
                      for m, r in runs.items()}
             for mode, r in runs.items():
+                many = gspsim.simulate(graph, args.hw, mode=mode, precision=precision, accuracy_samples=0,
+                                       execute=False, frames=args.frames)
                 k = r.dram_bytes_by_kind
                 ratio = f"{inter['streaming'] / inter['layer']:.3f}" if mode == "streaming" and inter["layer"] else ""
                 print(f"| {path.stem} | {precision} | {mode} | {r.latency_cycles:,.0f} | {r.active_efficiency:.2f} | "
                       f"{_kb(k['read']['inputs'] + k['write']['outputs'])} | {_kb(inter[mode])} | "
                       f"{_kb(k['read']['spill'] + k['write']['spill'])} | {ratio} | {_kb(k['read']['weights'])} | "
-                      f"{equal} |")
+                      f"{many.steady_state_fps / r.steady_state_fps:.2f} | {equal} |")
 
 
 if __name__ == "__main__":

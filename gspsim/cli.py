@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
@@ -545,7 +546,7 @@ class _nullcontext:
 
 
 def print_summary(result, console: Console, top_nodes: int = 0) -> None:
-    names = ", ".join(Path(p).name for p in result.model["path"].split(", "))
+    names = ", ".join(Path(stream["path"]).name for stream in result.streams)  # one stream per model
     t = Table(title=markup_safe(f"gspsim {result.gspsim_version}: {names} on {result.hardware['name']}"),
               show_header=False, title_justify="left")
     t.add_column("metric", style="bold")
@@ -867,7 +868,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         console = make_console(quiet=bool(getattr(args, "quiet", False)))
         console.on_broken_pipe = _raise_broken_pipe  # rich would exit 1, which means "--check failed"
-        return COMMANDS[args.command](args, console)
+        with warnings.catch_warnings():  # restored on the way out: the API's callers keep Python's format
+            if not debug:
+                warnings.showwarning = _one_line_warning
+            return COMMANDS[args.command](args, console)
     except GspsimError as exc:
         if debug:
             traceback.print_exc()
@@ -884,6 +888,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             traceback.print_exc()
         print(_internal_error_line(exc), file=sys.stderr)
         return EXIT_INTERNAL_ERROR
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: Optional[str] = None) -> None:
+    """A warning as one line, ``warning: ...``, like the errors (--debug shows Python's own form)."""
+    print(f"warning: {printable(str(message))}", file=sys.stderr)
 
 
 def _raise_broken_pipe() -> None:

@@ -189,3 +189,16 @@ def test_compare_and_run_tables_use_words_not_snake_case(tmp_path: Path) -> None
     assert f"wrote {tmp_path / 'c.csv'}" in proc.stdout
     csv_header = (tmp_path / "c.csv").read_text().splitlines()[0]
     assert csv_header.startswith("scheduler,mode,latency_cycles,latency_ms,makespan_ms,steady_state_fps")
+
+
+def test_a_retired_hardware_field_is_one_warning_line(tmp_path: Path) -> None:
+    """A chip file written for an older gspsim still runs; the field it no longer reads is named in one line."""
+    preset = (ROOT / "gspsim" / "hardware" / "presets" / "edge-4.toml").read_text()
+    chip = tmp_path / "old-chip.toml"
+    chip.write_text(preset.replace("[dram]\n", "[dram]\nchannels = 4\n", 1))
+    proc = run_cli("run", "--hw", str(chip), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [f"warning: {chip} [dram]: field 'channels' is ignored: DRAM channels are interleaved, so they "
+                     "act as one pipe of the total bandwidth (bandwidth_bytes_per_s); the field never changed a "
+                     "result and was removed"]

@@ -16,7 +16,7 @@ from gspsim.hardware import hardware_from_dict, load_hardware
 from gspsim.results.build import build_result
 from gspsim.scheduling import make_scheduler
 
-from helpers import MOBILENET, RESNET, save_model, tensor
+from helpers import MOBILENET, RESNET, ROOT, save_model, tensor
 
 
 def intermediate_traffic(r: gspsim.SimResult) -> int:
@@ -148,3 +148,22 @@ def test_every_hardware_field_changes_a_result_it_should() -> None:
                    {"cores__thread_slots": 1}):
         other = gspsim.simulate(graph, _chip(**change), execute=False, accuracy_samples=0)
         assert other.latency_cycles != base.latency_cycles, change
+
+
+#: the legacy-opset copies of test models exercise the frontend; their graphs are the same once loaded
+SHIPPED_AND_TEST_MODELS = sorted(p for p in [*RESNET.parent.glob("*.onnx"), *(ROOT / "gspsim" / "models").glob("*.onnx")]
+                                 if not p.stem.endswith("_legacy"))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+@pytest.mark.parametrize("model", SHIPPED_AND_TEST_MODELS, ids=lambda p: p.stem)
+def test_streaming_is_never_slower_than_layer_and_frames_pipeline(model, precision: str) -> None:
+    """Every shipped and test model: streaming latency at most layer latency, and 8 pipelined frames
+    leave at least as fast as single frames (steady-state fps of 8 frames >= 1 / single-frame latency)."""
+    graph = gspsim.load_model(model)
+    runs = {(mode, frames): gspsim.simulate(graph, "blaize-1600", mode=mode, precision=precision, frames=frames,
+                                            execute=False, accuracy_samples=0)
+            for mode in ("streaming", "layer") for frames in (1, 8)}
+    assert runs["streaming", 1].latency_cycles <= runs["layer", 1].latency_cycles
+    for mode in ("streaming", "layer"):
+        assert runs[mode, 8].steady_state_fps >= runs[mode, 1].steady_state_fps, mode

@@ -295,3 +295,20 @@ def test_run_no_fuse_is_recorded_in_the_json_result(tmp_path: Path) -> None:
     assert docs[""]["model"]["nodes"] == 16 and docs["--no-fuse"]["model"]["nodes"] == 29
     assert any(n.startswith("fused 9 Relu") for n in docs[""]["model"]["notes"])
     assert docs[""]["blocks"] < docs["--no-fuse"]["blocks"]
+
+
+def test_a_long_elementwise_chain_fuses_in_epilogues_of_bounded_length(tmp_path: Path) -> None:
+    """100 Relus in a row: heads of at most MAX_EPILOGUE_OPS fused ops each (a chain of 1,200 once overflowed
+    Python's recursion), and the same outputs as onnxruntime."""
+    from gspsim.passes.fuse import MAX_EPILOGUE_OPS
+    from helpers import chain_model
+
+    path = chain_model(100, tmp_path / "relus.onnx", ("Relu",))
+    graph = api.prepare_graph(gspsim.load_model(path), SimOptions())
+    sizes = [len(op.epilogue) for op in graph.ops()]
+    assert max(sizes) == MAX_EPILOGUE_OPS and sum(s + 1 for s in sizes) == 100
+    assert len(sizes) == -(-100 // (MAX_EPILOGUE_OPS + 1))
+    x = np.random.default_rng(0).standard_normal((1, 8)).astype(np.float32)
+    result = gspsim.simulate(path, "blaize-1600", inputs={"x": x}, accuracy_samples=0)
+    expected = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(result.outputs["t99"], expected)

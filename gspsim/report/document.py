@@ -26,12 +26,16 @@ Doc = Mapping[str, Any]
 #: keys every result document has (see gspsim/results/result.py)
 REQUIRED_KEYS: tuple[str, ...] = (
     "schema_version", "model", "hardware", "mode", "scheduler", "precision", "latency_cycles", "latency_s",
-    "makespan_cycles", "energy_j", "nodes", "power_series",
+    "makespan_cycles", "makespan_s", "active_cycles", "active_s", "p50_latency_s", "p95_latency_s", "max_latency_s",
+    "steady_state_fps", "active_lower_bound_cycles", "active_efficiency", "dram_active_utilization",
+    "interconnect_active_utilization", "energy_j", "nodes", "power_series",
 )
 #: schema versions these writers understand (2 renamed the time figures, see docs/json-result.md)
 KNOWN_SCHEMAS: tuple[int, ...] = (2,)
 #: no figure of a real result comes near this (cycles of a year at 10 GHz are 3e17); larger ones are corrupt
 MAX_MAGNITUDE = 1e30
+#: integers beyond this are not exact as floats, and no count or index of a real result comes near it
+MAX_INTEGER = 1 << 53
 #: a chip with more cores is not one gspsim simulates (the plots draw a lane per core)
 MAX_CORES = 1 << 16
 
@@ -134,6 +138,8 @@ class _Checker:
             self.fail(path, f"must be {'an integer' if integer else 'a number'}, got {_type(value)}")
         if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
             self.fail(path, f"must be a finite number of at most {MAX_MAGNITUDE:g}, got {value!r}")
+        if integer and abs(value) > MAX_INTEGER:
+            self.fail(path, f"must be an integer of at most 2**53, got {value!r}")
         if positive and not value > 0:
             self.fail(path, f"must be > 0, got {value!r}")
         if minimum is not None and value < minimum:

@@ -89,10 +89,14 @@ def cumulative_amount(starts: np.ndarray, ends: np.ndarray, amounts: np.ndarray,
     return out
 
 
+#: bins of ``resolution`` cycles beyond this many (a corrupt document's resolution) fall back to ``bins``
+MAX_RESOLUTION_BINS = 1 << 22
+
+
 def bin_edges(end_cycle: float, bins: int = DEFAULT_BINS, resolution: float | None = None) -> np.ndarray:
     """Bin edges over [0, end_cycle]: ``bins`` equal bins, or bins of ``resolution`` cycles."""
     end = max(float(end_cycle), 1.0)
-    if resolution and resolution > 0:
+    if resolution and resolution > 0 and end / resolution <= MAX_RESOLUTION_BINS:
         edges = np.arange(0.0, end, float(resolution), dtype=np.float64)
         return np.append(edges, end)
     return np.linspace(0.0, end, max(1, int(bins)) + 1, dtype=np.float64)
