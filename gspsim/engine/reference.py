@@ -80,7 +80,9 @@ class ReferenceEngine:
         self.workloads = tuple(workloads)
         self.hw, self.options, self.progress = hw, options, progress
         self.cost = CostModel(hw)
-        self.env = env = simpy.Environment()
+        # cycles are floats from the start: an int clock would make a recorded cycle's type (and its JSON)
+        # depend on whether a float delay had happened yet
+        self.env = env = simpy.Environment(initial_time=0.0)
         self.layer_mode = options.mode == "layer"
         self.n_cores = hw.cores.count
         self.jobs = order_jobs(self.workloads)
@@ -134,7 +136,8 @@ class ReferenceEngine:
                 groups[key] = groups.get(key, 0) + 1
             self.group_tiles_left.append(groups)
         # per global tile
-        self.queued = [False] * self.total
+        #: per global tile: joined a core's queue (not ``queued``: that is the scheduler view's method)
+        self.is_queued = [False] * self.total
         self.ready_cycle = [0.0] * self.total
         self.cycles = [0] * self.total
         for job in self.jobs:
@@ -565,7 +568,7 @@ class ReferenceEngine:
                     pending = False
                     for t in tasks.bands[b].tiles:
                         g = job.offset + t
-                        if self.queued[g]:
+                        if self.is_queued[g]:
                             continue
                         if not self._weights_ready(j, tasks.blocks[t]):
                             pending = True
@@ -581,7 +584,7 @@ class ReferenceEngine:
     def _enqueue(self, j: int, g: int, t: int, now: float) -> None:
         job = self.jobs[j]
         wl = self.workloads[job.workload]
-        self.queued[g] = True
+        self.is_queued[g] = True
         self.ready_cycle[g] = now
         self.keys[g] = tile_key(wl.scheduler.priority(wl.program.tasks.blocks[t]), now, j, g)
         self._view_base = job.offset
