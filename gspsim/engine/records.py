@@ -59,6 +59,10 @@ def order_jobs(workloads: Sequence[Workload]) -> list[Job]:
     return jobs
 
 
+#: why a band spilled to DRAM when the line buffers deadlocked
+DEADLOCK_SPILL = "deadlock: every tile that could free line-buffer room waits for room itself"
+
+
 @dataclass
 class Spill:
     """A band whose output went to DRAM to break a deadlock (never planned; reported with its reason)."""

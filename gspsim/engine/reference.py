@@ -60,10 +60,9 @@ from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import CostModel
 from ..lowering.memory import buffer_budget_bytes, weight_capacity_bytes
 from .executor import KernelExecutor
-from .memory import BandwidthChannel, LineBuffer
+from .memory import BandwidthChannel, LineBuffer, resident_models, weight_load_order
 from .options import SimOptions
-from .program import WeightLoad
-from .records import EngineRun, Records, Spill, Workload, label, order_jobs, progress_every, tile_key
+from .records import DEADLOCK_SPILL, EngineRun, Records, Spill, Workload, label, order_jobs, progress_every, tile_key
 
 
 class EngineDeadlock(GspsimError):
@@ -172,8 +171,8 @@ class ReferenceEngine:
         # band loads from DRAM: (job, node, tensor) -> (bands issued, arrival per band)
         self.loads: dict[tuple[int, int, str], list[float]] = {}
         # weights
-        self.resident = self._resident_models()
-        self.weight_queue = self._weight_queue()
+        self.resident = resident_models(self.workloads, self.weight_memory.capacity)
+        self.weight_queue = weight_load_order(self.workloads, self.jobs, self.resident)
         self.weight_head = 0
         #: per started load: (job or None, workload, node, bytes stored in weight memory)
         self.load_info: list[tuple[Optional[int], int, int, int]] = []
@@ -222,35 +221,6 @@ class ReferenceEngine:
             else:
                 hi = mid - 1
         return lo, g - self.jobs[lo].offset
-
-    def _resident_models(self) -> list[bool]:
-        """Models whose weights stay on chip for every frame: in order, while they fit together."""
-        room = self.weight_memory.capacity
-        resident = []
-        for wl in self.workloads:
-            need = wl.program.weight_bytes
-            fits = wl.program.plan.resident and need <= room
-            resident.append(fits)
-            room -= need if fits else 0
-        return resident
-
-    def _weight_queue(self) -> list[tuple[Optional[int], int, WeightLoad]]:
-        """Every weight load in DMA order: (job, or None for a resident model's, workload, load)."""
-        queue: list[tuple[Optional[int], int, WeightLoad]] = []
-        order = sorted((n / max(1, len(wl.program.tasks.nodes)), w, n)
-                       for w, wl in enumerate(self.workloads) if self.resident[w]
-                       for n in range(len(wl.program.tasks.nodes)))
-        for _, w, n in order:
-            for load in self.workloads[w].program.weight_loads[n]:
-                queue.append((None, w, load))
-        for j, job in enumerate(self.jobs):
-            w = job.workload
-            if self.resident[w]:
-                continue
-            for loads in self.workloads[w].program.weight_loads:
-                for load in loads:
-                    queue.append((j, w, load))
-        return queue
 
     def _report(self) -> None:
         self.dirty = True
@@ -751,8 +721,7 @@ class ReferenceEngine:
         for r, _ in prog.ring_writes[t]:
             if (r, tile.band) not in self.band_reserved[j]:
                 rings[r].skip(job.frame, tile.band_index)
-        self.rec.spills.append(Spill(self.env.now, job.workload, tile.node, tile.band_index, job.frame,
-                                     "deadlock: every tile that could free line-buffer room waits for room itself"))
+        self.rec.spills.append(Spill(self.env.now, job.workload, tile.node, tile.band_index, job.frame, DEADLOCK_SPILL))
         self.queues[core].remove(g)
         self._issue(g, core, self.env.now)
         return True
