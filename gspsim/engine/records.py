@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..errors import GspsimError
 from ..scheduling.base import Scheduler
 from .program import READ_KINDS, WRITE_KINDS, Program
 
@@ -57,6 +58,10 @@ def order_jobs(workloads: Sequence[Workload]) -> list[Job]:
         offset += len(workloads[w].program.tasks.blocks)
         band_offset += len(workloads[w].program.tasks.bands)
     return jobs
+
+
+class EngineDeadlock(GspsimError):
+    """The run stopped with tiles left and nothing a spill could resolve."""
 
 
 #: why a band spilled to DRAM when the line buffers deadlocked

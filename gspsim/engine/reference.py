@@ -62,11 +62,7 @@ from ..lowering.memory import buffer_budget_bytes, weight_capacity_bytes
 from .executor import KernelExecutor
 from .memory import BandwidthChannel, LineBuffer, resident_models, weight_load_order
 from .options import SimOptions
-from .records import DEADLOCK_SPILL, EngineRun, Records, Spill, Workload, label, order_jobs, progress_every, tile_key
-
-
-class EngineDeadlock(GspsimError):
-    """The run stopped with tiles left and nothing a spill could resolve."""
+from .records import DEADLOCK_SPILL, EngineDeadlock, EngineRun, Records, Spill, Workload, label, order_jobs, progress_every, tile_key
 
 
 class ReferenceEngine:
