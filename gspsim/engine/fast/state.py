@@ -45,8 +45,8 @@ class RunState:
         self.dram_bytes = array("q", bytes(8 * self.total))
         self.onchip_bytes = array("q", bytes(8 * self.total))
         self.local_bytes = array("q", bytes(8 * self.total))
-        #: per global tile: its key among the ready tiles of its core, given when it became ready
-        self.keys: list[tuple] = [()] * self.total
+        #: tile -> its key among the ready tiles of its core, from readiness until it asks for a compute unit
+        self.keys: dict[int, tuple] = {}
         # per global band
         self.spilled = bytearray(bands)
         self.reserved = bytearray(bands)
