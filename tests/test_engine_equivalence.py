@@ -34,7 +34,7 @@ from gspsim.api import compile_model, load_model, prepare_precision, simulate_ma
 from gspsim.engine import run_engine
 from gspsim.engine.options import SimOptions
 from gspsim.engine.program import Program
-from gspsim.engine.records import EngineRun, Records, Workload
+from gspsim.engine.records import Records, Workload, progress_every
 from gspsim.errors import GspsimError
 from gspsim.hardware.config import HardwareConfig, load_hardware
 from gspsim.inputs import synthetic_inputs
@@ -87,20 +87,26 @@ def run_both(programs: Sequence[Program], hw: HardwareConfig, options: SimOption
             workloads.append(Workload(program, strategy, tuple(f * period for f in range(options.frames)),
                                       tuple(inputs[i]) if inputs else ()))
         run_options = replace(options, engine=engine)
+        calls: list[tuple[int, int]] = []
         try:
-            run = run_engine(workloads, hw, run_options)
+            run = run_engine(workloads, hw, run_options, progress=lambda done, total: calls.append((done, total)))
         except GspsimError as exc:
             outcomes[engine] = exc
             continue
         assert run.engine == engine
         result = build_result(workloads, hw, run_options, run, [p.tasks.graph.name for p in programs], fps)
-        outcomes[engine] = (run, result.to_json())
+        outcomes[engine] = (run, result.to_json(), calls)
     ref, fast = outcomes["reference"], outcomes["fast"]
     if isinstance(ref, Exception) or isinstance(fast, Exception):
         assert type(ref) is type(fast) and str(ref) == str(fast), (ref, fast)
         return {}
     assert_same_records(ref[0].records, fast[0].records)
     assert ref[1] == fast[1]
+    # the progress callback: the same calls, every progress_every(total) tiles (about a hundred) and at the end
+    total = len(fast[0].records.issue)
+    every = progress_every(total)
+    assert ref[2] == fast[2] and fast[2][-1] == (total, total)
+    assert len(fast[2]) == total // every + (total % every > 0)
     return {"run": fast[0], "json": fast[1]}
 
 
@@ -198,6 +204,20 @@ def test_user_scheduler_with_state_and_locality(mode: str) -> None:
         cores = same["run"].records.core
         assert (cores >= 0).all()
     run_both(programs, hw, options, schedulers=[StickyScheduler, StickyScheduler])
+
+
+@settings(max_examples=max(5, settings().max_examples // 2))
+@given(first=random_cnn(max_nodes=6), second=random_cnn(max_nodes=6), hw=random_chip(),
+       mode=st.sampled_from(["streaming", "layer"]), frames=st.integers(1, 2),
+       budget=st.sampled_from([None, 4096]), fps=st.sampled_from([None, 3e4, 1e5]),
+       sticky=st.booleans(), scheduler=st.sampled_from(scheduler_names()))
+def test_random_models_sharing_a_chip(first, second, hw, mode, frames, budget, fps, sticky, scheduler) -> None:
+    options = SimOptions(mode=mode, frames=frames, buffer_budget=budget, scheduler=scheduler, execute=False,
+                         accuracy_samples=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        graphs = [gspsim.load_model(save(m, Path(tmp), f"m{i}.onnx")) for i, m in enumerate((first, second))]
+    programs = [compile_model(g, hw, options) for g in graphs]
+    run_both(programs, hw, options, schedulers=[StickyScheduler] * 2 if sticky else (), fps=[fps, None])
 
 
 # --- (e) line buffers too small: deadlocks resolved by spilling ------------------------------------------------

@@ -16,6 +16,6 @@ on every shipped model).  One module per job:
 * :mod:`.stacks` -- layer stacks holding their line buffers.
 """
 
-from .run import EngineDeadlock, FastEngine
+from .run import FastEngine
 
-__all__ = ["EngineDeadlock", "FastEngine"]
+__all__ = ["FastEngine"]

@@ -60,12 +60,18 @@ class Bands:
         self.slice_waiters: list[dict[tuple[int, int, int], list]] = [{} for _ in jobs]
         #: layer mode: the next (job, node) in program order
         self.layer_position = (0, 0)
+        #: counts changes that can make a waiting band ready (it waits, its slice lands, the layer order moves);
+        #: with the weights' and stacks' counts, as they were when the last readiness pass began
+        self.version = 0
+        self.seen = (-1, -1, -1)
         schedulers = [wl.scheduler for wl in workloads]
         self.schedulers = schedulers
         #: per workload: every tile's priority, asked once before the run when the scheduler marks it static
         self.priorities = [[s.priority(b) for b in wl.program.tasks.blocks] if has_static_priority(s) else None
                            for s, wl in zip(schedulers, workloads)]
         self.earliest_free = [uses_earliest_free(s) for s in schedulers]
+        #: the first global tile of the frame whose tile is being assigned (the view's ``block_core`` reads it)
+        self.view_base = 0
 
     # --- b: arrivals ------------------------------------------------------------------------------------
     def arrive(self, j: int) -> None:
@@ -76,9 +82,11 @@ class Bands:
 
     def _waits(self, j: int, tb: ModelTables, b: int) -> None:
         """Band ``b``'s producers are complete and its frame has arrived: it waits to be ready."""
+        self.version += 1
         self.waiting[j].setdefault(tb.band_node[b], []).append(b)
         runs = tb.band_runs[b]
-        if runs:  # weights slice by slice: each run of tiles waits for its slice
+        if runs and not self.weights.resident[self.state.job_workload[j]]:
+            # weights slice by slice: each run of tiles waits for its slice
             ready = []
             waiters = self.slice_waiters[j]
             for run in runs:
@@ -91,13 +99,22 @@ class Bands:
 
     def slice_landed(self, j: int, key: tuple[int, int, int]) -> None:
         """A weight slice of job ``j`` is on chip: the runs of tiles waiting for it are ready."""
+        self.version += 1
         for b, run in self.slice_waiters[j].pop(key, ()):
             self.ready_runs[j][b].append(run)
             self.runs_left[j][b] -= 1
 
     # --- e: readiness ----------------------------------------------------------------------------------
     def make_ready(self, now: float) -> None:
-        """Queue every tile of a waiting band whose stack is open and whose weights are on chip."""
+        """Queue every tile of a waiting band whose stack is open and whose weights are on chip.
+
+        A pass that begins with nothing changed since the last one began would
+        queue nothing, and its requests for stacks are already made: it is skipped.
+        """
+        seen = (self.version, self.weights.version, self.stacks.version)
+        if seen == self.seen:
+            return
+        self.seen = seen
         st = self.state
         for j, waiting in enumerate(self.waiting):
             if not waiting:
@@ -150,7 +167,7 @@ class Bands:
         if self.earliest_free[w]:
             core = cores.earliest_free(now, scheduler.cores)
         else:
-            self.view._view_base = self.state.job_base[j]
+            self.view_base = self.state.job_base[j]
             core = int(scheduler.assign(block, self.view))
             if not 0 <= core < cores.count:
                 raise GspsimError(f"scheduler '{scheduler.name}' assigned a block to core {core} "
@@ -181,7 +198,7 @@ class Bands:
         if self.band_tiles_left[gb] == 0:
             self._band_complete(j, tb, b, now)
 
-    def _band_complete(self, j: int, tb, b: int, now: float) -> None:
+    def _band_complete(self, j: int, tb: ModelTables, b: int, now: float) -> None:
         st = self.state
         band_base = st.job_band_base[j]
         readers = self.readers_left[j]
@@ -205,10 +222,11 @@ class Bands:
         if left[node] == 0:
             self._node_complete(j, tb, node, now)
 
-    def _node_complete(self, j: int, tb, node: int, now: float) -> None:
+    def _node_complete(self, j: int, tb: ModelTables, node: int, now: float) -> None:
         w = self.state.job_workload[j]
         self.weights.node_done(j, w, node)
         self.stacks.bands_done(j, w, tb.stack_of[node], tb.node_nbands[node], now)
         if self.layer_mode:
             nxt = (j, node + 1) if node + 1 < len(tb.node_nbands) else (j + 1, 0)
             self.layer_position = nxt
+            self.version += 1

@@ -1,16 +1,19 @@
 """The cores: thread slots, compute units, stalls, and the load figures a scheduler reads.
 
-(Each core's queue of ready tiles is in :mod:`.dispatch`.)  A compute unit serves one tile at a time.  Requests come from the
-scheduler's step h in key order; a free unit takes the first one, the
-others wait, and a unit that finishes hands itself at once to the best
-request waiting.
+(Each core's queue of ready tiles is in :mod:`.dispatch`.)  A compute unit
+serves one tile at a time.  Requests come from the scheduler's step h in key
+order; a free unit takes the first one, the others wait, and a unit that
+finishes hands itself at once to the best request waiting (the reference's
+``PriorityResource``).  A core stalls while it has a free slot and ready
+tiles that all wait for line-buffer room.
 """
 
 from __future__ import annotations
 
 import heapq
+from typing import Optional
 
-#: a ready tile's key; its last element is the global tile id
+#: a ready tile's key (:func:`gspsim.engine.records.tile_key`); its last element is the global tile id
 Key = tuple
 
 
@@ -27,7 +30,7 @@ class Cores:
         self.alu_free = [0.0] * count
         self.pending = [0.0] * count
         self.queued_cycles = [0.0] * count
-        self.stall_since: list[float | None] = [None] * count
+        self.stall_since: list[Optional[float]] = [None] * count
         self.stalls = stalls
         #: cores whose queue or slots changed since their queue was last walked (:mod:`.dispatch`)
         self.touched = bytearray(count)
@@ -73,18 +76,8 @@ class Cores:
         self.alu_free[core] = now + cycles
         self.pending[core] -= cycles
 
-    # --- what a scheduler reads (EngineView) -----------------------------------------------------------
-    def free_at(self, core: int, now: float) -> float:
-        alu = self.alu_free[core]
-        return (alu if alu > now else now) + self.pending[core]
-
+    # --- what a scheduler reads (EngineView, :class:`gspsim.engine.fast.run.FastEngine`) ---------------
     def earliest_free(self, now: float, cores: int) -> int:
         """The core whose unit frees up first counting its queued work (lowest index on ties)."""
-        alu, pending, queued = self.alu_free, self.pending, self.queued_cycles
-        best, best_at = 0, 0.0
-        for c in range(cores):
-            a = alu[c]
-            at = ((a if a > now else now) + pending[c]) + queued[c]
-            if c == 0 or at < best_at:
-                best, best_at = c, at
-        return best
+        at = [(a if a > now else now) + p + q for a, p, q in zip(self.alu_free, self.pending, self.queued_cycles)]
+        return min(range(cores), key=at.__getitem__)

@@ -30,11 +30,8 @@ import heapq
 from typing import Callable, Optional
 
 from ..records import DEADLOCK_SPILL, Records, Spill
-from .cores import Cores
+from .cores import Cores, Key
 from .state import RunState
-
-#: a ready tile's key; its last element is the global tile id
-Key = tuple
 
 
 class Dispatcher:
@@ -78,10 +75,10 @@ class Dispatcher:
         used, capacity, touched = cores.slots_used, cores.slot_capacity, cores.touched
         stall_since, parked_count = cores.stall_since, self.parked_count
         pop = heapq.heappop
-        for core, queue in enumerate(self.queues):
-            if not touched[core]:
-                continue
+        core = touched.find(1)
+        while core >= 0:
             touched[core] = 0
+            queue = self.queues[core]
             if queue and used[core] < capacity:
                 self.walking = core
                 self.passed = passed = []
@@ -103,6 +100,7 @@ class Dispatcher:
                 stalled = used[core] < capacity and parked_count[core] > 0
             if stalled != (stall_since[core] is not None):
                 cores.stall(core, stalled, now)
+            core = touched.find(1, core + 1)
 
     def reserve(self, g: int, check: bool = False) -> int:
         """Reserve tile ``g``'s output room if its band has not yet: -1 if it may start, else the refusing buffer.

@@ -16,14 +16,13 @@ for the rounding of fractional cycles (frame periods at a given fps).
 from __future__ import annotations
 
 import heapq
-import math
 
 #: kinds of wake-up
 FRAME, LANDED, INPUTS, COMPUTED, WRITTEN = range(5)
 
 
 class EventQueue:
-    """Timed wake-ups in cycle order."""
+    """Timed wake-ups in cycle order (the run pops them from ``heap``, a cycle at a time)."""
 
     __slots__ = ("heap",)
 
@@ -33,16 +32,3 @@ class EventQueue:
     def at(self, when: float, kind: int, ident: int) -> None:
         """Wake ``ident`` (a frame, load or tile) at cycle ``when`` with ``kind``."""
         heapq.heappush(self.heap, (when, kind, ident))
-
-    def next_cycle(self) -> float:
-        """The cycle of the earliest wake-up (infinity when none is left)."""
-        return self.heap[0][0] if self.heap else math.inf
-
-    def pop_due(self, now: float) -> list[tuple[float, int, int]]:
-        """Every wake-up at cycle ``now``, removed from the queue."""
-        heap = self.heap
-        due = []
-        pop = heapq.heappop
-        while heap and heap[0][0] == now:
-            due.append(pop(heap))
-        return due

@@ -20,7 +20,7 @@ best blocked tile's band is spilled to DRAM, as in the reference.
 
 from __future__ import annotations
 
-import gc
+from heapq import heappop
 from typing import Callable, Optional, Sequence
 
 from ...hardware.config import HardwareConfig
@@ -29,7 +29,7 @@ from ...lowering.memory import buffer_budget_bytes, weight_capacity_bytes
 from ..executor import KernelExecutor
 from ..memory import BandwidthChannel
 from ..options import SimOptions
-from ..records import DEADLOCK_SPILL, EngineDeadlock, EngineRun, Records, Spill, Workload, order_jobs, progress_every
+from ..records import EngineDeadlock, EngineRun, Records, Workload, order_jobs, progress_every
 from .bands import Bands
 from .cores import Cores
 from .dispatch import Dispatcher
@@ -38,6 +38,7 @@ from .stacks import StackGate
 from .state import RunState
 from .tables import ModelTables
 from .traffic import Traffic
+from .weights import WeightMemory
 
 
 class FastEngine:
@@ -47,8 +48,6 @@ class FastEngine:
 
     def __init__(self, workloads: Sequence[Workload], hw: HardwareConfig, options: SimOptions,
                  progress: Optional[Callable[[int, int], None]] = None) -> None:
-        from .weights import WeightMemory
-
         self.workloads = workloads = tuple(workloads)
         self.hw, self.options = hw, options
         cost = CostModel(hw)
@@ -73,7 +72,6 @@ class FastEngine:
         self.bands = Bands(workloads, st, rec, self.weights, self.stacks, self.cores, self.dispatcher, self,
                            options.mode == "layer", progress, progress_every(st.total))
         self._now = 0.0
-        self._view_base = 0
         # what the wake-ups report to the scheduler's next pass
         self.dirty = False
         self.arrived_now: list[int] = []
@@ -96,13 +94,14 @@ class FastEngine:
         return self.cores.slots_used[core]
 
     def free_at(self, core: int) -> float:
-        return self.cores.free_at(core, self._now)
+        alu, now = self.cores.alu_free[core], self._now
+        return (alu if alu > now else now) + self.cores.pending[core]
 
     def queued_cycles(self, core: int) -> float:
         return self.cores.queued_cycles[core]
 
     def block_core(self, block: int) -> int:
-        return self.state.core[self._view_base + block]
+        return self.state.core[self.bands.view_base + block]
 
     def earliest_free_core(self, cores: int) -> int:
         """:func:`gspsim.scheduling.builtin.earliest_free_core` over the engine's own tables."""
@@ -110,62 +109,51 @@ class FastEngine:
 
     # --- the run ------------------------------------------------------------------------------------
     def run(self) -> EngineRun:
-        """Play out the run; the records."""
-        # the run allocates many small tuples and frees none in cycles: the cyclic garbage collector would
-        # only walk the compiled programs' objects over and over (a third of a run's time, measured)
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            self._run()
-        finally:
-            if collecting:
-                gc.enable()
-        return EngineRun(self.workloads, self.rec, self.name)
-
-    def _run(self) -> None:
+        """Play out the run (module docstring); the records."""
         events = self.events
+        heap = events.heap
         for j, job in enumerate(self.jobs):
             events.at(job.release if job.release > 0 else 0.0, FRAME, j)
         now = 0.0
         while True:
             self._now = now
-            self._wake(now)
+            if self.soon or (heap and heap[0][0] == now):
+                self._wake(now)
             if self.dirty:
                 self.dirty = False
                 self._decide(now)
-                if self.dirty or self.soon or events.next_cycle() == now:
+                if self.dirty or self.soon or (heap and heap[0][0] == now):
                     continue
-            if not events.heap:
+            if not heap:
                 if self.bands.done == self.state.total:
                     break
                 if not self._break_deadlock(now):
                     raise EngineDeadlock(self._stuck())
                 continue
-            now = events.next_cycle()
+            now = heap[0][0]
         self._finish(now)
+        return EngineRun(self.workloads, self.rec, self.name)
 
     def _wake(self, now: float) -> None:
-        """Handle every wake-up due at ``now`` (step 1 of the module docstring)."""
+        """Handle every wake-up due at ``now`` (step 1 of the module docstring): each only reports."""
+        self.dirty = True
         soon = self.soon
         if soon:
             self.soon = []
             for g in soon:
                 self._inputs_arrived(g, now)
-            self.dirty = True
-        due = self.events.pop_due(now)
-        if not due:
-            return
-        self.dirty = True
-        st = self.state
-        for _, kind, ident in due:
+        st, cores = self.state, self.cores
+        heap = self.events.heap
+        while heap and heap[0][0] == now:
+            _, kind, ident = heappop(heap)
             if kind == COMPUTED:
                 core = st.core[ident]
-                nxt = self.cores.release(core)
+                nxt = cores.release(core)
                 if nxt >= 0:
                     self._start_compute(nxt, core, now)
                 self.computed.append(ident)
             elif kind == WRITTEN:
-                self.cores.release_slot(st.core[ident])
+                cores.release_slot(st.core[ident])
                 self.written.append(ident)
             elif kind == INPUTS:
                 self._inputs_arrived(ident, now)
@@ -176,8 +164,7 @@ class FastEngine:
                 self.arrived_now.append(ident)
 
     def _inputs_arrived(self, g: int, now: float) -> None:
-        j, t = self.state.locate(g)
-        if self.state.job_tables[j].cycles[t]:
+        if self.state.cycles[g]:
             self.inputs_in.append(g)
         else:
             del self.state.keys[g]
@@ -185,8 +172,7 @@ class FastEngine:
             self.computed.append(g)
 
     def _start_compute(self, g: int, core: int, now: float) -> None:
-        j, t = self.state.locate(g)
-        cycles = self.state.job_tables[j].cycles[t]
+        cycles = self.state.cycles[g]
         self.state.compute[g] = now
         self.cores.start_compute(core, now, cycles)
         self.events.at(now + cycles, COMPUTED, g)
@@ -208,11 +194,8 @@ class FastEngine:
             for load in loaded:
                 if slices[load] is not None:
                     bands.slice_landed(info[load][0], slices[load])
-        weights = self.weights
-        if weights.head < len(weights.queue):
-            weights.start_loads(now)
-        if self.stacks.waiting:
-            self.stacks.open_waiting(now)
+        self.weights.start_loads(now)
+        self.stacks.open_waiting(now)
         bands.make_ready(now)
         self.dispatcher.dispatch(now, self._issue)
         if self.computed:
@@ -242,7 +225,7 @@ class FastEngine:
         """Start tile ``g`` on ``core``: a thread slot, and every input transfer queued now."""
         st = self.state
         j, t = st.locate(g)
-        self.cores.occupy(core, st.job_tables[j].cycles[t])
+        self.cores.occupy(core, st.cycles[g])
         st.core[g] = core
         st.issue[g] = now
         arrive = self.traffic.issue(j, t, g, core, now)

@@ -9,7 +9,7 @@ first-served queue of stacks that opens the head while its buffers fit.
 from __future__ import annotations
 
 from collections import deque
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ..records import Job, Records, Workload
 
@@ -32,15 +32,22 @@ class StackGate:
         #: stacks waiting for buffer memory (first come, first served) and the frames waiting for each
         self.waiting: deque[tuple[int, int]] = deque()
         self.joiners: dict[tuple[int, int], list[int]] = {}
+        #: counts the frames that entered a stack (a change that can make their bands ready)
+        self.version = 0
+        #: (buffer bytes held, the waiting head) when the head last did not fit: it cannot until either changes
+        self.waited: Optional[tuple[int, tuple[int, int]]] = None
 
     def open_waiting(self, now: float) -> None:
         """Open waiting stacks in order while the head's buffers fit."""
         waiting = self.waiting
+        if not waiting or self.waited == (self.level, waiting[0]):
+            return
         while waiting:
             w, s = waiting[0]
             nbytes = self.buffer_bytes[w][s]
             if self.claims[w][s] == 0:
                 if self.level + nbytes > self.capacity:
+                    self.waited = (self.level, (w, s))
                     return
                 self.level += nbytes
                 if self.level > self.rec.buffer_high_water:
@@ -50,6 +57,7 @@ class StackGate:
             for j in self.joiners.pop((w, s)):
                 self.claims[w][s] += 1
                 self.claimed[j].add(s)
+                self.version += 1
 
     def open_for(self, j: int, w: int, s: int, now: float) -> bool:
         """Whether stack ``s`` holds its buffers for job ``j``; if not, ask for it."""
@@ -58,6 +66,7 @@ class StackGate:
         if self.claims[w][s] > 0:  # open for other frames: join
             self.claims[w][s] += 1
             self.claimed[j].add(s)
+            self.version += 1
             return True
         joiners = self.joiners.get((w, s))
         if joiners is None:

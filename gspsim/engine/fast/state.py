@@ -33,10 +33,12 @@ class RunState:
         self.job_band_base = [j.band_offset for j in jobs]
         self.total = sum(tables[j.workload].tiles for j in jobs)
         bands = sum(len(tables[j.workload].band_tiles) for j in jobs)
-        #: per global tile: its job
+        #: per global tile: its job, and its compute cycles
         self.job_of = array("l")
+        self.cycles = array("q")
         for j, job in enumerate(jobs):
             self.job_of.extend(array("l", [j]) * tables[job.workload].tiles)
+            self.cycles.extend(tables[job.workload].cycles)
         # per global tile: the records
         self.core = array("q", [-1]) * self.total
         self.issue = array("d", bytes(8 * self.total))

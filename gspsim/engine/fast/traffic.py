@@ -20,6 +20,7 @@ from ..executor import KernelExecutor
 from ..memory import BandwidthChannel
 from ..records import Records
 from .state import RunState
+from .tables import ModelTables
 
 
 class Traffic:
@@ -33,8 +34,8 @@ class Traffic:
         self.execute = any(e is not None for e in executors)
         #: per (job, node, tensor): arrival of each band's DRAM rows loaded so far
         self.loads: dict[tuple[int, int, str], list[float]] = {}
-        #: per global band: tiles not computed yet (its kernel runs when the last one is)
-        self.compute_left = [n for j, tb in enumerate(state.job_tables) for n in map(len, tb.band_tiles)]
+        #: per global band, when the kernels run: tiles not computed yet (the band's kernel runs when the last is)
+        self.compute_left = [len(r) for tb in state.job_tables for r in tb.band_tiles] if self.execute else []
 
     def issue(self, j: int, t: int, g: int, core: int, now: float) -> float:
         """Queue tile ``g``'s input transfers on ``core`` at ``now``; the cycle they have all arrived."""
@@ -88,7 +89,7 @@ class Traffic:
         st.local_bytes[g] += local
         return arrive
 
-    def _band_load(self, j: int, tb, node: int, band_index: int, tensor: str, now: float, g: int) -> float:
+    def _band_load(self, j: int, tb: ModelTables, node: int, band_index: int, tensor: str, now: float, g: int) -> float:
         """Arrival of the DRAM rows band ``band_index`` needs of ``tensor``, loading earlier bands' rows first."""
         key = (j, node, tensor)
         arrivals = self.loads.get(key)

@@ -31,6 +31,11 @@ class WeightMemory:
         self.resident = resident_models(workloads, self.capacity)
         self.queue = weight_load_order(workloads, jobs, self.resident)
         self.head = 0
+        #: (bytes in weight memory, busy engines) when the queue's head last had to wait: nothing can start
+        #: until one of them changes
+        self.waited: Optional[tuple[int, int]] = None
+        #: counts every change that can make a tile's weights ready (a load started, shared or landed)
+        self.version = 0
         #: per started load: (job or None, workload, node, bytes stored in weight memory), and its slice key
         #: when it is one slice of a frame's weights (else None)
         self.load_info: list[tuple[Optional[int], int, int, int]] = []
@@ -56,6 +61,9 @@ class WeightMemory:
     def start_loads(self, now: float) -> None:
         """Start loads in DMA order while an engine is free and the next one fits (head of line)."""
         queue = self.queue
+        if self.head == len(queue) or self.waited == (self.level, self.busy):
+            return
+        self.waited = None
         while self.head < len(queue) and self.busy < self.engines:
             job, w, spec = queue[self.head]
             node, nbytes = spec.node, spec.nbytes
@@ -66,11 +74,14 @@ class WeightMemory:
                     held[1] += 1
                     self.job_held[job][node] = held[0]
                     self.head += 1
+                    self.version += 1
                     continue
             stored = min(nbytes, self.capacity)
             if stored > self.capacity - self.level:
+                self.waited = (self.level, self.busy)
                 return
             self.head += 1
+            self.version += 1
             load = len(self.load_info)
             self.load_info.append((job, w, node, stored))
             self.landed.append(False)
@@ -90,12 +101,15 @@ class WeightMemory:
             self.rec.dram_read["weights"] += nbytes
             self.rec.weight_loads.append((now, end, nbytes, w, node))
             self.events.at(now + (end - now), LANDED, load)
+        if self.head < len(queue):
+            self.waited = (self.level, self.busy)
 
     # --- step b ------------------------------------------------------------------------------------------
     def land(self, load: int) -> None:
         """A load's bytes are in weight memory (its DMA engine is free again)."""
         self.busy -= 1
         self.landed[load] = True
+        self.version += 1
 
     # --- readiness (step e) ------------------------------------------------------------------------------
     def node_ready(self, j: int, w: int, node: int) -> Optional[bool]:
