@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import gspsim
-from gspsim.api import compile_model, prepare_precision
+from gspsim.api import compile_model, prepare_graph
 from gspsim.hardware import load_hardware
 
 from helpers import MOBILENET, RESNET, ROOT, TRANSFORMER
@@ -16,7 +16,7 @@ MODELS = [RESNET, MOBILENET, TRANSFORMER, SMALL_CNN]
 
 def _program(graph, budget=None, precision="fp32", mode="streaming"):
     options = gspsim.SimOptions(precision=precision, buffer_budget=budget, mode=mode, calibration_samples=2)
-    return compile_model(prepare_precision(graph, options), load_hardware("blaize-1600"), options)
+    return compile_model(prepare_graph(graph, options), load_hardware("blaize-1600"), options)
 
 
 def _intermediate(result) -> int:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gspsim
-from gspsim.api import prepare_precision
+from gspsim.api import prepare_graph
 from gspsim.errors import ConfigError
 from gspsim.hardware import load_hardware
 from gspsim.lowering import TileShape, lower_to_tasks, parse_tile
@@ -21,7 +21,7 @@ from random_graphs import random_chip, random_cnn, save
 
 
 def _lower(graph, hw, tile=None, precision="fp32"):
-    return lower_to_tasks(prepare_precision(graph, gspsim.SimOptions(precision=precision, calibration_samples=2)),
+    return lower_to_tasks(prepare_graph(graph, gspsim.SimOptions(precision=precision, calibration_samples=2)),
                           hw, parse_tile(tile) if tile else None)
 
 

@@ -43,6 +43,9 @@ class SimOptions:
     #: pruning applied to the float model before the precision step, e.g. "magnitude:0.5",
     #: "nm:2:4" or "channels:0.25" (gspsim.passes.prune); "" for none
     prune: str = ""
+    #: fold elementwise ops (activations, standalone BatchNormalization, residual Adds ...) into the
+    #: node that produces their input (gspsim.passes.fuse); False for ablations
+    fuse: bool = True
 
     @property
     def scheduler_name(self) -> str:

@@ -43,13 +43,14 @@ WRITE_KINDS = ("outputs", "intermediate", "spill")
 
 @dataclass(frozen=True)
 class BufferRead:
-    """A tile's read of a line buffer: bytes, and the producer tiles that wrote them (equal shares)."""
+    """A tile's read of a line buffer: per producer tile, the bytes it wrote and the part the previous band of
+    the tile's channel group read too (:class:`gspsim.lowering.tasks.TileRead`)."""
 
     tensor: str
     nbytes: int
     producer_tiles: tuple[int, ...]
-    #: per producer tile: whether the tile of the previous band (same group and columns) read it too
-    reused: tuple[bool, ...] = ()
+    shares: tuple[int, ...]
+    reused: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,20 @@ class Program:
     @property
     def weight_bytes(self) -> int:
         return sum(load.nbytes for loads in self.weight_loads for load in loads)
+
+    def planned_activation_bytes(self) -> dict[str, int]:
+        """DRAM bytes of activations per frame that the plan implies, before any run: graph inputs read and
+        outputs written, and intermediate tensors written and read back (cuts, or everything in layer mode).
+
+        A run without spills moves exactly these (the engine-invariant tests check it).
+        """
+        out = {"inputs": 0, "outputs": 0, "intermediate_read": 0, "intermediate_write": 0}
+        for nbytes, kind in self.dram_write:
+            out["outputs" if kind == "outputs" else "intermediate_write"] += nbytes
+        for loads in self.band_loads:
+            for nbytes, kind in loads.values():
+                out["inputs" if kind == "inputs" else "intermediate_read"] += nbytes
+        return out
 
 
 def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost: CostModel) -> Program:
@@ -198,19 +213,20 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
             dram_write.append((0, "outputs"))
             continue
         reads, drams, stage, reuse = [], [], 0, 0
-        before = blocks[b.previous].inputs if b.previous >= 0 else ()
-        for k, r in enumerate(b.inputs):
+        for r in b.inputs:
             ring = source(r.tensor, b.node)
-            if ring is not None:
-                # a read through a view reads the root's producer tiles: all of them
-                producers = r.producer_tiles if plan.root(r.tensor) == r.tensor else \
-                    tuple(t for band in nodes[rings[ring].node].bands for t in bands[band].tiles)
-                seen = set(before[k].producer_tiles) if before and plan.root(r.tensor) == r.tensor else set()
-                reads.append(BufferRead(rings[ring].tensor, r.nbytes, producers, tuple(p in seen for p in producers)))
+            if ring is not None and plan.root(r.tensor) == r.tensor:
+                reads.append(BufferRead(r.tensor, r.nbytes, r.producer_tiles, r.shares, r.reused))
+            elif ring is not None:  # through a view: the root's producer tiles, all of them, in equal shares
+                producers = tuple(t for band in nodes[rings[ring].node].bands for t in bands[band].tiles)
+                n = len(producers)
+                part = [r.nbytes * (i + 1) // n - r.nbytes * i // n for i in range(n)]
+                again = part if b.previous >= 0 else [0] * n
+                reads.append(BufferRead(rings[ring].tensor, r.nbytes, producers, tuple(part), tuple(again)))
             else:
                 drams.append(r.tensor)
                 stage += r.nbytes
-                reuse += b.overlap[k] if b.overlap else 0
+                reuse += r.overlap
         buffer_reads.append(tuple(reads))
         dram_reads.append(tuple(drams))
         staging.append(stage)

@@ -160,6 +160,6 @@ def label(workload: int, tensor: str, many: bool) -> str:
 
 
 def progress_every(total: int) -> int:
-    """How many tiles between two progress callbacks (about 100 per run)."""
-    return max(1, total // 100)
+    """How many tiles between two progress callbacks (at most 100 per run, counting the last)."""
+    return max(1, -(-total // 99))
 

@@ -629,15 +629,14 @@ class ReferenceEngine:
         spilled = self.band_spilled[j]
         blocks = prog.tasks.blocks
         for read in prog.buffer_reads[t]:
-            n = len(read.producer_tiles)
-            for i, p in enumerate(read.producer_tiles):
-                share = read.nbytes * (i + 1) // n - read.nbytes * i // n
-                if self.rec.core[job.offset + p] == core or (follows and read.reused[i]):
-                    local += share  # written on this core, or read by this core's previous band
-                elif blocks[p].band in spilled:
-                    dram += share
+            for p, share, again in zip(read.producer_tiles, read.shares, read.reused):
+                # written on this core, or (the halo) read by this core for the group's previous band
+                mine = share if self.rec.core[job.offset + p] == core else (again if follows else 0)
+                local += mine
+                if blocks[p].band in spilled:
+                    dram += share - mine
                 else:
-                    onchip += share
+                    onchip += share - mine
         if dram:
             self.rec.dram_read["spill"] += dram
             arrive = max(arrive, self.dram.reserve(now, dram))

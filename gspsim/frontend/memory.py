@@ -11,6 +11,7 @@ limit (``--max-memory``; by default the machine's physical memory).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Iterable, Optional
@@ -20,6 +21,8 @@ import onnx
 from ..errors import ConfigError, ModelError
 from .validate import element_size, node_label
 
+#: the largest --max-memory accepted (2**63 - 1 bytes: 8 EiB)
+MAX_MEMORY_BYTES = 2**63 - 1
 #: used when the physical memory cannot be read
 FALLBACK_MAX_MEMORY_BYTES = 16 << 30
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 10**3, "m": 1 << 20, "mib": 1 << 20, "mb": 10**6,
@@ -49,7 +52,10 @@ def parse_memory_size(text: str, option: str = "--max-memory") -> int:
     unit = m.group(2).lower() if m else ""
     if not m or unit not in _UNITS:
         raise ConfigError(f"{option} '{text}': expected a size such as 8G, 512MiB, 2GB or 1000000000")
-    value = int(float(m.group(1)) * _UNITS[unit])
+    scaled = float(m.group(1)) * _UNITS[unit]
+    if not math.isfinite(scaled) or scaled > MAX_MEMORY_BYTES:
+        raise ConfigError(f"{option} '{text}': more than any machine has (at most {format_bytes(MAX_MEMORY_BYTES)})")
+    value = int(scaled)
     if value <= 0:
         raise ConfigError(f"{option} '{text}': must be more than 0 bytes")
     return value
@@ -57,8 +63,8 @@ def parse_memory_size(text: str, option: str = "--max-memory") -> int:
 
 def format_bytes(n: int) -> str:
     value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if value < 1024 or unit == "PiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if value < 1024 or unit == "EiB":
             return f"{n} B" if unit == "B" else f"{value:.3g} {unit}"
         value /= 1024
     return f"{n} B"  # pragma: no cover

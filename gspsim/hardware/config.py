@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, get_type_hints
 
 from ..errors import ConfigError
+from ..input_files import regular_input
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -334,13 +335,8 @@ def load_hardware(name_or_path: str | os.PathLike[str]) -> HardwareConfig:
         elif not path.is_file():  # a bare file name that exists is a config file after all
             raise ConfigError(f"unknown hardware preset '{text}' (known: {', '.join(preset_names())}; "
                               "or give a .toml file)")
-    if not path.exists():
-        raise ConfigError(f"{path}: no such hardware config file")
-    if not path.is_file():
-        raise ConfigError(f"{path}: not a regular file (give a hardware preset name or a .toml file)")
+    regular_input(path, "hardware config file", ConfigError, MAX_CONFIG_BYTES)
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a hardware config")
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({' '.join(str(exc).split())})") from None

@@ -5,6 +5,7 @@ install cannot then shadow itself).  Look kernels up with :func:`get_kernel`; se
 ``registry.py`` for the calling convention.
 """
 
+from .fused import fused_kernel
 from .registry import (
     ANY,
     PRECISIONS,
@@ -17,5 +18,6 @@ from .registry import (
 )
 
 __all__ = [
-    "ANY", "PRECISIONS", "Kernel", "PreparedRowsFn", "UnsupportedKernel", "get_kernel", "kernel_table", "supported_ops",
+    "ANY", "PRECISIONS", "Kernel", "PreparedRowsFn", "UnsupportedKernel", "fused_kernel", "get_kernel", "kernel_table",
+    "supported_ops",
 ]

@@ -26,7 +26,7 @@ ROWWISE_OPS = frozenset({
     "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh",
     "Erf", "Gelu", "HardSigmoid", "HardSwish", "Sqrt", "Exp", "Neg", "Reciprocal", "Abs", "BatchNormalization",
     "QuantizeLinear", "DequantizeLinear", "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",
-    "Concat", "QLinearConcat", "Where", "Equal", "Cast", "LRN",
+    "Concat", "QLinearConcat", "Where", "Equal", "Less", "Greater", "Not", "And", "Cast", "LRN",
 })
 MATMUL_OPS = frozenset({"MatMul", "QLinearMatMul", "MatMulInteger"})
 

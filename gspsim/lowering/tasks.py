@@ -28,7 +28,7 @@ from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import sparse_op_cost
 from ..ir.costs import OpCost, op_cost
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
-from ..kernels import Kernel, UnsupportedKernel, get_kernel
+from ..kernels import Kernel, UnsupportedKernel, fused_kernel, get_kernel
 from .maps import (
     Range, TileAxes, needed_channels, needed_cols, needed_rows, normalize_axis, overlapping, range_bytes,
     split_ranges, tile_axes, weight_channel_axis,
@@ -38,12 +38,19 @@ from .tiling import NodeTiling, TileShape, choose_tiling
 
 @dataclass(frozen=True)
 class TileRead:
-    """One activation input of a tile: the bytes it reads and the producer tiles they come from."""
+    """One activation input of a tile: the bytes it reads, where they come from, and what it already holds."""
 
     tensor: str
     nbytes: int
-    #: producer tiles whose output the window covers (empty for a graph input); the bytes are shared evenly
+    #: producer tiles whose output the window covers (empty for a graph input)
     producer_tiles: tuple[int, ...] = ()
+    #: per producer tile: bytes of the window it wrote (by the rows it covers; they add up to ``nbytes``)
+    shares: tuple[int, ...] = ()
+    #: per producer tile: bytes of its share that the same channel group's previous band read too (its halo)
+    reused: tuple[int, ...] = ()
+    #: bytes of the window the previous band's window covered too (all of ``reused``, or the halo rows of an
+    #: input with no producer tiles)
+    overlap: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,8 +79,6 @@ class Block:
     home_core: int = 0
     #: the tile of the same channel group and columns in the node's previous band (-1 for the first band)
     previous: int = -1
-    #: per input: bytes of its window that the previous tile's window held too (its halo rows)
-    overlap: tuple[int, ...] = ()
 
     @property
     def in_bytes(self) -> int:
@@ -170,6 +175,8 @@ def home_core(group_base: int, group: int, cores: int) -> int:
 
 def kernel_for(op: OpNode) -> Kernel:
     """The kernel of ``op`` at the precision the precision pass gave it."""
+    if op.epilogue:
+        return fused_kernel(op)
     return get_kernel(op.op_type, op.precision)
 
 
@@ -215,9 +222,25 @@ class _Produced:
     col_ranges: list[Range]
 
 
-def _producer_tiles(p: _Produced, bands: range, ch: Optional[tuple[int, int, int]],
-                    col: Optional[tuple[int, int, int]]) -> tuple[int, ...]:
-    """Tiles of producer bands ``bands`` whose channels and columns overlap the needed ranges."""
+def _span(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return max(0, min(a[1], b[1]) - max(a[0], b[0]))
+
+
+def _tile_read(name: str, nbytes: int, p: Optional[_Produced], rows: Optional[tuple[int, int, int]],
+               ch: Optional[tuple[int, int, int]], col: Optional[tuple[int, int, int]],
+               before: Optional[tuple[int, int, int]], follows: bool) -> TileRead:
+    """A tile's read of one input: the producer tiles it covers with the bytes each wrote (split by rows),
+    and the bytes the same group's previous band read too (``before``: its window; ``follows``: it exists)."""
+    aligned = rows is not None and (p is None or p.axes.row == rows[0])
+    if aligned and before is not None and before[0] == rows[0]:
+        overlap_rows: Optional[tuple[int, int]] = (max(before[1], rows[1]), min(before[2], rows[2]))
+    else:
+        overlap_rows = None
+    height = rows[2] - rows[1] if rows is not None else 0
+    if p is None:
+        if overlap_rows is not None and height:
+            return TileRead(name, nbytes, overlap=nbytes * max(0, overlap_rows[1] - overlap_rows[0]) // height)
+        return TileRead(name, nbytes, overlap=nbytes if follows and rows is None else 0)
     n_cols = len(p.col_ranges)
     g_sel = range(len(p.groups))
     if ch is not None and p.axes.channel == ch[0]:
@@ -225,7 +248,28 @@ def _producer_tiles(p: _Produced, bands: range, ch: Optional[tuple[int, int, int
     w_sel = range(n_cols)
     if col is not None and p.axes.col == col[0]:
         w_sel = overlapping([w[0] for w in p.col_ranges], [w[1] for w in p.col_ranges], col[1], col[2])
-    return tuple(p.first_tile[b] + g * n_cols + w for b in bands for g in g_sel for w in w_sel)
+    if aligned and height:
+        b_sel = overlapping(p.band_starts, p.band_stops, rows[1], rows[2])
+        weight = [_span((rows[1], rows[2]), (p.band_starts[b], p.band_stops[b])) for b in b_sel]
+        again = [_span(overlap_rows, (p.band_starts[b], p.band_stops[b])) if overlap_rows else 0 for b in b_sel]
+    else:
+        b_sel = range(len(p.band_ids))
+        weight = [1] * len(b_sel)
+        again = [1 if follows else 0] * len(b_sel)
+    per_band = len(g_sel) * len(w_sel)
+    tiles, shares, reused = [], [], []
+    total = sum(weight) * per_band
+    done = done_again = 0
+    for b, wgt, agn in zip(b_sel, weight, again):
+        for g in g_sel:
+            for w in w_sel:
+                tiles.append(p.first_tile[b] + g * n_cols + w)
+                # cumulative rounding: the shares add up to nbytes exactly, the reused parts to their total
+                start, done = done, done + wgt
+                shares.append(nbytes * done // total - nbytes * start // total if total else 0)
+                a0, done_again = done_again, done_again + agn
+                reused.append(min(shares[-1], nbytes * done_again // total - nbytes * a0 // total if total else 0))
+    return TileRead(name, nbytes, tuple(tiles), tuple(shares), tuple(reused), sum(reused))
 
 
 def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[TileShape] = None,
@@ -289,7 +333,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
             need_rows: dict[str, Optional[tuple[int, int, int]]] = {}
             for i, name in unique_inputs:
                 info = tensors[name]
-                need = needed_rows(op, i, info, out, axes.row, rows, tensors) if axes.row is not None else None
+                need = needed_rows(*op.input_reader(i), info, out, axes.row, rows, tensors) if axes.row is not None else None
                 need_rows[name] = need
                 p = produced.get(name)
                 if p is not None:
@@ -320,30 +364,15 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
                     else cost.weight_bytes
                 for w_index, cols in enumerate(col_ranges):
                     reads = []
-                    overlap = []
                     for i, name in unique_inputs:
                         info = tensors[name]
                         r_need = need_rows[name]
-                        c_need = needed_channels(op, i, info, out, axes.channel, chans) \
+                        c_need = needed_channels(*op.input_reader(i), info, out, axes.channel, chans) \
                             if axes.channel is not None else None
-                        w_need = needed_cols(op, i, info, out, cols, tensors) if axes.col is not None else None
+                        w_need = needed_cols(*op.input_reader(i), info, out, cols, tensors) if axes.col is not None else None
                         nbytes = range_bytes(info, [r_need, c_need, w_need])
-                        p = produced.get(name)
-                        ptiles: tuple[int, ...] = ()
-                        if p is not None:
-                            if r_need is not None and p.axes.row == r_need[0]:
-                                b_sel = overlapping(p.band_starts, p.band_stops, r_need[1], r_need[2])
-                            else:
-                                b_sel = range(len(p.band_ids))
-                            ptiles = _producer_tiles(p, b_sel, c_need, w_need)
-                        reads.append(TileRead(name, nbytes, ptiles))
-                        # rows of this window the same tile of the previous band read too (its halo)
-                        before = prev_window.get(name)
-                        if b_index and r_need is not None and before is not None and before[0] == r_need[0]:
-                            shared = max(0, min(before[2], r_need[2]) - max(before[1], r_need[1]))
-                            overlap.append(nbytes * shared // max(1, r_need[2] - r_need[1]))
-                        else:
-                            overlap.append(0)
+                        reads.append(_tile_read(name, nbytes, produced.get(name), r_need, c_need, w_need,
+                                                prev_window.get(name) if b_index else None, b_index > 0))
                     blocks.append(Block(
                         id=len(blocks), node=n_index, band=band_id, index=len(tile_ids), band_index=b_index,
                         group=g_index, col=w_index, rows=rows, channels=chans, cols=cols,
@@ -352,7 +381,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
                         out_bytes=_share(g_out, cols[0], cols[1], w_extent),
                         weight_bytes=g_weight, inputs=tuple(reads),
                         home_core=home_core(group_base, g_index, cores),
-                        previous=len(blocks) - per_band if b_index else -1, overlap=tuple(overlap),
+                        previous=len(blocks) - per_band if b_index else -1,
                     ))
                     tile_ids.append(len(blocks) - 1)
             prev_window = dict(need_rows)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from ..hardware.config import HardwareConfig
+from ..hardware.cost_model import CostModel
 from ..ir.costs import OpCost
 from ..ir.graph import OpNode, TensorInfo
 from .maps import TileAxes, needed_channels, needed_cols, needed_rows, range_bytes
@@ -109,9 +110,9 @@ def working_set_bytes(op: OpNode, axes: TileAxes, out: TensorInfo, tensors: Mapp
             continue
         info = tensors[name]
         total += range_bytes(info, [
-            needed_rows(op, index, info, out, axes.row, row_rng, tensors) if axes.row is not None else None,
-            needed_channels(op, index, info, out, axes.channel, ch_rng) if axes.channel is not None else None,
-            needed_cols(op, index, info, out, col_rng, tensors) if axes.col is not None else None,
+            needed_rows(*op.input_reader(index), info, out, axes.row, row_rng, tensors) if axes.row is not None else None,
+            needed_channels(*op.input_reader(index), info, out, axes.channel, ch_rng) if axes.channel is not None else None,
+            needed_cols(*op.input_reader(index), info, out, col_rng, tensors) if axes.col is not None else None,
         ])
     out_ranges = [(a, *r) for a, r in ((axes.row, row_rng), (axes.channel, ch_rng), (axes.col, col_rng))
                   if a is not None]
@@ -119,11 +120,11 @@ def working_set_bytes(op: OpNode, axes: TileAxes, out: TensorInfo, tensors: Mapp
     return total
 
 
-def tile_cycles(cost: OpCost, out: TensorInfo, axes: TileAxes, macs_per_cycle: float, lanes: float,
+def tile_cycles(cost: OpCost, out: TensorInfo, axes: TileAxes, model: CostModel, precision: str,
                 rows: int, channels: int, cols: int) -> int:
-    """Compute cycles of one tile of this size (its share of the node's work)."""
+    """Compute cycles of one tile of this size (its share of the node's work, by the cost model)."""
     share = (rows / _extent(out, axes.row)) * (channels / _extent(out, axes.channel)) * (cols / _extent(out, axes.col))
-    return math.ceil(cost.macs * share / macs_per_cycle) + math.ceil(cost.vector_ops * share / lanes)
+    return model.compute_cycles(math.ceil(cost.macs * share), math.ceil(cost.vector_ops * share), precision)
 
 
 def choose_tiling(op: OpNode, axes: TileAxes, out: Optional[TensorInfo], tensors: Mapping[str, TensorInfo],
@@ -137,7 +138,7 @@ def choose_tiling(op: OpNode, axes: TileAxes, out: Optional[TensorInfo], tensors
     rows = 1 if cost.weight_bytes * ONE_BAND_WEIGHT_SHARE <= weight_capacity else r_extent
     channels = math.ceil(c_extent / min(c_extent, cores))
     cols = w_extent
-    mpc, lanes = hw.cores.macs_per_cycle[op.precision], hw.cores.vector_lanes[op.precision]
+    model = CostModel(hw)
     room = hw.cores.local_memory_bytes // 2
 
     def fits(r: int, c: int, w: int) -> bool:
@@ -158,7 +159,7 @@ def choose_tiling(op: OpNode, axes: TileAxes, out: Optional[TensorInfo], tensors
     def allowed(r: int, c: int, w: int) -> bool:
         return fits(r, c, w) and tiles(r, c, w) >= min(cores, tiles(rows, channels, cols))
 
-    while tile_cycles(cost, out, axes, mpc, lanes, rows, channels, cols) < MIN_TILE_CYCLES:  # rule 4
+    while tile_cycles(cost, out, axes, model, op.precision, rows, channels, cols) < MIN_TILE_CYCLES:  # rule 4
         if cols < w_extent and allowed(rows, channels, min(w_extent, cols * 2)):
             cols = min(w_extent, cols * 2)
         elif channels < c_extent and allowed(rows, min(c_extent, channels * 2), cols):
@@ -167,12 +168,12 @@ def choose_tiling(op: OpNode, axes: TileAxes, out: Optional[TensorInfo], tensors
             rows = min(r_extent, rows * 2)
         else:
             break
-    share = min(hw.interconnect.bandwidth_bytes_per_cycle, hw.shared_memory.bandwidth_bytes_per_cycle) / cores
+    share = model.onchip_bytes_per_cycle / cores
 
     def transfer_per_cycle(r: int, c: int, w: int) -> float:
         """Cycles to bring the tile's inputs, per cycle of its compute (above 1: the tile is starved)."""
         moved = working_set_bytes(op, axes, out, tensors, cost, r, c, w)
-        return moved / share / max(1, tile_cycles(cost, out, axes, mpc, lanes, r, c, w))
+        return moved / share / max(1, tile_cycles(cost, out, axes, model, op.precision, r, c, w))
 
     while (ratio := transfer_per_cycle(rows, channels, cols)) > 1:  # rule 5: the wider change that helps most
         options = [(r, c) for r, c in ((rows, min(c_extent, channels * 2)), (min(r_extent, rows * 2), channels))

@@ -5,11 +5,14 @@
   its frame arrives;
 * compute roofline: every tile's compute cycles spread perfectly over every core;
 * DRAM roofline: the bytes that must cross DRAM -- every weight once, and per
-  frame the graph outputs and the rows of each graph input that its widest
+  frame the graph outputs that some node computes and the rows of each graph input that its widest
   reader needs -- at full DRAM bandwidth.
 
-``lower_bound_cycles`` is their maximum, and ``efficiency = lower bound /
-latency`` (never above 1: the test suite asserts it rather than clamping it).
+The result reports them over the time the chip had work
+(:func:`gspsim.results.build.active_lower_bounds`): ``active_lower_bound_cycles``
+is their maximum and ``active_efficiency = active_lower_bound_cycles /
+active_cycles``, never above 1 -- the test suite asserts it rather than
+clamping the ratio.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Sequence
 
 from ..engine.records import Workload
 from ..hardware.cost_model import CostModel
+from ..lowering.buffers import alias_roots
 
 
 def critical_path_cycles(workload: Workload) -> float:
@@ -40,11 +44,16 @@ def mandatory_dram_bytes(workload: Workload) -> int:
     inputs = set(graph.inputs)
     read: dict[tuple[str, int], int] = {}
     for band in tasks.bands:
+        if tasks.nodes[band.node].is_view:
+            continue  # a view only relabels: it loads nothing
         for load in band.loads:
             if load.tensor in inputs:
                 read[(load.tensor, band.node)] = read.get((load.tensor, band.node), 0) + load.nbytes
     widest = {t: max((n for (name, _), n in read.items() if name == t), default=0) for t in inputs}
-    io = sum(widest.values()) + sum(tasks.nbytes(t) for t in graph.outputs)
+    roots = alias_roots(tasks)
+    # an output that only relabels a graph input (a model of views) is never computed, so never written
+    written = [t for t in graph.outputs if roots.get(t, t) not in inputs]
+    io = sum(widest.values()) + sum(tasks.nbytes(t) for t in written)
     return weights + workload.frames * io
 
 

@@ -15,6 +15,7 @@ computed here, with the cost model's rules (docs/cost-model.md):
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -25,7 +26,8 @@ from ..engine.options import SimOptions
 from ..engine.records import EngineRun, Workload
 from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import CostModel
-from .bounds import lower_bounds
+from .bounds import critical_path_cycles, lower_bounds
+from .names import model_display_name
 from .result import CheckResult, NodeResult, SimResult, Timeline
 
 POWER_SAMPLES = 200
@@ -78,17 +80,71 @@ def power_series(events: np.ndarray, latency: float, static_w: float, clock_hz: 
     return {"resolution_cycles": step, "start_cycles": edges[:-1].tolist(), "watts": np.round(watts, 9).tolist()}
 
 
-def _throughput(ends: Sequence[float], releases: Sequence[float], clock_hz: float) -> float:
-    """Frames per second: frames / (last frame done - first frame arrived)."""
-    span = (max(ends) - min(releases)) / clock_hz if ends else 0.0
-    return len(ends) / span if span > 0 else 0.0
+def nearest_rank(values: Sequence[float], percent: float) -> float:
+    """The nearest-rank percentile: the smallest value that at least ``percent`` % of the values do not exceed."""
+    ordered = sorted(values)
+    rank = max(1, int(np.ceil(percent / 100.0 * len(ordered) - 1e-9)))
+    return float(ordered[rank - 1])
+
+
+def input_fps(arrivals: Sequence[float], clock_hz: float) -> float:
+    """The rate frames arrived at: (n - 1) / (last arrival - first arrival); infinite when they came at once."""
+    span = (max(arrivals) - min(arrivals)) / clock_hz if len(arrivals) > 1 else 0.0
+    return (len(arrivals) - 1) / span if span > 0 else math.inf
+
+
+def steady_state_fps(frames: int, active_cycles: float, arrival_fps: float, clock_hz: float) -> float:
+    """Frames per second the chip sustains: min(the arrival rate, frames / active seconds).
+
+    The chip cannot deliver frames faster than they arrive, nor faster than it
+    processes them: ``frames / active_s`` is its rate over the time it had
+    work (with one frame, 1 / latency).  Frame completions themselves are no
+    measure here: frames that arrive together finish together, and their
+    spacing says nothing of the rate.  Rounded to 9 significant digits, so
+    that a 30 fps input whose arrival cycles carry rounding error reads 30.
+    """
+    if active_cycles <= 0:
+        return 0.0
+    rate = min(arrival_fps, frames / (active_cycles / clock_hz))
+    return float(f"{rate:.9g}")
+
+
+def frame_latency_figures(arrivals: Sequence[float], ends: Sequence[float], clock_hz: float) -> dict:
+    """Per-frame latency (frame done - frame arrived) statistics of a set of frames."""
+    lat = [(e - r) / clock_hz for e, r in zip(ends, arrivals)]
+    return {
+        "mean_latency_s": float(np.mean(lat)),
+        "p50_latency_s": nearest_rank(lat, 50),
+        "p95_latency_s": nearest_rank(lat, 95),
+        "max_latency_s": float(np.max(lat)),
+    }
+
+
+def active_lower_bounds(workloads: Sequence[Workload], cost: CostModel, cores: int) -> dict[str, float]:
+    """Active cycles no schedule can beat (see docs/json-result.md and :mod:`gspsim.results.bounds`).
+
+    ``critical_path``: every frame takes at least its model's critical path
+    after it arrives, so the chip has work during the union of
+    [arrival, arrival + critical path]; the compute roofline (tiles compute
+    only while their frame is in flight) and the DRAM roofline (the first
+    frame arrives at cycle 0 and needs every weight before it is done; graph
+    inputs and outputs move while their frame is in flight).
+    """
+    makespan_bounds = lower_bounds(workloads, cost, cores)
+    spans = [(r, r + critical_path_cycles(w)) for w in workloads for r in w.release_cycles]
+    return {
+        "critical_path": _union_length(spans),
+        "compute_roofline": makespan_bounds["compute_roofline"],
+        "dram_roofline": makespan_bounds["dram_roofline"],
+    }
 
 
 def _model_summary(w: Workload, path: str) -> dict:
     graph = w.tasks.graph
     return {
         "path": path,
-        "name": graph.name,
+        "name": model_display_name(graph.name, path),
+        "graph_name": graph.name,
         "nodes": len(graph),
         "params": graph.num_params,
         "weight_bytes": graph.weight_bytes,
@@ -166,9 +222,14 @@ def build_result(
     rec = run.records
     cost = CostModel(hw)
     clock = hw.cores.clock_hz
-    latency = rec.latency_cycles
-    latency_s = latency / clock
+    makespan = rec.latency_cycles  # the engine's clock when the last tile finished
     many = len(workloads) > 1
+    arrivals = [list(w.release_cycles) for w in workloads]
+    frame_ends = [list(e) for e in rec.frame_end]
+    # the time the chip had work: at least one frame arrived and not yet done
+    active = _union_length([(r, e) for rs, es in zip(arrivals, frame_ends) for r, e in zip(rs, es)])
+    # single-frame latency: each model's first frame, arrival to its last tile (the longest over models)
+    latency = max(es[0] - rs[0] for rs, es in zip(arrivals, frame_ends))
     tables = _TileTables(run, cost)
 
     # -- energy: per tile and per weight load, then static -------------------------------------------
@@ -184,7 +245,7 @@ def build_result(
         "sram": float(e_sram_tiles.sum() + (load_bytes * cost.sram_j_per_byte).sum()),
         "dram": float(e_dram_tiles.sum() + (load_bytes * cost.dram_j_per_byte).sum()),
         "interconnect": float(e_ic_tiles.sum()),
-        "static": cost.static_w * latency_s,
+        "static": cost.static_w * makespan / clock,
     }
     e_tiles = tables.e_compute + e_sram_tiles + e_ic_tiles + e_dram_tiles
     events = np.concatenate((np.column_stack((rec.issue, rec.end, e_tiles)),
@@ -198,9 +259,9 @@ def build_result(
     busy_lists = [busy_iv[core_of == c] for c in range(hw.cores.count)]
     busy = tuple(_union_length(b) for b in busy_lists)
     stalled = tuple(_minus_length(st, b, u) for st, b, u in zip(rec.stalls, busy_lists, busy))
-    idle = tuple(max(0.0, latency - x - y) for x, y in zip(busy, stalled))
+    idle = tuple(max(0.0, makespan - x - y) for x, y in zip(busy, stalled))
 
-    bounds = lower_bounds(workloads, cost, hw.cores.count)
+    bounds = active_lower_bounds(workloads, cost, hw.cores.count)
     lb = max(bounds.values())
 
     # -- per node ------------------------------------------------------------------------------------------
@@ -237,20 +298,26 @@ def build_result(
             ))
 
     streams = []
-    for w, (wl, path, rate) in enumerate(zip(workloads, model_paths, fps)):
-        frame_ends = rec.frame_end[w]
-        lat = [(e - r) / clock for e, r in zip(frame_ends, wl.release_cycles)]
+    rates_in = []
+    for wl, path, rate, rs, es in zip(workloads, model_paths, fps, arrivals, frame_ends):
         deadline = 1.0 / rate if rate else None
+        rates_in.append(input_fps(rs, clock))
+        stream_active = _union_length(list(zip(rs, es)))
         streams.append({
             "path": path,
             "frames": wl.frames,
             "fps_in": rate,
-            "mean_latency_s": float(np.mean(lat)),
-            "max_latency_s": float(np.max(lat)),
+            "latency_s": (es[0] - rs[0]) / clock,
+            **frame_latency_figures(rs, es, clock),
             "deadline_s": deadline,
-            "deadline_misses": int(sum(1 for x in lat if deadline is not None and x > deadline + 1e-15)),
-            "throughput_fps": _throughput(frame_ends, wl.release_cycles, clock),
+            "deadline_misses": int(sum(1 for e, r in zip(es, rs)
+                                       if deadline is not None and (e - r) / clock > deadline + 1e-15)),
+            "active_s": stream_active / clock,
+            "steady_state_fps": steady_state_fps(wl.frames, stream_active, rates_in[-1], clock),
         })
+    all_arrivals = [r for rs in arrivals for r in rs]
+    all_ends = [e for es in frame_ends for e in es]
+    overall = frame_latency_figures(all_arrivals, all_ends, clock)
 
     summaries = [_model_summary(w, p) for w, p in zip(workloads, model_paths)]
     memories = [_memory_summary(w) for w in workloads]
@@ -258,6 +325,7 @@ def build_result(
         model = {
             "path": ", ".join(model_paths),
             "name": " + ".join(s["name"] for s in summaries),
+            "graph_name": " + ".join(s["graph_name"] for s in summaries),
             **{k: sum(s[k] for s in summaries) for k in ("nodes", "params", "weight_bytes", "macs")},
             "inputs": {f"m{i}/{k}": v for i, s in enumerate(summaries) for k, v in s["inputs"].items()},
             "outputs": {f"m{i}/{k}": v for i, s in enumerate(summaries) for k, v in s["outputs"].items()},
@@ -267,7 +335,6 @@ def build_result(
     else:
         model = summaries[0]
         memory = memories[0]
-    all_ends = [e for ends_ in rec.frame_end for e in ends_]
     total_energy = sum(energy.values())
     return SimResult(
         gspsim_version=__version__,
@@ -284,41 +351,49 @@ def build_result(
         },
         precision=options.precision,
         prune=options.prune,
+        fuse=options.fuse,
         mode=options.mode or hw.default_mode,
         scheduler=options.scheduler_name,
         seed=options.seed,
         frames=sum(w.frames for w in workloads),
         latency_cycles=latency,
-        latency_s=latency_s,
-        throughput_fps=_throughput(all_ends, [r for w in workloads for r in w.release_cycles], clock),
+        latency_s=latency / clock,
+        makespan_cycles=makespan,
+        makespan_s=makespan / clock,
+        active_cycles=active,
+        active_s=active / clock,
+        mean_latency_s=overall["mean_latency_s"],
+        p50_latency_s=overall["p50_latency_s"],
+        p95_latency_s=overall["p95_latency_s"],
+        max_latency_s=overall["max_latency_s"],
+        steady_state_fps=steady_state_fps(len(all_ends), active, sum(rates_in), clock),
         energy_j=total_energy,
-        avg_power_w=total_energy / latency_s if latency_s > 0 else 0.0,
+        avg_power_w=total_energy / (makespan / clock) if makespan > 0 else 0.0,
         energy_breakdown_j=energy,
         dram_read_bytes=sum(rec.dram_read.values()),
         dram_write_bytes=sum(rec.dram_write.values()),
         dram_bytes_by_kind={"read": dict(rec.dram_read), "write": dict(rec.dram_write)},
         onchip_bytes=int(rec.onchip_bytes.sum()),
         sram_bytes=int(tables.sram.sum() + load_bytes.sum()),
-        core_utilization=tuple(b / latency if latency else 0.0 for b in busy),
+        core_active_utilization=tuple(b / active if active else 0.0 for b in busy),
         core_busy_cycles=busy,
         core_stalled_cycles=stalled,
         core_idle_cycles=idle,
-        dram_utilization=rec.dram_busy_cycles / latency if latency else 0.0,
-        interconnect_utilization=rec.onchip_busy_cycles / latency if latency else 0.0,
-        lower_bound_cycles=lb,
-        lower_bounds=bounds,
-        efficiency=lb / latency if latency else 1.0,
+        dram_active_utilization=rec.dram_busy_cycles / active if active else 0.0,
+        interconnect_active_utilization=rec.onchip_busy_cycles / active if active else 0.0,
+        active_lower_bound_cycles=lb,
+        active_lower_bounds=bounds,
+        # no clamp: lower bound <= active time is an invariant the test suite asserts
+        active_efficiency=lb / active if active else 1.0,
         blocks=len(rec.issue),
         deadlock_spills=len(rec.spills),
         spills=tuple({"cycle": s.cycle, "model": s.workload, "node": workloads[s.workload].tasks.nodes[s.node].op.name,
                       "band": s.band, "frame": s.frame, "reason": s.reason} for s in rec.spills),
         memory=memory,
-        buffers=tuple(
-            {"tensor": k, "capacity_bytes": rec.ring_capacity[k], "high_water_bytes": v}
-            for k, v in sorted(rec.ring_high_water.items())
-        ),
+        buffers=_buffers(workloads, rec),
         ring_buffer_high_water_bytes=rec.buffer_high_water,
-        power_series=power_series(events, latency, hw.energy.static_w, clock, options.power_resolution_cycles),
+        power_series=power_series(events, makespan, hw.energy.static_w, clock, options.power_resolution_cycles),
+        frame_arrival_cycles=tuple(all_arrivals),
         frame_end_cycles=tuple(all_ends),
         streams=tuple(streams),
         nodes=tuple(nodes),
@@ -326,6 +401,26 @@ def build_result(
         accuracy=accuracy,
         timeline=build_timeline(workloads, run, tables),
         outputs=rec.outputs[0][-1] if rec.outputs and rec.outputs[0] else {},
+    )
+
+
+def _buffers(workloads: Sequence[Workload], rec) -> tuple[dict, ...]:
+    """Per line buffer: its tensor, the node writing it and the nodes reading it, capacity and high water."""
+    many = len(workloads) > 1
+    producer: dict[str, str] = {}
+    consumers: dict[str, list[str]] = {}
+    for w, wl in enumerate(workloads):
+        prefix = f"m{w}/" if many else ""
+        plan = wl.program.plan
+        for op in wl.tasks.graph.ops():
+            for t in op.outputs:
+                producer[prefix + t] = prefix + op.name
+            for t in dict.fromkeys(op.activation_inputs):
+                consumers.setdefault(prefix + plan.root(t), []).append(prefix + op.name)
+    return tuple(
+        {"tensor": k, "producer": producer.get(k, ""), "consumers": consumers.get(k, []),
+         "capacity_bytes": rec.ring_capacity[k], "high_water_bytes": v}
+        for k, v in sorted(rec.ring_high_water.items())
     )
 
 

@@ -14,7 +14,7 @@ Axis names (also the column names of ``results.csv``):
 * hardware axes that change the base chip: ``cores``, ``local_kib``,
   ``shared_kib``, ``dram_gbps``, ``clock_ghz``, ``threads``, and any
   ``hw.SECTION.FIELD`` of the hardware TOML (e.g. ``hw.dma.engines``);
-* run options: ``scheduler``, ``mode``, ``precision``, ``frames``,
+* run options: ``scheduler``, ``mode``, ``precision``, ``fuse``, ``frames``,
   ``tile``, ``buffer_kib``, ``sim_seed``.
 """
 
@@ -31,11 +31,14 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from ..engine.options import MODES, SimOptions
 from ..errors import ConfigError
 from ..hardware.config import PRECISION_KEYS, HardwareConfig, hardware_from_dict, load_hardware
+from ..input_files import regular_input
 from ..tomlfile import read_toml
 
 DEFAULT_HW = "blaize-1600"
 #: written in a grid for "let the chip / mode choose" (stored as None)
 DEFAULT_WORD = "default"
+#: the integer run-option axes are int64 in the results table (and in numpy)
+MAX_INT_AXIS = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ OPTION_AXES: Mapping[str, Any] = {
     "scheduler": None,
     "mode": None,
     "precision": "fp32",
+    "fuse": True,
     "frames": 1,
     "tile": None,
     "buffer_kib": None,
@@ -132,10 +136,24 @@ def parse_cli_values(name: str, text: str) -> list[Any]:
     for t in items:
         if name == "buffer_kib" and t.lower() in (DEFAULT_WORD, "none"):
             values.append(None)
+        elif name == "fuse":
+            values.append(_switch(t))
         else:
             v = _number(t, name)
             values.append(int(v) if v.is_integer() else v)
     return values
+
+
+#: spellings of the ``fuse`` axis's values on the command line
+SWITCH_WORDS: Mapping[str, bool] = {"on": True, "true": True, "yes": True, "1": True,
+                                    "off": False, "false": False, "no": False, "0": False}
+
+
+def _switch(text: str) -> bool:
+    try:
+        return SWITCH_WORDS[text.lower()]
+    except KeyError:
+        raise ConfigError(f"sweep axis 'fuse': '{text}' is not on or off") from None
 
 
 def read_grid_file(path: str | os.PathLike[str]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
@@ -191,10 +209,8 @@ def expand_model_paths(items: Sequence[str]) -> list[str]:
             if not found:
                 raise ConfigError(f"{p}: folder holds no .onnx file")
             paths += found
-        elif p.is_file():
-            paths.append(str(p))
         else:
-            raise ConfigError(f"{p}: no such model file or folder")
+            paths.append(str(regular_input(p, "model file or folder", ConfigError)))
     if len(set(paths)) != len(paths):
         raise ConfigError("a model is given twice: " + ", ".join(sorted({x for x in paths if paths.count(x) > 1})))
     return paths
@@ -278,6 +294,9 @@ def _check_value(name: str, value: Any) -> None:
     elif name == "mode":
         if value is not None and value not in MODES:
             raise ConfigError(f"sweep axis 'mode': '{value}' is not one of {', '.join(MODES)} or 'default'")
+    elif name == "fuse":
+        if not isinstance(value, bool):
+            raise ConfigError(f"sweep axis 'fuse': expected true or false, got {value!r}")
     elif name == "precision":
         if value not in PRECISION_KEYS:
             raise ConfigError(f"sweep axis 'precision': '{value}' is not one of {', '.join(PRECISION_KEYS)}")
@@ -290,12 +309,15 @@ def _check_value(name: str, value: Any) -> None:
             except ValueError as exc:
                 raise ConfigError(f"sweep axis 'tile': '{value}': {exc}") from None
     elif name == "buffer_kib":
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-            raise ConfigError(f"sweep axis 'buffer_kib': expected a number of KiB >= 0, got {value!r}")
-    elif name in ("frames", "sim_seed"):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "sim_seed" else 1):
-            raise ConfigError(f"sweep axis '{name}': expected an integer >= {0 if name == 'sim_seed' else 1}, "
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value <= MAX_INT_AXIS):
+            raise ConfigError(f"sweep axis 'buffer_kib': expected a number of KiB from 0 to {MAX_INT_AXIS}, "
                               f"got {value!r}")
+    elif name in ("frames", "sim_seed"):
+        if isinstance(value, bool) or not isinstance(value, int) or not (0 if name == "sim_seed" else 1) <= value \
+                <= MAX_INT_AXIS:
+            raise ConfigError(f"sweep axis '{name}': expected an integer from {0 if name == 'sim_seed' else 1} to "
+                              f"{MAX_INT_AXIS} (2**63 - 1), got {value!r}")
     elif name in HW_AXES or name.startswith(GENERIC_HW_PREFIX):
         if value is None and name in HW_AXES:
             return
@@ -401,6 +423,7 @@ def expand(spec: GridSpec) -> list[Point]:
             seed=int(values["sim_seed"]), frames=int(values["frames"]), execute=spec.execute,
             tile=values["tile"],
             buffer_budget=None if values["buffer_kib"] is None else int(values["buffer_kib"] * 1024),
+            fuse=values["fuse"],
         )
         points.append(Point(index=index, values=values, hardware=built[hw_key], options=options))
     return points
