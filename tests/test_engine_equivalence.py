@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gspsim
-from gspsim.api import compile_model, load_model, prepare_precision, simulate_many
+from gspsim.api import compile_model, load_model, prepare_graph, simulate_many
 from gspsim.engine import run_engine
 from gspsim.engine.options import SimOptions
 from gspsim.engine.program import Program
@@ -111,13 +111,14 @@ def run_both(programs: Sequence[Program], hw: HardwareConfig, options: SimOption
 
 
 @functools.cache
-def _graph(path: str, precision: str):
-    """A model prepared at ``precision`` (int8: quantized with a short seeded calibration), shared by the tests."""
-    return prepare_precision(load_model(path), SimOptions(precision=precision, calibration_samples=2))
+def _graph(path: str, precision: str, fuse: bool):
+    """A model lowered as simulate lowers it (int8: quantized with a short seeded calibration; fused unless
+    ``fuse`` is False), shared by the tests."""
+    return prepare_graph(load_model(path), SimOptions(precision=precision, calibration_samples=2, fuse=fuse))
 
 
 def _program(path: str, hw: HardwareConfig, options: SimOptions) -> Program:
-    return compile_model(_graph(str(path), options.precision), hw, options)
+    return compile_model(_graph(str(path), options.precision, options.fuse), hw, options)
 
 
 # --- (a) random graphs on random chips ------------------------------------------------------------------
@@ -125,25 +126,28 @@ def _program(path: str, hw: HardwareConfig, options: SimOptions) -> Program:
 @given(model=random_cnn(), hw=random_chip(), mode=st.sampled_from(["streaming", "layer"]), frames=st.integers(1, 3),
        tile=st.sampled_from([None, "rows=1", "rows=2,channels=1", "rows=3,cols=2"]),
        budget=st.sampled_from([None, 0, 4096, 65536]), fps=st.sampled_from([None, 1e5]),
-       scheduler=st.sampled_from(scheduler_names()), seed=st.integers(0, 3), execute=st.booleans())
-def test_random_graphs_on_random_chips(model, hw, mode, frames, tile, budget, fps, scheduler, seed, execute) -> None:
+       scheduler=st.sampled_from(scheduler_names()), seed=st.integers(0, 3), execute=st.booleans(),
+       fuse=st.booleans())
+def test_random_graphs_on_random_chips(model, hw, mode, frames, tile, budget, fps, scheduler, seed, execute,
+                                       fuse) -> None:
     options = SimOptions(mode=mode, frames=frames, tile=tile, buffer_budget=budget, scheduler=scheduler, seed=seed,
-                         execute=execute, accuracy_samples=0)
+                         execute=execute, accuracy_samples=0, fuse=fuse)
     with tempfile.TemporaryDirectory() as tmp:
-        graph = gspsim.load_model(save(model, Path(tmp)))
+        graph = prepare_graph(gspsim.load_model(save(model, Path(tmp))), options)
     program = compile_model(graph, hw, options)
     inputs = [[synthetic_inputs(graph, seed + f) for f in range(frames)]] if execute else ()
     run_both([program], hw, options, fps=[fps], inputs=inputs)
 
 
 # --- (b) every shipped model ------------------------------------------------------------------------------
+@pytest.mark.parametrize("fuse", [True, False], ids=["fused", "unfused"])
 @pytest.mark.parametrize("mode", ["streaming", "layer"])
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 @pytest.mark.parametrize("path", TEST_MODELS + BUNDLED, ids=lambda p: p.name)
-def test_shipped_models(path: Path, precision: str, mode: str) -> None:
+def test_shipped_models(path: Path, precision: str, mode: str, fuse: bool) -> None:
     hw = load_hardware("blaize-1600")
     execute = path.name in EXECUTED
-    options = SimOptions(mode=mode, precision=precision, frames=2, execute=execute, accuracy_samples=0)
+    options = SimOptions(mode=mode, precision=precision, frames=2, execute=execute, accuracy_samples=0, fuse=fuse)
     program = _program(path, hw, options)
     graph = program.tasks.graph
     inputs = [[synthetic_inputs(graph, f) for f in range(2)]] if execute else ()
@@ -210,12 +214,14 @@ def test_user_scheduler_with_state_and_locality(mode: str) -> None:
 @given(first=random_cnn(max_nodes=6), second=random_cnn(max_nodes=6), hw=random_chip(),
        mode=st.sampled_from(["streaming", "layer"]), frames=st.integers(1, 2),
        budget=st.sampled_from([None, 4096]), fps=st.sampled_from([None, 3e4, 1e5]),
-       sticky=st.booleans(), scheduler=st.sampled_from(scheduler_names()))
-def test_random_models_sharing_a_chip(first, second, hw, mode, frames, budget, fps, sticky, scheduler) -> None:
+       sticky=st.booleans(), scheduler=st.sampled_from(scheduler_names()), fuse=st.booleans())
+def test_random_models_sharing_a_chip(first, second, hw, mode, frames, budget, fps, sticky, scheduler,
+                                      fuse) -> None:
     options = SimOptions(mode=mode, frames=frames, buffer_budget=budget, scheduler=scheduler, execute=False,
-                         accuracy_samples=0)
+                         accuracy_samples=0, fuse=fuse)
     with tempfile.TemporaryDirectory() as tmp:
-        graphs = [gspsim.load_model(save(m, Path(tmp), f"m{i}.onnx")) for i, m in enumerate((first, second))]
+        graphs = [prepare_graph(gspsim.load_model(save(m, Path(tmp), f"m{i}.onnx")), options)
+                  for i, m in enumerate((first, second))]
     programs = [compile_model(g, hw, options) for g in graphs]
     run_both(programs, hw, options, schedulers=[StickyScheduler] * 2 if sticky else (), fps=[fps, None])
 

@@ -59,18 +59,14 @@ class Traffic:
             spills = st.job_spills[j]
             spilled, band_of, band_base = st.spilled, tb.band, st.job_band_base[j]
             for read in reads:
-                producers = read.producer_tiles
-                n = len(producers)
-                nbytes = read.nbytes
-                reused = read.reused
-                for i, p in enumerate(producers):
-                    share = nbytes * (i + 1) // n - nbytes * i // n
-                    if placed[base + p] == core or (follows and reused[i]):
-                        local += share  # written on this core, or read by this core's previous band
-                    elif spills and spilled[band_base + band_of[p]]:
-                        dram += share
+                for p, share, again in zip(read.producer_tiles, read.shares, read.reused):
+                    # written on this core, or (the halo) read by this core for the group's previous band
+                    mine = share if placed[base + p] == core else (again if follows else 0)
+                    local += mine
+                    if spills and spilled[band_base + band_of[p]]:
+                        dram += share - mine
                     else:
-                        onchip += share
+                        onchip += share - mine
         rec = self.rec
         if dram:
             rec.dram_read["spill"] += dram
