@@ -7,18 +7,20 @@ Usage::
 
 Per model, precision and mode, the model is compiled once -- ONNX import,
 the precision pass (int8: post-training quantization with a 2-sample
-calibration, which changes scales but no tile or cycle), lowering to tiles,
+calibration, which changes scales but no tile or cycle), fusion as
+``simulate`` does it (:func:`gspsim.api.prepare_graph`), lowering to tiles,
 the memory plan and the program's tables (:func:`gspsim.api.compile_model`)
--- and none of that is timed.  Then, per engine, the best of ``--repeats``
-wall-clock runs (the best, so that a shared machine's load hits it least) of
+-- and none of that is timed.  Then, per engine, the least CPU time of
+``--repeats`` runs (CPU time and the least, so that a shared machine's load hits it least) of
 
 * **engine**: :func:`gspsim.engine.run_engine` on fresh workloads, timing
   only (``execute=False``): the engine's own per-run tables, its event loop
   and its records;
-* **engine+result**: the same plus :func:`gspsim.results.build.build_result`
+* **engine+result**: the same plus :func:`gspsim.results.build.build_result` and its JSON
   (energy, per-node figures, power series, timeline): issue 18's figure.
 
-Tiles per second are tiles / time.  The two engines' JSON results are
+Tiles per second are tiles / time; the *ratio* rows are the reference's time over the
+fast engine's, measured in the same run.  The two engines' JSON results are
 compared too (they must be identical; ``tests/test_engine_equivalence.py``
 checks it on many more runs).  The 224x224 CNNs are exported with torch into
 ``--models-dir`` when absent, as for ``bench_models.py``.
@@ -34,17 +36,20 @@ import time
 from pathlib import Path
 from typing import Callable
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout this script is in
+
 from bench_models import DEFAULT_CACHE, HW, MODELS, model_path
 
 
 def best(fn: Callable[[], object], repeats: int) -> float:
-    """Least wall time of ``fn`` over ``repeats`` calls."""
+    """Least CPU time of ``fn`` over ``repeats`` calls (CPU time, and the least, so that other work on a shared
+    machine hits it least; the engines are single-threaded Python)."""
     times = []
     for _ in range(repeats):
         gc.collect()
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return min(times)
 
 
@@ -52,7 +57,7 @@ def bench(path: Path, precision: str, mode: str, engines: list[str], repeats: di
     """Per engine: tiles, seconds of engine and of engine + result, and the run's JSON."""
     from dataclasses import replace
 
-    from gspsim.api import compile_model, load_model, prepare_precision
+    from gspsim.api import compile_model, load_model, prepare_graph
     from gspsim.engine import run_engine
     from gspsim.engine.options import SimOptions
     from gspsim.engine.records import Workload
@@ -62,7 +67,7 @@ def bench(path: Path, precision: str, mode: str, engines: list[str], repeats: di
 
     hw = load_hardware(HW)
     options = SimOptions(mode=mode, precision=precision, execute=False, accuracy_samples=0, calibration_samples=2)
-    program = compile_model(prepare_precision(load_model(path), options), hw, options)
+    program = compile_model(prepare_graph(load_model(path), options), hw, options)
     tiles = len(program.tasks.blocks)
     rows = []
     for engine in engines:
@@ -92,7 +97,7 @@ def main() -> None:
     parser.add_argument("--precision", default="int8")
     parser.add_argument("--modes", nargs="+", default=["streaming"])
     parser.add_argument("--engines", nargs="+", default=["fast", "reference"], choices=["fast", "reference"])
-    parser.add_argument("--repeats", type=int, default=7, help="runs of the fast engine (the reference: 1/3 of them)")
+    parser.add_argument("--repeats", type=int, default=9, help="runs of the fast engine (the reference: 1/3 of them)")
     args = parser.parse_args()
     repeats = {"fast": args.repeats, "reference": max(1, args.repeats // 3)}
     print("$ python " + " ".join(shlex.quote(a) for a in sys.argv))
@@ -105,6 +110,11 @@ def main() -> None:
                 print(f"{name:16s} {args.precision:5s} {mode:9s} {r['engine']:9s} {r['tiles']:6d} "
                       f"{r['engine_s'] * 1e3:10.1f} {r['tiles'] / r['engine_s']:9,.0f} "
                       f"{r['total_s'] * 1e3:10.1f} {r['tiles'] / r['total_s']:9,.0f}", flush=True)
+            times = {r["engine"]: r for r in rows}
+            if {"fast", "reference"} <= times.keys():
+                ref, fast = times["reference"], times["fast"]
+                print(f"{'':16s} {'':5s} {mode:9s} {'ratio':9s} {'':6s} {ref['engine_s'] / fast['engine_s']:9.1f}x"
+                      f" {'':9s} {ref['total_s'] / fast['total_s']:9.1f}x", flush=True)
             if len({r["json"] for r in rows}) > 1:
                 print(f"  !! {name} {mode}: the engines' JSON results differ", flush=True)
 
