@@ -733,20 +733,4 @@ class ReferenceEngine:
 
     # --- end of run ---------------------------------------------------------------------------------------
     def _finish(self) -> None:
-        rec, now = self.rec, self.env.now
-        rec.latency_cycles = float(now)
-        for core, since in enumerate(self.stall_since):
-            if since is not None:
-                rec.stalls[core].append((since, now))
-        rec.dram_transfers = self.dram.transfers
-        rec.dram_busy_cycles = self.dram.busy_cycles
-        rec.onchip_busy_cycles = self.onchip.busy_cycles
-        for w, rings in enumerate(self.rings):
-            for ring in rings:
-                rec.ring_levels[ring.label] = ring.levels
-                rec.ring_capacity[ring.label] = ring.capacity
-                rec.ring_high_water[ring.label] = ring.high_water
-        for j, executor in enumerate(self.executors):
-            if executor is not None:
-                job = self.jobs[j]
-                rec.outputs[job.workload][job.frame] = executor.outputs()
+        self.rec.finish(self.env.now, self.stall_since, self.dram, self.onchip, self.rings, self.executors)

@@ -256,21 +256,5 @@ class FastEngine:
 
     # --- end of run ---------------------------------------------------------------------------------------
     def _finish(self, now: float) -> None:
-        rec = self.rec
-        rec.latency_cycles = float(now)
-        for core, since in enumerate(self.cores.stall_since):
-            if since is not None:
-                rec.stalls[core].append((since, now))
-        self.state.fill(rec)
-        rec.dram_transfers = self.dram.transfers
-        rec.dram_busy_cycles = self.dram.busy_cycles
-        rec.onchip_busy_cycles = self.onchip.busy_cycles
-        for rings in self.state.rings:
-            for ring in rings:
-                rec.ring_levels[ring.label] = ring.levels
-                rec.ring_capacity[ring.label] = ring.capacity
-                rec.ring_high_water[ring.label] = ring.high_water
-        for j, executor in enumerate(self.executors):
-            if executor is not None:
-                job = self.jobs[j]
-                rec.outputs[job.workload][job.frame] = executor.outputs()
+        self.state.fill(self.rec)
+        self.rec.finish(now, self.cores.stall_since, self.dram, self.onchip, self.state.rings, self.executors)
