@@ -1,100 +1,92 @@
-"""Where a timing-only simulation spends its time: the engine and result phases, per model and mode.
+"""Engine speed: tiles simulated per second, timing-only, by the fast and the reference engine.
 
-The "sim" timing-only column of ``bench_models.py`` is ``simulate_workloads``
-+ ``build_result`` on an already lowered program.  This script splits it into
-its phases, each the minimum over ``--repeats`` runs (so a shared machine's
-load hits it least):
+Usage::
 
-* ``plan``: ``plan_buffers`` (the compiler's ring-buffer sizing, redone per run);
-* ``tables``: the engine's per-block tables (``_StaticBlocks``);
-* ``init``: the whole engine set-up (``plan`` and ``tables`` included);
-* ``run``: the SimPy event loop and the end-of-run reductions (``_Engine.run``);
-* ``bounds`` and ``power``: ``lower_bounds`` and ``power_series`` (inside ``result``);
-* ``result``: ``build_result``;
-* ``sim``: ``simulate_workloads`` + ``build_result``, as ``bench_models.py`` times it;
+    python benchmarks/bench_engine.py [--models-dir DIR] [--models resnet18-224 mobilenetv2-224]
+        [--precision int8] [--modes streaming layer] [--engines fast reference] [--repeats N]
 
-and counts SimPy event ids per block (every scheduled event, and each batched
-start event, takes one).  Usage::
+Per model, precision and mode, the model is compiled once -- ONNX import,
+the precision pass (int8: post-training quantization with a 2-sample
+calibration, which changes scales but no tile or cycle), fusion as
+``simulate`` does it (:func:`gspsim.api.prepare_graph`), lowering to tiles,
+the memory plan and the program's tables (:func:`gspsim.api.compile_model`)
+-- and none of that is timed.  Then, per engine, the least CPU time of
+``--repeats`` runs (CPU time and the least, so that a shared machine's load hits it least) of
 
-    python benchmarks/bench_engine.py [--models-dir DIR] [--models resnet18-224 mobilenetv2-224] [--repeats N]
+* **engine**: :func:`gspsim.engine.run_engine` on fresh workloads, timing
+  only (``execute=False``): the engine's own per-run tables, its event loop
+  and its records;
+* **engine+result**: the same plus :func:`gspsim.results.build.build_result` and its JSON
+  (energy, per-node figures, power series, timeline): issue 18's figure.
+
+Tiles per second are tiles / time; the *ratio* rows are the reference's time over the
+fast engine's, measured in the same run.  The two engines' JSON results are
+compared too (they must be identical; ``tests/test_engine_equivalence.py``
+checks it on many more runs).  The 224x224 CNNs are exported with torch into
+``--models-dir`` when absent, as for ``bench_models.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout this script is in
 
 from bench_models import DEFAULT_CACHE, HW, MODELS, model_path
 
 
 def best(fn: Callable[[], object], repeats: int) -> float:
-    """Minimum wall time of ``fn`` over ``repeats`` calls, with the cyclic GC paused as the engine pauses it."""
+    """Least CPU time of ``fn`` over ``repeats`` calls (CPU time, and the least, so that other work on a shared
+    machine hits it least; the engines are single-threaded Python)."""
     times = []
     for _ in range(repeats):
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        finally:
-            gc.enable()
+        gc.collect()
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
     return min(times)
 
 
-def bench(path: Path, mode: str, repeats: int) -> dict[str, float]:
-    """Phase minima (seconds), blocks and event ids per block of one timing-only run of ``path``."""
-    from gspsim.api import load_model, lower, prepare_precision
-    from gspsim.engine.bounds import lower_bounds
-    from gspsim.engine.buffers import plan_buffers
-    from gspsim.engine.cost_model import CostModel
+def bench(path: Path, precision: str, mode: str, engines: list[str], repeats: dict[str, int]) -> list[dict]:
+    """Per engine: tiles, seconds of engine and of engine + result, and the run's JSON."""
+    from dataclasses import replace
+
+    from gspsim.api import compile_model, load_model, prepare_graph
+    from gspsim.engine import run_engine
     from gspsim.engine.options import SimOptions
-    from gspsim.engine.simulator import EngineRun, Workload, _Engine, _StaticBlocks, simulate_workloads
-    from gspsim.hardware.config import PRECISION_KEYS, load_hardware
-    from gspsim.results.build import build_result, power_series
+    from gspsim.engine.records import Workload
+    from gspsim.hardware.config import load_hardware
+    from gspsim.results.build import build_result
     from gspsim.scheduling import make_scheduler
 
     hw = load_hardware(HW)
-    options = SimOptions(mode=mode, precision="fp32", accuracy_samples=0, execute=False)
-    tasks = lower(prepare_precision(load_model(path), options), hw, options)
+    options = SimOptions(mode=mode, precision=precision, execute=False, accuracy_samples=0, calibration_samples=2)
+    program = compile_model(prepare_graph(load_model(path), options), hw, options)
+    tiles = len(program.tasks.blocks)
+    rows = []
+    for engine in engines:
+        run_options = replace(options, engine=engine)
 
-    def workload() -> Workload:
-        return Workload(tasks=tasks, scheduler=make_scheduler(options.scheduler_name, options.seed), release_cycles=(0.0,))
+        def workloads() -> list[Workload]:
+            return [Workload(program, make_scheduler(run_options.scheduler_name, run_options.seed), (0.0,))]
 
-    costs = {p: CostModel.for_run(hw, p) for p in PRECISION_KEYS}
-    plans = plan_buffers(tasks, hw, options.mode, options.ring_depth)
-    engine = _Engine([workload()], hw, options)
-    stats = engine.run()
-    events = next(engine.env._eid)
-    run = EngineRun(stats=stats, block_cycles=(tuple(engine.block_cycles[0]),),
-                    jobs=tuple((j.workload, j.frame, j.release, j.offset) for j in engine.jobs))
-    wl = engine.workloads[0]
-    cost = costs[options.precision]
+        def engine_only() -> None:
+            run_engine(workloads(), hw, run_options)
 
-    def engine_run() -> None:
-        _Engine([workload()], hw, options).run()
+        def with_result() -> str:
+            w = workloads()
+            run = run_engine(w, hw, run_options)
+            return build_result(w, hw, run_options, run, [str(path)], [None]).to_json()
 
-    def sim() -> None:
-        w = workload()
-        build_result([w], hw, options, simulate_workloads([w], hw, options), [str(path)], [None])
-
-    result = {
-        "blocks": float(len(tasks.blocks)),
-        "events_per_block": events / len(tasks.blocks),
-        "plan": best(lambda: plan_buffers(tasks, hw, options.mode, options.ring_depth), repeats),
-        "tables": best(lambda: _StaticBlocks(tasks, plans, costs, cost, mode == "layer"), repeats),
-        "init": best(lambda: _Engine([workload()], hw, options), repeats),
-        "init+run": best(engine_run, repeats),
-        "bounds": best(lambda: lower_bounds([(tasks, run.block_cycles[0], (0.0,))], cost, hw.cores.count), repeats),
-        "power": best(lambda: power_series(stats.energy_events, stats.latency_cycles, hw.energy.static_w,
-                                           hw.cores.clock_hz, options.power_resolution_cycles), repeats),
-        "result": best(lambda: build_result([wl], hw, options, run, [str(path)], [None]), repeats),
-        "sim": best(sim, repeats),
-    }
-    result["run"] = result["init+run"] - result["init"]
-    return result
+        rows.append({"engine": engine, "tiles": tiles, "engine_s": best(engine_only, repeats[engine]),
+                     "total_s": best(with_result, repeats[engine]), "json": with_result()})
+    return rows
 
 
 def main() -> None:
@@ -102,17 +94,29 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, default=DEFAULT_CACHE,
                         help="where the 224x224 CNNs are (exported with torch when absent), as for bench_models.py")
     parser.add_argument("--models", nargs="+", default=["resnet18-224", "mobilenetv2-224"], choices=list(MODELS))
-    parser.add_argument("--modes", nargs="+", default=["streaming", "layer"])
-    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--precision", default="int8")
+    parser.add_argument("--modes", nargs="+", default=["streaming"])
+    parser.add_argument("--engines", nargs="+", default=["fast", "reference"], choices=["fast", "reference"])
+    parser.add_argument("--repeats", type=int, default=9, help="runs of the fast engine (the reference: 1/3 of them)")
     args = parser.parse_args()
-    phases = ("plan", "tables", "init", "run", "bounds", "power", "result", "sim")
-    print(f"{'model':18s} {'mode':9s} {'blocks':>6s} {'ev/blk':>6s} " + " ".join(f"{p:>7s}" for p in phases)
-          + "   sim blocks/s   (ms, minimum of each phase)")
+    repeats = {"fast": args.repeats, "reference": max(1, args.repeats // 3)}
+    print("$ python " + " ".join(shlex.quote(a) for a in sys.argv))
+    print(f"{'model':16s} {'prec':5s} {'mode':9s} {'engine':9s} {'tiles':>6s} {'engine ms':>10s} {'tiles/s':>9s}"
+          f" {'+result ms':>10s} {'tiles/s':>9s}")
     for name in args.models:
         for mode in args.modes:
-            r = bench(model_path(name, args.models_dir), mode, args.repeats)
-            print(f"{name:18s} {mode:9s} {int(r['blocks']):6d} {r['events_per_block']:6.2f} "
-                  + " ".join(f"{r[p] * 1e3:7.2f}" for p in phases) + f"   {r['blocks'] / r['sim']:12,.0f}", flush=True)
+            rows = bench(model_path(name, args.models_dir), args.precision, mode, args.engines, repeats)
+            for r in rows:
+                print(f"{name:16s} {args.precision:5s} {mode:9s} {r['engine']:9s} {r['tiles']:6d} "
+                      f"{r['engine_s'] * 1e3:10.1f} {r['tiles'] / r['engine_s']:9,.0f} "
+                      f"{r['total_s'] * 1e3:10.1f} {r['tiles'] / r['total_s']:9,.0f}", flush=True)
+            times = {r["engine"]: r for r in rows}
+            if {"fast", "reference"} <= times.keys():
+                ref, fast = times["reference"], times["fast"]
+                print(f"{'':16s} {'':5s} {mode:9s} {'ratio':9s} {'':6s} {ref['engine_s'] / fast['engine_s']:9.1f}x"
+                      f" {'':9s} {ref['total_s'] / fast['total_s']:9.1f}x", flush=True)
+            if len({r["json"] for r in rows}) > 1:
+                print(f"  !! {name} {mode}: the engines' JSON results differ", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Optional, Sequence
 
 from ..hardware.config import HardwareConfig
+from .fast import FastEngine
 from .options import SimOptions
 from .records import EngineRun, Workload
 from .reference import EngineDeadlock, ReferenceEngine
@@ -16,8 +17,8 @@ ENGINES = ("fast", "reference")
 def run_engine(workloads: Sequence[Workload], hw: HardwareConfig, options: SimOptions,
                progress: Optional[Callable[[int, int], None]] = None) -> EngineRun:
     """Run the models sharing the chip with the engine ``options.engine`` names."""
-    # the fast engine is not written yet: both names run the reference engine for now
-    return ReferenceEngine(workloads, hw, options, progress).run()
+    engine = ReferenceEngine if options.engine == "reference" else FastEngine
+    return engine(workloads, hw, options, progress).run()
 
 
-__all__ = ["ENGINES", "EngineDeadlock", "EngineRun", "ReferenceEngine", "Workload", "run_engine"]
+__all__ = ["ENGINES", "EngineDeadlock", "EngineRun", "FastEngine", "ReferenceEngine", "Workload", "run_engine"]

@@ -1,9 +1,14 @@
-"""Channels and line buffers of the simulated chip."""
+"""Channels, line buffers and weight memory of the simulated chip."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional, Sequence
+
+if TYPE_CHECKING:
+    from .program import WeightLoad
+    from .records import Job, Workload
 
 
 class BandwidthChannel:
@@ -89,3 +94,39 @@ class LineBuffer:
     def free(self, band: int, now: float) -> None:
         self.level -= self.band_bytes[band]
         self.levels.append((now, self.level))
+
+
+def resident_models(workloads: Sequence["Workload"], capacity: int) -> list[bool]:
+    """Models whose weights stay on chip for every frame: in order, while they fit together in ``capacity``."""
+    room = capacity
+    resident = []
+    for wl in workloads:
+        need = wl.program.weight_bytes
+        fits = wl.program.plan.resident and need <= room
+        resident.append(fits)
+        room -= need if fits else 0
+    return resident
+
+
+def weight_load_order(workloads: Sequence["Workload"], jobs: Sequence["Job"],
+                      resident: Sequence[bool]) -> list[tuple[Optional[int], int, "WeightLoad"]]:
+    """Every weight load of a run in DMA order: (job, or None for a resident model's, workload, load).
+
+    Resident models' loads come first, interleaved by their place in program
+    order; then each frame's loads of the other models, frame by frame.
+    """
+    queue: list[tuple[Optional[int], int, WeightLoad]] = []
+    order = sorted((n / max(1, len(wl.program.tasks.nodes)), w, n)
+                   for w, wl in enumerate(workloads) if resident[w]
+                   for n in range(len(wl.program.tasks.nodes)))
+    for _, w, n in order:
+        for load in workloads[w].program.weight_loads[n]:
+            queue.append((None, w, load))
+    for j, job in enumerate(jobs):
+        w = job.workload
+        if resident[w]:
+            continue
+        for loads in workloads[w].program.weight_loads:
+            for load in loads:
+                queue.append((j, w, load))
+    return queue

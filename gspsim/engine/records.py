@@ -9,12 +9,17 @@ equivalence test checks through the JSON result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..errors import GspsimError
 from ..scheduling.base import Scheduler
 from .program import READ_KINDS, WRITE_KINDS, Program
+
+if TYPE_CHECKING:
+    from .executor import KernelExecutor
+    from .memory import BandwidthChannel, LineBuffer
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,14 @@ def order_jobs(workloads: Sequence[Workload]) -> list[Job]:
         offset += len(workloads[w].program.tasks.blocks)
         band_offset += len(workloads[w].program.tasks.bands)
     return jobs
+
+
+class EngineDeadlock(GspsimError):
+    """The run stopped with tiles left and nothing a spill could resolve."""
+
+
+#: why a band spilled to DRAM when the line buffers deadlocked
+DEADLOCK_SPILL = "deadlock: every tile that could free line-buffer room waits for room itself"
 
 
 @dataclass
@@ -123,6 +136,27 @@ class Records:
             frame_end=[[0.0] * w.frames for w in workloads],
             outputs=[[{} for _ in range(w.frames)] for w in workloads],
         )
+
+    def finish(self, now: float, stall_since: Sequence[Optional[float]], dram: "BandwidthChannel",
+               onchip: "BandwidthChannel", rings: Sequence[Sequence["LineBuffer"]],
+               executors: Sequence[Optional["KernelExecutor"]]) -> None:
+        """Close the run at cycle ``now``: open stalls end, the channels' and line buffers' histories and the
+        executed frames' outputs are taken over (the same steps for both engines)."""
+        self.latency_cycles = float(now)
+        for core, since in enumerate(stall_since):
+            if since is not None:
+                self.stalls[core].append((since, now))
+        self.dram_transfers = dram.transfers
+        self.dram_busy_cycles = dram.busy_cycles
+        self.onchip_busy_cycles = onchip.busy_cycles
+        for model_rings in rings:
+            for ring in model_rings:
+                self.ring_levels[ring.label] = ring.levels
+                self.ring_capacity[ring.label] = ring.capacity
+                self.ring_high_water[ring.label] = ring.high_water
+        for job, executor in zip(self.jobs, executors, strict=True):
+            if executor is not None:
+                self.outputs[job.workload][job.frame] = executor.outputs()
 
 
 @dataclass(frozen=True)

@@ -60,14 +60,9 @@ from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import CostModel
 from ..lowering.memory import buffer_budget_bytes, weight_capacity_bytes
 from .executor import KernelExecutor
-from .memory import BandwidthChannel, LineBuffer
+from .memory import BandwidthChannel, LineBuffer, resident_models, weight_load_order
 from .options import SimOptions
-from .program import WeightLoad
-from .records import EngineRun, Records, Spill, Workload, label, order_jobs, progress_every, tile_key
-
-
-class EngineDeadlock(GspsimError):
-    """The run stopped with tiles left and nothing a spill could resolve."""
+from .records import DEADLOCK_SPILL, EngineDeadlock, EngineRun, Records, Spill, Workload, label, order_jobs, progress_every, tile_key
 
 
 class ReferenceEngine:
@@ -80,7 +75,9 @@ class ReferenceEngine:
         self.workloads = tuple(workloads)
         self.hw, self.options, self.progress = hw, options, progress
         self.cost = CostModel(hw)
-        self.env = env = simpy.Environment()
+        # cycles are floats from the start: an int clock would make a recorded cycle's type (and its JSON)
+        # depend on whether a float delay had happened yet
+        self.env = env = simpy.Environment(initial_time=0.0)
         self.layer_mode = options.mode == "layer"
         self.n_cores = hw.cores.count
         self.jobs = order_jobs(self.workloads)
@@ -134,7 +131,8 @@ class ReferenceEngine:
                 groups[key] = groups.get(key, 0) + 1
             self.group_tiles_left.append(groups)
         # per global tile
-        self.queued = [False] * self.total
+        #: per global tile: joined a core's queue (not ``queued``: that is the scheduler view's method)
+        self.is_queued = [False] * self.total
         self.ready_cycle = [0.0] * self.total
         self.cycles = [0] * self.total
         for job in self.jobs:
@@ -169,8 +167,8 @@ class ReferenceEngine:
         # band loads from DRAM: (job, node, tensor) -> (bands issued, arrival per band)
         self.loads: dict[tuple[int, int, str], list[float]] = {}
         # weights
-        self.resident = self._resident_models()
-        self.weight_queue = self._weight_queue()
+        self.resident = resident_models(self.workloads, self.weight_memory.capacity)
+        self.weight_queue = weight_load_order(self.workloads, self.jobs, self.resident)
         self.weight_head = 0
         #: per started load: (job or None, workload, node, bytes stored in weight memory)
         self.load_info: list[tuple[Optional[int], int, int, int]] = []
@@ -219,35 +217,6 @@ class ReferenceEngine:
             else:
                 hi = mid - 1
         return lo, g - self.jobs[lo].offset
-
-    def _resident_models(self) -> list[bool]:
-        """Models whose weights stay on chip for every frame: in order, while they fit together."""
-        room = self.weight_memory.capacity
-        resident = []
-        for wl in self.workloads:
-            need = wl.program.weight_bytes
-            fits = wl.program.plan.resident and need <= room
-            resident.append(fits)
-            room -= need if fits else 0
-        return resident
-
-    def _weight_queue(self) -> list[tuple[Optional[int], int, WeightLoad]]:
-        """Every weight load in DMA order: (job, or None for a resident model's, workload, load)."""
-        queue: list[tuple[Optional[int], int, WeightLoad]] = []
-        order = sorted((n / max(1, len(wl.program.tasks.nodes)), w, n)
-                       for w, wl in enumerate(self.workloads) if self.resident[w]
-                       for n in range(len(wl.program.tasks.nodes)))
-        for _, w, n in order:
-            for load in self.workloads[w].program.weight_loads[n]:
-                queue.append((None, w, load))
-        for j, job in enumerate(self.jobs):
-            w = job.workload
-            if self.resident[w]:
-                continue
-            for loads in self.workloads[w].program.weight_loads:
-                for load in loads:
-                    queue.append((j, w, load))
-        return queue
 
     def _report(self) -> None:
         self.dirty = True
@@ -565,7 +534,7 @@ class ReferenceEngine:
                     pending = False
                     for t in tasks.bands[b].tiles:
                         g = job.offset + t
-                        if self.queued[g]:
+                        if self.is_queued[g]:
                             continue
                         if not self._weights_ready(j, tasks.blocks[t]):
                             pending = True
@@ -581,7 +550,7 @@ class ReferenceEngine:
     def _enqueue(self, j: int, g: int, t: int, now: float) -> None:
         job = self.jobs[j]
         wl = self.workloads[job.workload]
-        self.queued[g] = True
+        self.is_queued[g] = True
         self.ready_cycle[g] = now
         self.keys[g] = tile_key(wl.scheduler.priority(wl.program.tasks.blocks[t]), now, j, g)
         self._view_base = job.offset
@@ -747,8 +716,7 @@ class ReferenceEngine:
         for r, _ in prog.ring_writes[t]:
             if (r, tile.band) not in self.band_reserved[j]:
                 rings[r].skip(job.frame, tile.band_index)
-        self.rec.spills.append(Spill(self.env.now, job.workload, tile.node, tile.band_index, job.frame,
-                                     "deadlock: every tile that could free line-buffer room waits for room itself"))
+        self.rec.spills.append(Spill(self.env.now, job.workload, tile.node, tile.band_index, job.frame, DEADLOCK_SPILL))
         self.queues[core].remove(g)
         self._issue(g, core, self.env.now)
         return True
@@ -765,20 +733,4 @@ class ReferenceEngine:
 
     # --- end of run ---------------------------------------------------------------------------------------
     def _finish(self) -> None:
-        rec, now = self.rec, self.env.now
-        rec.latency_cycles = float(now)
-        for core, since in enumerate(self.stall_since):
-            if since is not None:
-                rec.stalls[core].append((since, now))
-        rec.dram_transfers = self.dram.transfers
-        rec.dram_busy_cycles = self.dram.busy_cycles
-        rec.onchip_busy_cycles = self.onchip.busy_cycles
-        for w, rings in enumerate(self.rings):
-            for ring in rings:
-                rec.ring_levels[ring.label] = ring.levels
-                rec.ring_capacity[ring.label] = ring.capacity
-                rec.ring_high_water[ring.label] = ring.high_water
-        for j, executor in enumerate(self.executors):
-            if executor is not None:
-                job = self.jobs[j]
-                rec.outputs[job.workload][job.frame] = executor.outputs()
+        self.rec.finish(self.env.now, self.stall_since, self.dram, self.onchip, self.rings, self.executors)

@@ -1,0 +1,149 @@
+"""Weight memory and the DMA engines that fill it (the reference engine's steps b and c, and its releases).
+
+Loads start in the run's DMA order (:func:`gspsim.engine.memory.weight_load_order`),
+head of line: while a DMA engine is free and the next load fits in weight
+memory.  A model whose weights all fit stays resident; otherwise a "held"
+node's weights are loaded once per frame and shared by the frames in flight
+until the last of them finishes the node, and a node loaded slice by slice
+frees each slice when the tiles that use it are done.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from ..memory import BandwidthChannel, resident_models, weight_load_order
+from ..records import Job, Records, Workload
+from .events import LANDED, EventQueue
+from .tables import ModelTables
+
+
+class WeightMemory:
+    """Which weights are on chip, which loads are under way, and the queue of loads still to start."""
+
+    def __init__(self, workloads: Sequence[Workload], tables: Sequence[ModelTables], jobs: Sequence[Job],
+                 capacity: int, engines: int, dram: BandwidthChannel, rec: Records, events: EventQueue) -> None:
+        self.workloads, self.tables, self.jobs = workloads, tables, jobs
+        self.capacity = max(1, capacity)
+        self.level = 0
+        self.engines, self.busy = engines, 0
+        self.dram, self.rec, self.events = dram, rec, events
+        self.resident = resident_models(workloads, self.capacity)
+        self.queue = weight_load_order(workloads, jobs, self.resident)
+        self.head = 0
+        #: (bytes in weight memory, busy engines) when the queue's head last had to wait: nothing can start
+        #: until one of them changes
+        self.waited: Optional[tuple[int, int]] = None
+        #: counts every change that can make a tile's weights ready (a load started, shared or landed)
+        self.version = 0
+        #: per started load: (job or None, workload, node, bytes stored in weight memory), and its slice key
+        #: when it is one slice of a frame's weights (else None)
+        self.load_info: list[tuple[Optional[int], int, int, int]] = []
+        self.load_slice: list[Optional[tuple[int, int, int]]] = []
+        self.landed: list[bool] = []
+        self.resident_load: dict[tuple[int, int], int] = {}
+        #: (workload, node) -> [load id, frames sharing it] of held weights on chip
+        self.held: dict[tuple[int, int], list[int]] = {}
+        #: per job: node -> load id of the held weights it uses; slice key -> load id of its slices on chip
+        self.job_held: list[dict[int, int]] = [{} for _ in jobs]
+        self.job_slices: list[dict[tuple[int, int, int], int]] = [{} for _ in jobs]
+        #: per job: slice key -> tiles left that use that slice (models not resident only)
+        self.slice_tiles_left: list[dict[tuple[int, int, int], int]] = []
+        for job in jobs:
+            counts: dict[tuple[int, int, int], int] = {}
+            if not self.resident[job.workload]:
+                for key in tables[job.workload].slice_key:
+                    if key is not None:
+                        counts[key] = counts.get(key, 0) + 1
+            self.slice_tiles_left.append(counts)
+
+    # --- step c ------------------------------------------------------------------------------------------
+    def start_loads(self, now: float) -> None:
+        """Start loads in DMA order while an engine is free and the next one fits (head of line)."""
+        queue = self.queue
+        if self.head == len(queue) or self.waited == (self.level, self.busy):
+            return
+        self.waited = None
+        while self.head < len(queue) and self.busy < self.engines:
+            job, w, spec = queue[self.head]
+            node, nbytes = spec.node, spec.nbytes
+            holds = self.tables[w].holds[node]
+            if job is not None and holds:
+                held = self.held.get((w, node))
+                if held is not None:  # still on chip for an earlier frame: this frame shares it
+                    held[1] += 1
+                    self.job_held[job][node] = held[0]
+                    self.head += 1
+                    self.version += 1
+                    continue
+            stored = min(nbytes, self.capacity)
+            if stored > self.capacity - self.level:
+                self.waited = (self.level, self.busy)
+                return
+            self.head += 1
+            self.version += 1
+            load = len(self.load_info)
+            self.load_info.append((job, w, node, stored))
+            self.landed.append(False)
+            self.level += stored
+            key = None
+            if job is None:
+                self.resident_load[(w, node)] = load
+            elif holds:
+                self.held[(w, node)] = [load, 1]
+                self.job_held[job][node] = load
+            else:
+                key = (node, spec.group, spec.band)
+                self.job_slices[job][key] = load
+            self.load_slice.append(key)
+            self.busy += 1
+            end = self.dram.reserve(now, nbytes)
+            self.rec.dram_read["weights"] += nbytes
+            self.rec.weight_loads.append((now, end, nbytes, w, node))
+            self.events.at(now + (end - now), LANDED, load)
+        if self.head < len(queue):
+            self.waited = (self.level, self.busy)
+
+    # --- step b ------------------------------------------------------------------------------------------
+    def land(self, load: int) -> None:
+        """A load's bytes are in weight memory (its DMA engine is free again)."""
+        self.busy -= 1
+        self.landed[load] = True
+        self.version += 1
+
+    # --- readiness (step e) ------------------------------------------------------------------------------
+    def node_ready(self, j: int, w: int, node: int) -> Optional[bool]:
+        """Whether (job, node)'s weights are on chip; None when each tile waits for its own slice."""
+        t = self.tables[w]
+        if not t.has_weights[node]:
+            return True
+        if self.resident[w]:
+            load = self.resident_load.get((w, node))
+        elif t.holds[node]:
+            load = self.job_held[j].get(node)
+        else:
+            return None
+        return load is not None and self.landed[load]
+
+    def slice_ready(self, j: int, key: tuple[int, int, int]) -> bool:
+        load = self.job_slices[j].get(key)
+        return load is not None and self.landed[load]
+
+    # --- releases (step a) -------------------------------------------------------------------------------
+    def tile_done(self, j: int, key: tuple[int, int, int]) -> None:
+        """A tile of a node loaded slice by slice is done: its slice leaves when no tile needs it."""
+        left = self.slice_tiles_left[j]
+        left[key] -= 1
+        if left[key] == 0:
+            load = self.job_slices[j].pop(key, None)
+            if load is not None:
+                self.level -= self.load_info[load][3]
+
+    def node_done(self, j: int, w: int, node: int) -> None:
+        """A frame finished a node: held weights leave when the last frame sharing them is done."""
+        if self.tables[w].holds[node] and not self.resident[w] and node in self.job_held[j]:
+            held = self.held[(w, node)]
+            held[1] -= 1
+            if held[1] == 0:
+                self.level -= self.load_info[held[0]][3]
+                del self.held[(w, node)]
