@@ -52,7 +52,8 @@ def bench(path: Path, mode: str, repeats: int) -> dict[str, float]:
     from gspsim.engine.cost_model import CostModel
     from gspsim.engine.options import SimOptions
     from gspsim.engine.simulator import EngineRun, Workload, _Engine, _StaticBlocks, simulate_workloads
-    from gspsim.hardware.config import PRECISION_KEYS, load_hardware
+    from gspsim.hardware.config import load_hardware
+    from gspsim.vocab import PRECISIONS
     from gspsim.results.build import build_result, power_series
     from gspsim.scheduling import make_scheduler
 
@@ -63,7 +64,7 @@ def bench(path: Path, mode: str, repeats: int) -> dict[str, float]:
     def workload() -> Workload:
         return Workload(tasks=tasks, scheduler=make_scheduler(options.scheduler_name, options.seed), release_cycles=(0.0,))
 
-    costs = {p: CostModel.for_run(hw, p) for p in PRECISION_KEYS}
+    costs = {p: CostModel.for_run(hw, p) for p in PRECISIONS}
     plans = plan_buffers(tasks, hw, options.mode, options.ring_depth)
     engine = _Engine([workload()], hw, options)
     stats = engine.run()

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .check import compare_outputs, run_onnxruntime
-from .engine.options import MODES, SimOptions
+from .engine.options import SimOptions
 from .engine.simulator import Workload, simulate_workloads
 from .accuracy import AccuracyReport, accuracy_report
 from .errors import ConfigError
@@ -26,15 +26,16 @@ from .ir.graph import DataflowGraph
 from .lowering.tasks import TaskGraph, lower_to_tasks
 from .models import bundled_model_path
 from .passes import run_default_passes
-from .passes.precision import INT8_OPS, PRECISIONS, assign_precision, validate_overrides
+from .optable import Int8Role, spec_of
+from .passes.precision import assign_precision, validate_overrides
 from .results.build import build_result
 from .results.result import SimResult
 from .scheduling import Scheduler, make_scheduler
+from .vocab import CALIBRATORS, MODES, PRECISIONS
 
 #: the model ``run`` uses when none is given
 DEFAULT_MODEL = "small-cnn"
 DEFAULT_HARDWARE = "blaize-1600"
-CALIBRATORS: tuple[str, ...] = ("minmax", "percentile", "mse")
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -88,7 +89,7 @@ def validate_options(options: SimOptions) -> None:
 
 def is_quantized(graph: DataflowGraph) -> bool:
     """Whether the model already holds quantized ops (a QDQ or QOperator model)."""
-    return any(op.op_type in INT8_OPS for op in graph.ops())
+    return any(spec_of(op.op_type).int8 is Int8Role.INTEGER for op in graph.ops())
 
 
 def prepare_precision(graph: DataflowGraph, options: SimOptions) -> DataflowGraph:

@@ -20,6 +20,7 @@ from ._version import __version__
 from .errors import GspsimError
 from .report.cli import add_plot_parser, add_run_output_options, cmd_plot
 from .sweep.cli import add_sweep_parser, cmd_sweep
+from .vocab import CALIBRATORS, MODES
 
 EPILOG_RUN = """\
 examples:
@@ -74,13 +75,13 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib", metavar="FILE.npz|DIR",
                    help="int8 calibration inputs: an .npz of graph inputs or a folder of them "
                         "(default: seeded synthetic inputs)")
-    p.add_argument("--calibrator", default="minmax", choices=["minmax", "percentile", "mse"],
+    p.add_argument("--calibrator", default="minmax", choices=CALIBRATORS,
                    help="how int8 activation ranges are chosen from calibration data (default minmax)")
     p.add_argument("--calib-samples", type=int, default=32, metavar="N",
                    help="synthetic calibration inputs when --calib is not given (default 32)")
     p.add_argument("--accuracy-samples", type=int, default=4, metavar="N",
                    help="seeded inputs of the accuracy report against fp32 (default 4; 0 turns it off)")
-    p.add_argument("--mode", default=None, choices=["streaming", "layer"],
+    p.add_argument("--mode", default=None, choices=MODES,
                    help="streaming: GSP block-level dataflow through on-chip ring buffers; layer: layer-by-layer "
                         "through DRAM (default: the chip's default_mode)")
     p.add_argument("--scheduler", default=None, metavar="NAME",
@@ -152,7 +153,7 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
                    help="'all' or comma-separated names: built-ins (" + ", ".join(_builtin_names()) + "), "
                         "entry points of group gspsim.schedulers, or package.module:Class (default: all)")
     p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
-    p.add_argument("--mode", default=None, choices=["streaming", "layer"],
+    p.add_argument("--mode", default=None, choices=MODES,
                    help="force one mode for every strategy (default: each strategy's own, else the chip's)")
     p.add_argument("--precision", default="fp32", metavar="P", help="fp32, fp16, bf16 or int8 (default fp32)")
     p.add_argument("--frames", type=int, default=1, help="frames streamed through the chip (default 1)")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 
 from ..hardware.config import HardwareConfig
 from ..ir.costs import OpCost
+from ..vocab import PRECISIONS
 
 PJ = 1e-12
 
@@ -85,7 +86,7 @@ def sparse_op_cost(cost: OpCost, precision: str, hw: HardwareConfig) -> OpCost:
     zeros = cost.mac_weight_zeros
     if not zeros or hw.sparsity.is_dense:
         return cost
-    efficiency = hw.sparsity.zero_skip_efficiency[precision] if precision in ("int8", "fp16", "bf16", "fp32") else 0.0
+    efficiency = hw.sparsity.zero_skip_efficiency[precision] if precision in PRECISIONS else 0.0
     macs = cost.macs - int(round(cost.macs * cost.weight_zero_fraction * efficiency))
     weight_bytes = cost.weight_bytes
     if hw.sparsity.compressed_weights:

@@ -37,9 +37,10 @@ import simpy
 from simpy.events import NORMAL, URGENT, Event
 
 from ..errors import GspsimError
-from ..hardware.config import PRECISION_KEYS, HardwareConfig
+from ..hardware.config import HardwareConfig
 from ..lowering.tasks import Block, TaskGraph
 from ..scheduling.base import Scheduler, has_static_priority, uses_earliest_free
+from ..vocab import PRECISIONS
 from .buffers import BufferPlan, plan_buffers, ring_budget, weight_budget
 from .cost_model import CostModel
 from .executor import KernelExecutor
@@ -270,7 +271,7 @@ class _Engine:
         self.workloads, self.hw, self.options = list(workloads), hw, options
         self.env = simpy.Environment()
         # per-precision compute costs (each node runs at its own precision); memory costs are shared
-        self.costs = {p: CostModel.for_run(hw, p) for p in PRECISION_KEYS}
+        self.costs = {p: CostModel.for_run(hw, p) for p in PRECISIONS}
         self.cost = self.costs[options.precision]
         self.layer_mode = options.mode == "layer"
         self.cores = hw.cores.count

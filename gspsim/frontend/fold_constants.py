@@ -6,7 +6,8 @@ tensor becomes a constant, the arithmetic on it folds, and a second shape
 inference then knows every ``Reshape``'s output.  Ops are evaluated with the
 same kernels the simulator runs (integer shape arithmetic with numpy).
 
-Never folded: ``DequantizeLinear`` (a quantized model keeps its int8 weights),
+Never folded: ops the op table marks not ``foldable`` (``DequantizeLinear``:
+a quantized model keeps its int8 weights; random ops: each run draws anew),
 nodes that write a graph output, and results larger than :data:`MAX_FOLD_BYTES`
 (folding them would turn cheap runtime work into weight traffic).  The size is
 checked on the inferred output shapes *before* evaluating, so a hostile
@@ -25,12 +26,11 @@ from onnx import numpy_helper
 
 from ..errors import ModelError
 from ..kernels import UnsupportedKernel, get_kernel
+from ..optable import spec_of
 from .attributes import node_attributes
 from .validate import element_size
 
 MAX_FOLD_BYTES = 1 << 22
-NEVER_FOLD: frozenset[str] = frozenset({"DequantizeLinear", "QuantizeLinear", "RandomNormal", "RandomUniform",
-                                        "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"})
 
 _INT_BINARY = {
     "Add": np.add, "Sub": np.subtract, "Mul": np.multiply,
@@ -132,7 +132,7 @@ def fold_constants(model: onnx.ModelProto, where: str = "model") -> tuple[onnx.M
     kept: list[onnx.NodeProto] = []
     new_constants: dict[str, np.ndarray] = {}
     for node in graph.node:
-        if node.domain not in ("", "ai.onnx") or node.op_type in NEVER_FOLD or graph_outputs & set(node.output):
+        if node.domain not in ("", "ai.onnx") or not spec_of(node.op_type).foldable or graph_outputs & set(node.output):
             kept.append(node)
             continue
         if node.op_type == "Constant":

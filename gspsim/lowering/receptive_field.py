@@ -16,19 +16,14 @@ import bisect
 from typing import Mapping, Optional, Sequence
 
 from ..ir.graph import OpNode, TensorInfo
+from ..optable import RowMap, spec_of
 
 RowRange = tuple[int, int]
 #: (axis, first row, end row) of an input
 AxisRange = tuple[int, int, int]
 
-WINDOW_OPS = frozenset({"Conv", "QLinearConv", "ConvInteger", "MaxPool", "AveragePool", "QLinearAveragePool"})
-ROWWISE_OPS = frozenset({
-    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh",
-    "Erf", "Gelu", "HardSigmoid", "HardSwish", "Sqrt", "Exp", "Neg", "Reciprocal", "Abs", "BatchNormalization",
-    "QuantizeLinear", "DequantizeLinear", "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",
-    "Concat", "QLinearConcat", "Where", "Equal", "Cast", "LRN",
-})
-MATMUL_OPS = frozenset({"MatMul", "QLinearMatMul", "MatMulInteger"})
+#: the row maps of convolution-like windows, their transposes and resize (input 0, H of NCHW)
+_SPATIAL = (RowMap.WINDOW, RowMap.TRANSPOSED_WINDOW, RowMap.RESIZE)
 
 
 def _spatial_params(op: OpNode, in_h: int, kernel_h: int) -> tuple[int, int, int, int]:
@@ -52,7 +47,8 @@ def _spatial_params(op: OpNode, in_h: int, kernel_h: int) -> tuple[int, int, int
 def _kernel_h(op: OpNode, tensors: Mapping[str, TensorInfo] | None) -> Optional[int]:
     if "kernel_shape" in op.attrs:
         return int(op.attrs["kernel_shape"][0])
-    w_index = 3 if op.op_type == "QLinearConv" else 1
+    weight_input = spec_of(op.op_type).cost.weight_input
+    w_index = 1 if weight_input is None else weight_input
     if len(op.inputs) <= w_index:
         return None
     w = op.inputs[w_index]
@@ -79,11 +75,11 @@ def needed_rows(
     ``None`` means the whole input is needed.
     """
     start, stop = rows
-    t = op.op_type
-    if t in WINDOW_OPS or t in ("ConvTranspose", "Resize"):
+    kind = spec_of(op.op_type).row_map
+    if kind in _SPATIAL:
         if input_index != 0 or axis != 2 or len(inp.shape) != 4 or len(out.shape) != 4:
             return None
-        if t == "Resize":
+        if kind is RowMap.RESIZE:
             scale = out.shape[2] / inp.shape[2]
             lo, hi = int(math.floor(start / scale)) - 1, int(math.ceil(stop / scale)) + 1
         else:
@@ -91,26 +87,26 @@ def needed_rows(
             if k is None:
                 return None
             s, d, k, pad = _spatial_params(op, inp.shape[2], k)
-            if t == "ConvTranspose":
+            if kind is RowMap.TRANSPOSED_WINDOW:
                 if op.attrs.get("auto_pad", "NOTSET") != "NOTSET":
                     return None
                 lo, hi = math.ceil((start + pad - (k - 1) * d) / s), (stop - 1 + pad) // s + 1
             else:
                 lo, hi = start * s - pad, (stop - 1) * s - pad + (k - 1) * d + 1
         return 2, max(0, lo), max(0, min(inp.shape[2], hi))
-    if t in MATMUL_OPS:
+    if kind is RowMap.MATMUL_ROWS:
         # A (input 0) row-wise along its second-to-last axis; B and the scales are read whole
         if input_index != 0 or len(inp.shape) < 2 or axis != len(out.shape) - 2:
             return None
         if inp.shape[-2] != out.shape[-2]:
             return None
         return len(inp.shape) - 2, start, stop
-    if t == "Gemm":
+    if kind is RowMap.GEMM_ROWS:
         if input_index != 0 or axis != 0 or op.attrs.get("transA", 0):
             return None
         return 0, start, stop
-    if t in ROWWISE_OPS:
-        if t in ("Concat", "QLinearConcat") and normalize_axis(int(op.attrs.get("axis", 0)), len(out.shape)) == axis:
+    if kind in (RowMap.ROWWISE, RowMap.CONCAT):
+        if kind is RowMap.CONCAT and normalize_axis(int(op.attrs.get("axis", 0)), len(out.shape)) == axis:
             return None
         in_axis = axis - (len(out.shape) - len(inp.shape))  # numpy broadcasting aligns trailing axes
         if in_axis < 0:

@@ -21,9 +21,10 @@ from typing import Mapping, Optional
 from ..errors import UnsupportedOpsError
 from ..hardware.config import HardwareConfig
 from ..engine.cost_model import sparse_op_cost
-from ..ir.costs import VIEW_OPS, OpCost, op_cost
+from ..ir.costs import OpCost, op_cost
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
 from ..kernels import Kernel, UnsupportedKernel, get_kernel
+from ..optable import spec_of
 from .receptive_field import RowRange, block_ranges, needed_rows, normalize_axis, overlapping
 
 
@@ -137,7 +138,7 @@ def check_supported(graph: DataflowGraph) -> None:
 
 def _block_axis(op: OpNode, kernel: Kernel, tensors: Mapping[str, TensorInfo]) -> Optional[int]:
     outputs = [o for o in op.outputs if o]
-    if kernel.run_rows is None or kernel.row_axis is None or len(outputs) != 1 or op.op_type in VIEW_OPS:
+    if kernel.run_rows is None or kernel.row_axis is None or len(outputs) != 1 or spec_of(op.op_type).is_view:
         return None
     out = tensors[outputs[0]]
     if not out.shape:

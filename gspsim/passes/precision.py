@@ -3,8 +3,9 @@
 The rule, per op, first match wins:
 
 1. a per-node override (by node name, then by op type) from ``--precision-map``;
-2. quantized ops (QuantizeLinear, DequantizeLinear, QLinear*, *Integer, and any op
-   reading int8/uint8 activations, e.g. MaxPool or Reshape on int8) run at int8;
+2. quantized ops (int8 role "integer" in the op table: QuantizeLinear,
+   DequantizeLinear, QLinear*, *Integer), and any op reading int8/uint8
+   activations (e.g. MaxPool or Reshape on int8), run at int8;
 3. in an int8 run, ops that stayed float after quantization (softmax, layer
    norm, ...; see gspsim.passes.quantize) run at bf16, the chip's float format
    beside int8 (Blaize ships mixed INT8+BF16 models);
@@ -27,14 +28,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
 from ..kernels.ops.bf16 import round_to_bf16
-
-FLOAT_PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
-INT8_OPS: frozenset[str] = frozenset({
-    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
-    "MatMulInteger", "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearAveragePool",
-    "QLinearGlobalAveragePool", "QLinearConcat", "QLinearSoftmax",
-})
+from ..optable import Int8Role, spec_of
+from ..vocab import FLOAT_PRECISIONS, PRECISIONS
 #: precision that float ops take in an int8 run
 INT8_FLOAT_FALLBACK = "bf16"
 
@@ -67,7 +62,7 @@ def op_precision(op: OpNode, tensors: Mapping[str, TensorInfo], default: str,
     if op.op_type in overrides:
         return overrides[op.op_type]
     reads_int8 = any(tensors[t].dtype in ("int8", "uint8") for t in op.activation_inputs)
-    if op.op_type in INT8_OPS or reads_int8:
+    if spec_of(op.op_type).int8 is Int8Role.INTEGER or reads_int8:
         return "int8"
     if default == "int8":
         return INT8_FLOAT_FALLBACK

@@ -1,4 +1,4 @@
-"""Drop ops that only pass a tensor through at inference: Identity and Dropout."""
+"""Drop ops that only pass a tensor through at inference: Identity and Dropout (``inference_identity`` in the op table)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from dataclasses import replace
 from typing import Mapping
 
 from ..ir.graph import DataflowGraph, OpNode
-
-PASS_THROUGH: frozenset[str] = frozenset({"Identity", "Dropout"})
+from ..optable import spec_of
 
 
 def _rename(op: OpNode, mapping: Mapping[str, str]) -> OpNode:
@@ -22,7 +21,7 @@ def remove_identity(graph: DataflowGraph) -> DataflowGraph:
     """A new graph without Identity/Dropout; their readers read the original tensor instead."""
     ops = list(graph.ops())
     removed = 0
-    for name in [op.name for op in ops if op.op_type in PASS_THROUGH]:
+    for name in [op.name for op in ops if spec_of(op.op_type).inference_identity]:
         op = next(o for o in ops if o.name == name)
         used = {t for o in ops for t in o.inputs}
         extra_outputs = [o for o in op.outputs[1:] if o]

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from ..engine.options import MODES, SimOptions
+from ..engine.options import SimOptions
 from ..errors import ConfigError
-from ..hardware.config import PRECISION_KEYS, HardwareConfig, hardware_from_dict, load_hardware
+from ..hardware.config import HardwareConfig, hardware_from_dict, load_hardware
 from ..tomlfile import read_toml
+from ..vocab import MODES, PRECISIONS
 
 DEFAULT_HW = "blaize-1600"
 #: written in a grid for "let the chip / mode choose" (stored as None)
@@ -277,8 +278,8 @@ def _check_value(name: str, value: Any) -> None:
         if value is not None and value not in MODES:
             raise ConfigError(f"sweep axis 'mode': '{value}' is not one of {', '.join(MODES)} or 'default'")
     elif name == "precision":
-        if value not in PRECISION_KEYS:
-            raise ConfigError(f"sweep axis 'precision': '{value}' is not one of {', '.join(PRECISION_KEYS)}")
+        if value not in PRECISIONS:
+            raise ConfigError(f"sweep axis 'precision': '{value}' is not one of {', '.join(PRECISIONS)}")
     elif name in ("frames", "ring_depth", "block_rows", "sim_seed"):
         if value is None and name in ("block_rows", "ring_depth"):
             return

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs
+from ...optable.kernel import Attrs, Inputs
 from ._layout_common import (
     contiguous,
     attr_int,

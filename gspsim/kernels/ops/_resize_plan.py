@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs
+from ...optable.kernel import Attrs, Inputs
 from ._layout_common import attr_int, attr_ints, attr_str, int_list, normalize_axis, optional_input
 
 _TRANSFORMS = (

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel
+from ...optable.kernel import Attrs, Inputs, Kernel
 
 
 def round_to_bf16(x: np.ndarray) -> np.ndarray:

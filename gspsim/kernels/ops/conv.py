@@ -31,7 +31,7 @@ from typing import Callable, Mapping, NamedTuple, Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel, PreparedRowsFn, RunFn
+from ...optable.kernel import Attrs, Inputs, Kernel, PreparedRowsFn, RunFn
 from ._conv_geometry import Window2D, as_image, conv_transpose_window, conv_window
 from ._conv_jit import col2im_add, depthwise_rows, im2col_kp, qconv_f32_rows, qconv_rows
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 import numba
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel
+from ...optable.kernel import Attrs, Inputs, Kernel
 from . import _elem_qlinear as ql
 from ._elem_rows import ROW_AXIS, broadcast_shape, out_rows, row_count, take_rows
 

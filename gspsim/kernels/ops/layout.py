@@ -20,7 +20,7 @@ must not write into them.
 
 from __future__ import annotations
 
-from ..registry import ANY, Kernel
+from ...optable.kernel import ANY, Kernel
 from . import _layout_index as idx
 from . import _layout_logic as logic
 from . import _layout_shape as shp

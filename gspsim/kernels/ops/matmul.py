@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel, PreparedRowsFn
+from ...optable.kernel import Attrs, Inputs, Kernel, PreparedRowsFn
 from . import _mm_gemm as gemm
 from ._elem_rows import row_axis, row_count
 

@@ -27,7 +27,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel
+from ...optable.kernel import Attrs, Inputs, Kernel
 from ._elem_rows import ROW_AXIS, out_rows, row_axis
 from ._norm_sum import normalize_axes, reduce_sum
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel
+from ...optable.kernel import Attrs, Inputs, Kernel
 from ._conv_geometry import Window2D, as_image, pool_window
 from ._pool_jit import avg_pool_rows, max_pool_rows, qlinear_avg_pool_rows, qlinear_global_avg
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel
+from ...optable.kernel import Attrs, Inputs, Kernel
 from ._layout_common import check_row_rank, contiguous, rows_dest
 from ._resize_plan import ResizePlan, linear_layout, linear_taps, make_plan, nearest_index
 
