@@ -6,9 +6,20 @@ outside the model's folder or through symlinks (the onnx library itself had
 path-traversal CVEs here: CVE-2024-27318, CVE-2024-27319); check every
 constant against its declared shape; check versions and structure with
 messages naming the node at fault (:mod:`.validate`), then run the ONNX
-checker; convert the default-domain opset to :data:`CANONICAL_OPSET`; give
-every graph input a static shape; and run shape inference.  Nothing here
+checker; bring an older default-domain opset up to :data:`CANONICAL_OPSET`;
+give every graph input a static shape; and run shape inference.  Nothing here
 writes to the user's files.
+
+Versions: gspsim reads every IR version and default-domain opset the installed
+onnx package defines (``onnx.IR_VERSION``, ``onnx.defs.onnx_opset_version()``)
+and refuses newer ones, naming both versions.  A model at an opset below
+:data:`CANONICAL_OPSET` is converted up to it with onnx's version converter
+(its adapters only rewrite attributes into inputs and the like, which keeps
+what the ops compute).  A model at a newer opset is never converted down: its
+ops run at the versions it was written with.  Where a newer op version
+computes something else than the one gspsim's kernel implements, the kernel
+either implements both (it reads the new attributes and types) or refuses the
+node, naming the attribute or type.
 """
 
 from __future__ import annotations
@@ -26,11 +37,11 @@ from .external_data import load_external_data
 from .memory import format_bytes, resolve_limit
 from .validate import check_initializers, check_structure, check_text
 
-#: the opset every model is converted to (what torch 2.13's exporter emits)
+#: the opset older models are converted up to (what torch 2.13's exporter emits); newer ones stay as they are
 CANONICAL_OPSET = 20
-#: ONNX IR versions this loader understands
-MAX_IR_VERSION = 11
-#: the newest default-domain opset read: the newest the installed onnx's version converter knows
+#: the newest ONNX IR version read: the installed onnx package's
+MAX_IR_VERSION = int(onnx.IR_VERSION)
+#: the newest default-domain opset read: the installed onnx package's
 MAX_OPSET = int(onnx.defs.onnx_opset_version())
 
 
@@ -88,14 +99,15 @@ def read_model(path: str | os.PathLike[str], max_memory_bytes: Optional[int] = N
 def check_model(model: onnx.ModelProto, path: str) -> None:
     """IR and opset versions, then named structural checks, then the ONNX checker."""
     if model.ir_version > MAX_IR_VERSION:
-        raise ModelError(f"{path}: ONNX IR version {model.ir_version} is newer than supported ({MAX_IR_VERSION})")
+        raise ModelError(f"{path}: ONNX IR version {model.ir_version} is newer than supported ({MAX_IR_VERSION}, "
+                         f"the installed onnx {onnx.__version__}'s)")
     if model.ir_version < 3:
         raise ModelError(f"{path}: ONNX IR version {model.ir_version} is not supported (3 to {MAX_IR_VERSION}); "
                          "is this an ONNX model?")
     version = default_opset(model)
     if version > MAX_OPSET:
-        raise ModelError(f"{path}: opset {version} is newer than supported (gspsim reads opsets 1 to {MAX_OPSET} "
-                         f"and converts them to {CANONICAL_OPSET}); re-export with opset {CANONICAL_OPSET}")
+        raise ModelError(f"{path}: opset {version} is newer than supported ({MAX_OPSET}, the installed onnx "
+                         f"{onnx.__version__}'s); re-export with opset {MAX_OPSET} or lower")
     if version < 0:
         raise ModelError(f"{path}: opset_import gives a negative opset version {version}")
     check_structure(model, path)
@@ -106,19 +118,19 @@ def check_model(model: onnx.ModelProto, path: str) -> None:
 
 
 def to_canonical_opset(model: onnx.ModelProto, path: str) -> tuple[onnx.ModelProto, str | None]:
-    """Convert the default-domain opset to :data:`CANONICAL_OPSET`; returns a note when converted."""
+    """Convert an older default-domain opset up to :data:`CANONICAL_OPSET`; returns a note when converted.
+
+    A model at a newer opset comes back as it is (see the module docstring).
+    """
     version = default_opset(model)
-    if version == CANONICAL_OPSET:
+    if version >= CANONICAL_OPSET:
         return model, None
     if version == 0:
         raise ModelError(f"{path}: model imports no default-domain (ai.onnx) opset")
     try:
         converted = version_converter.convert_version(model, CANONICAL_OPSET)
     except Exception as exc:
-        newer = " (newer than supported)" if version > CANONICAL_OPSET else ""
-        raise ModelError(
-            f"{path}: cannot convert opset {version}{newer} to opset {CANONICAL_OPSET}: {one_line(exc)}"
-        ) from None
+        raise ModelError(f"{path}: cannot convert opset {version} to opset {CANONICAL_OPSET}: {one_line(exc)}") from None
     return converted, f"converted opset {version} -> {CANONICAL_OPSET}"
 
 
