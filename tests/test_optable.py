@@ -1,6 +1,6 @@
 """The op table: one record per op, read by every stage; and an op registered from outside the package.
 
-The custom-op test is the example docs/architecture.md points to: a Swish op
+The custom-op test is the example docs/architecture.md points to: a Silu op
 in its own domain, with an fp32 kernel that computes bands of rows, simulated
 inside ``custom_ops(...)`` and compared with numpy.
 """
@@ -16,7 +16,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import gspsim
-from gspsim.errors import ModelError
+from gspsim.errors import UnsupportedOpsError
 from gspsim.kernels import get_kernel, kernel_precisions, kernel_table
 from gspsim.kernels.ops import module_kernels
 from gspsim.optable import (
@@ -94,35 +94,35 @@ def test_an_unknown_op_gets_the_default_record() -> None:
 
 
 # ------------------------------------------------------------------------ registering an op from outside
-def _swish(x: np.ndarray) -> np.ndarray:
+def _silu(x: np.ndarray) -> np.ndarray:
     return (x / (np.float32(1.0) + np.exp(-x))).astype(np.float32)
 
 
-def _swish_run(inputs, attrs):  # type: ignore[no-untyped-def]
-    return (_swish(np.asarray(inputs[0], np.float32)),)
+def _silu_run(inputs, attrs):  # type: ignore[no-untyped-def]
+    return (_silu(np.asarray(inputs[0], np.float32)),)
 
 
-def _swish_rows(inputs, attrs, out, start, stop):  # type: ignore[no-untyped-def]
-    out[:, :, start:stop] = _swish(np.asarray(inputs[0], np.float32)[:, :, start:stop])
+def _silu_rows(inputs, attrs, out, start, stop):  # type: ignore[no-untyped-def]
+    out[:, :, start:stop] = _silu(np.asarray(inputs[0], np.float32)[:, :, start:stop])
 
 
 SWISH = OpSpec(
-    "Swish", domain="com.example",
-    kernels=(Kernel("Swish", "fp32", _swish_run, _swish_rows, row_axis=2),),
+    "Silu", domain="com.example",
+    kernels=(Kernel("Silu", "fp32", _silu_run, _silu_rows, row_axis=2),),
     cost=per_element(5), row_map=RowMap.ROWWISE, activation=True, channelwise=True,
 )
 
 
-def _swish_model(path: Path) -> Path:
-    """input [1, 4, 8, 8] -> Conv 3x3 -> Swish (com.example) -> Relu -> output."""
+def _silu_model(path: Path) -> Path:
+    """input [1, 4, 8, 8] -> Conv 3x3 -> Silu (com.example) -> Relu -> output."""
     rng = np.random.default_rng(0)
     w = helper.make_tensor("w", TensorProto.FLOAT, [4, 4, 3, 3], rng.standard_normal((4, 4, 3, 3)).astype(np.float32).ravel())
     nodes = [
         helper.make_node("Conv", ["input", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-        helper.make_node("Swish", ["c"], ["s"], name="swish", domain="com.example"),
+        helper.make_node("Silu", ["c"], ["s"], name="silu", domain="com.example"),
         helper.make_node("Relu", ["s"], ["output"], name="relu"),
     ]
-    graph = helper.make_graph(nodes, "swish", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4, 8, 8])],
+    graph = helper.make_graph(nodes, "silu", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4, 8, 8])],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 4, 8, 8])], [w])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20), helper.make_opsetid("com.example", 1)],
                               ir_version=10)
@@ -131,14 +131,14 @@ def _swish_model(path: Path) -> Path:
 
 
 def test_a_custom_op_registered_from_a_test_module_runs_end_to_end(tmp_path: Path) -> None:
-    path = _swish_model(tmp_path / "swish.onnx")
+    path = _silu_model(tmp_path / "silu.onnx")
     x = np.random.default_rng(1).standard_normal((1, 4, 8, 8)).astype(np.float32)
-    with pytest.raises(ModelError, match="node 'swish' \\(Swish\\)"):
+    with pytest.raises(UnsupportedOpsError, match="node 'silu' \\(Silu, domain 'com.example'\\)"):
         gspsim.simulate(path, inputs={"input": x})
     with custom_ops(SWISH):
-        assert get_kernel("Swish", "fp32").op_type == "Swish"
+        assert get_kernel("Silu", "fp32").op_type == "Silu"
         result = gspsim.simulate(path, inputs={"input": x}, block_rows=2, accuracy_samples=0)
-    assert find_spec("Swish") is None  # the registration ends with the block
+    assert find_spec("Silu") is None  # the registration ends with the block
     w = onnx.numpy_helper.to_array(onnx.load(path).graph.initializer[0])
     conv = np.zeros((1, 4, 8, 8), np.float64)
     padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
@@ -147,14 +147,23 @@ def test_a_custom_op_registered_from_a_test_module_runs_end_to_end(tmp_path: Pat
             conv += np.einsum("oc,nchw->nohw", w[:, :, dy, dx], padded[:, :, dy:dy + 8, dx:dx + 8])
     expected = np.maximum(conv / (1 + np.exp(-conv)), 0)
     np.testing.assert_allclose(result.outputs["output"], expected, rtol=1e-4, atol=1e-5)
-    swish = next(n for n in result.nodes if n.name == "swish")
-    assert swish.blocks == 4  # 8 rows in bands of 2: the kernel's run_rows and the ROWWISE row map were used
+    silu = next(n for n in result.nodes if n.name == "silu")
+    assert silu.blocks == 4  # 8 rows in bands of 2: the kernel's run_rows and the ROWWISE row map were used
+
+
+def test_an_op_of_another_domain_never_runs_as_the_built_in_one_of_its_name(tmp_path: Path) -> None:
+    path = _silu_model(tmp_path / "relu.onnx")
+    model = onnx.load(path)
+    model.graph.node[1].op_type = "Relu"  # com.example Relu: not ONNX's
+    onnx.save(model, path)
+    with pytest.raises(UnsupportedOpsError, match="node 'silu' \\(Relu, domain 'com.example'\\)"):
+        gspsim.load_model(path)
 
 
 def test_a_custom_op_may_not_replace_a_known_one() -> None:
     with pytest.raises(OpTableError, match="'Relu' is already"):
-        with custom_ops(OpSpec("Relu", kernels=(Kernel("Relu", "fp32", _swish_run),))):
+        with custom_ops(OpSpec("Relu", kernels=(Kernel("Relu", "fp32", _silu_run),))):
             pass
     with pytest.raises(OpTableError, match="says it computes 'Relu'"):
-        with custom_ops(OpSpec("Swish2", kernels=(Kernel("Relu", "fp32", _swish_run),))):
+        with custom_ops(OpSpec("Silu2", kernels=(Kernel("Relu", "fp32", _silu_run),))):
             pass

@@ -4,7 +4,7 @@ Folding happens on the ONNX model, before the IR is built, because it works
 hand in hand with ONNX shape inference: a ``Shape`` of a statically shaped
 tensor becomes a constant, the arithmetic on it folds, and a second shape
 inference then knows every ``Reshape``'s output.  Ops are evaluated with the
-same kernels the simulator runs (integer shape arithmetic with numpy).
+same kernels the simulator runs (their integer forms do the shape arithmetic).
 
 Never folded: ops the op table marks not ``foldable`` (``DequantizeLinear``:
 a quantized model keeps its int8 weights; random ops: each run draws anew),
@@ -32,11 +32,6 @@ from .validate import element_size
 
 MAX_FOLD_BYTES = 1 << 22
 
-_INT_BINARY = {
-    "Add": np.add, "Sub": np.subtract, "Mul": np.multiply,
-    "Div": lambda a, b: np.trunc(np.true_divide(a, b)).astype(np.result_type(a, b)),
-    "Equal": np.equal, "Less": np.less, "Greater": np.greater, "Max": np.maximum, "Min": np.minimum,
-}
 
 
 def _static_shape(vi: onnx.ValueInfoProto) -> Optional[tuple[int, ...]]:
@@ -99,11 +94,8 @@ def evaluate_node(
     if any(x is None for x in inputs[:1]):
         return None
     arrays = [x for x in inputs if x is not None]
-    if op_type in _INT_BINARY and len(arrays) == 2 and all(a.dtype.kind in "iub" for a in arrays):
-        if op_type == "Div" and not np.all(arrays[1]):
-            return None  # integer division by zero: leave it to run time
-        with np.errstate(all="ignore"):
-            return [np.asarray(_INT_BINARY[op_type](arrays[0], arrays[1]))]
+    if op_type in ("Div", "Mod") and len(arrays) == 2 and arrays[1].dtype.kind in "iub" and not np.all(arrays[1]):
+        return None  # integer division by zero: leave it to run time
     try:
         kernel = get_kernel(op_type, "fp32")
     except UnsupportedKernel:

@@ -189,8 +189,8 @@ def fix_input_shapes(
             raise ModelError(f"{path}: input '{vi.name}' has no shape; give --input-shape {vi.name}=DxDxD")
         for axis, d in enumerate(dims):
             if d.HasField("dim_value"):
-                if d.dim_value <= 0:
-                    raise ModelError(f"{path}: input '{vi.name}' dim {axis} is {d.dim_value}; dims must be positive")
+                if d.dim_value < 0:
+                    raise ModelError(f"{path}: input '{vi.name}' dim {axis} is {d.dim_value}; dims must not be negative")
                 continue
             label = f" '{d.dim_param}'" if d.dim_param else ""
             raise ModelError(

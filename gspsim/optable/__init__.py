@@ -14,7 +14,7 @@ This package imports nothing from the pipeline's stages (frontend, ir,
 passes, lowering, kernels, engine), so all of them can import it.
 """
 
-from .kernel import ANY, Attrs, Inputs, Kernel, PreparedRowsFn, PrepareFn, RowsFn, RunFn
+from .kernel import ANY, Attrs, Inputs, Kernel, PreparedRowsFn, PrepareFn, RowsFn, RunFn, run_node
 from .spec import (
     REDUCTION,
     VARIADIC,
@@ -34,5 +34,5 @@ from .table import ENTRY_POINT_GROUP, OpTableError, all_specs, custom_ops, find_
 __all__ = [
     "ANY", "ENTRY_POINT_GROUP", "REDUCTION", "VARIADIC", "VIEW", "WINDOW", "Attrs", "CostKind", "CostRule", "Inputs",
     "Int8Role", "Kernel", "MacRule", "OpSpec", "OpTableError", "PrepareFn", "PreparedRowsFn", "RowMap", "RowsFn",
-    "RunFn", "all_specs", "custom_ops", "find_spec", "installed_specs", "macs", "per_element", "spec_of",
+    "RunFn", "all_specs", "custom_ops", "find_spec", "installed_specs", "macs", "per_element", "run_node", "spec_of",
 ]

@@ -47,6 +47,9 @@ def _pool() -> tuple[OpSpec, ...]:
         OpSpec("GlobalAveragePool", kernel_module="pool", cost=REDUCTION, int8=I.REQUANTIZE,
                qlinear="QLinearGlobalAveragePool"),
         OpSpec("QLinearGlobalAveragePool", MS, kernel_module="pool", cost=REDUCTION, int8=I.INTEGER),
+        OpSpec("LpPool", kernel_module="pool", cost=WINDOW, row_map=R.WINDOW, int8=I.FLOAT, channelwise=True),
+        OpSpec("GlobalMaxPool", kernel_module="pool", cost=REDUCTION, int8=I.PASS_THROUGH),
+        OpSpec("GlobalLpPool", kernel_module="pool", cost=REDUCTION, int8=I.FLOAT),
     )
 
 
@@ -96,11 +99,23 @@ def _elementwise() -> tuple[OpSpec, ...]:
         ew("QLinearMul", 3, int8=I.INTEGER, domain=MS),
         ew("QLinearSigmoid", 2, int8=I.INTEGER, domain=MS),
         ew("QLinearLeakyRelu", 2, int8=I.INTEGER, domain=MS),
-        # no kernel yet
-        OpSpec("Elu", activation=True, channelwise=True),
-        OpSpec("Selu", activation=True, channelwise=True),
-        OpSpec("Softplus", activation=True, channelwise=True),
-        OpSpec("Log", int8=I.FLOAT),
+        ew("Elu", 4, int8=I.FLOAT, activation=True, channelwise=True),
+        ew("Selu", 5, int8=I.FLOAT, activation=True, channelwise=True),
+        ew("Celu", 5, int8=I.FLOAT, activation=True, channelwise=True),
+        ew("Softplus", 4, int8=I.FLOAT, activation=True, channelwise=True),
+        ew("Softsign", 2, int8=I.FLOAT, activation=True, channelwise=True),
+        ew("Mish", 8, int8=I.FLOAT, activation=True, channelwise=True),
+        ew("Swish", 5, int8=I.FLOAT, activation=True, channelwise=True),
+        ew("ThresholdedRelu", activation=True, channelwise=True),
+        ew("PRelu", 2),
+        ew("Shrink", 2, channelwise=True),
+        ew("Log", 4, int8=I.FLOAT, channelwise=True),
+        *(ew(op, 4, int8=I.FLOAT, channelwise=True) for op in (
+            "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")),
+        *(ew(op, channelwise=True) for op in ("Sign", "Floor", "Ceil", "Round")),
+        ew("Mod", 2),
+        OpSpec("Mean", kernel_module="elementwise", cost=VARIADIC, row_map=R.ROWWISE),
+        *(ew(op) for op in ("BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot")),
     )
 
 
@@ -114,12 +129,19 @@ def _normalization() -> tuple[OpSpec, ...]:
         # int8: QLinearGlobalAveragePool, for a mean over H and W of an NCHW tensor only
         OpSpec("ReduceMean", kernel_module="normalization", cost=REDUCTION, int8=I.REQUANTIZE,
                qlinear="QLinearGlobalAveragePool"),
-        # no kernel yet
-        OpSpec("ReduceSum", cost=REDUCTION, int8=I.FLOAT),
-        OpSpec("ReduceMax", cost=REDUCTION, int8=I.FLOAT),
-        OpSpec("LogSoftmax", int8=I.FLOAT),
-        OpSpec("InstanceNormalization", int8=I.FLOAT),
-        OpSpec("GroupNormalization", int8=I.FLOAT),
+        OpSpec("ReduceSum", kernel_module="normalization", cost=REDUCTION, int8=I.FLOAT),
+        OpSpec("ReduceMax", kernel_module="normalization", cost=REDUCTION, int8=I.FLOAT),
+        OpSpec("ReduceMin", kernel_module="normalization", cost=REDUCTION, int8=I.FLOAT),
+        *(OpSpec(op, kernel_module="normalization", cost=REDUCTION, int8=I.FLOAT) for op in (
+            "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")),
+        OpSpec("ArgMax", kernel_module="normalization", cost=REDUCTION),
+        OpSpec("ArgMin", kernel_module="normalization", cost=REDUCTION),
+        OpSpec("LogSoftmax", kernel_module="normalization", cost=per_element(5), int8=I.FLOAT),
+        OpSpec("Hardmax", kernel_module="normalization", cost=per_element(2), int8=I.FLOAT),
+        OpSpec("LpNormalization", kernel_module="normalization", cost=per_element(3), int8=I.FLOAT),
+        OpSpec("RMSNormalization", kernel_module="normalization", cost=per_element(5), int8=I.FLOAT),
+        OpSpec("InstanceNormalization", kernel_module="normalization", cost=per_element(8), int8=I.FLOAT),
+        OpSpec("GroupNormalization", kernel_module="normalization", cost=per_element(8), int8=I.FLOAT),
     )
 
 
@@ -131,8 +153,10 @@ def _quantize() -> tuple[OpSpec, ...]:
                int8=I.INTEGER, foldable=False),
         OpSpec("DynamicQuantizeLinear", kernel_module="quantize", int8=I.INTEGER),
         OpSpec("QLinearConcat", MS, kernel_module="quantize", row_map=R.CONCAT, int8=I.INTEGER),
-        # no kernel: gspsim.passes.qdq rewrites it as DequantizeLinear -> Softmax -> QuantizeLinear
+        # no kernels: gspsim.passes.qdq rewrites them (DequantizeLinear -> Softmax -> QuantizeLinear; a 1x1
+        # QLinearConv between Reshapes, or MatMulInteger -> DequantizeLinear for a float output)
         OpSpec("QLinearSoftmax", MS, int8=I.INTEGER),
+        OpSpec("QGemm", MS, int8=I.INTEGER),
     )
 
 
@@ -156,12 +180,19 @@ def _layout() -> tuple[OpSpec, ...]:
         lay("Pad", int8=I.PASS_THROUGH),
         lay("Concat", row_map=R.CONCAT, int8=I.REQUANTIZE, qlinear="QLinearConcat"),
         lay("Cast", row_map=R.ROWWISE),
+        lay("CastLike", row_map=R.ROWWISE),
         lay("Where", row_map=R.ROWWISE),
         lay("Equal", row_map=R.ROWWISE),
         lay("Greater"),
         lay("Less"),
+        lay("GreaterOrEqual"),
+        lay("LessOrEqual"),
         lay("And"),
+        lay("Or"),
+        lay("Xor"),
         lay("Not"),
+        lay("IsNaN"),
+        lay("IsInf"),
         lay("Shape"),
         lay("Size"),
         lay("Range"),

@@ -20,6 +20,9 @@ A :class:`Kernel` holds:
   complete at the first block and the same for every block.
   ``rows_fn(inputs, out, start, stop)`` computes exactly what
   ``run_rows(inputs, attrs, out, start, stop)`` computes.
+* ``run_all(inputs, attrs) -> tuple[np.ndarray, ...]`` (optional) is ``run``
+  with the op's optional outputs too (MaxPool's Indices), for nodes that use
+  them; ``run`` may skip work only they need.  :func:`run_node` picks one.
 
 Precisions are those of :data:`gspsim.vocab.PRECISIONS`; layout-only ops
 (reshape, transpose, concat, ...) are registered once under :data:`ANY` and
@@ -60,6 +63,14 @@ class Kernel:
     row_axis: Optional[int] = None
     #: once-per-node preparation of the constant inputs for ``run_rows`` (see the module docstring)
     prepare: Optional[PrepareFn] = None
+    #: ``run`` with the optional outputs too (see the module docstring)
+    run_all: Optional[RunFn] = None
 
 
-__all__ = ["ANY", "Attrs", "Inputs", "Kernel", "PrepareFn", "PreparedRowsFn", "RowsFn", "RunFn"]
+def run_node(kernel: Kernel, inputs: Inputs, attrs: Attrs, outputs: Sequence[str]) -> tuple:
+    """The whole-node outputs of a node whose output names are ``outputs`` ("" for an omitted one)."""
+    wants_optional = kernel.run_all is not None and any(outputs[1:])
+    return tuple((kernel.run_all if wants_optional else kernel.run)(inputs, attrs))
+
+
+__all__ = ["ANY", "Attrs", "Inputs", "Kernel", "PrepareFn", "PreparedRowsFn", "RowsFn", "RunFn", "run_node"]

@@ -195,6 +195,13 @@ def dropout(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
     return (x, np.ones(x.shape, dtype=np.bool_))
 
 
+def cast_like(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Cast to the element type of the second input (CastLike)."""
+    target = np.asarray(inputs[1]).dtype
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (contiguous(np.asarray(inputs[0]).astype(target)),)
+
+
 def cast(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
     """Convert to the ``to`` element type with C-style conversions (float -> int truncates).
 

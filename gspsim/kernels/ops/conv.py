@@ -23,6 +23,10 @@ unit W axis).  Numerics:
 
 Every kernel except ConvTranspose has ``run_rows`` over output axis 2 (H, or
 L for 1-D): any split of the output rows into blocks gives exactly ``run``.
+
+3-D and higher float convolutions (video and volumetric models) and float64
+data run through the numpy taps of ``_window_nd.py`` (float32 sums; float64
+for float64 data), with the same geometry.  The int8 kernels are 1-D and 2-D.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from typing import Callable, Mapping, NamedTuple, Optional
 import numpy as np
 
 from ...optable.kernel import Attrs, Inputs, Kernel, PreparedRowsFn, RunFn
-from ._conv_geometry import Window2D, as_image, conv_transpose_window, conv_window
+from ._conv_geometry import Window2D, as_image, conv_transpose_window, conv_window, transpose_axes, window_axes
+from ._window_nd import conv_nd, conv_transpose_nd
 from ._conv_jit import col2im_add, depthwise_rows, im2col_kp, qconv_f32_rows, qconv_rows
 
 #: the exact int8 float path works on tiles of whole output rows of about this many pixels...
@@ -216,10 +221,26 @@ def _conv_inputs(inputs: Inputs) -> tuple[np.ndarray, np.ndarray, Optional[np.nd
     return np.asarray(x), np.asarray(w), None if b is None else np.asarray(b)
 
 
+def _on_image(x: np.ndarray) -> bool:
+    """Whether the image loops take ``x`` (1-D or 2-D, float32 or float16); else the N-d taps do."""
+    return x.ndim in (3, 4) and x.dtype in (np.float32, np.float16)
+
+
+def _conv_any_rank(inputs: Inputs, attrs: Attrs, start: int, stop: Optional[int]) -> np.ndarray:
+    x, w, b = _conv_inputs(inputs)
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f"Conv of {x.dtype} data")
+    kernel = [int(k) for k in (attrs.get("kernel_shape") or w.shape[2:])]
+    axes = window_axes(x.shape, kernel, attrs, ceil_mode=False)
+    return conv_nd(x, w, b, axes, int(attrs.get("group", 1)), start, axes[0].out if stop is None else stop)
+
+
 def _float_conv_kernel(precision: str, dtype: type) -> Kernel:
     """Conv at ``precision`` (float32 arithmetic, ``dtype`` storage), weights converted once per node."""
 
     def prepare(inputs: Inputs, attrs: Attrs) -> PreparedRowsFn:
+        if not _on_image(np.asarray(inputs[0])):
+            return lambda block_inputs, out, start, stop: run_rows(block_inputs, attrs, out, start, stop)
         plan = _plan_float_conv(inputs, attrs)
 
         def rows(block_inputs: Inputs, out: np.ndarray, start: int, stop: int) -> None:
@@ -229,10 +250,15 @@ def _float_conv_kernel(precision: str, dtype: type) -> Kernel:
         return rows
 
     def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+        if not _on_image(np.asarray(inputs[0])):
+            out[:, :, start:stop] = _conv_any_rank(inputs, attrs, start, stop)
+            return
         prepare(inputs, attrs)(inputs, out, start, stop)
 
     def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
         x = np.asarray(inputs[0])
+        if not _on_image(x):
+            return (_conv_any_rank(inputs, attrs, 0, None).astype(x.dtype if x.dtype == np.float64 else dtype),)
         return (_as_output(_float_conv_rows(_plan_float_conv(inputs, attrs), x, attrs, 0, None), x).astype(dtype),)
 
     return Kernel("Conv", precision, run, run_rows, 2, prepare)
@@ -266,6 +292,12 @@ def _conv_transpose_f32(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], a
 def _conv_transpose_run(dtype: type) -> RunFn:
     def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
         x, w, b = _conv_inputs(inputs)
+        if x.dtype.kind != "f":
+            raise NotImplementedError(f"ConvTranspose of {x.dtype} data")
+        if not _on_image(x):
+            axes = transpose_axes(x.shape, w.shape, attrs)
+            out = conv_transpose_nd(x, w, b, axes, int(attrs.get("group", 1)))
+            return (out.astype(x.dtype if x.dtype == np.float64 else dtype),)
         return (_conv_transpose_f32(x, w, b, attrs).astype(dtype),)
 
     return run

@@ -6,9 +6,9 @@ frontend's constant folding of int64 shape subgraphs.  The code lives in
 three private modules by kind:
 
 * ``_layout_shape``: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Expand,
-  Tile, Shape, Size, ConstantOfShape, Range, Identity, Dropout, Cast;
+  Tile, Shape, Size, ConstantOfShape, Range, Identity, Dropout, Cast, CastLike;
 * ``_layout_index``: Slice, Gather, Split, Concat, Pad;
-* ``_layout_logic``: Where, Equal, Less, Greater, Not, And.
+* ``_layout_logic``: Where, the comparisons, Not, And, Or, Xor, IsNaN, IsInf.
 
 Streaming: Slice, Concat and Pad have ``run_rows`` over ``row_axis = 2``
 (H of NCHW).  ``out`` may be the whole output tensor or a buffer of exactly
@@ -43,6 +43,7 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel("Shape", ANY, shp.shape_op),
     Kernel("Size", ANY, shp.size_op),
     Kernel("Cast", ANY, shp.cast),
+    Kernel("CastLike", ANY, shp.cast_like),
     Kernel("ConstantOfShape", ANY, shp.constant_of_shape),
     Kernel("Range", ANY, shp.range_op),
     Kernel("Identity", ANY, shp.identity),
@@ -53,4 +54,10 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel("Greater", ANY, logic.greater),
     Kernel("Not", ANY, logic.logical_not),
     Kernel("And", ANY, logic.logical_and),
+    Kernel("Or", ANY, logic.logical_or),
+    Kernel("Xor", ANY, logic.logical_xor),
+    Kernel("LessOrEqual", ANY, logic.less_or_equal),
+    Kernel("GreaterOrEqual", ANY, logic.greater_or_equal),
+    Kernel("IsNaN", ANY, logic.is_nan),
+    Kernel("IsInf", ANY, logic.is_inf),
 )
