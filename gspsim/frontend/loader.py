@@ -226,8 +226,12 @@ def drop_inferable_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
 def infer_shapes(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
     """ONNX shape inference with data propagation (so Shape->Reshape chains resolve).
 
-    Models with com.microsoft ops (QOperator quantized models) also get their
-    outputs' shapes (:mod:`gspsim.frontend.contrib_shapes`).
+    onnx's data propagation handles shape-like (1-D) values only and fails on an
+    elementwise op broadcasting 2-D integer tensors (masks built from Range,
+    say), so where it fails inference runs again without it (constant folding
+    resolves the shape chains).  Models with ops of other domains (QOperator
+    quantized models, registered ops) also get their outputs' shapes
+    (:mod:`gspsim.frontend.contrib_shapes`).
     """
     from .contrib_shapes import infer_contrib_shapes, uses_contrib_ops
 
@@ -236,4 +240,8 @@ def infer_shapes(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
             return infer_contrib_shapes(model)
         return shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:
-        raise ModelError(f"{path}: shape inference failed: {one_line(exc)}") from None
+        first = exc
+    try:
+        return shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=False)
+    except Exception:
+        raise ModelError(f"{path}: shape inference failed: {one_line(first)}") from None

@@ -84,6 +84,14 @@ def check_domains(graph: onnx.GraphProto, path: str) -> None:
         raise UnsupportedOpsError(f"{path}: {len(unknown)} unsupported op(s): " + ", ".join(unknown))
 
 
+def _cast_like_as_cast(op: OpNode, tensors: dict[str, TensorInfo]) -> OpNode:
+    """CastLike(x, like) is Cast(x, to=like's type), known statically: one op for the passes to know."""
+    to = int(helper.np_dtype_to_tensor_dtype(np.dtype(tensors[op.outputs[0]].dtype)))
+    attrs = {**{k: v for k, v in op.attrs.items() if k == "saturate"}, "to": to}
+    return OpNode(op.name, "Cast", op.inputs[:1], op.outputs, attrs,
+                  {k: v for k, v in op.weights.items() if k == op.inputs[0]})
+
+
 def model_to_ir(
     model: onnx.ModelProto, path: str, notes: Iterable[str] = (), max_memory_bytes: Optional[int] = None
 ) -> DataflowGraph:
@@ -127,6 +135,8 @@ def model_to_ir(
         )
         if node.domain in ("", "ai.onnx"):
             check_op(ops[-1], tensors, path)
+            if node.op_type == "CastLike":
+                ops[-1] = _cast_like_as_cast(ops[-1], tensors)
     inputs = tuple(i.name for i in graph.input if i.name not in weights)
     outputs = tuple(o.name for o in graph.output)
     for o in outputs:

@@ -80,9 +80,44 @@ def count_macs(op: OpNode, tensors: Mapping[str, TensorInfo]) -> int:
         a = _weight_shape(op, 0, tensors)
         k = a[0] if op.attrs.get("transA", 0) else a[1]
         return out.size * int(k)
+    if rule.macs is MacRule.EINSUM:
+        return _einsum_macs(op, tensors)
+    if rule.macs is MacRule.ATTENTION:
+        return _attention_macs(op, tensors)
     # MATMUL (MatMul, QLinearMatMul, MatMulInteger): K is A's last dim
     a = _weight_shape(op, 0, tensors)
     return out.size * int(a[-1])
+
+
+def _einsum_macs(op: OpNode, tensors: Mapping[str, TensorInfo]) -> int:
+    """Output elements x the extent of every summed index (the indices of no output)."""
+    equation = op.attrs.get("equation", "")
+    equation = (equation.decode() if isinstance(equation, bytes) else str(equation)).replace(" ", "")
+    terms, arrow, result = equation.partition("->")
+    extent: dict[str, int] = {}
+    for term, name in zip(terms.split(","), (t for t in op.inputs if t)):
+        shape = _weight_shape(op, list(op.inputs).index(name), tensors)
+        head, dots, tail = term.partition("...")
+        labels = list(head) + ["."] * (len(shape) - len(head) - len(tail) if dots else 0) + list(tail)
+        for label, dim in zip(labels, shape):
+            if label != ".":
+                extent[label] = max(extent.get(label, 1), int(dim))
+    if not arrow:  # implicit output: the labels that appear once
+        result = "".join(sorted(c for c in extent if terms.count(c) == 1))
+    summed = [extent[c] for c in extent if c not in result]
+    out = tensors[op.outputs[0]]
+    return out.size * int(np.prod(summed, dtype=np.int64)) if summed else out.size
+
+
+def _attention_macs(op: OpNode, tensors: Mapping[str, TensorInfo]) -> int:
+    """Q·Kᵀ and probabilities·V: (query elements + output elements) x key sequence length (past included)."""
+    q = _weight_shape(op, 0, tensors)
+    k = _weight_shape(op, 1, tensors)
+    kv_len = int(k[2] if len(k) == 4 else k[1])
+    if len(op.inputs) > 4 and op.inputs[4]:
+        kv_len += int(_weight_shape(op, 4, tensors)[2])
+    y = tensors[op.outputs[0]]
+    return (int(np.prod(q, dtype=np.int64)) + y.size) * kv_len
 
 
 def count_vector_ops(op: OpNode, tensors: Mapping[str, TensorInfo]) -> int:

@@ -64,6 +64,14 @@ def _matmul() -> tuple[OpSpec, ...]:
                int8=I.INTEGER),
         OpSpec("QLinearMatMul", kernel_module="matmul", cost=macs(MacRule.MATMUL, 3), row_map=R.MATMUL_ROWS,
                int8=I.INTEGER),
+        OpSpec("Einsum", kernel_module="matmul", cost=macs(MacRule.EINSUM)),
+    )
+
+
+def _attention() -> tuple[OpSpec, ...]:
+    return (
+        OpSpec("Attention", kernel_module="attention", cost=macs(MacRule.ATTENTION), int8=I.FLOAT),
+        OpSpec("RotaryEmbedding", kernel_module="attention", cost=per_element(3), int8=I.FLOAT),
     )
 
 
@@ -195,6 +203,13 @@ def _layout() -> tuple[OpSpec, ...]:
         lay("IsInf"),
         lay("Shape"),
         lay("Size"),
+        *(lay(op, int8=I.PASS_THROUGH) for op in (
+            "GatherElements", "GatherND", "Compress", "ReverseSequence", "DepthToSpace", "SpaceToDepth",
+            "CenterCropPad")),
+        *(lay(op) for op in ("ScatterElements", "ScatterND", "TensorScatter", "TopK", "NonZero", "Trilu",
+                             "EyeLike", "BitCast")),
+        lay("CumSum", cost=per_element(1)),
+        lay("CumProd", cost=per_element(1)),
         lay("Range"),
         lay("ConstantOfShape"),
     )
@@ -211,7 +226,7 @@ def _random() -> tuple[OpSpec, ...]:
 
 
 BUILTIN_SPECS: tuple[OpSpec, ...] = (
-    *_conv(), *_pool(), *_matmul(), *_elementwise(), *_normalization(), *_quantize(), *_layout(), *_resize(),
+    *_conv(), *_pool(), *_matmul(), *_attention(), *_elementwise(), *_normalization(), *_quantize(), *_layout(), *_resize(),
     *_random(),
 )
 

@@ -11,7 +11,8 @@ The rule, per op, first match wins:
    beside int8 (Blaize ships mixed INT8+BF16 models);
 4. otherwise the run's precision.
 
-Float tensors take the precision of the op that writes them: float16 for fp16,
+Float tensors take the precision of the op that writes them (a Cast writes the
+type the model asks for, as it declares it): float16 for fp16,
 float32 values rounded to bf16 (counted at 2 bytes) for bf16, float32 for
 fp32 -- except float64 tensors, which stay float64 at fp32 (a model written
 in float64 computes in float64; its ops are costed as fp32, the widest
@@ -129,7 +130,9 @@ def assign_precision(
             base = tensors.get(k, TensorInfo(k, tuple(v.shape), v.dtype.name))
             bf16 = float_p == "bf16" and v.dtype.kind == "f" and p != "int8"
             tensors[k] = replace(base, dtype=v.dtype.name, elem_bytes=2 if bf16 else None)
-        if p != "int8":  # int8 ops (and a DequantizeLinear's float output) keep the model's types
+        # int8 ops (and a DequantizeLinear's float output) keep the model's types, and so does a Cast:
+        # it writes the type the model asks for (its readers get a Cast to their precision if needed)
+        if p != "int8" and op.op_type != "Cast":
             for name in op.outputs:
                 if name:
                     tensors[name] = _float_info(tensors[name], float_p)

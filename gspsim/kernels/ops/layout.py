@@ -8,7 +8,10 @@ three private modules by kind:
 * ``_layout_shape``: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Expand,
   Tile, Shape, Size, ConstantOfShape, Range, Identity, Dropout, Cast, CastLike;
 * ``_layout_index``: Slice, Gather, Split, Concat, Pad;
-* ``_layout_logic``: Where, the comparisons, Not, And, Or, Xor, IsNaN, IsInf.
+* ``_layout_logic``: Where, the comparisons, Not, And, Or, Xor, IsNaN, IsInf;
+* ``_layout_select``: GatherElements, GatherND, ScatterElements, ScatterND,
+  TensorScatter, TopK, NonZero, Compress, Trilu, CumSum, CumProd,
+  ReverseSequence, EyeLike, DepthToSpace, SpaceToDepth, CenterCropPad, BitCast.
 
 Streaming: Slice, Concat and Pad have ``run_rows`` over ``row_axis = 2``
 (H of NCHW).  ``out`` may be the whole output tensor or a buffer of exactly
@@ -23,6 +26,7 @@ from __future__ import annotations
 from ...optable.kernel import ANY, Kernel
 from . import _layout_index as idx
 from . import _layout_logic as logic
+from . import _layout_select as sel
 from . import _layout_shape as shp
 
 ROW_AXIS = idx.ROW_AXIS
@@ -60,4 +64,21 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel("GreaterOrEqual", ANY, logic.greater_or_equal),
     Kernel("IsNaN", ANY, logic.is_nan),
     Kernel("IsInf", ANY, logic.is_inf),
+    Kernel("GatherElements", ANY, sel.gather_elements),
+    Kernel("GatherND", ANY, sel.gather_nd),
+    Kernel("ScatterElements", ANY, sel.scatter_elements),
+    Kernel("ScatterND", ANY, sel.scatter_nd),
+    Kernel("TensorScatter", ANY, sel.tensor_scatter),
+    Kernel("TopK", ANY, sel.top_k),
+    Kernel("NonZero", ANY, sel.non_zero),
+    Kernel("Compress", ANY, sel.compress),
+    Kernel("Trilu", ANY, sel.trilu),
+    Kernel("CumSum", ANY, sel.cum_sum),
+    Kernel("CumProd", ANY, sel.cum_prod),
+    Kernel("ReverseSequence", ANY, sel.reverse_sequence),
+    Kernel("EyeLike", ANY, sel.eye_like),
+    Kernel("DepthToSpace", ANY, sel.depth_to_space),
+    Kernel("SpaceToDepth", ANY, sel.space_to_depth),
+    Kernel("CenterCropPad", ANY, sel.center_crop_pad),
+    Kernel("BitCast", ANY, sel.bit_cast),
 )

@@ -361,7 +361,28 @@ def _int_matmul_kernel(
     return Kernel(op_type, "int8", run, run_rows, row_axis=-2, prepare=prepare)
 
 
+# --------------------------------------------------------------------------- Einsum
+
+
+def _einsum(precision: str):  # type: ignore[no-untyped-def]
+    """Einsum: numpy's, in the operands' type (float16 computed in float32 and rounded once)."""
+
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        equation = attrs.get("equation")
+        if equation is None:
+            raise ValueError("Einsum needs an equation")
+        equation = equation.decode() if isinstance(equation, bytes) else str(equation)
+        operands = [np.asarray(x) for x in inputs if x is not None]
+        out_type = operands[0].dtype
+        if out_type == np.float16:
+            operands = [x.astype(np.float32) for x in operands]
+        return (np.asarray(np.einsum(equation.replace(" ", ""), *operands), dtype=out_type),)
+
+    return run
+
+
 KERNELS: tuple[Kernel, ...] = (
+    *(Kernel("Einsum", precision, _einsum(precision)) for precision in ("fp32", "fp16", "int8")),
     _make_matmul("fp32"),
     _make_matmul("fp16"),
     _make_gemm("fp32"),
