@@ -206,7 +206,8 @@ def space_to_depth(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
     x = np.asarray(inputs[0])
     b = attr_int(attrs, "blocksize", 0)
     n, c, h, w = x.shape
-    y = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+    y = x.reshape(n, c, h // b, b, w // b, b)
+    y = y.transpose(0, 3, 5, 1, 2, 4) if attr_str(attrs, "mode", "DCR") == "DCR" else y.transpose(0, 1, 3, 5, 2, 4)
     return (contiguous(y.reshape(n, c * b * b, h // b, w // b)),)
 
 
@@ -232,7 +233,7 @@ def center_crop_pad(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
 
 
 def bit_cast(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
-    x = np.ascontiguousarray(inputs[0])
+    x = contiguous(np.asarray(inputs[0]))
     target = np.dtype(onnx_dtype(int(attrs["to"])))
     if target.itemsize != x.dtype.itemsize:
         raise ValueError(f"BitCast between types of different sizes ({x.dtype} and {target})")
