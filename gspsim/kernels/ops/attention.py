@@ -6,7 +6,9 @@ grouped-query attention (each KV head serving ``q_num_heads / kv_num_heads``
 query heads), a KV cache (``past_key`` / ``past_value`` concatenated before
 the new keys; ``present_key`` / ``present_value`` returned), a boolean or
 additive ``attn_mask`` (padded with "masked" up to the key length),
-bottom-right aligned causal masking (``is_causal``), the per-batch valid key
+bottom-right aligned causal masking (``is_causal``: with a cache, query i sees
+keys up to the cache length + i, as onnx's reference and test data have it;
+onnxruntime 1.32 aligns it top-left at opset 23), the per-batch valid key
 counts of ``nonpad_kv_seqlen`` (opset 24), sliding windows
 (``left_window_size`` / ``right_window_size``, opset 25), ``softcap``,
 ``softmax_precision`` and the four ``qk_matmul_output_mode`` outputs.  A query
