@@ -67,7 +67,7 @@ def count_macs(op: OpNode, tensors: Mapping[str, TensorInfo]) -> int:
     rule = spec_of(op.op_type).cost
     if rule.kind is not CostKind.MACS:
         return 0
-    out = tensors[op.outputs[0]]
+    out = tensors[next(o for o in op.outputs if o)]  # the first output the node writes
     if rule.macs is MacRule.CONV:
         w = _weight_shape(op, rule.weight_input or 1, tensors)
         return out.size * int(np.prod(w[1:]))
@@ -84,6 +84,11 @@ def count_macs(op: OpNode, tensors: Mapping[str, TensorInfo]) -> int:
         return _einsum_macs(op, tensors)
     if rule.macs is MacRule.ATTENTION:
         return _attention_macs(op, tensors)
+    if rule.macs is MacRule.RECURRENT:
+        x, w = _weight_shape(op, 0, tensors), _weight_shape(op, 1, tensors)
+        steps_and_batch = int(x[0]) * int(x[1])
+        hidden = int(_weight_shape(op, 2, tensors)[-1])
+        return steps_and_batch * int(w[0]) * int(w[1]) * (int(w[2]) + hidden)
     # MATMUL (MatMul, QLinearMatMul, MatMulInteger): K is A's last dim
     a = _weight_shape(op, 0, tensors)
     return out.size * int(a[-1])

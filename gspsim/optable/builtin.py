@@ -34,6 +34,7 @@ def _conv() -> tuple[OpSpec, ...]:
                row_map=R.TRANSPOSED_WINDOW, int8=I.FLOAT),
         OpSpec("ConvInteger", kernel_module="conv", cost=macs(MacRule.CONV, 1), row_map=R.WINDOW, int8=I.INTEGER),
         OpSpec("QLinearConv", kernel_module="conv", cost=macs(MacRule.CONV, 3), row_map=R.WINDOW, int8=I.INTEGER),
+        OpSpec("CausalConvWithState", kernel_module="conv", cost=macs(MacRule.CONV, 1), int8=I.FLOAT),
     )
 
 
@@ -50,6 +51,7 @@ def _pool() -> tuple[OpSpec, ...]:
         OpSpec("LpPool", kernel_module="pool", cost=WINDOW, row_map=R.WINDOW, int8=I.FLOAT, channelwise=True),
         OpSpec("GlobalMaxPool", kernel_module="pool", cost=REDUCTION, int8=I.PASS_THROUGH),
         OpSpec("GlobalLpPool", kernel_module="pool", cost=REDUCTION, int8=I.FLOAT),
+        OpSpec("MaxUnpool", kernel_module="pool", int8=I.PASS_THROUGH),
     )
 
 
@@ -65,11 +67,14 @@ def _matmul() -> tuple[OpSpec, ...]:
         OpSpec("QLinearMatMul", kernel_module="matmul", cost=macs(MacRule.MATMUL, 3), row_map=R.MATMUL_ROWS,
                int8=I.INTEGER),
         OpSpec("Einsum", kernel_module="matmul", cost=macs(MacRule.EINSUM)),
+        OpSpec("Det", kernel_module="matmul", cost=per_element(1), int8=I.FLOAT),
     )
 
 
 def _attention() -> tuple[OpSpec, ...]:
     return (
+        *(OpSpec(op, kernel_module="recurrent", cost=macs(MacRule.RECURRENT, 1), int8=I.FLOAT)
+          for op in ("RNN", "GRU", "LSTM")),
         OpSpec("Attention", kernel_module="attention", cost=macs(MacRule.ATTENTION), int8=I.FLOAT),
         OpSpec("RotaryEmbedding", kernel_module="attention", cost=per_element(3), int8=I.FLOAT),
     )
@@ -114,6 +119,7 @@ def _elementwise() -> tuple[OpSpec, ...]:
         ew("Softsign", 2, int8=I.FLOAT, activation=True, channelwise=True),
         ew("Mish", 8, int8=I.FLOAT, activation=True, channelwise=True),
         ew("Swish", 5, int8=I.FLOAT, activation=True, channelwise=True),
+        ew("SwiGLU", 6, int8=I.FLOAT),
         ew("ThresholdedRelu", activation=True, channelwise=True),
         ew("PRelu", 2),
         ew("Shrink", 2, channelwise=True),
@@ -208,6 +214,8 @@ def _layout() -> tuple[OpSpec, ...]:
             "CenterCropPad")),
         *(lay(op) for op in ("ScatterElements", "ScatterND", "TensorScatter", "TopK", "NonZero", "Trilu",
                              "EyeLike", "BitCast")),
+        lay("OneHot"),
+        lay("NonMaxSuppression"),
         lay("CumSum", cost=per_element(1)),
         lay("CumProd", cost=per_element(1)),
         lay("Range"),
@@ -219,6 +227,13 @@ def _resize() -> tuple[OpSpec, ...]:
     return (OpSpec("Resize", kernel_module="resize", cost=per_element(4), row_map=R.RESIZE, int8=I.PASS_THROUGH),)
 
 
+def _sampling() -> tuple[OpSpec, ...]:
+    return (
+        OpSpec("GridSample", kernel_module="sampling", cost=per_element(8), int8=I.FLOAT),
+        OpSpec("AffineGrid", kernel_module="sampling", cost=per_element(6), int8=I.FLOAT),
+    )
+
+
 def _random() -> tuple[OpSpec, ...]:
     """Random ops: never folded into constants (each run draws anew); no kernel."""
     return tuple(OpSpec(op, foldable=False) for op in (
@@ -226,7 +241,8 @@ def _random() -> tuple[OpSpec, ...]:
 
 
 BUILTIN_SPECS: tuple[OpSpec, ...] = (
-    *_conv(), *_pool(), *_matmul(), *_attention(), *_elementwise(), *_normalization(), *_quantize(), *_layout(), *_resize(),
+    *_conv(), *_pool(), *_matmul(), *_attention(), *_elementwise(), *_normalization(), *_quantize(), *_layout(),
+    *_resize(), *_sampling(),
     *_random(),
 )
 

@@ -59,6 +59,8 @@ class MacRule(str, Enum):
     EINSUM = "einsum"
     #: Q·Kᵀ and weights·V: batch x heads x (query x key x (head size + value head size))
     ATTENTION = "attention"
+    #: per time step, batch and direction: gates x hidden x (input + hidden) (W·x and R·h)
+    RECURRENT = "recurrent"
 
 
 @dataclass(frozen=True)

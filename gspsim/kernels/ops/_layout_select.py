@@ -3,7 +3,7 @@
 GatherElements, GatherND, ScatterElements, ScatterND (with their ``reduction``),
 TensorScatter (a KV cache written in place, linear or circular), TopK, NonZero,
 Compress, Trilu, CumSum, CumProd, ReverseSequence, EyeLike, DepthToSpace,
-SpaceToDepth, CenterCropPad and BitCast, with ONNX's semantics (negative
+SpaceToDepth, CenterCropPad, BitCast, OneHot and NonMaxSuppression, with ONNX's semantics (negative
 indices count from the end; TopK keeps the lower index first among equal
 values, as onnxruntime does).  Everything is numpy on whole tensors.
 """
@@ -230,6 +230,63 @@ def center_crop_pad(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
             src[a], dst[a] = slice(0, have), slice(start, start + have)
     out[tuple(dst)] = x[tuple(src)]
     return (out,)
+
+
+def one_hot(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """``values[1]`` where the index (negative ones wrap) equals the position along the new ``axis``, else ``values[0]``."""
+    indices = np.asarray(inputs[0])
+    depth = int(np.asarray(inputs[1]).reshape(-1)[0])
+    values = np.asarray(inputs[2]).reshape(-1)
+    axis = normalize_axis(attr_int(attrs, "axis", -1), indices.ndim + 1)
+    idx = indices.astype(np.int64)
+    idx = np.where(idx < 0, idx + depth, idx)
+    positions = np.arange(depth).reshape((1,) * axis + (depth,) + (1,) * (indices.ndim - axis))
+    hit = np.expand_dims(idx, axis) == positions
+    return (np.where(hit, values[1], values[0]).astype(values.dtype),)
+
+
+def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Intersection over union of one (y1, x1, y2, x2) box with many."""
+    lo = np.maximum(box[:2], others[:, :2])
+    hi = np.minimum(box[2:], others[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    area = np.prod(box[2:] - box[:2])
+    areas = np.prod(others[:, 2:] - others[:, :2], axis=1)
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def non_max_suppression(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Greedy per (batch, class): highest score first, dropping boxes whose IoU exceeds the threshold.
+
+    Output rows (batch, class, box), int64, in that order; boxes are corners (any corner order) or
+    centre + size (``center_point_box=1``); a score must exceed ``score_threshold``.
+    """
+    boxes, scores = np.asarray(inputs[0], np.float64), np.asarray(inputs[1], np.float64)
+    limit_in, iou_in, score_in = (optional_input(inputs, i) for i in (2, 3, 4))
+    limit = 0 if limit_in is None else int(np.asarray(limit_in).reshape(-1)[0])
+    iou_threshold = 0.0 if iou_in is None else float(np.asarray(iou_in).reshape(-1)[0])
+    score_threshold = None if score_in is None else float(np.asarray(score_in).reshape(-1)[0])
+    if attr_int(attrs, "center_point_box", 0):
+        centre, size = boxes[..., :2][..., ::-1], boxes[..., 2:][..., ::-1]  # (x, y, w, h) -> (y, x), (h, w)
+        corners = np.concatenate([centre - size / 2, centre + size / 2], axis=-1)
+    else:
+        corners = np.concatenate([np.minimum(boxes[..., :2], boxes[..., 2:]), np.maximum(boxes[..., :2], boxes[..., 2:])],
+                                 axis=-1)
+    selected: list[tuple[int, int, int]] = []
+    for b in range(scores.shape[0]):
+        for c in range(scores.shape[1]):
+            order = np.argsort(-scores[b, c], kind="stable")
+            if score_threshold is not None:
+                order = order[scores[b, c, order] > score_threshold]
+            kept: list[int] = []
+            for i in order:
+                if len(kept) >= limit:
+                    break
+                if not kept or np.all(_iou(corners[b, i], corners[b, kept]) <= iou_threshold):
+                    kept.append(int(i))
+            selected += [(b, c, i) for i in kept]
+    return (np.array(selected, np.int64).reshape(-1, 3),)
 
 
 def bit_cast(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:

@@ -464,7 +464,43 @@ def _int_conv_kernel(op_type: str, plan_of: Callable[[Inputs, Attrs], tuple[IntC
     return Kernel(op_type, "int8", run, run_rows, 2, prepare)
 
 
+# --------------------------------------------------------------------------- CausalConvWithState
+
+
+def _causal_conv_with_state(precision: str) -> RunFn:
+    """CausalConvWithState: depthwise 1-D conv over the state and the new steps; returns the output and
+    the last ``k - 1`` steps as the next state (streaming convolutions of state-space and hybrid models)."""
+
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        x, w = np.asarray(inputs[0]), np.asarray(inputs[1])
+        if x.dtype.kind != "f" or x.ndim != 3 or w.ndim != 3:
+            raise NotImplementedError(f"CausalConvWithState of {x.dtype} rank-{x.ndim} data")
+        bias = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
+        state = inputs[3] if len(inputs) > 3 and inputs[3] is not None else None
+        activation = attrs.get("activation", "none")
+        activation = activation.decode() if isinstance(activation, bytes) else str(activation)
+        if activation not in ("none", "silu", "swish"):
+            raise ValueError(f"CausalConvWithState: unknown activation {activation!r}")
+        k = w.shape[2]
+        work = np.float64 if x.dtype == np.float64 else np.float32
+        past = np.zeros((x.shape[0], x.shape[1], k - 1), x.dtype) if state is None else np.asarray(state, x.dtype)
+        padded = np.concatenate([past, x], axis=2)
+        wide = padded.astype(work)
+        length = x.shape[2]
+        y = sum(wide[:, :, j:j + length] * w[:, 0, j].astype(work)[None, :, None] for j in range(k))
+        if bias is not None:
+            y = y + np.asarray(bias, work)[None, :, None]
+        y = y.astype(x.dtype)
+        if activation != "none":
+            y32 = y.astype(np.float32)
+            y = (y32 / (1 + np.exp(-y32))).astype(x.dtype)
+        return y, np.ascontiguousarray(padded[:, :, padded.shape[2] - (k - 1):])
+
+    return run
+
+
 KERNELS: tuple[Kernel, ...] = (
+    *(Kernel("CausalConvWithState", p, _causal_conv_with_state(p)) for p in ("fp32", "fp16")),
     _float_conv_kernel("fp32", np.float32),
     _float_conv_kernel("fp16", np.float16),
     Kernel("ConvTranspose", "fp32", _conv_transpose_run(np.float32)),

@@ -2,7 +2,7 @@
 
 Float (fp32, fp16): every op of :data:`FLOAT_OPS` -- arithmetic (Add, Sub, Mul,
 Div, Pow, Mod, Max, Min, Sum, Mean), activations (Relu, Clip, LeakyRelu,
-PRelu, Sigmoid, HardSigmoid, HardSwish, Swish, Tanh, Elu, Selu, Celu, Gelu,
+PRelu, Sigmoid, HardSigmoid, HardSwish, Swish, SwiGLU, Tanh, Elu, Selu, Celu, Gelu,
 Mish, Softplus, Softsign, ThresholdedRelu, Shrink) and math (Erf, Sqrt, Exp,
 Log, Neg, Reciprocal, Abs, Sign, Floor, Ceil, Round, the trigonometric and
 hyperbolic functions).  They compute in float32 -- in float64 for float64 data,
@@ -205,6 +205,7 @@ FLOAT_OPS: dict[str, FloatFn] = {
     "PRelu": _prelu,
     "Sigmoid": _unary(lambda x: x.dtype.type(1.0) / (x.dtype.type(1.0) + np.exp(-x))),
     "Swish": lambda xs, attrs: xs[0] / (1 + np.exp(-xs[0].dtype.type(attrs.get("alpha", 1.0)) * xs[0])),
+    "SwiGLU": lambda xs, attrs: xs[0] / (1 + np.exp(-xs[0].dtype.type(attrs.get("alpha", 1.0)) * xs[0])) * xs[1],
     "Tanh": _unary(np.tanh),
     "Erf": _unary(_erf),
     "Gelu": _gelu,

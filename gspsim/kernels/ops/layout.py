@@ -11,7 +11,8 @@ three private modules by kind:
 * ``_layout_logic``: Where, the comparisons, Not, And, Or, Xor, IsNaN, IsInf;
 * ``_layout_select``: GatherElements, GatherND, ScatterElements, ScatterND,
   TensorScatter, TopK, NonZero, Compress, Trilu, CumSum, CumProd,
-  ReverseSequence, EyeLike, DepthToSpace, SpaceToDepth, CenterCropPad, BitCast.
+  ReverseSequence, EyeLike, DepthToSpace, SpaceToDepth, CenterCropPad, BitCast,
+  OneHot, NonMaxSuppression.
 
 Streaming: Slice, Concat and Pad have ``run_rows`` over ``row_axis = 2``
 (H of NCHW).  ``out`` may be the whole output tensor or a buffer of exactly
@@ -81,4 +82,6 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel("SpaceToDepth", ANY, sel.space_to_depth),
     Kernel("CenterCropPad", ANY, sel.center_crop_pad),
     Kernel("BitCast", ANY, sel.bit_cast),
+    Kernel("OneHot", ANY, sel.one_hot),
+    Kernel("NonMaxSuppression", ANY, sel.non_max_suppression),
 )

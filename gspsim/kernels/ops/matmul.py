@@ -381,8 +381,17 @@ def _einsum(precision: str):  # type: ignore[no-untyped-def]
     return run
 
 
+def _det(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Determinant of the last two axes, LU-factorized in float64, in the input's float type."""
+    x = np.asarray(inputs[0])
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f"Det of {x.dtype} data")
+    return (np.linalg.det(x.astype(np.float64)).astype(x.dtype),)
+
+
 KERNELS: tuple[Kernel, ...] = (
     *(Kernel("Einsum", precision, _einsum(precision)) for precision in ("fp32", "fp16", "int8")),
+    *(Kernel("Det", precision, _det) for precision in ("fp32", "fp16")),
     _make_matmul("fp32"),
     _make_matmul("fp16"),
     _make_gemm("fp32"),

@@ -321,12 +321,33 @@ def _qlinear_global_run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, star
     out4[:, :, start:stop] = _qlinear_global_rows(x, _qparams(inputs), stop - start)
 
 
+def _max_unpool(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """MaxPool's inverse: each value written at its flat index (MaxPool's Indices) into zeros."""
+    x, indices = np.asarray(inputs[0]), np.asarray(inputs[1]).astype(np.int64)
+    kernel = [int(k) for k in attrs.get("kernel_shape") or []]
+    rank = len(kernel)
+    strides = [int(s) for s in attrs.get("strides") or [1] * rank]
+    pads = [int(p) for p in attrs.get("pads") or [0] * (2 * rank)]
+    inferred = list(x.shape[:2]) + [(x.shape[2 + i] - 1) * strides[i] - pads[i] - pads[rank + i] + kernel[i]
+                                    for i in range(rank)]
+    flat = np.zeros(int(np.prod(inferred)), x.dtype)
+    flat[indices.reshape(-1)] = x.reshape(-1)
+    y = flat.reshape(inferred)
+    shape_in = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
+    if shape_in is None:
+        return (y,)
+    out = np.zeros([int(d) for d in np.asarray(shape_in).reshape(-1)], x.dtype)
+    out[tuple(slice(0, d) for d in inferred)] = y
+    return (out,)
+
+
 _MAX_IMAGE = (*_FLOATS, *_INTS)
 KERNELS: tuple[Kernel, ...] = (
     *(_kernel("MaxPool", p, _max_pool, _max_nd, _MAX_IMAGE, _max_pool_with_indices) for p in ("fp32", "fp16", "int8")),
     *(_kernel("AveragePool", p, _avg_pool, _avg_nd, _FLOATS) for p in ("fp32", "fp16")),
     *(_kernel("LpPool", p, _lp_nd, _lp_nd, ()) for p in ("fp32", "fp16")),
     *(Kernel("GlobalMaxPool", p, _global_reduce(_global_max)) for p in ("fp32", "fp16", "int8")),
+    *(Kernel("MaxUnpool", p, _max_unpool) for p in ("fp32", "fp16", "int8")),
     *(Kernel("GlobalLpPool", p, _global_reduce(_global_lp)) for p in ("fp32", "fp16")),
     Kernel("GlobalAveragePool", "fp32", _global_run, _global_run_rows, 2),
     Kernel("GlobalAveragePool", "fp16", _global_run, _global_run_rows, 2),
