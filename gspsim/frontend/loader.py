@@ -29,6 +29,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+import numpy as np
 import onnx
 from onnx import shape_inference, version_converter
 
@@ -223,8 +224,29 @@ def drop_inferable_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
+def _empty_inputs(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    """An empty constant for every graph input whose static shape holds a 0: its only possible value."""
+    from onnx import helper, numpy_helper
+
+    known = {t.name for t in model.graph.initializer}
+    empties = []
+    for vi in model.graph.input:
+        t = vi.type.tensor_type
+        if vi.name in known or not vi.type.HasField("tensor_type") or not t.HasField("shape"):
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+        if 0 in dims and -1 not in dims:
+            dtype = helper.tensor_dtype_to_np_dtype(t.elem_type)
+            empties.append(numpy_helper.from_array(np.zeros(dims, dtype), vi.name))
+    return empties
+
+
 def infer_shapes(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
     """ONNX shape inference with data propagation (so Shape->Reshape chains resolve).
+
+    An empty graph input (a 0 in its static shape) has one possible value, so
+    inference sees it as that constant (an empty ``axes`` input: reduce every
+    axis); it stays an input of the model.
 
     onnx's data propagation handles shape-like (1-D) values only and fails on an
     elementwise op broadcasting 2-D integer tensors (masks built from Range,
@@ -235,13 +257,23 @@ def infer_shapes(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
     """
     from .contrib_shapes import infer_contrib_shapes, uses_contrib_ops
 
+    empties = _empty_inputs(model)
+    if empties:
+        model = onnx.ModelProto.FromString(model.SerializeToString())
+        model.graph.initializer.extend(empties)
     try:
         if uses_contrib_ops(model):
-            return infer_contrib_shapes(model)
-        return shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+            inferred = infer_contrib_shapes(model)
+        else:
+            inferred = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:
-        first = exc
-    try:
-        return shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=False)
-    except Exception:
-        raise ModelError(f"{path}: shape inference failed: {one_line(first)}") from None
+        try:
+            inferred = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=False)
+        except Exception:
+            raise ModelError(f"{path}: shape inference failed: {one_line(exc)}") from None
+    if empties:
+        names = {t.name for t in empties}
+        kept = [t for t in inferred.graph.initializer if t.name not in names]
+        del inferred.graph.initializer[:]
+        inferred.graph.initializer.extend(kept)
+    return inferred

@@ -35,6 +35,7 @@ def _conv() -> tuple[OpSpec, ...]:
         OpSpec("ConvInteger", kernel_module="conv", cost=macs(MacRule.CONV, 1), row_map=R.WINDOW, int8=I.INTEGER),
         OpSpec("QLinearConv", kernel_module="conv", cost=macs(MacRule.CONV, 3), row_map=R.WINDOW, int8=I.INTEGER),
         OpSpec("CausalConvWithState", kernel_module="conv", cost=macs(MacRule.CONV, 1), int8=I.FLOAT),
+        OpSpec("Col2Im", kernel_module="conv", int8=I.FLOAT),
     )
 
 
@@ -76,6 +77,7 @@ def _attention() -> tuple[OpSpec, ...]:
         *(OpSpec(op, kernel_module="recurrent", cost=macs(MacRule.RECURRENT, 1), int8=I.FLOAT)
           for op in ("RNN", "GRU", "LSTM")),
         OpSpec("Attention", kernel_module="attention", cost=macs(MacRule.ATTENTION), int8=I.FLOAT),
+        OpSpec("LinearAttention", kernel_module="attention", cost=per_element(8), int8=I.FLOAT),
         OpSpec("RotaryEmbedding", kernel_module="attention", cost=per_element(3), int8=I.FLOAT),
     )
 
@@ -215,6 +217,7 @@ def _layout() -> tuple[OpSpec, ...]:
         *(lay(op) for op in ("ScatterElements", "ScatterND", "TensorScatter", "TopK", "NonZero", "Trilu",
                              "EyeLike", "BitCast")),
         lay("OneHot"),
+        *(lay(op) for op in ("HannWindow", "HammingWindow", "BlackmanWindow")),
         lay("NonMaxSuppression"),
         lay("CumSum", cost=per_element(1)),
         lay("CumProd", cost=per_element(1)),

@@ -1,4 +1,4 @@
-"""Attention kernels: Attention (opset 23-25) and RotaryEmbedding (opset 23).
+"""Attention kernels: Attention (opset 23-25), LinearAttention and RotaryEmbedding (opset 23).
 
 Attention computes ``softmax(Q·Kᵀ · scale + bias) · V`` per head, with ONNX's
 options: 3-D inputs split into ``q_num_heads`` / ``kv_num_heads`` heads,
@@ -18,6 +18,13 @@ applied to Q and to K, as ONNX defines.
 
 Numerics: float16 inputs compute in float32 (the fp16 kernel) and round once
 at the outputs; float32 in float32; float64 in float64.
+
+LinearAttention is the recurrent form of linear attention (state-space and
+linear-transformer models): per step, a (d_k x d_v) state per KV head is decayed
+(``gated``: ``exp(decay)``), corrected (``delta``: the value minus what the
+state retrieves for the key, times ``beta``), written (key ⊗ value) and read by
+the query; ``past_state`` in, ``present_state`` out, in float32 like onnx's
+reference.
 
 RotaryEmbedding rotates the first ``rotary_embedding_dim`` features of every
 head (all of them by default) by the cached cos / sin of each position (given
@@ -187,6 +194,43 @@ def _rotary_embedding(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
     return (y.astype(x_in.dtype),)
 
 
+def _linear_attention(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    q_in, k_in, v_in = (np.asarray(inputs[i]) for i in range(3))
+    past, decay, beta = _opt(inputs, 3), _opt(inputs, 4), _opt(inputs, 5)
+    rule = attrs.get("update_rule", "gated_delta")
+    rule = rule.decode() if isinstance(rule, bytes) else str(rule)
+    q_heads, kv_heads = attrs.get("q_num_heads"), attrs.get("kv_num_heads")
+    if rule not in ("linear", "gated", "delta", "gated_delta") or not q_heads or not kv_heads or q_heads % kv_heads:
+        raise ValueError(f"LinearAttention: update_rule {rule!r}, q_num_heads {q_heads}, kv_num_heads {kv_heads}")
+    gating, delta = rule in ("gated", "gated_delta"), rule in ("delta", "gated_delta")
+    if gating != (decay is not None) or delta != (beta is not None):
+        raise ValueError(f"LinearAttention: update_rule {rule!r} needs decay / beta exactly when it uses them")
+    f = np.float32
+    q, k, v = (_heads(x.astype(f), h, n) for x, h, n in ((q_in, q_heads, "query"), (k_in, kv_heads, "key"),
+                                                        (v_in, kv_heads, "value")))
+    b, t, d_k, d_v = q_in.shape[0], q_in.shape[1], q.shape[3], v.shape[3]
+    if decay is not None:
+        decay = (decay.reshape(b, t, kv_heads, 1).transpose(0, 2, 1, 3) if decay.shape[-1] == kv_heads
+                 else _heads(decay, kv_heads, "decay")).astype(f)
+    if beta is not None:
+        beta = beta.reshape(b, t, beta.shape[-1], 1).transpose(0, 2, 1, 3).astype(f)
+    state = np.zeros((b, kv_heads, d_k, d_v), f) if past is None else past.astype(f).copy()
+    scale = attrs.get("scale")
+    scale = 1.0 / np.sqrt(d_k) if not scale else float(scale)
+    out = np.zeros((b, q_heads, t, d_v), f)
+    for i in range(t):
+        k_t, v_t = k[:, :, i], v[:, :, i]
+        if gating:
+            state = state * np.exp(decay[:, :, i])[..., None]
+        if delta:
+            v_t = beta[:, :, i] * (v_t - np.einsum("bhdm,bhd->bhm", state, k_t))
+        state = state + k_t[..., :, None] * v_t[..., None, :]
+        read = np.repeat(state, q_heads // kv_heads, axis=1) if q_heads != kv_heads else state
+        out[:, :, i] = f(scale) * np.einsum("bhd,bhdm->bhm", q[:, :, i], read)
+    y = out.transpose(0, 2, 1, 3).reshape(b, t, q_heads * d_v).astype(q_in.dtype)
+    return y, state.astype(q_in.dtype if past is None else past.dtype)
+
+
 def _at(precision: str, fn):  # type: ignore[no-untyped-def]
     """fp16 kernels compute in float32 and round their float outputs to float16 once."""
     if precision != "fp16":
@@ -202,6 +246,7 @@ def _at(precision: str, fn):  # type: ignore[no-untyped-def]
 
 KERNELS: tuple[Kernel, ...] = tuple(
     Kernel(op, precision, _at(precision, fn))
-    for op, fn in (("Attention", _attention), ("RotaryEmbedding", _rotary_embedding))
+    for op, fn in (("Attention", _attention), ("LinearAttention", _linear_attention),
+                   ("RotaryEmbedding", _rotary_embedding))
     for precision in ("fp32", "fp16")
 )

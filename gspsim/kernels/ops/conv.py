@@ -464,6 +464,34 @@ def _int_conv_kernel(op_type: str, plan_of: Callable[[Inputs, Attrs], tuple[IntC
     return Kernel(op_type, "int8", run, run_rows, 2, prepare)
 
 
+# --------------------------------------------------------------------------- Col2Im
+
+
+def _col2im(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Col2Im: every column of sliding blocks added back at its block's place in the image (im2col's adjoint)."""
+    cols = np.asarray(inputs[0])
+    image = [int(v) for v in np.asarray(inputs[1]).reshape(-1)]
+    block = [int(v) for v in np.asarray(inputs[2]).reshape(-1)]
+    rank = len(image)
+    dil = [int(v) for v in attrs.get("dilations") or [1] * rank]
+    strides = [int(v) for v in attrs.get("strides") or [1] * rank]
+    pads = [int(v) for v in attrs.get("pads") or [0] * (2 * rank)]
+    n_count, cb, length = cols.shape
+    channels = cb // int(np.prod(block))
+    counts = [(image[i] + pads[i] + pads[rank + i] - dil[i] * (block[i] - 1) - 1) // strides[i] + 1
+              for i in range(rank)]
+    if int(np.prod(counts)) != length:
+        raise ValueError(f"Col2Im: {length} blocks do not tile an image of {image} with blocks {block}")
+    padded = np.zeros((n_count, channels, *[image[i] + pads[i] + pads[rank + i] for i in range(rank)]),
+                      np.float64 if cols.dtype == np.float64 else np.float32)
+    grid = cols.reshape(n_count, channels, *block, *counts)
+    for tap in np.ndindex(*block):
+        where = tuple(slice(t * d, t * d + (c - 1) * s + 1, s) for t, d, c, s in zip(tap, dil, counts, strides))
+        padded[(slice(None), slice(None), *where)] += grid[(slice(None), slice(None), *tap)]
+    crop = tuple(slice(pads[i], pads[i] + image[i]) for i in range(rank))
+    return (padded[(slice(None), slice(None), *crop)].astype(cols.dtype),)
+
+
 # --------------------------------------------------------------------------- CausalConvWithState
 
 
@@ -501,6 +529,7 @@ def _causal_conv_with_state(precision: str) -> RunFn:
 
 KERNELS: tuple[Kernel, ...] = (
     *(Kernel("CausalConvWithState", p, _causal_conv_with_state(p)) for p in ("fp32", "fp16")),
+    *(Kernel("Col2Im", p, _col2im) for p in ("fp32", "fp16")),
     _float_conv_kernel("fp32", np.float32),
     _float_conv_kernel("fp16", np.float16),
     Kernel("ConvTranspose", "fp32", _conv_transpose_run(np.float32)),

@@ -49,6 +49,7 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel("Size", ANY, shp.size_op),
     Kernel("Cast", ANY, shp.cast),
     Kernel("CastLike", ANY, shp.cast_like),
+    *(Kernel(op, ANY, shp.window(op)) for op in ("HannWindow", "HammingWindow", "BlackmanWindow")),
     Kernel("ConstantOfShape", ANY, shp.constant_of_shape),
     Kernel("Range", ANY, shp.range_op),
     Kernel("Identity", ANY, shp.identity),
