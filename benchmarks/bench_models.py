@@ -148,28 +148,29 @@ class Ort:
 # --------------------------------------------------------------------------- in-process measurements
 
 
-def compile_program(graph: Any, precision: str, mode: str, hw: Any, block_rows: Optional[int]) -> tuple[Any, Any]:
-    """(options, lowered program) of the imported graph at a precision and mode."""
-    from gspsim.api import lower, prepare_precision
+def compile_program(graph: Any, precision: str, mode: str, hw: Any, tile: Optional[str]) -> tuple[Any, Any]:
+    """(options, compiled program) of the imported graph at a precision and mode."""
+    from gspsim.api import compile_model, prepare_graph
     from gspsim.engine.options import SimOptions
 
-    options = SimOptions(mode=mode, precision=precision, accuracy_samples=0, block_rows=block_rows)
-    return options, lower(prepare_precision(graph, options), hw, options)
+    options = SimOptions(mode=mode, precision=precision, accuracy_samples=0, tile=tile)
+    return options, compile_model(prepare_graph(graph, options), hw, options)
 
 
-def run_program(tasks: Any, options: Any, hw: Any, path: Path, inputs: dict[str, np.ndarray], execute: bool) -> tuple[float, float, Any]:
-    """(engine + result seconds, engine seconds, result) of one simulation of the lowered program."""
+def run_program(program: Any, options: Any, hw: Any, path: Path, inputs: dict[str, np.ndarray], execute: bool) -> tuple[float, float, Any]:
+    """(engine + result seconds, engine seconds, result) of one simulation of the compiled program."""
     from dataclasses import replace
 
-    from gspsim.engine.simulator import Workload, simulate_workloads
+    from gspsim.engine import run_engine
+    from gspsim.engine.records import Workload
     from gspsim.results.build import build_result
     from gspsim.scheduling import make_scheduler
 
     options = replace(options, execute=execute)
-    workload = Workload(tasks=tasks, scheduler=make_scheduler(options.scheduler_name, options.seed),
+    workload = Workload(program=program, scheduler=make_scheduler(options.scheduler_name, options.seed),
                         release_cycles=(0.0,), inputs=(inputs,) if execute else ())
     t0 = time.perf_counter()
-    run = simulate_workloads([workload], hw, options)
+    run = run_engine([workload], hw, options)
     t1 = time.perf_counter()
     result = build_result([workload], hw, options, run, [str(path)], [None])
     return time.perf_counter() - t0, t1 - t0, result
@@ -196,8 +197,8 @@ def bench_model(name: str, path: Path, args: argparse.Namespace) -> dict[str, An
         for mode in args.modes:
             row: dict[str, Any] = {"precision": precision, "mode": mode}
             try:
-                compile_s, (options, tasks) = timed(lambda: compile_program(graph, precision, mode, hw, args.block_rows))
-                sim_inputs = synthetic_inputs(tasks.graph, 0)
+                compile_s, (options, tasks) = timed(lambda: compile_program(graph, precision, mode, hw, args.tile))
+                sim_inputs = synthetic_inputs(tasks.tasks.graph, 0)
                 first_s, _, result = run_program(tasks, options, hw, path, sim_inputs, True)  # warm-up (kernels loaded)
                 sims, engines = [], []
                 for _ in range(args.repeats):
@@ -218,7 +219,7 @@ def bench_model(name: str, path: Path, args: argparse.Namespace) -> dict[str, An
                     point = []
                     for _ in range(args.repeats):
                         t, _ = timed(lambda: gspsim.simulate(graph, HW, mode=mode, execute=False, accuracy_samples=0,
-                                                             block_rows=args.block_rows))
+                                                             tile=args.tile))
                         point.append(t)
                     row["timing_only"] = {
                         "sim_s": t_sim, "engine_s": t_engine, "blocks_per_s": result.blocks / t_sim,
@@ -251,7 +252,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     import gspsim
 
     kind, path, precision = spec["kind"], spec["path"], spec.get("precision", "fp32")
-    options = dict(mode="streaming", precision=precision, accuracy_samples=0, block_rows=spec.get("block_rows"))
+    options = dict(mode="streaming", precision=precision, accuracy_samples=0, tile=spec.get("tile"))
     if kind == "memory":
         import gc
         import tracemalloc
@@ -284,7 +285,7 @@ def in_subprocess(spec: dict[str, Any], env: Optional[dict[str, str]] = None) ->
 
 
 def bench_memory_and_jit(entry: dict[str, Any], args: argparse.Namespace) -> None:
-    spec = {"path": entry["path"], "block_rows": args.block_rows}
+    spec = {"path": entry["path"], "tile": args.tile}
     mem = in_subprocess({**spec, "kind": "memory"})
     if "error" not in mem:
         reference = entry["weight_bytes"] + entry["live_activation_peak_bytes"]
@@ -364,7 +365,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS))
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each simulation (median)")
-    parser.add_argument("--block-rows", type=int, default=None, help="rows per block (default: the lowering's rule)")
+    parser.add_argument("--tile", default=None, help="tile size, e.g. rows=2 (default: the compiler's rule)")
     parser.add_argument("--no-subprocess", action="store_true", help="skip peak memory and JIT warm-up")
     parser.add_argument("--jit-precisions", nargs="+", default=["fp32", "int8"])
     parser.add_argument("--verbose", action="store_true")
@@ -383,7 +384,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "gspsim_version": gspsim.__version__,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
-        "hardware": HW, "repeats": args.repeats, "block_rows": args.block_rows, "models": {},
+        "hardware": HW, "repeats": args.repeats, "tile": args.tile, "models": {},
     }
     started = time.perf_counter()
     for name in names:

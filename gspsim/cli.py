@@ -7,20 +7,26 @@ User mistakes (a bad model, config, option or inputs file) end with one line
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ._version import __version__
+from .argparsing import OneLineParser
 from .errors import GspsimError
-from .report.cli import add_plot_parser, add_run_output_options, cmd_plot
+from .terminal import markup_safe, print_table, printable
+from .report.cli import add_plot_parser, add_run_output_options, announce, cmd_plot
+from .report.units import fmt_bytes as _fmt_bytes
 from .sweep.cli import add_sweep_parser, cmd_sweep
 from .vocab import CALIBRATORS, MODES
+
+if TYPE_CHECKING:
+    from .progress import RunProgress
 
 EPILOG_RUN = """\
 examples:
@@ -30,11 +36,12 @@ examples:
   python -m gspsim run model.onnx --input-shape input=1x3x224x224 --frames 8
   python -m gspsim run cam_a.onnx cam_b.onnx --fps 30,15 --frames 4   # two camera streams on one chip
 
-exit codes: 0 success, 1 --check failed, 2 bad model / config / option / input file.
+exit codes: 0 success, 1 --check failed, 2 bad model / config / option / input file,
+3 internal error (a bug in gspsim: please report it; --debug shows the traceback).
 """
 
 
-def _add_model_loading_options(p: argparse.ArgumentParser) -> None:
+def _add_model_loading_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """Options of every command that loads a model."""
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD",
                    help="static shape for an input with dynamic dimensions, e.g. input=1x3x224x224 (repeatable)")
@@ -43,9 +50,17 @@ def _add_model_loading_options(p: argparse.ArgumentParser) -> None:
                         "default: the machine's physical memory)")
 
 
-def _add_block_rows_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--block-rows", type=int, default=None, metavar="N",
-                   help="rows per block for every node (default: the rule in docs/execution-model.md)")
+def _add_tiling_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Options of every command that compiles a model for a chip."""
+    p.add_argument("--tile", default=None, metavar="rows=R,channels=C,cols=W",
+                   help="tile size of every node, any subset of rows/channels/cols ('all' = the whole axis; "
+                        "default: the compiler's rule in docs/execution-model.md)")
+    p.add_argument("--buffer-budget", default=None, metavar="SIZE",
+                   help="shared-memory bytes for line buffers, e.g. 256K or 1M (default: half of shared memory; "
+                        "the rest holds weights)")
+    p.add_argument("--no-fuse", action="store_true",
+                   help="keep every elementwise op (Relu, Clip, residual Add, ...) a node of its own instead of "
+                        "fusing it into the node that produces its input (for ablations; outputs are identical)")
 
 
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
@@ -61,67 +76,108 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="*", help="ONNX file(s); several share the chip at once (default: the bundled small CNN)")
-    p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE",
-                   help="hardware preset name or TOML file (default: blaize-1600; see 'gspsim hw list')")
-    p.add_argument("--fps", default=None, metavar="R[,R...]",
-                   help="input frame rate per model (one value for all, or one per model): frames arrive at that "
-                        "rate and each must finish before the next arrives (deadline); default: all frames at once")
-    p.add_argument("--precision", default="fp32", metavar="P[,P...]",
-                   help="fp32, fp16, bf16 or int8 (int8 quantizes a float model first); a comma list runs each "
-                        "and prints one table with latency, energy, DRAM traffic and accuracy per precision")
-    p.add_argument("--precision-map", metavar="FILE.toml",
-                   help="per-node precision overrides: a TOML table mapping node names or op types to "
-                        "precisions, e.g. Softmax = \"fp16\" (mixed-precision experiments)")
-    p.add_argument("--calib", metavar="FILE.npz|DIR",
-                   help="int8 calibration inputs: an .npz of graph inputs or a folder of them "
-                        "(default: seeded synthetic inputs)")
-    p.add_argument("--calibrator", default="minmax", choices=CALIBRATORS,
-                   help="how int8 activation ranges are chosen from calibration data (default minmax)")
-    p.add_argument("--calib-samples", type=int, default=32, metavar="N",
-                   help="synthetic calibration inputs when --calib is not given (default 32)")
-    p.add_argument("--accuracy-samples", type=int, default=4, metavar="N",
-                   help="seeded inputs of the accuracy report against fp32 (default 4; 0 turns it off)")
-    p.add_argument("--mode", default=None, choices=MODES,
-                   help="streaming: GSP block-level dataflow through on-chip ring buffers; layer: layer-by-layer "
-                        "through DRAM (default: the chip's default_mode)")
-    p.add_argument("--scheduler", default=None, metavar="NAME",
-                   help="scheduling strategy (default: depth-first for streaming, layer for layer mode)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs and random choices (default 0)")
-    p.add_argument("--frames", type=int, default=1, help="stream N inputs through the chip, pipelined (default 1)")
-    p.add_argument("--inputs", metavar="FILE.npz", help="graph inputs by name (default: seeded standard-normal)")
-    p.add_argument("--outputs", metavar="FILE.npz", help="write the simulated graph outputs, by output name")
-    p.add_argument("--json", metavar="PATH", help="write the full result as JSON (see docs/json-result.md)")
-    p.add_argument("--check", action="store_true",
-                   help="run onnxruntime on the same model and inputs; exit 1 if the outputs differ beyond "
-                        "the precision's tolerance")
-    _add_model_loading_options(p)
-    _add_block_rows_option(p)
-    p.add_argument("--ring-depth", type=int, default=None, metavar="N",
-                   help="every ring buffer holds exactly N producer blocks (default: the compiler's deadlock-free "
-                        "sizing, see docs/execution-model.md; an undersized buffer deadlocks and the engine spills)")
-    p.add_argument("--timing-only", action="store_true",
-                   help="skip the kernels (every event is still simulated): faster, no outputs")
-    p.add_argument("--power-resolution", type=int, default=None, metavar="CYCLES",
-                   help="cycles per sample of the power-over-time series (default: 1/200 of the latency)")
-    p.add_argument("--nodes", type=int, default=0, metavar="N", help="also print the N slowest nodes")
-    p.add_argument("--prune", default=None, metavar="SPEC[,SPEC...]",
-                   help="prune the float model first: magnitude:SPARSITY[:layer], nm:N:M or channels:FRACTION; "
-                        "a list (magnitude:0.3,0.5,0.7) prints one row per level with accuracy against the "
-                        "unpruned fp32 model beside latency, energy and DRAM traffic")
-    p.add_argument("--save-model", metavar="OUT.onnx",
-                   help="write the (pruned) float model as ONNX that onnxruntime runs")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
-    add_run_output_options(p)
+    chip = p.add_argument_group("chip and schedule")
+    frames = p.add_argument_group("model inputs and frames")
+    prec = p.add_argument_group("precision and compression")
+    out = p.add_argument_group("checks and output files")
+    term = p.add_argument_group("terminal")
+    chip.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE",
+                      help="hardware preset name or TOML file (default: blaize-1600; see 'gspsim hw list')")
+    frames.add_argument("--fps", default=None, metavar="R[,R...]",
+                        help="input frame rate per model (one value for all, or one per model): frames arrive at "
+                             "that rate and each must finish before the next arrives (deadline); default: all "
+                             "frames at once")
+    prec.add_argument("--precision", default="fp32", metavar="P[,P...]",
+                      help="fp32, fp16, bf16 or int8 (int8 quantizes a float model first); a comma list runs each "
+                           "and prints one table with latency, energy, DRAM traffic and accuracy per precision "
+                           "(--report, --trace, --csv and --plots then cover every run)")
+    prec.add_argument("--precision-map", metavar="FILE.toml",
+                      help="per-node precision overrides: a TOML table mapping node names or op types to "
+                           "precisions, e.g. Softmax = \"fp16\" (mixed-precision experiments)")
+    prec.add_argument("--calib", metavar="FILE.npz|DIR",
+                      help="int8 calibration inputs: an .npz of graph inputs or a folder of them "
+                           "(default: seeded synthetic inputs)")
+    prec.add_argument("--calibrator", default="minmax", choices=CALIBRATORS,
+                      help="how int8 activation ranges are chosen from calibration data (default minmax)")
+    prec.add_argument("--calib-samples", type=int, default=32, metavar="N",
+                      help="synthetic calibration inputs when --calib is not given (default 32)")
+    prec.add_argument("--accuracy-samples", type=int, default=4, metavar="N",
+                      help="seeded inputs of the accuracy report against fp32 (default 4; 0 turns it off)")
+    chip.add_argument("--mode", default=None, choices=MODES,
+                      help="streaming: GSP block-level dataflow through on-chip ring buffers; layer: layer-by-layer "
+                           "through DRAM (default: the chip's default_mode)")
+    chip.add_argument("--scheduler", default=None, metavar="NAME",
+                      help="scheduling strategy (default: depth-first for streaming, layer for layer mode)")
+    frames.add_argument("--seed", type=int, default=0,
+                        help="seed of the synthetic inputs and random choices (default 0)")
+    frames.add_argument("--frames", type=int, default=1,
+                        help="stream N inputs through the chip, pipelined (default 1)")
+    frames.add_argument("--inputs", metavar="FILE.npz", help="graph inputs by name (default: seeded standard-normal)")
+    out.add_argument("--outputs", metavar="FILE.npz", help="write the simulated graph outputs, by output name")
+    out.add_argument("--json", metavar="PATH", help="write the full result as JSON (see docs/json-result.md)")
+    out.add_argument("--check", action="store_true",
+                     help="run onnxruntime on the same model and inputs; exit 1 if the outputs differ beyond "
+                          "the precision's tolerance")
+    _add_model_loading_options(frames)
+    _add_tiling_options(chip)
+    chip.add_argument("--engine", default="fast", choices=["fast", "reference"],
+                      help="fast (default) or reference: the plain SimPy engine the fast one is checked against; "
+                           "both give the same results")
+    chip.add_argument("--timing-only", action="store_true",
+                      help="skip the kernels (every event is still simulated): faster, no outputs")
+    out.add_argument("--power-resolution", type=int, default=None, metavar="CYCLES",
+                     help="cycles per sample of the power-over-time series (default: 1/200 of the makespan)")
+    term.add_argument("--nodes", type=int, default=0, metavar="N",
+                      help="also print the N busiest nodes (ranked by busy core-cycles over all frames)")
+    prec.add_argument("--prune", default=None, metavar="SPEC[,SPEC...]",
+                      help="prune the float model first: magnitude:SPARSITY[:layer], nm:N:M or channels:FRACTION; "
+                           "a list (magnitude:0.3,0.5,0.7) prints one row per level with accuracy against the "
+                           "unpruned fp32 model beside latency, energy and DRAM traffic")
+    prec.add_argument("--save-model", metavar="OUT.onnx",
+                      help="write the (pruned) float model as ONNX that onnxruntime runs")
+    term.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    add_run_output_options(out)
 
 
 def _add_inspect_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "inspect",
-        help="show a model's ops, parameters, MACs and what the frontend folded",
-        description="Load an ONNX model through gspsim's frontend and passes and describe the resulting dataflow graph.",
+        help="show a model's ops, parameters, MACs and what the frontend folded and the compiler fused",
+        description="Load an ONNX model through gspsim's frontend and passes and describe the dataflow graph as it "
+                    "is lowered at a precision: its nodes, what was folded and fused, and each node's cost.",
     )
     p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
+    p.add_argument("--precision", default="fp32", metavar="P",
+                   help="fp32, fp16, bf16 or int8 (int8 quantizes a float model first, with seeded calibration "
+                        "inputs); default fp32")
+    p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE",
+                   help="the chip whose memory plan is shown (default blaize-1600)")
     _add_model_loading_options(p)
+    _add_tiling_options(p)
+
+
+def _add_memory_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "memory",
+        help="how much on-chip memory a model needs: its memory plan across line-buffer budgets",
+        description=(
+            "Compile a model for a chip (no simulation) and print its memory plan: the line-buffer budget that "
+            "streams it with no cut, its stacks at the default budget, and the activation DRAM traffic the plan "
+            "implies at a range of budgets."
+        ),
+    )
+    p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
+    p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
+    p.add_argument("--precision", default="fp32", help="fp32, fp16, bf16 or int8 (default fp32)")
+    p.add_argument("--mode", default=None, choices=MODES, help="default: the chip's")
+    p.add_argument("--budgets", default=None, metavar="SIZE[,SIZE...]",
+                   help="budgets to plan at, e.g. 64K,256K,1M (default: from 1/16 of the no-cut budget up to it)")
+    p.add_argument("--plot", metavar="FILE.png|FILE.svg", help="draw activation DRAM traffic against the budget")
+    p.add_argument("--csv", metavar="PATH", help="write the table as CSV")
+    p.add_argument("--calib-samples", type=int, default=8, metavar="N",
+                   help="synthetic calibration inputs for int8 (default 8; the plan does not depend on them)")
+    _add_model_loading_options(p)
+    _add_tiling_options(p)
 
 
 def _add_hw_parser(sub: argparse._SubParsersAction) -> None:
@@ -133,6 +189,8 @@ def _add_hw_parser(sub: argparse._SubParsersAction) -> None:
     show = hw_sub.add_parser("show", help="print one preset's (or file's) figures",
                              description="Print every figure of a preset or a TOML file, validated.")
     show.add_argument("name", metavar="NAME|FILE", help="preset name or TOML file")
+    show.add_argument("--toml", action="store_true",
+                      help="print the chip as a TOML file you can save, edit and run with --hw FILE.toml")
 
 
 def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
@@ -141,7 +199,8 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
         help="run several scheduling strategies on one model and chip, one table",
         description=(
             "Simulate MODEL once per scheduling strategy, in parallel processes, and print one table: latency, "
-            "throughput, energy, DRAM traffic, mean core utilization and efficiency (lower bound / latency). "
+            "makespan, throughput, energy, DRAM traffic, mean core utilization and efficiency (lower bound / "
+            "active time; docs/json-result.md defines each). "
             "The 'layer' strategy runs in layer mode (the baseline) unless --mode is given."
         ),
         epilog="example:\n  python -m gspsim compare model.onnx --schedulers all --csv compare.csv\n"
@@ -159,7 +218,7 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=1, help="frames streamed through the chip (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of inputs and of the random strategy (default 0)")
     _add_model_loading_options(p)
-    _add_block_rows_option(p)
+    _add_tiling_options(p)
     p.add_argument("--timing-only", action="store_true", help="skip the kernels (faster; same timing)")
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel processes (default: one per core)")
     p.add_argument("--csv", metavar="PATH", help="write the table as CSV, one row per strategy")
@@ -173,7 +232,7 @@ def _builtin_names() -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(  # argparse mistakes are one line too (gspsim/argparsing.py)
         prog="python -m gspsim",
         description=(
             "gspsim: a graph streaming processor simulator. It runs ONNX models on a simulated Blaize-style GSP "
@@ -181,23 +240,32 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"gspsim {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,compare,sweep,plot,inspect,hw}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,compare,sweep,plot,inspect,memory,hw}")
     sub.required = True
     _add_run_parser(sub)
     _add_compare_parser(sub)
     add_sweep_parser(sub)
     add_plot_parser(sub)
     _add_inspect_parser(sub)
+    _add_memory_parser(sub)
     _add_hw_parser(sub)
+    _add_debug_option(parser, False)
+    _add_debug_to_commands(parser)
     return parser
 
 
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.2f} GiB"
+def _add_debug_to_commands(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` after any (sub)command too; SUPPRESS keeps a subcommand from resetting the top-level value."""
+    for action in parser._actions:  # noqa: SLF001 - argparse lists subparsers only here
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for command in action.choices.values():
+                _add_debug_option(command, argparse.SUPPRESS)
+                _add_debug_to_commands(command)
+
+
+def _hw_file(hw: str) -> Optional[str]:
+    """``--hw`` when it names a file (an input to protect), None for a preset name."""
+    return hw if Path(hw).exists() else None
 
 
 def _max_memory(args: argparse.Namespace) -> Optional[int]:
@@ -205,6 +273,46 @@ def _max_memory(args: argparse.Namespace) -> Optional[int]:
     from .frontend import parse_memory_size
 
     return parse_memory_size(args.max_memory) if args.max_memory else None
+
+
+def _memory_line(memory: Mapping[str, Any]) -> str:
+    """One line on the compiler's memory plan: stacks, cuts, and the budget that would stream with no cut."""
+    plans = memory.get("models", [memory])
+    parts = []
+    for i, m in enumerate(plans):
+        prefix = f"m{i}: " if len(plans) > 1 else ""
+        parts.append(f"{prefix}{len(m['stacks'])} stack(s), {len(m['cuts'])} cut(s); line buffers "
+                     f"{_fmt_bytes(m['buffer_budget_bytes'])} budget, {_fmt_bytes(m['min_buffer_budget_bytes'])} "
+                     f"streams with no cut")
+    return "; ".join(parts)
+
+
+def _size_option(text: Optional[str], option: str) -> Optional[int]:
+    """A byte-size option (e.g. ``--buffer-budget 256K``) in bytes, or None when not given."""
+    from .frontend import parse_memory_size
+
+    return parse_memory_size(text, option) if text else None
+
+
+def _memory_left(limit: Optional[int], results: Sequence) -> Optional[int]:
+    """The memory limit for the next run of a list: what the results kept so far hold is taken off it."""
+    if not results:
+        return limit
+    from .frontend.memory import format_bytes, resolve_limit
+
+    total = resolve_limit(limit)
+    kept = sum(_result_bytes(r) for r in results)
+    if kept >= total:
+        raise GspsimError(f"the {len(results)} results so far hold about {format_bytes(kept)}, the whole memory limit "
+                          f"{format_bytes(total)}; run fewer precisions or prune levels at once, or raise --max-memory")
+    return total - kept
+
+
+def _result_bytes(result) -> int:
+    """About what a kept result holds: its timeline arrays, and the JSON text it becomes (a quarter of a run's)."""
+    from .run_memory import BYTES_PER_BLOCK_FRAME
+
+    return result.blocks * BYTES_PER_BLOCK_FRAME // 4
 
 
 def _input_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
@@ -217,15 +325,23 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from . import api
     from .engine.options import SimOptions
     from .hardware.config import load_hardware
-    from .inputs import load_inputs
-    from .output_files import refuse_overwriting, write_npz_atomic, write_text_atomic
+    from .output_files import STDOUT, check_destinations
+    from .progress import RunProgress
+    from .report.cli import TEXT_OUTPUTS, plot_file_names
 
     model_paths = list(args.model) or [str(api.default_model_path())]
-    protected = model_paths + ([args.inputs] if args.inputs else []) + ([args.hw] if Path(args.hw).exists() else [])
-    for dest, what in ((args.json, "--json"), (args.outputs, "--outputs"), (args.trace, "--trace"),
-                       (args.report, "--report"), (args.csv, "--csv"), (args.save_model, "--save-model")):
-        if dest:
-            refuse_overwriting(dest, protected, what)
+    check_destinations(
+        outputs=[("--json", args.json), ("--outputs", args.outputs), ("--trace", args.trace),
+                 ("--report", args.report), ("--csv", args.csv), ("--save-model", args.save_model)],
+        inputs=[*(("the model", m) for m in model_paths), ("--inputs", args.inputs), ("--hw", _hw_file(args.hw)),
+                ("--calib", args.calib), ("--precision-map", args.precision_map)],
+        folders=[("--plots", args.plots, plot_file_names())],
+        stdout_ok=("--json", *TEXT_OUTPUTS),
+    )
+    if STDOUT in (args.json, args.trace, args.report, args.csv):
+        console.quiet = True  # standard output carries that file: no tables beside it
+    if args.nodes < 0:
+        raise GspsimError(f"--nodes must be >= 0, got {args.nodes}")
     prunes = _prune_labels(args.prune)
     if args.save_model and (len(model_paths) > 1 or len(prunes) > 1):
         raise GspsimError("--save-model writes one model: give one model and at most one --prune spec")
@@ -238,8 +354,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         seed=args.seed,
         frames=args.frames,
         execute=not args.timing_only,
-        block_rows=args.block_rows,
-        ring_depth=args.ring_depth,
+        tile=args.tile,
+        buffer_budget=_size_option(args.buffer_budget, "--buffer-budget"),
+        engine=args.engine,
         power_resolution_cycles=args.power_resolution,
         precision_map=_precision_map(args.precision_map),
         calibrator=args.calibrator,
@@ -247,6 +364,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         calibration_samples=args.calib_samples,
         accuracy_samples=args.accuracy_samples,
         prune=prunes[0],
+        fuse=not args.no_fuse,
     )
     for p in precisions or [""]:
         api.validate_options(replace(options, precision=p))
@@ -257,54 +375,90 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         raise GspsimError("--inputs applies to one model; with several models the inputs are seeded")
     if args.outputs and len(precisions) > 1:
         raise GspsimError("--outputs takes one precision; run each precision separately")
-    with console.status("loading model", spinner="dots") if not args.quiet else _nullcontext():
-        shapes = _input_shapes(args.input_shape)
-        graphs = [api.load_model(p, shapes, _max_memory(args)) for p in model_paths]
-        inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
-    if args.save_model:
-        from .ir.to_onnx import save_model
-
-        save_model(api.prepare_pruning(graphs[0], options), args.save_model)
-    results = []
-    for spec in prunes:
-        for p in precisions:
-            with console.status(f"simulating {spec + ' ' if spec else ''}at {p}", spinner="dots") \
-                    if not args.quiet else _nullcontext():
-                results.append(api.simulate_many(graphs, hw, replace(options, precision=p, prune=spec),
-                                                 inputs=inputs, check=args.check, fps=fps))
+    # a spinner line per stage and a bar of blocks simulated, on a terminal only (gspsim/progress.py)
+    with RunProgress(console, enabled=console.is_terminal and not args.quiet) as shown:
+        graphs, results, written = _simulate_and_write(args, shown, hw, options, model_paths, precisions, prunes, fps)
     result = results[0]
-    if args.json:
-        if len(results) == 1:
-            write_text_atomic(args.json, result.to_json())
-        else:
-            write_text_atomic(args.json, "[\n" + ",\n".join(r.to_json().rstrip("\n") for r in results) + "\n]\n")
-    if args.outputs:
-        write_npz_atomic(args.outputs, result.outputs)
-    if args.trace or args.report or args.csv or args.plots:
-        from .report.cli import write_outputs
-
-        with console.status("writing trace, report and plots", spinner="dots") if not args.quiet else _nullcontext():
-            write_outputs(result.to_dict(), trace=args.trace, report=args.report, csv=args.csv, plots_dir=args.plots)
     if args.prune and not args.quiet:
         print_prune_table(results, [s for s in prunes for _ in precisions], graphs[0], options, console)
     elif len(results) > 1 and not args.quiet:
         print_precision_table(results, console)
     failed = [r for r in results if r.check is not None and not r.check.passed]
     if failed:
-        c = failed[0].check
-        print(
-            f"error: --check failed at {failed[0].precision}: output '{c.worst_output}' differs from onnxruntime by "
-            f"max_rel_err {c.max_rel_err:.3g} (max_abs_err {c.max_abs_err:.3g}) > tolerance {c.tolerance:g}",
-            file=sys.stderr,
-        )
+        print(f"error: {check_failure(failed[0].precision, failed[0].check)}", file=sys.stderr)
         if not args.quiet and len(results) == 1:
             print_summary(result, console, args.nodes)
+        announce(console, written)
         return 1
-    if len(results) > 1:
-        return 0
-    if not args.quiet:
+    if not args.quiet and len(results) == 1:
         print_summary(result, console, args.nodes)
+    announce(console, written)
     return 0
+
+
+def check_failure(precision: str, c) -> str:
+    """The one line of a failed --check: the worst output, and why (NaN/Inf that differ, or the error)."""
+    from .check import non_finite_note
+
+    errors = c.per_output.get(c.worst_output, {})
+    if errors.get("non_finite_mismatches"):
+        return (f"--check failed at {precision}: output '{printable(c.worst_output)}' has "
+                f"{errors['non_finite_mismatches']} NaN/Inf value(s) where onnxruntime's differ "
+                f"(max_rel_err {c.max_rel_err:.3g} over the finite values)")
+    note = non_finite_note(c)
+    return (f"--check failed at {precision}: output '{printable(c.worst_output)}' differs from onnxruntime by "
+            f"max_rel_err {c.max_rel_err:.3g} (max_abs_err {c.max_abs_err:.3g}) > tolerance {c.tolerance:g}"
+            + (f"; {printable(note)}" if note else ""))
+
+
+def _simulate_and_write(args: argparse.Namespace, shown: "RunProgress", hw, options, model_paths: list[str],
+                        precisions: list[str], prunes: list[str], fps: list[Optional[float]]):
+    """``run`` after its options are checked: load, simulate each prune level and precision, write the files.
+
+    Returns the loaded graphs, the results and the files written.
+    """
+    from . import api
+    from .inputs import load_inputs
+    from .output_files import write_npz_atomic, write_text_atomic
+
+    with shown.stage("loading model"):
+        shapes = _input_shapes(args.input_shape)
+        limit = _max_memory(args)
+        graphs = [api.load_model(p, shapes, limit) for p in model_paths]
+        inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
+    written: list[Path] = []
+    if args.save_model:
+        from .ir.to_onnx import save_model
+
+        save_model(api.prepare_pruning(graphs[0], options), args.save_model)
+        written.append(Path(args.save_model))
+    results = []
+    for spec in prunes:
+        for p in precisions:
+            runs = len(prunes) * len(precisions)
+            what = f"simulating {spec + ' ' if spec else ''}at {p}" + (f" ({len(results) + 1} of {runs})"
+                                                                       if runs > 1 else "")
+            with shown.stage(markup_safe(what)) as hook:
+                results.append(api.simulate_many(graphs, hw, replace(options, precision=p, prune=spec),
+                                                 inputs=inputs, check=args.check, fps=fps, progress=hook,
+                                                 max_memory_bytes=_memory_left(limit, results)))
+    if args.json:
+        if len(results) == 1:
+            write_text_atomic(args.json, results[0].to_json())
+        else:
+            write_text_atomic(args.json, "[\n" + ",\n".join(r.to_json().rstrip("\n") for r in results) + "\n]\n")
+        written.append(Path(args.json))
+    if args.outputs:
+        write_npz_atomic(args.outputs, results[0].outputs)
+        written.append(Path(args.outputs))
+    if args.trace or args.report or args.csv or args.plots:
+        from .report.cli import write_outputs
+
+        with shown.stage("writing trace, report and plots"):
+            # several precisions or prune levels: one report, trace and CSV covering every run (docs/gallery.md)
+            written += write_outputs([r.to_dict() for r in results], trace=args.trace, report=args.report,
+                                     csv=args.csv, plots_dir=args.plots)
+    return graphs, results, written
 
 
 def _prune_labels(text: Optional[str]) -> list[str]:
@@ -319,18 +473,20 @@ def _prune_labels(text: Optional[str]) -> list[str]:
 def print_prune_table(results, specs: Sequence[str], graph, options, console: Console) -> None:
     """Accuracy against the unpruned fp32 model beside the cost on the chip, one row per (spec, precision)."""
     from . import api
-    from .passes.prune import weight_sparsity
+    from .passes.prune import nonzero_params, weight_sparsity
 
     t = Table(title="compression: accuracy vs the unpruned fp32 model, and cost", title_justify="left")
-    for col in ("prune", "precision", "weight sparsity", "params", "latency ms", "energy mJ", "DRAM MiB",
+    for col in ("prune", "precision", "weight sparsity", "nonzero params", "latency ms", "energy mJ", "DRAM MiB",
                 "cosine", "max abs err", "top-1"):
         t.add_column(col, justify="left" if col in ("prune", "precision") else "right")
-    sparsity: dict[str, float] = {}
+    # of the pruned float model: quantization adds scales and zero points that are no model parameters
+    pruned: dict[str, tuple[float, int]] = {}
     for r, spec in zip(results, specs):
-        if spec not in sparsity:
-            sparsity[spec] = weight_sparsity(api.prepare_pruning(graph, replace(options, prune=spec)))
+        if spec not in pruned:
+            float_model = api.prepare_pruning(graph, replace(options, prune=spec))
+            pruned[spec] = (weight_sparsity(float_model), nonzero_params(float_model))
         a = r.accuracy
-        t.add_row(spec, r.precision, f"{sparsity[spec]:.1%}", f"{r.model.get('params', 0):,}",
+        t.add_row(markup_safe(spec), markup_safe(r.precision), f"{pruned[spec][0]:.1%}", f"{pruned[spec][1]:,}",
                   f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
                   f"{(r.dram_read_bytes + r.dram_write_bytes) / 2**20:.3f}",
                   f"{a.cosine_similarity:.5f}" if a else "-", f"{a.max_abs_err:.3g}" if a else "-",
@@ -357,7 +513,7 @@ def print_precision_table(results, console: Console) -> None:
         t.add_column(col, justify="left" if col == "precision" else "right")
     for r in results:
         a = r.accuracy
-        t.add_row(r.precision, f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
+        t.add_row(markup_safe(r.precision), f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
                   f"{(r.dram_read_bytes + r.dram_write_bytes) / 2**20:.3f}",
                   f"{a.cosine_similarity:.5f}" if a else "1 (reference)" if r.precision == "fp32" else "-",
                   f"{a.max_abs_err:.3g}" if a else "0" if r.precision == "fp32" else "-",
@@ -391,25 +547,28 @@ class _nullcontext:
 
 def print_summary(result, console: Console, top_nodes: int = 0) -> None:
     names = ", ".join(Path(p).name for p in result.model["path"].split(", "))
-    t = Table(title=f"gspsim {result.gspsim_version}: {names} on {result.hardware['name']}",
+    t = Table(title=markup_safe(f"gspsim {result.gspsim_version}: {names} on {result.hardware['name']}"),
               show_header=False, title_justify="left")
     t.add_column("metric", style="bold")
     t.add_column("value")
+    kinds = result.dram_bytes_by_kind
     rows = [
-        ("mode / scheduler / precision", f"{result.mode} / {result.scheduler} / {result.precision}"),
+        ("mode / scheduler / precision", markup_safe(f"{result.mode} / {result.scheduler} / {result.precision}")
+                                          + ("" if result.fuse else " (fusion off)")),
         ("nodes / blocks / MACs", f"{result.model['nodes']} / {result.blocks} / {result.model['macs']:,}"),
-        ("latency", f"{result.latency_cycles:,.0f} cycles = {result.latency_s * 1e3:.4f} ms"),
-        ("throughput", f"{result.throughput_fps:,.1f} fps" + (f" (steady state, {result.frames} frames)" if result.frames > 1 else "")),
-        ("lower bound / efficiency", f"{result.lower_bound_cycles:,.0f} cycles / {result.efficiency:.2f}"),
+        *_time_rows(result),
         ("energy / avg power", f"{result.energy_j * 1e3:.4f} mJ / {result.avg_power_w:.3f} W"),
-        ("DRAM read", f"{_fmt_bytes(result.dram_read_bytes)} (weights {_fmt_bytes(result.dram_bytes_by_kind['read']['weights'])}, "
-                      f"activations {_fmt_bytes(result.dram_bytes_by_kind['read']['activations'])}, "
-                      f"spill {_fmt_bytes(result.dram_bytes_by_kind['read']['spill'])})"),
-        ("DRAM write", f"{_fmt_bytes(result.dram_write_bytes)} (activations {_fmt_bytes(result.dram_bytes_by_kind['write']['activations'])}, "
-                       f"spill {_fmt_bytes(result.dram_bytes_by_kind['write']['spill'])})"),
+        ("DRAM read", f"{_fmt_bytes(result.dram_read_bytes)} (weights {_fmt_bytes(kinds['read']['weights'])}, "
+                      f"inputs {_fmt_bytes(kinds['read']['inputs'])}, "
+                      f"intermediate {_fmt_bytes(kinds['read']['intermediate'])}, "
+                      f"spill {_fmt_bytes(kinds['read']['spill'])})"),
+        ("DRAM write", f"{_fmt_bytes(result.dram_write_bytes)} (outputs {_fmt_bytes(kinds['write']['outputs'])}, "
+                       f"intermediate {_fmt_bytes(kinds['write']['intermediate'])}, "
+                       f"spill {_fmt_bytes(kinds['write']['spill'])})"),
+        ("on-chip memory", _memory_line(result.memory)),
         ("on-chip traffic", _fmt_bytes(result.onchip_bytes)),
-        ("core utilization", f"mean {sum(result.core_utilization) / len(result.core_utilization):.1%}, "
-                             f"max {max(result.core_utilization):.1%}"),
+        ("core utilization", f"mean {sum(result.core_active_utilization) / len(result.core_active_utilization):.1%}, "
+                             f"max {max(result.core_active_utilization):.1%} of the active time"),
     ]
     if result.accuracy is not None:
         a = result.accuracy
@@ -417,64 +576,176 @@ def print_summary(result, console: Console, top_nodes: int = 0) -> None:
         rows.append(("accuracy vs fp32", f"cosine {a.cosine_similarity:.5f}, max_abs_err {a.max_abs_err:.3g}{top1} "
                                          f"({a.samples} seeded inputs)"))
     if result.check is not None:
+        from .check import non_finite_note
+
         c = result.check
         verdict = "[green]passed[/green]" if c.passed else "[red]FAILED[/red]"
+        note = non_finite_note(c)
         rows.append(("check vs onnxruntime", f"{verdict}: max_rel_err {c.max_rel_err:.2e}, max_abs_err {c.max_abs_err:.2e} "
-                                             f"(tolerance {c.tolerance:g})"))
+                                             f"(tolerance {c.tolerance:g})" + (f"; {markup_safe(note)}" if note else "")))
     for k, v in rows:
         t.add_row(k, v)
     console.print(t)
     if len(result.streams) > 1 or any(s["fps_in"] for s in result.streams):
         st = Table(title="streams", title_justify="left")
-        for col in ("model", "frames", "fps in", "mean latency ms", "max latency ms", "deadline misses", "fps out"):
+        for col in ("model", "frames", "fps in", "latency p50 ms", "p95 ms", "max ms", "deadline misses",
+                    "fps out"):
             st.add_column(col, justify="left" if col == "model" else "right")
         for s in result.streams:
-            st.add_row(Path(s["path"]).name, str(s["frames"]), f"{s['fps_in']:g}" if s["fps_in"] else "-",
-                       f"{s['mean_latency_s'] * 1e3:.4f}", f"{s['max_latency_s'] * 1e3:.4f}",
-                       str(s["deadline_misses"]), f"{s['throughput_fps']:,.1f}")
+            st.add_row(markup_safe(Path(s["path"]).name), str(s["frames"]), f"{s['fps_in']:g}" if s["fps_in"] else "-",
+                       f"{s['p50_latency_s'] * 1e3:.4f}", f"{s['p95_latency_s'] * 1e3:.4f}",
+                       f"{s['max_latency_s'] * 1e3:.4f}", str(s["deadline_misses"]), f"{s['steady_state_fps']:,.1f}")
         console.print(st)
-        console.print(f"shared resources: DRAM busy {result.dram_utilization:.1%}, "
-                      f"interconnect busy {result.interconnect_utilization:.1%} of the run")
+        console.print(f"shared resources: DRAM busy {result.dram_active_utilization:.1%}, "
+                      f"interconnect busy {result.interconnect_active_utilization:.1%} of the active time")
     if top_nodes:
-        nt = Table(title=f"{top_nodes} slowest nodes", title_justify="left")
-        for col in ("node", "op", "blocks", "cores", "start", "end", "MACs", "DRAM", "energy µJ"):
-            nt.add_column(col, justify="left" if col in ("node", "op") else "right")
-        for n in sorted(result.nodes, key=lambda n: n.end_cycle - n.start_cycle, reverse=True)[:top_nodes]:
-            nt.add_row(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.start_cycle:,.0f}", f"{n.end_cycle:,.0f}",
-                       f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}")
-        console.print(nt)
+        busiest = sorted(result.nodes, key=lambda n: n.busy_cycles, reverse=True)[:top_nodes]
+        print_table(console, f"{top_nodes} busiest nodes (by busy core-cycles, all frames)",
+                    ("node", "op", "blocks", "cores", "busy cycles", "first start", "last end", "MACs", "DRAM",
+                     "energy µJ"),
+                    [(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.busy_cycles:,.0f}", f"{n.start_cycle:,.0f}",
+                      f"{n.end_cycle:,.0f}", f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}")
+                     for n in busiest],
+                    left=("node", "op"))
+
+
+def _time_rows(result) -> list[tuple[str, str]]:
+    """Latency, makespan, throughput and efficiency rows of the summary (defined in docs/json-result.md)."""
+    frames = result.frames
+    rows = [("latency", f"{result.latency_cycles:,.0f} cycles = {result.latency_s * 1e3:.4f} ms"
+                        + (" (first frame, arrival to done)" if frames > 1 else ""))]
+    if frames > 1:
+        rows.append(("frame latency p50 / p95 / max", f"{result.p50_latency_s * 1e3:.4f} / "
+                     f"{result.p95_latency_s * 1e3:.4f} / {result.max_latency_s * 1e3:.4f} ms over {frames} frames"))
+        rows.append(("makespan", f"{result.makespan_cycles:,.0f} cycles = {result.makespan_s * 1e3:.4f} ms "
+                                 f"(first arrival to last frame done)"))
+    if result.active_cycles < result.makespan_cycles:
+        rows.append(("active time", f"{result.active_s * 1e3:.4f} ms with a frame in flight"))
+    fps_in = sum(s["fps_in"] or 0.0 for s in result.streams)
+    if frames == 1:
+        why = "1 / latency; one frame"
+    elif all(s["fps_in"] for s in result.streams) and result.steady_state_fps >= fps_in * (1 - 1e-9):
+        why = "steady state: the input rate"
+    else:
+        why = "steady state: frames / active time"
+    rows.append(("throughput", f"{result.steady_state_fps:,.1f} fps ({why})"))
+    rows.append(("lower bound / efficiency", f"{result.active_lower_bound_cycles:,.0f} cycles / "
+                                             f"{result.active_efficiency:.2f} of the active time"))
+    return rows
 
 
 def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
     from collections import Counter
 
     from . import api
+    from .engine.options import SimOptions
     from .ir.costs import op_cost
 
+    from .hardware.config import load_hardware
+
     path = args.model or str(api.default_model_path())
-    graph = api.load_model(path, _input_shapes(args.input_shape), _max_memory(args))
+    hw = load_hardware(args.hw)
+    options = SimOptions(precision=args.precision, fuse=not args.no_fuse, tile=args.tile,
+                         buffer_budget=_size_option(args.buffer_budget, "--buffer-budget"))
+    api.validate_options(options)
+    options = replace(options, mode=hw.default_mode)
+    graph = api.prepare_graph(api.load_model(path, _input_shapes(args.input_shape), _max_memory(args)), options)
+    program = api.compile_model(graph, hw, options)
+    plan = program.plan
+    node_of = {n.op.name: n for n in program.tasks.nodes}
     costs = {op.name: op_cost(op, graph.tensors) for op in graph.ops()}
-    console.print(f"[bold]{path}[/bold]: {len(graph)} nodes, {graph.num_params:,} parameters "
-                  f"({_fmt_bytes(graph.weight_bytes)}), {sum(c.macs for c in costs.values()):,} MACs")
+    ops = [part for node in graph.ops() for part in node.unfused()]
+    fused = sum(1 for op in graph.ops() if op.epilogue)
+    console.print(f"[bold]{markup_safe(path)}[/bold] at {args.precision}: {len(graph)} nodes"
+                  + (f" ({len(ops)} ops, {fused} nodes with fused ops)" if fused else "")
+                  + f", {graph.num_params:,} parameters ({_fmt_bytes(graph.weight_bytes)}), "
+                  f"{sum(c.macs for c in costs.values()):,} MACs")
     for name in graph.inputs:
         info = graph.tensors[name]
-        console.print(f"  input  {name}: {info.dtype}{list(info.shape)}")
+        console.print(f"  input  {markup_safe(name)}: {info.dtype}{list(info.shape)}")
     for name in graph.outputs:
         info = graph.tensors[name]
-        console.print(f"  output {name}: {info.dtype}{list(info.shape)}")
+        console.print(f"  output {markup_safe(name)}: {info.dtype}{list(info.shape)}")
     for note in graph.notes:
-        console.print(f"  frontend: {note}")
-    counts = Counter(op.op_type for op in graph.ops())
-    console.print("  ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())))
-    t = Table(title_justify="left")
-    for col in ("node", "op", "output", "MACs", "vector ops", "weights", "reads", "writes"):
-        t.add_column(col, justify="left" if col in ("node", "op", "output") else "right")
+        console.print(f"  note: {markup_safe(note)}")
+    counts = Counter(op.op_type for op in ops)
+    console.print("  ops: " + markup_safe(", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))))
+    console.print(markup_safe(
+        f"  on {hw.name} ({plan.mode}): {len(program.tasks.blocks):,} tiles in {len(program.tasks.bands):,} bands; "
+        f"{len(plan.stacks)} stack(s), {len(plan.cuts)} cut(s) at a {_fmt_bytes(plan.buffer_budget)} line-buffer "
+        f"budget; line buffers that stream it with no cut: {_fmt_bytes(plan.min_buffer_budget)} (see 'gspsim memory')"))
+    rows = []
     for op in graph.ops():
         c = costs[op.name]
         out = graph.tensors[op.outputs[0]]
-        t.add_row(op.name, op.op_type, f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
-                  _fmt_bytes(c.weight_bytes), _fmt_bytes(c.activation_read_bytes), _fmt_bytes(c.write_bytes))
+        node = node_of[op.name]
+        tile = node.tiling
+        rows.append((op.name, "+".join(part.op_type for part in op.unfused()), op.precision,
+                     f"{out.dtype}{list(out.shape)}", f"{c.macs:,}", f"{c.vector_ops:,}",
+                     _fmt_bytes(c.weight_bytes), _fmt_bytes(c.activation_read_bytes), _fmt_bytes(c.write_bytes),
+                     f"{tile.rows} × {tile.channels} × {tile.cols}", str(plan.stack_of[node.index])))
+    print_table(console, "", ("node", "op (+ fused)", "precision", "output", "MACs", "vector ops", "weights", "reads",
+                              "writes", "tile (rows × channels × cols)", "stack"), rows,
+                left=("node", "op (+ fused)", "precision", "output"), no_wrap=("node", "op (+ fused)"))
+    return 0
+
+
+def cmd_memory(args: argparse.Namespace, console: Console) -> int:
+    from . import api
+    from .budget import budget_sweep
+    from .engine.options import SimOptions
+    from .hardware.config import load_hardware
+    from .output_files import refuse_overwriting, write_text_atomic
+
+    path = args.model or str(api.default_model_path())
+    protected = [path] + ([args.hw] if Path(args.hw).exists() else [])
+    for dest, what in ((args.plot, "--plot"), (args.csv, "--csv")):
+        if dest:
+            refuse_overwriting(dest, protected, what)
+    hw = load_hardware(args.hw)
+    options = SimOptions(mode=args.mode, precision=args.precision, tile=args.tile, fuse=not args.no_fuse,
+                         buffer_budget=_size_option(args.buffer_budget, "--buffer-budget"),
+                         calibration_samples=args.calib_samples, accuracy_samples=0)
+    api.validate_options(options)
+    options = replace(options, mode=options.mode or hw.default_mode)
+    budgets = [_size_option(b.strip(), "--budgets") for b in args.budgets.split(",") if b.strip()] \
+        if args.budgets else None
+    graph = api.load_model(path, _input_shapes(args.input_shape), _max_memory(args))
+    graph = api.prepare_graph(graph, options)
+    program = api.compile_model(graph, hw, options)
+    plan, tasks = program.plan, program.tasks
+    need, points = budget_sweep(graph, hw, options, budgets)
+    beyond = need > hw.shared_memory.size_bytes
+    console.print(f"[bold]{Path(path).name}[/bold] at {options.precision} on {hw.name} ({options.mode}): "
+                  f"line buffers that stream it with no cut: [bold]{_fmt_bytes(need)}[/bold]"
+                  f"{' (more than its ' + _fmt_bytes(hw.shared_memory.size_bytes) + ' of shared memory)' if beyond else ''}; "
+                  f"weights {_fmt_bytes(sum(n.cost.weight_bytes for n in tasks.nodes))} "
+                  f"({'resident' if plan.resident else 'streamed: more than the ' + _fmt_bytes(plan.weight_capacity) + ' weight memory'})")
+    t = Table(title=f"stacks at a {_fmt_bytes(plan.buffer_budget)} budget", title_justify="left")
+    for col in ("stack", "nodes", "first node", "last node", "line buffers", "held weights", "all weights"):
+        t.add_column(col, justify="left" if col in ("first node", "last node") else "right")
+    for s in plan.stacks:
+        t.add_row(str(s.index), str(len(s.nodes)), tasks.nodes[s.first].op.name, tasks.nodes[s.last].op.name,
+                  _fmt_bytes(s.buffer_bytes), _fmt_bytes(s.held_weight_bytes), _fmt_bytes(s.weight_bytes))
     console.print(t)
+    t = Table(title="activation DRAM traffic per frame by line-buffer budget", title_justify="left")
+    for col in ("budget", "stacks", "cuts", "largest stack's buffers", "intermediate DRAM", "graph inputs + outputs"):
+        t.add_column(col, justify="right")
+    rows = []
+    for p in points:
+        t.add_row(_fmt_bytes(p.budget_bytes), str(p.stacks), str(p.cuts), _fmt_bytes(p.buffer_bytes),
+                  _fmt_bytes(p.intermediate_bytes), _fmt_bytes(p.io_bytes))
+        rows.append(f"{p.budget_bytes},{p.stacks},{p.cuts},{p.buffer_bytes},{p.intermediate_bytes},{p.io_bytes}")
+    console.print(t)
+    if args.csv:
+        write_text_atomic(args.csv, "budget_bytes,stacks,cuts,largest_stack_buffer_bytes,intermediate_dram_bytes,"
+                                    "io_dram_bytes\n" + "\n".join(rows) + "\n")
+        console.print(f"wrote {args.csv}")
+    if args.plot:
+        from .report.plots import budget_plot
+
+        budget_plot(points, need, f"{Path(path).name}, {options.precision}, {hw.name}", args.plot)
+        console.print(f"wrote {args.plot}")
     return 0
 
 
@@ -487,20 +758,29 @@ def cmd_hw(args: argparse.Namespace, console: Console) -> int:
             t.add_column(col, no_wrap=col != "description")
         for name in preset_names():
             hw = load_hardware(name)
-            t.add_row(name, str(hw.cores.count), f"{hw.peak_ops_per_s('int8') / 1e12:g}",
+            t.add_row(markup_safe(name), str(hw.cores.count), f"{hw.peak_ops_per_s('int8') / 1e12:g}",
                       f"{hw.dram.bandwidth_bytes_per_s / 1e9:g}", _fmt_bytes(hw.shared_memory.size_bytes),
-                      hw.default_mode, hw.description)
+                      markup_safe(hw.default_mode), markup_safe(hw.description))
         console.print(t)
         return 0
     hw = load_hardware(args.name)
-    console.print(f"[bold]{hw.name}[/bold]: {hw.description}")
+    if args.toml:
+        from .tomlfile import dumps_toml
+
+        # plain print: rich would read [cores] as markup; the comments say where the figures come from
+        print(printable(f"# {hw.name}: {' '.join(hw.description.split())}\n# written by 'gspsim hw show {args.name} "
+                        "--toml'; run it with --hw FILE.toml (docs/hardware.md explains every field and the presets' "
+                        "sources)\n"))
+        print(dumps_toml(hw.to_dict()), end="")
+        return 0
+    console.print(f"[bold]{markup_safe(hw.name)}[/bold]: {markup_safe(hw.description)}")
     for section, values in hw.to_dict().items():
         if isinstance(values, dict):
-            console.print(escape(f"[{section}]"))
+            console.print(markup_safe(f"[{section}]"))
             for k, v in values.items():
-                console.print(f"  {k} = {v}")
+                console.print(markup_safe(f"  {k} = {v}"))
         elif section not in ("name", "description"):
-            console.print(f"{section} = {values}")
+            console.print(markup_safe(f"{section} = {values}"))
     console.print(f"peak: {hw.peak_ops_per_s('int8') / 1e12:g} int8 TOPS, {hw.peak_ops_per_s('fp16') / 1e12:g} fp16 TFLOPS, "
                   f"DRAM {hw.dram_bytes_per_cycle:g} B/cycle")
     return 0
@@ -518,18 +798,21 @@ def make_console(quiet: bool = False) -> Console:
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from . import api
-    from .compare import COMPARE_COLUMNS, compare_rows, compare_schedulers, parse_scheduler_list, rows_to_csv
+    from .compare import COMPARE_COLUMNS, COMPARE_HEADERS, compare_rows, compare_schedulers, parse_scheduler_list, rows_to_csv
     from .engine.options import SimOptions
     from .hardware.config import load_hardware
-    from .output_files import refuse_overwriting, write_text_atomic
+    from .output_files import STDOUT, check_destinations, write_text_atomic
 
     model_path = args.model or str(api.default_model_path())
-    if args.csv:
-        refuse_overwriting(args.csv, [model_path] + ([args.hw] if Path(args.hw).exists() else []), "--csv")
+    check_destinations(outputs=[("--csv", args.csv)], inputs=[("the model", model_path), ("--hw", _hw_file(args.hw))],
+                       stdout_ok=("--csv",))
+    if args.csv == STDOUT:
+        console.quiet = True
     names = parse_scheduler_list(args.schedulers)
     hw = load_hardware(args.hw)
     options = SimOptions(mode=args.mode, precision=args.precision, seed=args.seed, frames=args.frames,
-                         execute=not args.timing_only, block_rows=args.block_rows)
+                         execute=not args.timing_only, tile=args.tile, fuse=not args.no_fuse,
+                         buffer_budget=_size_option(args.buffer_budget, "--buffer-budget"))
     api.validate_options(options)
     shapes = _input_shapes(args.input_shape)
     limit = _max_memory(args)
@@ -539,29 +822,80 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     rows = compare_rows(results)
     if args.csv:
         write_text_atomic(args.csv, rows_to_csv(rows))
-    t = Table(title=f"{Path(model_path).name} on {hw.name}: {len(rows)} strategies", title_justify="left")
+    t = Table(title=markup_safe(f"{Path(model_path).name} on {hw.name}: {len(rows)} strategies"), title_justify="left")
     for col in COMPARE_COLUMNS:
-        t.add_column(col, justify="left" if col in ("scheduler", "mode") else "right")
+        t.add_column(COMPARE_HEADERS[col], justify="left" if col in ("scheduler", "mode") else "right")
     for row in rows:
-        t.add_row(row["scheduler"], row["mode"], f"{row['latency_cycles']:,.0f}", f"{row['latency_ms']:.4f}",
-                  f"{row['throughput_fps']:,.1f}", f"{row['energy_mj']:.4f}", f"{row['dram_mib']:.3f}",
-                  f"{row['mean_utilization']:.1%}", f"{row['efficiency']:.3f}")
+        t.add_row(markup_safe(row["scheduler"]), markup_safe(row["mode"]), f"{row['latency_cycles']:,.0f}",
+                  f"{row['latency_ms']:.4f}", f"{row['makespan_ms']:.4f}", f"{row['steady_state_fps']:,.1f}",
+                  f"{row['energy_mj']:.4f}", f"{row['dram_mib']:.3f}", f"{row['mean_active_utilization']:.1%}",
+                  f"{row['active_efficiency']:.3f}")
     console.print(t)
+    announce(console, [Path(args.csv)] if args.csv else [])
     return 0
 
 
-COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "plot": cmd_plot, "inspect": cmd_inspect, "hw": cmd_hw}
+COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "plot": cmd_plot, "inspect": cmd_inspect,
+            "memory": cmd_memory, "hw": cmd_hw}
+
+
+#: the exit code of an unexpected error (a bug in gspsim): 0 success, 1 --check failed, 2 a user's mistake
+EXIT_INTERNAL_ERROR = 3
+#: the exit code when standard output is closed early (``gspsim inspect big.onnx | head``): 128 + SIGPIPE
+EXIT_BROKEN_PIPE = 141
+
+
+def _add_debug_option(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="on an error, also print the Python traceback (for a bug report)")
+
+
+def _internal_error_line(exc: BaseException) -> str:
+    """One line for an exception gspsim did not expect: what it was, and where to report it."""
+    what = " ".join(str(exc).split())[:300]
+    return (f"error: internal error ({type(exc).__name__}{': ' + printable(what) if what else ''}); this is a bug "
+            f"in gspsim {__version__}: please report it with the command line that caused it (rerun with --debug "
+            "for the traceback)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; every failure ends in one line on stderr and an exit code (README: exit codes)."""
+    import traceback
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = make_console(quiet=bool(getattr(args, "quiet", False)))
+    debug = bool(getattr(args, "debug", False))
     try:
+        console = make_console(quiet=bool(getattr(args, "quiet", False)))
+        console.on_broken_pipe = _raise_broken_pipe  # rich would exit 1, which means "--check failed"
         return COMMANDS[args.command](args, console)
     except GspsimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a raw traceback
+        if debug:
+            traceback.print_exc()
+        print(_internal_error_line(exc), file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError
+
+
+def _quiet_stdout() -> None:
+    """Standard output's reader went away: point it at /dev/null so that the interpreter's final flush is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass

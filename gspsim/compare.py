@@ -5,20 +5,27 @@ from __future__ import annotations
 import csv
 import io
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Mapping, Optional, Sequence
 
 from .engine.options import SimOptions
 from .errors import ConfigError
+from .frontend.memory import resolve_limit
+from .processes import check_jobs, worker_pool
 from .hardware.config import HardwareConfig
 from .results.result import SimResult
 from .scheduling import scheduler_class, scheduler_names
 
+#: CSV columns (units in the names; docs/json-result.md defines each figure) and the table's header for each
 COMPARE_COLUMNS: tuple[str, ...] = (
-    "scheduler", "mode", "latency_cycles", "latency_ms", "throughput_fps", "energy_mj", "dram_mib",
-    "mean_utilization", "efficiency",
+    "scheduler", "mode", "latency_cycles", "latency_ms", "makespan_ms", "steady_state_fps", "energy_mj", "dram_mib",
+    "mean_active_utilization", "active_efficiency",
 )
+COMPARE_HEADERS: dict[str, str] = {
+    "scheduler": "scheduler", "mode": "mode", "latency_cycles": "latency cycles", "latency_ms": "latency ms",
+    "makespan_ms": "makespan ms", "steady_state_fps": "fps", "energy_mj": "energy mJ", "dram_mib": "DRAM MiB",
+    "mean_active_utilization": "core utilization", "active_efficiency": "efficiency",
+}
 
 
 def parse_scheduler_list(text: str) -> list[str]:
@@ -49,12 +56,14 @@ def compare_schedulers(
     max_memory_bytes: Optional[int] = None,
 ) -> list[SimResult]:
     """Simulate ``model`` once per strategy (in parallel processes) and return the results in order."""
+    check_jobs(jobs)
     options = options or SimOptions()
-    work = [(model, hw, replace(options, scheduler=name), input_shapes, max_memory_bytes) for name in names]
-    jobs = jobs or min(len(work), os.cpu_count() or 1)
+    jobs = jobs or min(len(names), os.cpu_count() or 1)
+    share = resolve_limit(max_memory_bytes) // max(1, min(jobs, len(names)))  # the processes run side by side
+    work = [(model, hw, replace(options, scheduler=name), input_shapes, share) for name in names]
     if jobs <= 1:
         return [_run_one(w) for w in work]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with worker_pool(jobs) as pool:
         return list(pool.map(_run_one, work))
 
 
@@ -66,11 +75,12 @@ def compare_rows(results: Sequence[SimResult]) -> list[dict]:
             "mode": r.mode,
             "latency_cycles": r.latency_cycles,
             "latency_ms": r.latency_s * 1e3,
-            "throughput_fps": r.throughput_fps,
+            "makespan_ms": r.makespan_s * 1e3,
+            "steady_state_fps": r.steady_state_fps,
             "energy_mj": r.energy_j * 1e3,
             "dram_mib": (r.dram_read_bytes + r.dram_write_bytes) / 2**20,
-            "mean_utilization": sum(r.core_utilization) / len(r.core_utilization),
-            "efficiency": r.efficiency,
+            "mean_active_utilization": sum(r.core_active_utilization) / len(r.core_active_utilization),
+            "active_efficiency": r.active_efficiency,
         })
     return rows
 

@@ -2,11 +2,16 @@
 
 Anything raised as a :class:`GspsimError` is a problem with what the user gave
 (a model, a config, an input file), so the CLI prints ``error: <message>`` and
-exits with ``exit_code`` instead of showing a traceback.  Every other exception
-is a bug in gspsim and keeps its traceback.
+exits with ``exit_code`` instead of showing a traceback.  The message is made
+printable (control characters shown as ``\x1b``; see gspsim.terminal).  Every
+other exception is a bug in gspsim: the CLI prints one ``error: internal
+error ...`` line asking for a bug report and exits with code 3 (``--debug``
+shows the traceback).
 """
 
 from __future__ import annotations
+
+from .terminal import printable
 
 
 class GspsimError(Exception):
@@ -15,7 +20,8 @@ class GspsimError(Exception):
     exit_code: int = 2
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
-        super().__init__(" ".join(message.split()) if "\n" in message else message)
+        # one line, and nothing a file or an option put in it can drive the terminal (escape sequences, BEL)
+        super().__init__(printable(" ".join(message.split()) if "\n" in message else message))
         if exit_code is not None:
             self.exit_code = exit_code
 

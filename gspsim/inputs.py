@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
 from .errors import InputError
+from .frontend.memory import format_bytes
+from .input_files import regular_input
 from .ir.graph import DataflowGraph
 
 
@@ -27,8 +28,14 @@ def synthetic_inputs(graph: DataflowGraph, seed: int) -> dict[str, np.ndarray]:
             values[name] = rng.integers(0, 10, size=info.shape).astype(dtype)
         elif dtype.kind == "b":
             values[name] = rng.integers(0, 2, size=info.shape).astype(bool)
+        elif dtype.kind in "OSU":  # ONNX strings
+            where = f"{graph.source_path}: " if graph.source_path else ""
+            raise InputError(f"{where}graph input '{name}' is a string tensor; gspsim simulates numeric and bool "
+                             "tensors only")
         else:
-            raise InputError(f"input '{name}' has dtype {dtype}, which synthetic inputs do not cover; give --inputs")
+            where = f"{graph.source_path}: " if graph.source_path else ""
+            raise InputError(f"{where}input '{name}' has dtype {dtype}, which synthetic inputs do not cover; "
+                             "give --inputs")
     return values
 
 
@@ -48,6 +55,72 @@ def _member_header(zf: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], n
     return tuple(int(d) for d in shape), np.dtype(dtype)
 
 
+def _archive_members(zf: zipfile.ZipFile, where: str) -> dict[str, str]:
+    """Array name -> the one archive member that holds it; an ambiguous archive is refused.
+
+    ``np.load`` reads ``data['x']`` from a member ``x`` when there is one, else from ``x.npy``: an archive
+    holding both (or one member twice) could pass a check of one and deliver the other.
+    """
+    members: dict[str, str] = {}
+    for member in zf.namelist():
+        name = member[:-4] if member.endswith(".npy") else member
+        if name in members:
+            other = members[name]
+            both = f"both '{other}' and '{member}'" if other != member else f"member '{member}' twice"
+            raise InputError(f"{where}: the archive holds {both}; which one is array '{name}' is ambiguous")
+        members[name] = member
+    return members
+
+
+def _array_header(zf: zipfile.ZipFile, member: str, what: str, where: str) -> tuple[tuple[int, ...], np.dtype]:
+    """A member's shape and dtype from its header; errors name ``what`` (e.g. "input 'x'") in ``where``."""
+    try:
+        shape, dtype = _member_header(zf, member)
+    except Exception as exc:
+        raise InputError(f"{where}: {what} is not a readable .npy array ({_one_line(exc)})") from None
+    if dtype.hasobject:
+        raise InputError(f"{where}: {what} holds Python objects (dtype {dtype}); only numeric arrays are read")
+    return shape, dtype
+
+
+def _read_member(zf: zipfile.ZipFile, member: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The array of ``member``, read from that member (whose header was checked) and nothing else."""
+    with zf.open(member) as fh:
+        array = np.lib.format.read_array(fh, allow_pickle=False)
+    if array.shape != shape or array.dtype != dtype:  # pragma: no cover - the same member's header
+        raise ValueError(f"member '{member}' changed while it was read")
+    return array
+
+
+def _nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    n = dtype.itemsize
+    for d in shape:
+        n *= d
+    return n
+
+
+def read_npz(path: str | os.PathLike[str], what: str, max_bytes: int) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` by name, refusing more than ``max_bytes`` in all before reading any.
+
+    Each array is read from exactly the member whose header was checked; an
+    archive with both ``x`` and ``x.npy`` (or a member twice) is refused.
+    """
+    p = regular_input(path, what, InputError)
+    try:
+        with zipfile.ZipFile(p) as zf:
+            members = _archive_members(zf, str(p))
+            headers = {name: _array_header(zf, member, f"array '{name}'", str(p)) for name, member in members.items()}
+            total = sum(_nbytes(shape, dtype) for shape, dtype in headers.values())
+            if total > max_bytes:
+                raise InputError(f"{p}: the arrays need {format_bytes(total)}, more than the memory limit "
+                                 f"{format_bytes(max_bytes)} (raise it with --max-memory)")
+            return {name: _read_member(zf, members[name], *headers[name]) for name in members}
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise InputError(f"{p}: not a readable .npz file ({_one_line(exc)})") from None
+
+
 def load_inputs(path: str | os.PathLike[str], graph: DataflowGraph) -> dict[str, np.ndarray]:
     """Read an ``.npz`` of graph inputs; every name, shape and dtype must match the model.
 
@@ -55,11 +128,7 @@ def load_inputs(path: str | os.PathLike[str], graph: DataflowGraph) -> dict[str,
     arrays' headers before any array is read, so a file declaring a huge array
     is refused without allocating it.
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such inputs file")
-    if not p.is_file():
-        raise InputError(f"{p}: not a regular file")
+    p = regular_input(path, "inputs file", InputError)
     try:
         with open(p, "rb") as fh:
             head = fh.read(len(NPY_MAGIC))
@@ -68,18 +137,13 @@ def load_inputs(path: str | os.PathLike[str], graph: DataflowGraph) -> dict[str,
                              f"input name, e.g. numpy.savez('{p.with_suffix('.npz').name}', "
                              f"{graph.inputs[0] if graph.inputs else 'input'}=array)")
         with zipfile.ZipFile(p) as zf:
-            members = {m[:-4] if m.endswith(".npy") else m: m for m in zf.namelist()}
+            members = _archive_members(zf, str(p))
             _check_names(members, graph, str(p))
+            headers = {}
             for name in graph.inputs:
-                try:
-                    shape, dtype = _member_header(zf, members[name])
-                except InputError:
-                    raise
-                except Exception as exc:
-                    raise InputError(f"{p}: input '{name}' is not a readable .npy array ({_one_line(exc)})") from None
-                _check_array(name, shape, dtype, graph, str(p))
-        with np.load(p, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in graph.inputs}
+                headers[name] = _array_header(zf, members[name], f"input '{name}'", str(p))
+                _check_array(name, *headers[name], graph, str(p))
+            arrays = {name: _read_member(zf, members[name], *headers[name]) for name in graph.inputs}
     except InputError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:

@@ -39,3 +39,35 @@ def save_model(nodes, inputs, outputs, initializers, path: Path, opset: int = 20
 
 def tensor(name: str, shape, elem=TensorProto.FLOAT):
     return helper.make_tensor_value_info(name, elem, shape)
+
+
+def chain_model(nodes: int, path: Path, ops: tuple[str, ...] = ("Identity",)) -> Path:
+    """A chain of ``nodes`` ops on a [1, 8] tensor, cycling through ``ops`` (a long graph that costs nothing to run)."""
+    made = []
+    prev = "x"
+    for i in range(nodes):
+        made.append(helper.make_node(ops[i % len(ops)], [prev], [f"t{i}"], name=f"n{i}"))
+        prev = f"t{i}"
+    return save_model(made, [tensor("x", [1, 8])], [tensor(prev, [1, 8])], [], path)
+
+
+def chain_phases(path: str) -> dict[str, float]:
+    """CPU seconds of loading (frontend and passes), simulating (with kernels) and ``inspect`` of one model."""
+    import io
+    import time
+    from rich.console import Console
+
+    import gspsim
+    from gspsim.cli import build_parser, cmd_inspect
+
+    clock = time.process_time
+    t0 = clock()
+    graph = gspsim.load_model(path)
+    t1 = clock()
+    result = gspsim.simulate(graph, "blaize-1600")
+    t2 = clock()
+    out = io.StringIO()
+    cmd_inspect(build_parser().parse_args(["inspect", path, "--no-fuse"]), Console(file=out, width=160))
+    t3 = clock()
+    assert result.active_lower_bound_cycles <= result.latency_cycles and out.getvalue().count("\n") >= len(graph)
+    return {"nodes_after_passes": len(graph), "load_s": t1 - t0, "run_s": t2 - t1, "inspect_s": t3 - t2}

@@ -97,3 +97,87 @@ def save(model: onnx.ModelProto, folder: Path, name: str = "random.onnx") -> Pat
     path = folder / name
     onnx.save(model, str(path))
     return path
+
+
+#: elementwise steps of :func:`random_chain` (Sigmoid+Mul and HardSigmoid+Mul are the SiLU and HardSwish patterns)
+CHAIN_STEPS: tuple[str, ...] = (
+    "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf", "Gelu", "AddWeight",
+    "SubWeight", "MulWeight", "DivWeight", "MaxWeight", "MinWeight", "Residual", "SiLU", "HardSwishPattern",
+    "BatchNormalization", "Fork", "Output",
+)
+
+
+@st.composite
+def random_chain(draw: st.DrawFn, max_steps: int = 6) -> onnx.ModelProto:
+    """A Conv or MatMul followed by random elementwise steps: activations, ops with broadcast weights, residual
+    Adds of a second branch, SiLU / HardSwish patterns, standalone BatchNormalization, and steps that must stop
+    fusion (a value also read by another op, or also a graph output)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    conv = draw(st.booleans())
+    c, m = draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 6))
+    x_shape = (1, c, h, w) if conv else (1, h, c * 2)
+    shape = (1, m, h, w) if conv else (1, h, m)
+    inits: list[onnx.TensorProto] = []
+
+    def weight(name: str, array: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(array.astype(np.float32), name))
+        return name
+
+    def head(name: str, out: str) -> onnx.NodeProto:
+        if conv:
+            k = draw(st.sampled_from([1, 3]))
+            wt = weight(f"{name}.w", rng.standard_normal((m, c, k, k)) * 0.5)
+            bias = weight(f"{name}.b", rng.standard_normal(m) * 0.1)
+            return helper.make_node("Conv", ["x", wt, bias], [out], name=name, kernel_shape=[k, k], pads=[k // 2] * 4)
+        return helper.make_node("MatMul", ["x", weight(f"{name}.w", rng.standard_normal((c * 2, m)) * 0.5)], [out],
+                                name=name)
+
+    nodes = [head("main", "t0")]
+    outputs = []
+    value = "t0"
+    channel_shape = (m, 1, 1) if conv else (m,)
+    for i in range(draw(st.integers(1, max_steps))):
+        step = draw(st.sampled_from(CHAIN_STEPS))
+        out = f"t{i + 1}"
+        if step in ("Relu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf", "Gelu", "LeakyRelu"):
+            attrs = {"alpha": 0.1} if step == "LeakyRelu" else {}
+            nodes.append(helper.make_node(step, [value], [out], name=f"s{i}", **attrs))
+        elif step == "Clip":
+            lo, hi = weight(f"s{i}.lo", np.array(-0.5)), weight(f"s{i}.hi", np.array(0.7))
+            nodes.append(helper.make_node("Clip", [value, lo, hi], [out], name=f"s{i}"))
+        elif step.endswith("Weight"):
+            op = step[: -len("Weight")]
+            array = rng.standard_normal(channel_shape if draw(st.booleans()) else shape[1:])
+            if op == "Div":
+                array = np.abs(array) + 0.5
+            nodes.append(helper.make_node(op, [value, weight(f"s{i}.k", array)], [out], name=f"s{i}"))
+        elif step == "Residual":
+            nodes.append(head(f"branch{i}", f"b{i}"))
+            args = [value, f"b{i}"] if draw(st.booleans()) else [f"b{i}", value]
+            nodes.append(helper.make_node("Add", args, [out], name=f"s{i}"))
+        elif step in ("SiLU", "HardSwishPattern"):
+            gate = "Sigmoid" if step == "SiLU" else "HardSigmoid"
+            nodes.append(helper.make_node(gate, [value], [f"g{i}"], name=f"s{i}.gate"))
+            nodes.append(helper.make_node("Mul", [value, f"g{i}"], [out], name=f"s{i}"))
+        elif step == "BatchNormalization" and conv:  # folded into the Conv when it follows it, standalone else
+            params = [weight(f"s{i}.{p}", rng.standard_normal(m) * 0.2 + (1.0 if p in ("scale", "var") else 0.0))
+                      for p in ("scale", "bias", "mean", "var")]
+            nodes.append(helper.make_node("BatchNormalization", [value, *params], [out], name=f"s{i}"))
+        elif step == "Fork":  # the value is also read by an op outside the chain
+            nodes.append(helper.make_node("Neg", [value], [f"f{i}"], name=f"fork{i}"))
+            outputs.append((f"f{i}", shape))
+            continue
+        elif step == "Output":  # the value is also a graph output
+            outputs.append((value, shape))
+            continue
+        else:
+            continue
+        value = out
+    outputs.append((value, shape))
+    graph = helper.make_graph(
+        nodes, "random_chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info(t, TensorProto.FLOAT, list(s)) for t, s in dict(outputs).items()], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    return model

@@ -44,7 +44,8 @@ def test_exported_models_match_onnxruntime(model: Path, mode: str, tmp_path: Pat
     jsonschema.validate(doc, SCHEMA)
     assert doc["mode"] == mode
     assert doc["check"]["passed"] and doc["check"]["max_rel_err"] <= 1e-4
-    assert doc["latency_cycles"] >= doc["lower_bound_cycles"] > 0
+    assert doc["latency_cycles"] == doc["makespan_cycles"] == doc["active_cycles"]  # one frame
+    assert doc["active_cycles"] >= doc["active_lower_bound_cycles"] > 0
 
 
 def test_unsupported_ops_are_all_named_in_one_line(tmp_path: Path) -> None:
@@ -131,3 +132,60 @@ def test_inspect_reports_folding_and_macs() -> None:
     proc = run_cli("inspect", str(ROOT / "tests" / "models" / "resnet_style_legacy.onnx"))
     assert proc.returncode == 0, proc.stderr
     assert "BatchNormalization" in proc.stdout and "converted opset" in proc.stdout and "MACs" in proc.stdout
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["rnu"], "unknown command 'rnu' (did you mean 'run'?); choose from run, compare, sweep, plot, inspect, memory, hw"),
+    (["run", "--mode", "Layer"], "--mode 'Layer': choose from streaming, layer (did you mean 'layer'?)"),
+    (["sweep", "model.onnx"], "gspsim sweep: missing --out"),
+    (["run", "--fames", "3"], "unknown option --fames (did you mean '--frames'?)"),
+    (["run", "--frames", "x"], "--frames 'x': expected a whole number"),
+    (["hw", "shwo", "edge-4"], "unknown hw command 'shwo' (did you mean 'show'?); choose from list, show"),
+    ([], "missing a command: choose from run, compare, sweep, plot, inspect, memory, hw"),
+])
+def test_command_line_mistakes_are_one_line(argv: list[str], expected: str) -> None:
+    proc = run_cli(*argv)
+    assert proc.returncode == 2 and proc.stdout == ""
+    line = _one_line_error(proc)
+    assert expected in line and ("--help" in line or "choose from" in line)
+
+
+def test_hw_show_toml_round_trips(tmp_path: Path) -> None:
+    import tomllib
+
+    from gspsim.hardware import load_hardware
+
+    for name in ("blaize-1600", "blaize-1600-sparse", "edge-4", "layer-accel-16t"):
+        proc = run_cli("hw", "show", name, "--toml")
+        assert proc.returncode == 0, proc.stderr
+        saved = tmp_path / f"{name}.toml"
+        saved.write_text(proc.stdout)
+        assert tomllib.loads(proc.stdout) == load_hardware(name).to_dict()
+        assert load_hardware(saved) == load_hardware(name)  # every field, through --hw FILE
+    edited = tmp_path / "edited.toml"
+    edited.write_text((tmp_path / "edge-4.toml").read_text().replace("count = 4", "count = 8"))
+    proc = run_cli("run", "--hw", str(edited), "--timing-only", "--json", str(tmp_path / "r.json"), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["hardware"]["cores"] == 8
+
+
+def test_run_help_is_grouped() -> None:
+    text = run_cli("run", "--help").stdout
+    text = text[text.index("options:"):]  # after the usage line, which lists every option
+    groups = ["chip and schedule:", "model inputs and frames:", "precision and compression:",
+              "checks and output files:", "terminal:"]
+    assert [text.index(g) for g in groups] == sorted(text.index(g) for g in groups)
+    assert text.index("--timing-only") < text.index("model inputs and frames:") < text.index("--frames")
+    assert text.index("checks and output files:") < text.index("--report PATH.html") < text.index("terminal:")
+
+
+def test_compare_and_run_tables_use_words_not_snake_case(tmp_path: Path) -> None:
+    proc = run_cli("compare", "--schedulers", "depth-first,layer", "--timing-only", "--jobs", "1",
+                   "--csv", str(tmp_path / "c.csv"))
+    assert proc.returncode == 0, proc.stderr
+    header = next(line for line in proc.stdout.splitlines() if "scheduler" in line and "mode" in line)
+    assert "latency ms" in header and "energy mJ" in header and "DRAM MiB" in header and "efficiency" in header
+    assert "_" not in header
+    assert f"wrote {tmp_path / 'c.csv'}" in proc.stdout
+    csv_header = (tmp_path / "c.csv").read_text().splitlines()[0]
+    assert csv_header.startswith("scheduler,mode,latency_cycles,latency_ms,makespan_ms,steady_state_fps")

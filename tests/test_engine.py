@@ -2,36 +2,46 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from onnx import helper, numpy_helper
 
 import gspsim
+from gspsim.api import compile_model, prepare_graph
+from gspsim.engine import run_engine
+from gspsim.engine.records import Workload
 from gspsim.hardware import hardware_from_dict, load_hardware
+from gspsim.results.build import build_result
+from gspsim.scheduling import make_scheduler
 
 from helpers import MOBILENET, RESNET, save_model, tensor
+
+
+def intermediate_traffic(r: gspsim.SimResult) -> int:
+    """DRAM bytes of tensors passed between nodes (planned cuts, layer mode) and of spills."""
+    k = r.dram_bytes_by_kind
+    return k["read"]["intermediate"] + k["write"]["intermediate"] + k["read"]["spill"] + k["write"]["spill"]
 
 
 @pytest.mark.parametrize("model", [RESNET, MOBILENET], ids=lambda p: p.stem)
 def test_streaming_keeps_activations_on_chip(model) -> None:
     graph = gspsim.load_model(model)
-    streaming = gspsim.simulate(graph, "blaize-1600", mode="streaming")
-    layer = gspsim.simulate(graph, "blaize-1600", mode="layer")
+    streaming = gspsim.simulate(graph, "blaize-1600", mode="streaming", accuracy_samples=0)
+    layer = gspsim.simulate(graph, "blaize-1600", mode="layer", accuracy_samples=0)
     for name, value in layer.outputs.items():
         np.testing.assert_array_equal(streaming.outputs[name], value)
-
-    def activation_traffic(r):
-        k = r.dram_bytes_by_kind
-        return k["read"]["activations"] + k["write"]["activations"] + k["read"]["spill"] + k["write"]["spill"]
-
-    assert activation_traffic(streaming) * 3 < activation_traffic(layer)
-    assert streaming.onchip_bytes > 0 and layer.onchip_bytes == 0
+    assert intermediate_traffic(layer) > 0 and intermediate_traffic(streaming) < intermediate_traffic(layer) / 10
+    assert streaming.deadlock_spills == 0 and streaming.memory["stacks"]
     assert streaming.latency_cycles < layer.latency_cycles
     assert streaming.energy_j < layer.energy_j
+    # the graph input is read from DRAM once per row in both modes
+    assert streaming.dram_bytes_by_kind["read"]["inputs"] == layer.dram_bytes_by_kind["read"]["inputs"]
 
 
 def _fork_model(tmp_path):
-    """x -> conv_a -> (long chain) -> add(conv_a, chain): a skip connection that must be buffered."""
+    """x -> conv0 -> (long chain) -> add(conv0, chain): a skip connection that must be buffered."""
     rng = np.random.default_rng(0)
     nodes, inits = [], []
     c = 4
@@ -45,53 +55,96 @@ def _fork_model(tmp_path):
     return save_model(nodes, [tensor("x", [1, c, 32, 32])], [tensor("y", [1, c, 32, 32])], inits, tmp_path / "fork.onnx")
 
 
-def _tiny_chip(shared_bytes: int, slots: int = 2):
-    d = load_hardware("edge-4").to_dict()
-    d["name"] = "tiny"
-    d["shared_memory"]["size_bytes"] = shared_bytes
-    d["cores"]["thread_slots"] = slots
-    return hardware_from_dict(d, "tiny chip")
-
-
-def test_small_buffers_stall_and_deadlocks_resolve_by_spilling(tmp_path) -> None:
-    path = _fork_model(tmp_path)
-    graph = gspsim.load_model(path)
-    roomy = gspsim.simulate(graph, "edge-4", mode="streaming", block_rows=1, check=True)
-    assert roomy.check.passed and roomy.deadlock_spills == 0
-    tight = gspsim.simulate(graph, _tiny_chip(3 * 1024), mode="streaming", block_rows=1, ring_depth=1, check=True)
-    assert tight.check.passed  # the engine never hangs and the numbers stay right
+def test_a_small_budget_cuts_stacks_instead_of_spilling(tmp_path) -> None:
+    graph = gspsim.load_model(_fork_model(tmp_path))
+    roomy = gspsim.simulate(graph, "edge-4", tile="rows=1", check=True)
+    assert roomy.check.passed and roomy.deadlock_spills == 0 and intermediate_traffic(roomy) == 0
+    assert roomy.memory["min_buffer_budget_bytes"] > 2048
+    tight = gspsim.simulate(graph, "edge-4", tile="rows=1", buffer_budget=2048, check=True)
+    assert tight.check.passed and tight.deadlock_spills == 0
+    assert tight.memory["cuts"] and intermediate_traffic(tight) > 0
     np.testing.assert_array_equal(tight.outputs["y"], roomy.outputs["y"])
-    assert sum(tight.core_stalled_cycles) > 0  # backpressure happened
-    assert tight.deadlock_spills > 0 and tight.dram_bytes_by_kind["write"]["spill"] > 0
     for buf in tight.buffers:
         assert buf["high_water_bytes"] <= buf["capacity_bytes"]
 
 
+def test_undersized_line_buffers_stall_and_deadlocks_resolve_by_spilling(tmp_path) -> None:
+    """Line buffers smaller than the compiler's sizing (made by hand here: no option makes them) deadlock; the
+    engine then spills a band to DRAM, says why, and the outputs stay exact."""
+    graph = gspsim.load_model(_fork_model(tmp_path))
+    hw = load_hardware("edge-4")
+    options = gspsim.SimOptions(tile="rows=1", mode="streaming", accuracy_samples=0)
+    program = compile_model(prepare_graph(graph, options), hw, options)
+    tiny = tuple(dataclasses.replace(r, capacity=max(r.band_bytes)) for r in program.rings)
+    inputs = ({"x": np.random.default_rng(0).standard_normal((1, 4, 32, 32)).astype(np.float32)},)
+    for engine in ("reference", "fast"):
+        opts = dataclasses.replace(options, engine=engine)
+        roomy = run_engine([Workload(program, make_scheduler("depth-first"), (0.0,), inputs)], hw, opts)
+        tight = run_engine([Workload(dataclasses.replace(program, rings=tiny), make_scheduler("depth-first"),
+                                     (0.0,), inputs)], hw, opts)
+        assert not roomy.records.spills and tight.records.spills
+        assert all(s.reason.startswith("deadlock") for s in tight.records.spills)
+        assert tight.records.dram_write["spill"] > 0 and tight.records.dram_read["spill"] > 0
+        np.testing.assert_array_equal(tight.records.outputs[0][0]["y"], roomy.records.outputs[0][0]["y"])
+        result = build_result(list(tight.workloads), hw, opts, tight, ["fork.onnx"], [None])
+        assert result.deadlock_spills == len(result.spills) > 0 and result.spills[0]["node"]
+        assert sum(result.core_stalled_cycles) > 0  # backpressure happened before the deadlock
+
+
 def test_frames_pipeline_and_arrival_rate() -> None:
     graph = gspsim.load_model(RESNET)
-    one = gspsim.simulate(graph, "blaize-1600")
-    four = gspsim.simulate(graph, "blaize-1600", frames=4)
+    one = gspsim.simulate(graph, "blaize-1600", accuracy_samples=0)
+    four = gspsim.simulate(graph, "blaize-1600", frames=4, accuracy_samples=0)
     assert four.frames == 4 and len(four.frame_end_cycles) == 4
-    # pipelined frames finish in less than four single-frame latencies
-    assert four.latency_cycles < 4 * one.latency_cycles
-    assert four.throughput_fps > one.throughput_fps
-    paced = gspsim.simulate(graph, "blaize-1600", frames=3, fps=1000.0)
+    # pipelined frames finish in less than four single-frame latencies; weights that fit load once
+    assert four.makespan_cycles < 4 * one.latency_cycles
+    assert four.steady_state_fps > one.steady_state_fps
+    assert four.dram_bytes_by_kind["read"]["weights"] == one.dram_bytes_by_kind["read"]["weights"]
+    paced = gspsim.simulate(graph, "blaize-1600", frames=3, fps=1000.0, accuracy_samples=0)
     stream = paced.streams[0]
     assert stream["deadline_misses"] == 0 and stream["max_latency_s"] < 1e-3
-    assert paced.latency_s >= 2e-3  # the third frame arrives at 2 ms
+    assert paced.makespan_s >= 2e-3  # the third frame arrives at 2 ms
+    assert paced.steady_state_fps == 1000.0  # the chip keeps up: frames leave as fast as they arrive
 
 
 def test_power_series_integrates_to_the_energy() -> None:
-    r = gspsim.simulate(RESNET, "blaize-1600")
+    r = gspsim.simulate(RESNET, "blaize-1600", accuracy_samples=0)
     ps = r.power_series
-    starts = np.asarray(ps["start_cycles"] + [r.latency_cycles])
+    starts = np.asarray(ps["start_cycles"] + [r.makespan_cycles])
     joules = float(np.sum(np.asarray(ps["watts"]) * np.diff(starts) / r.hardware["clock_hz"]))
     assert joules == pytest.approx(r.energy_j, rel=1e-6)
-    assert abs(sum(r.energy_breakdown_j.values()) - r.energy_j) < 1e-15
 
 
 def test_more_cores_and_bandwidth_do_not_slow_a_model_down() -> None:
     graph = gspsim.load_model(MOBILENET)
-    small = gspsim.simulate(graph, "edge-4")
-    big = gspsim.simulate(graph, "blaize-1600")
+    small = gspsim.simulate(graph, "edge-4", accuracy_samples=0, execute=False)
+    big = gspsim.simulate(graph, "blaize-1600", accuracy_samples=0, execute=False)
     assert big.latency_cycles < small.latency_cycles
+
+
+def test_locality_saves_interconnect_traffic() -> None:
+    """Tiles on their home core read their weight slice and their halo rows from their own memory."""
+    graph = gspsim.load_model(RESNET)
+    home = gspsim.simulate(graph, "blaize-1600", scheduler="depth-first", execute=False, accuracy_samples=0)
+    anywhere = gspsim.simulate(graph, "blaize-1600", scheduler="round-robin", execute=False, accuracy_samples=0)
+    assert home.onchip_bytes < anywhere.onchip_bytes
+    assert home.energy_breakdown_j["interconnect"] < anywhere.energy_breakdown_j["interconnect"]
+
+
+def _chip(**changes):
+    d = load_hardware("edge-4").to_dict()
+    for path, value in changes.items():
+        section, field = path.split("__")
+        d[section][field] = value
+    return hardware_from_dict(d, "test chip")
+
+
+def test_every_hardware_field_changes_a_result_it_should() -> None:
+    """Bandwidth of shared memory, DMA engines and the interconnect are not ignored (issue: fields that did nothing)."""
+    graph = gspsim.load_model(MOBILENET)
+    base = gspsim.simulate(graph, _chip(), execute=False, accuracy_samples=0)
+    for change in ({"shared_memory__bandwidth_bytes_per_cycle": 1.0}, {"interconnect__bandwidth_bytes_per_cycle": 1.0},
+                   {"dma__engines": 1}, {"dram__bandwidth_bytes_per_s": 1e9}, {"cores__local_memory_bytes": 2048},
+                   {"cores__thread_slots": 1}):
+        other = gspsim.simulate(graph, _chip(**change), execute=False, accuracy_samples=0)
+        assert other.latency_cycles != base.latency_cycles, change

@@ -391,3 +391,125 @@ def test_garbage_inputs_files_fail_cleanly(members: list[tuple[str, bytes]]) -> 
             assert values["input"].shape == (1, 10) and values["input"].dtype == np.float32
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- names: whatever a file carries prints as text ------------------------------------------------------------
+@fuzz(EXAMPLES // 4)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+       | st.lists(st.sampled_from(["[", "]", "/", "[/", "[bold]", "[/x]", "[link=http://x]", "\\", "\x1b[2J",
+                                   "\x1b]0;t\x07", "\x07", "\r", "\n", "\u202e", "\x9b", "$", "a"]), max_size=12)
+       .map("".join))
+def test_any_name_prints_as_itself_without_control_characters(name: str) -> None:
+    """markup_safe(name) is text to rich, never a tag: it shows as printable(name), which holds no control character."""
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from gspsim.terminal import markup_safe, printable
+
+    shown = printable(name)
+    assert not any(ord(c) < 0x20 and c != "\t" or 0x7f <= ord(c) <= 0x9f for c in shown)
+    rendered = Text.from_markup(f"[bold]{markup_safe(name)}[/bold]")  # as it sits between tags: never a tag
+    assert len(rendered.spans) == 1 and rendered.spans[0].style == "bold"
+    if "\\" not in name:  # rich's escaping of a backslash before '[' is lossy (it may show one less): only then
+        assert rendered.plain == shown
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None, highlight=False).print(f"[bold]{markup_safe(name)}[/bold]")
+    assert "\x1b" not in out.getvalue() and "\x07" not in out.getvalue()
+
+
+# --- result documents read by plot and report -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def result_doc() -> dict[str, Any]:
+    import json
+
+    return json.loads(gspsim.simulate(MLP, "edge-4", frames=2).to_json())
+
+
+ODD_JSON = st.one_of(st.sampled_from([None, True, False, -1, 0, 1, 0.5, -0.0, 1e308, -1e308, 2**70, "x", "", [],
+                                      {}, [1, 2], {"a": 1}, float("nan"), float("inf")]),
+                     st.integers(-(10**6), 10**6))
+
+
+def _json_paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
+    out: list[tuple] = []
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc[:3]) if isinstance(doc, list) else ()
+    for k, v in items:
+        out.append((*prefix, k))
+        out += _json_paths(v, (*prefix, k))
+    return out
+
+
+@fuzz(EXAMPLES // 4)
+@given(st.data())
+def test_mutated_result_documents_are_refused_or_written(result_doc: dict[str, Any], data: st.DataObject) -> None:
+    """A document either fails check_document with one line, or every report writer handles it."""
+    from gspsim.report.csv_table import node_csv_text
+    from gspsim.report.document import check_document
+    from gspsim.report.html import summary_rows
+    from gspsim.report.trace import trace_events
+
+    doc = copy.deepcopy(result_doc)
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        path = data.draw(st.sampled_from(_json_paths(doc)), label="path")
+        parent: Any = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        if data.draw(st.booleans(), label="delete") and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = copy.deepcopy(data.draw(ODD_JSON, label="value"))
+    try:
+        check_document(doc, "fuzzed.json")
+    except GspsimError as exc:
+        assert "fuzzed.json" in str(exc) and "\n" not in str(exc)
+        event("refused")
+        return
+    event("written")
+    trace_events(doc)
+    node_csv_text(doc)
+    summary_rows(doc)
+
+
+# --- every number option ---------------------------------------------------------------------------------------
+INT_EXTREMES = ["-9223372036854775809", "-1", "0", "1", "3", "2147483648", "9223372036854775807",
+                "9223372036854775808", "1" + "0" * 30]
+NUMBER_OPTIONS = {
+    "--seed": INT_EXTREMES, "--frames": INT_EXTREMES,
+    "--tile": [f"rows={v}" for v in INT_EXTREMES] + [f"channels={v}" for v in INT_EXTREMES] + ["cols=all", "rows=x"],
+    "--buffer-budget": ["1e999", "0", "nan", "1", "64K", "-1G", "5 parsecs", "1e99999"],
+    "--power-resolution": INT_EXTREMES, "--nodes": INT_EXTREMES,
+    "--fps": ["nan", "inf", "0", "-1", "1e-300", "1e300", "30", "0.001"],
+    "--max-memory": ["1e999", "0", "nan", "8M", "-1G", "5 parsecs", "0.5", "16M", "1e99999"],
+    "--input-shape": ["input=1x10", "input=0x10", "input=1x1" + "0" * 30, "input=", "x=1x10", "input=1xten"],
+}
+
+
+@fuzz(EXAMPLES // 16)
+@given(st.dictionaries(st.sampled_from(sorted(NUMBER_OPTIONS)), st.integers(0, 100), min_size=1, max_size=3))
+def test_number_options_run_or_fail_in_one_line(picks: dict[str, int]) -> None:
+    """Any mix of extreme values: exit 0 or 2, one line on stderr at most, never an exception."""
+    import contextlib
+    import io
+
+    from gspsim.cli import main
+
+    args = ["run", str(MLP), "--timing-only", "--quiet"]
+    for option, k in picks.items():
+        values = NUMBER_OPTIONS[option]
+        args += [option, values[k % len(values)]] if option != "--max-memory" else []
+    memory = NUMBER_OPTIONS["--max-memory"][picks["--max-memory"] % 9] if "--max-memory" in picks else "8M"
+    args += ["--max-memory", memory]  # at most 16M, so that a large --frames is refused, not run
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = main(args)
+        except SystemExit as exc:  # argparse's own refusal of a value it cannot parse (usage and error lines)
+            assert exc.code == 2, (args, err.getvalue())
+            event("argparse refused")
+            return
+    lines = [line for line in err.getvalue().splitlines() if line.strip()]
+    assert code in (0, 2), (args, err.getvalue())
+    assert len(lines) == (code == 2), (args, err.getvalue())
+    event(f"exit {code}")

@@ -10,6 +10,7 @@ must be one line naming the file and the node, tensor or field at fault.
 
 from __future__ import annotations
 
+import threading
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ from gspsim.frontend import import_onnx, parse_memory_size
 from gspsim.hardware.config import load_hardware, preset_names
 from gspsim.inputs import load_inputs
 from gspsim.output_files import refuse_overwriting, write_bytes_atomic, write_text_atomic
+from gspsim.results.result import SCHEMA_VERSION
 
 from helpers import ROOT, TRANSFORMER, run_cli, save_model, tensor
 
@@ -58,6 +60,17 @@ def process_error(*args: str) -> str:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     return lines[0]
+
+
+def refused_peak_bytes(call, error: type[BaseException], match: str) -> int:
+    """Bytes allocated at the peak while ``call()`` is refused with ``error`` (the refusal must come first)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(error, match=match):
+            call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def relu_model(folder: Path, name: str = "m.onnx", shape=(2, 3), opset: int = 20, out_shape=None) -> Path:
@@ -236,13 +249,7 @@ def test_huge_tensor_is_refused_before_anything_is_allocated(tmp_path: Path) -> 
     expand = save_model(nodes, [tensor("x", [1, 1])], [tensor("y", [30000, 30000])], [shape, one],
                         tmp_path / "expand.onnx")
     for path, limit in ((huge, None), (expand, 1 << 30)):
-        tracemalloc.start()
-        try:
-            with pytest.raises(ModelError, match="memory limit"):
-                import_onnx(path, max_memory_bytes=limit)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        peak = refused_peak_bytes(lambda: import_onnx(path, max_memory_bytes=limit), ModelError, "memory limit")
         assert peak < 64 << 20, f"{path.name}: {peak} bytes allocated before refusing"
 
 
@@ -265,13 +272,8 @@ def test_model_file_larger_than_the_limit_is_not_read(tmp_path: Path) -> None:
     path = tmp_path / "sparse.onnx"
     with open(path, "wb") as fh:
         fh.truncate(1 << 30)  # a 1 GiB sparse file: reading it would allocate 1 GiB
-    tracemalloc.start()
-    try:
-        with pytest.raises(ModelError, match=r"the file is 1 GiB, more than the memory limit"):
-            import_onnx(path, max_memory_bytes=256 << 20)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = refused_peak_bytes(lambda: import_onnx(path, max_memory_bytes=256 << 20), ModelError,
+                              r"the file is 1 GiB, more than the memory limit")
     assert peak < 16 << 20
 
 
@@ -382,7 +384,7 @@ def _hw_file(tmp_path: Path, old: str, new: str) -> Path:
 
 
 @pytest.mark.parametrize("old,new,expect", [
-    ("channels = 1", "", "[dram]: missing field 'channels'"),
+    ("latency_ns = 100.0 ", "", "[dram]: missing field 'latency_ns'"),
     ("engines = 2", "engines = 2\nturbo = true", "[dma]: unknown field 'turbo'"),
     ("count = 4 ", "count = \"four\" ", "[cores] field 'count' must be an integer, got str"),
     ("engines = 2", "engines = 2.5", "[dma] field 'engines' must be an integer"),
@@ -476,13 +478,8 @@ def test_inputs_declaring_a_huge_array_are_refused_from_the_header(tmp_path: Pat
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("input.npy", buf.getvalue() + b"\0" * 64)
     graph = gspsim.load_model(MLP)
-    tracemalloc.start()
-    try:
-        with pytest.raises(GspsimError, match=r"has shape \[1000000, 1000000\], the model expects \[1, 10\]"):
-            load_inputs(path, graph)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = refused_peak_bytes(lambda: load_inputs(path, graph), GspsimError,
+                              r"has shape \[1000000, 1000000\], the model expects \[1, 10\]")
     assert peak < 16 << 20
 
 
@@ -599,3 +596,511 @@ def test_json_is_byte_identical_across_processes(tmp_path: Path) -> None:
     assert outs[0] == outs[1]
     doc = json.loads(outs[0])
     assert doc["latency_cycles"] > 0
+
+
+# === round two (issue 20) ====================================================================
+def _fifo_with_reader(path: Path) -> "threading.Thread":
+    """A FIFO whose reader is waiting (as a script reading the output would be); returns the reader thread."""
+    import threading
+
+    os.mkfifo(path)
+    got: list[bytes] = []
+
+    def read() -> None:
+        with open(path, "rb") as fh:
+            got.append(fh.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.got = got  # type: ignore[attr-defined]
+    return reader
+
+
+def _release(reader: "threading.Thread", path: Path) -> bytes:
+    """End a FIFO reader that gspsim left waiting (gspsim never opened the FIFO) and return what it read."""
+    with open(path, "wb"):
+        pass
+    reader.join(timeout=10)
+    return b"".join(reader.got)  # type: ignore[attr-defined]
+
+
+# --- outputs: no output destroys an input ----------------------------------------------------------------------
+@pytest.mark.parametrize("option", ["--calib", "--precision-map", "--inputs", "--hw"])
+@pytest.mark.parametrize("output", ["--json", "--csv", "--report", "--trace", "--outputs"])
+def test_no_output_writes_over_any_input(tmp_path: Path, capsys, option: str, output: str) -> None:
+    files = {"--calib": tmp_path / "calib.npz", "--precision-map": tmp_path / "map.toml",
+             "--inputs": tmp_path / "in.npz", "--hw": tmp_path / "chip.toml"}
+    np.savez(files["--calib"], input=np.zeros((4, 1, 10), np.float32))
+    files["--precision-map"].write_text('Relu = "fp16"\n')
+    np.savez(files["--inputs"], input=np.zeros((1, 10), np.float32))
+    files["--hw"].write_text(PRESET.read_text())
+    before = {p: p.read_bytes() for p in files.values()}
+    args = ["run", str(MLP), "--precision", "int8", *(a for k, p in files.items() for a in (k, str(p)))]
+    line = cli_error(capsys, *args, output, str(files[option]))
+    assert f"{output} {files[option]}: refusing to write over an input file of this run ({option} " in line
+    assert all(p.read_bytes() == data for p, data in before.items())
+
+
+def test_plot_and_sweep_outputs_never_write_over_their_inputs(tmp_path: Path, capsys) -> None:
+    result = tmp_path / "r.json"
+    assert main(["run", str(MLP), "--json", str(result), "--quiet"]) == 0
+    data = result.read_bytes()
+    line = cli_error(capsys, "plot", str(result), "--csv", str(result))
+    assert "refusing to write over an input file of this run (RESULT" in line and result.read_bytes() == data
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[axes]\ncores = [2, 4]\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "results.csv").symlink_to(grid)
+    line = cli_error(capsys, "sweep", str(MLP), "--grid", str(grid), "--out", str(tmp_path / "out"))
+    assert "--out" in line and "results.csv" in line and "--grid" in line
+    assert not (tmp_path / "out" / "points").exists()  # refused before any work
+
+
+def test_two_outputs_to_one_file_are_refused(tmp_path: Path, capsys) -> None:
+    line = cli_error(capsys, "run", str(MLP), "--json", str(tmp_path / "x"), "--csv", str(tmp_path / "x"))
+    assert "--csv" in line and "--json writes the same file" in line and not (tmp_path / "x").exists()
+
+
+# --- outputs: a destination is a regular file or absent ------------------------------------------------------
+@pytest.mark.parametrize("kind", ["regular", "absent", "symlink", "dangling_symlink", "fifo_with_reader",
+                                  "char_device", "folder"])
+def test_output_destinations_of_every_file_type(tmp_path: Path, capsys, kind: str) -> None:
+    dest = tmp_path / "out.json"
+    other = tmp_path / "other.txt"
+    other.write_text("keep me\n")
+    reader = None
+    if kind == "regular":
+        dest.write_text("old result\n")
+    elif kind == "symlink":
+        dest.symlink_to(other)
+    elif kind == "dangling_symlink":
+        dest.symlink_to(tmp_path / "nowhere.json")
+    elif kind == "fifo_with_reader":
+        reader = _fifo_with_reader(dest)
+    elif kind == "char_device":
+        if os.geteuid() != 0:
+            pytest.skip("making a device node (a copy of /dev/null) needs root")
+        os.mknod(dest, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    elif kind == "folder":
+        dest.mkdir()
+    if kind in ("regular", "absent"):
+        assert main(["run", str(MLP), "--json", str(dest), "--quiet"]) == 0
+        assert json.loads(dest.read_text())["schema_version"] == SCHEMA_VERSION and stat.S_ISREG(os.lstat(dest).st_mode)
+        return
+    line = cli_error(capsys, "run", str(MLP), "--json", str(dest))
+    expect = {"symlink": "is a symlink", "dangling_symlink": "is a symlink", "fifo_with_reader": "is a FIFO",
+              "char_device": "is a character device", "folder": "is a folder"}[kind]
+    assert line.startswith(f"error: --json {dest}: {expect}")
+    if kind != "folder":
+        assert "use --json - for standard output" in line
+    mode = os.lstat(dest).st_mode
+    assert {"symlink": stat.S_ISLNK, "dangling_symlink": stat.S_ISLNK, "fifo_with_reader": stat.S_ISFIFO,
+            "char_device": stat.S_ISCHR, "folder": stat.S_ISDIR}[kind](mode), "the destination was replaced"
+    assert other.read_text() == "keep me\n"
+    if reader is not None:
+        assert _release(reader, dest) == b""  # gspsim never opened the pipe
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.json", "other.txt"])  # no temporary left
+
+
+def test_json_to_standard_output(capsys) -> None:
+    assert main(["run", str(MLP), "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["model"]["path"] == str(MLP)  # the document alone: no table beside it
+    line = cli_error(capsys, "run", str(MLP), "--json", "-", "--csv", "-")
+    assert "only one output can go to standard output" in line
+    assert "standard output is not supported" in cli_error(capsys, "run", str(MLP), "--outputs", "-")
+
+
+def test_bad_output_folder_fails_before_any_work(tmp_path: Path, capsys) -> None:
+    """A --report into a missing folder is found before the simulation: no --json is left behind."""
+    result = tmp_path / "r.json"
+    line = cli_error(capsys, "run", str(MLP), "--json", str(result), "--report", str(tmp_path / "no" / "r.html"))
+    assert "--report" in line and "does not exist" in line and not result.exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    line = cli_error(capsys, "run", str(MLP), "--json", str(result), "--plots", str(blocker / "figs"))
+    assert "--plots" in line and "cannot be created" in line and not result.exists()
+    (tmp_path / "figs").mkdir()
+    (tmp_path / "figs" / "gantt.png").symlink_to(blocker)
+    line = cli_error(capsys, "run", str(MLP), "--json", str(result), "--plots", str(tmp_path / "figs"))
+    assert "gantt.png: is a symlink" in line and not result.exists() and blocker.read_text() == "x"
+
+
+# --- input files that are not regular files ------------------------------------------------------------------
+@pytest.mark.parametrize("option", ["--precision-map", "--calib", "--inputs", "--hw", "--grid", "model"])
+def test_a_fifo_given_as_an_input_is_named_as_a_fifo(tmp_path: Path, capsys, option: str) -> None:
+    fifo = tmp_path / ("pipe.toml" if option in ("--precision-map", "--hw", "--grid") else "pipe.onnx"
+                       if option == "model" else "pipe.npz")
+    os.mkfifo(fifo)
+    if option == "--grid":
+        args = ["sweep", str(MLP), "--grid", str(fifo), "--out", str(tmp_path / "out")]
+    elif option == "model":
+        args = ["inspect", str(fifo)]
+    else:
+        args = ["run", str(MLP), "--precision", "int8", option, str(fifo)]
+    line = cli_error(capsys, *args)
+    assert str(fifo) in line and "is a FIFO (named pipe), not a regular file" in line
+
+
+# --- archive tricks ------------------------------------------------------------------------------------------
+def _npy(array_header: dict, payload: bytes = b"") -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, array_header)
+    return buf.getvalue() + payload
+
+
+def test_archive_with_both_name_and_name_npy_is_refused_without_allocating(tmp_path: Path) -> None:
+    """The issue's case: a member 'input' declaring 1 GiB beside a valid 'input.npy'."""
+    import io
+    import zipfile
+
+    good = io.BytesIO()
+    np.save(good, np.zeros((1, 10), np.float32))
+    path = tmp_path / "trick.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("input", _npy({"descr": "<f4", "fortran_order": False, "shape": (1 << 28,)}, b"\0" * (1 << 20)))
+        zf.writestr("input.npy", good.getvalue())
+    graph = gspsim.load_model(MLP)
+    peak = refused_peak_bytes(lambda: load_inputs(path, graph), GspsimError, r"holds both 'input' and 'input.npy'")
+    assert peak < 16 << 20
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
+def test_archive_tricks_for_calibration(tmp_path: Path, capsys) -> None:
+    import io
+    import zipfile
+
+    sample = io.BytesIO()
+    np.save(sample, np.zeros((4, 1, 10), np.float32))
+    twice = tmp_path / "twice.npz"
+    with zipfile.ZipFile(twice, "w") as zf:
+        zf.writestr("input.npy", sample.getvalue())
+        zf.writestr("input.npy", sample.getvalue())
+    line = cli_error(capsys, "run", str(MLP), "--precision", "int8", "--calib", str(twice))
+    assert str(twice) in line and "member 'input.npy' twice" in line
+    huge = tmp_path / "huge.npz"
+    with zipfile.ZipFile(huge, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("input.npy", _npy({"descr": "<f4", "fortran_order": False, "shape": (1 << 30, 10)}, b"\0" * 4096))
+    line = cli_error(capsys, "run", str(MLP), "--precision", "int8", "--calib", str(huge), "--max-memory", "256M")
+    assert str(huge) in line and "more than the memory limit" in line
+
+
+# --- numbers on every option ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("args,expect", [
+    (["--seed", "-1"], "--seed must be between 0 and"),
+    (["--seed", str(2**63)], "--seed must be between 0 and"),
+    (["--frames", "0"], "--frames must be >= 1"),
+    (["--frames", "100000000", "--timing-only", "--max-memory", "512M"], "--frames 100000000 x"),
+    (["--frames", str(2**64), "--timing-only"], "--frames must be at most"),
+    (["--max-memory", "1e999"], "--max-memory '1e999': more than any machine has"),
+    (["--max-memory", "0"], "--max-memory '0'"),
+    (["--max-memory", "nan"], "--max-memory 'nan'"),
+    (["--input-shape", "input=1000000000000000000000000000000x10"], "larger than ONNX allows"),
+    (["--input-shape", "input=0x10"], "dimensions must be positive"),
+    (["--fps", "nan"], "--fps"), (["--fps", "inf"], "--fps must be a finite number"),
+    (["--fps", "0"], "--fps"), (["--fps", "1e-300", "--frames", "2"], "the last frame would arrive after"),
+    (["--tile", "rows=0"], "rows must be a positive integer"), (["--tile", "rows=4,depth=2"], "--tile 'rows=4,depth=2'"),
+    (["--buffer-budget", "0"], "--buffer-budget '0': must be more than 0"),
+    (["--buffer-budget", "1e999"], "--buffer-budget '1e999': more than any machine has"),
+    (["--power-resolution", "0"], "--power-resolution must be >= 1"),
+    (["--power-resolution", str(2**63)], "--power-resolution must be at most"),
+    (["--precision", "int8", "--calib-samples", "0"], "--calib-samples must be >= 1"),
+    (["--precision", "int8", "--calib-samples", str(10**12)], "--calib-samples 1000000000000: the synthetic"),
+    (["--precision", "fp16", "--accuracy-samples", "-1"], "--accuracy-samples must be >= 0"),
+    (["--nodes", "-1"], "--nodes must be >= 0"),
+])
+def test_every_number_option_is_validated_in_one_line(capsys, args: list[str], expect: str) -> None:
+    line = cli_error(capsys, "run", str(MLP), *args)
+    assert expect in line
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["compare", str(MLP), "--jobs", "0"], "--jobs must be between 1 and"),
+    (["compare", str(MLP), "--jobs", str(10**9)], "--jobs must be between 1 and"),
+    (["compare", str(MLP), "--seed", "-5"], "--seed must be between 0 and"),
+    (["sweep", str(MLP), "--out", "unused", "--jobs", str(10**9)], "--jobs must be between 1 and"),
+    (["sweep", str(MLP), "--out", "unused", "--sample", "0"], "--sample must be >= 1"),
+    (["inspect", str(MLP), "--max-memory", "1e999"], "--max-memory '1e999'"),
+])
+def test_numbers_of_the_other_commands(capsys, args: list[str], expect: str) -> None:
+    assert expect in cli_error(capsys, *args)
+
+
+# --- names that carry markup and control characters ----------------------------------------------------------
+ESC_NAME = "evil\x1b]0;pwned\x07\x1b[2J"
+
+
+def _marked_model(folder: Path) -> Path:
+    """Nodes and tensors named with rich markup, escape sequences and BEL, in a folder whose path holds markup."""
+    folder.mkdir(parents=True)
+    nodes = [helper.make_node("Relu", ["[/x]"], [ESC_NAME], name="[/relu]"),
+             helper.make_node("Sigmoid", [ESC_NAME], ["[bold]y[/bold]"], name=f"[link=http://x]{ESC_NAME}")]
+    return save_model(nodes, [tensor("[/x]", [2, 3])], [tensor("[bold]y[/bold]", [2, 3])], [], folder / "m.onnx")
+
+
+def _assert_safe(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text and "Traceback" not in text
+
+
+def test_markup_and_control_characters_in_names_print_safely(tmp_path: Path, capsys) -> None:
+    path = _marked_model(tmp_path / "x[" / "e]")  # the path reads .../x[/e]/m.onnx: a closing tag to rich
+    assert main(["inspect", str(path), "--no-fuse"]) == 0  # unfused, so the Sigmoid node has a row of its own
+    out, err = capsys.readouterr()
+    _assert_safe(out + err)
+    assert "[/relu]" in out and "[/x]" in out and "evil\\x1b]0;pwned\\x07\\x1b[2J" in out and "x[/e]/m.onnx" in out
+    assert main(["run", str(path), "--nodes", "5", "--no-fuse"]) == 0
+    out, err = capsys.readouterr()
+    _assert_safe(out + err)
+    assert "[/relu]" in out and "[link=http://x]" in out
+
+
+def test_markup_and_control_characters_in_hardware_names_and_errors(tmp_path: Path, capsys) -> None:
+    hw = tmp_path / "chip.toml"
+    hw.write_text(PRESET.read_text().replace('name = "edge-4"', 'name = "edge[/x]\\u001b]0;t\\u0007"', 1))
+    for args in (["hw", "show", str(hw)], ["run", str(MLP), "--hw", str(hw)]):
+        assert main(args) == 0
+        out, err = capsys.readouterr()
+        _assert_safe(out + err)
+        assert "edge[/x]\\x1b]0;t\\x07" in out
+    nodes = [helper.make_node("Add", ["x", ESC_NAME], ["y"], name="[/add]")]
+    path = save_model(nodes, [tensor("x", [2, 3])], [tensor("y", [2, 3])], [], tmp_path / "dangling.onnx")
+    line = cli_error(capsys, "run", str(path))
+    _assert_safe(line)
+    assert "'evil\\x1b]0;pwned\\x07\\x1b[2J'" in line and "node '[/add]' (Add)" in line
+
+
+def test_string_graph_input_is_refused_naming_the_file(tmp_path: Path, capsys) -> None:
+    nodes = [helper.make_node("Identity", ["text"], ["out"], name="pass")]
+    path = save_model(nodes, [tensor("text", [2], TensorProto.STRING)], [tensor("out", [2], TensorProto.STRING)],
+                      [], tmp_path / "strings.onnx")
+    line = cli_error(capsys, "run", str(path))
+    assert str(path) in line and "graph input 'text' is a string tensor" in line
+
+
+# --- unexpected errors ---------------------------------------------------------------------------------------
+def test_an_unexpected_error_is_one_line_exit_3_and_debug_shows_the_traceback(monkeypatch, capsys) -> None:
+    from gspsim import cli
+
+    def broken(args, console):  # stands for a bug anywhere in a command
+        raise ZeroDivisionError("float division by zero \x1b[2J")
+
+    monkeypatch.setitem(cli.COMMANDS, "hw", broken)
+    assert main(["hw", "list"]) == 3
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err and "\x1b" not in err
+    assert lines[0].startswith("error: internal error (ZeroDivisionError") and "please report it" in lines[0]
+    assert "--debug" in lines[0]
+    assert main(["hw", "list", "--debug"]) == 3
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_output_closed_early_ends_quietly_with_141(tmp_path: Path) -> None:
+    """``gspsim inspect big.onnx | head -1``: no traceback, no 'internal error', and not exit 1 (a failed check)."""
+    from helpers import chain_model
+
+    path = chain_model(1200, tmp_path / "long.onnx", ("Relu",))  # unfused, a 1,200-row table: more than a pipe holds
+    proc = subprocess.Popen([sys.executable, "-m", "gspsim", "inspect", str(path), "--no-fuse"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().startswith(str(path).encode())
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == b"", err
+
+
+# --- non-finite numbers --------------------------------------------------------------------------------------
+def _nan_weight_model(folder: Path) -> Path:
+    model = onnx.load(str(MLP))
+    t = next(t for t in model.graph.initializer if len(t.dims) == 2)
+    w = numpy_helper.to_array(t).copy()
+    w[0, 0], w[1, 1] = np.nan, np.inf
+    t.CopyFrom(numpy_helper.from_array(w, t.name))
+    path = folder / "nan_weights.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def _strict_json(text: str) -> dict:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"bare {constant} in the JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_nan_and_inf_weights_check_and_json(tmp_path: Path, capsys) -> None:
+    """NaN/Inf where onnxruntime has them too pass --check (said so); the JSON has null plus 'non_finite'."""
+    path = _nan_weight_model(tmp_path)
+    out = tmp_path / "r.json"
+    assert main(["run", str(path), "--check", "--precision", "fp32,fp16", "--json", str(out)]) == 0
+    text, _ = capsys.readouterr()
+    assert "the same as onnxruntime's (compared as equal)" not in text  # two precisions: one table, no summary
+    docs = _strict_json(out.read_text())
+    for doc in docs:
+        assert doc["check"]["passed"] and doc["check"]["per_output"]["output"]["non_finite"] == 1
+    accuracy = docs[1]["accuracy"]
+    assert accuracy["max_abs_err"] is None and docs[1]["non_finite"]["/accuracy/max_abs_err"] == "NaN"
+    import jsonschema
+
+    schema = json.loads((ROOT / "docs" / "json-result.schema.json").read_text())
+    for doc in docs:
+        jsonschema.validate(doc, schema)  # null and non_finite are part of the contract
+    assert "non_finite" not in docs[0]
+    assert main(["run", str(path), "--check"]) == 0
+    summary = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the table may wrap the row
+    assert "holds 1 NaN/Inf value(s), the same as onnxruntime's (compared as equal)" in summary
+    line = cli_error(capsys, "run", str(path), "--precision", "int8")
+    assert str(path) in line and "holds NaN or Inf; int8 quantization needs finite weights" in line
+
+
+def test_check_fails_on_nan_where_onnxruntime_is_finite() -> None:
+    from gspsim.check import compare_outputs, non_finite_note
+
+    ref = {"y": np.array([1.0, np.nan, np.inf, -np.inf], np.float32)}
+    same = compare_outputs({"y": ref["y"].copy()}, ref, "fp32")
+    assert same.passed and same.max_rel_err == 0 and same.per_output["y"]["non_finite"] == 3
+    differs = compare_outputs({"y": np.array([1.0, 2.0, np.inf, np.inf], np.float32)}, ref, "fp32")
+    assert not differs.passed and differs.per_output["y"]["non_finite_mismatches"] == 2
+    assert "output 'y' has 2 value(s) where one side is NaN/Inf" in non_finite_note(differs)
+
+
+def test_json_writer_never_emits_nan_or_infinity() -> None:
+    from gspsim import json_finite
+
+    doc = {"a": float("nan"), "b": [1.0, float("inf"), np.float32("-inf")], "c/d": {"e~f": np.float64("nan")},
+           "ok": 2.5}
+    text = json_finite.dumps(doc)
+    back = _strict_json(text)
+    assert back["a"] is None and back["b"] == [1.0, None, None] and back["ok"] == 2.5
+    assert back["non_finite"] == {"/a": "NaN", "/b/1": "Infinity", "/b/2": "-Infinity", "/c~1d/e~0f": "NaN"}
+    assert json_finite.dumps({"x": 1.0}) == json.dumps({"x": 1.0})
+
+
+# --- plot and report inputs ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("case,expect", [
+    ("deep", "nested too deeply"), ("clock0", "'hardware.clock_hz' must be > 0"),
+    ("node_index", "'timeline.blocks.node' refers to a node beyond"), ("nan_latency", "'latency_cycles' must be a finite"),
+    ("huge_int", "not valid JSON"), ("cores", "'timeline.blocks.core' refers to a core beyond"),
+])
+def test_plot_validates_the_json_it_reads(tmp_path: Path, capsys, case: str, expect: str) -> None:
+    good = tmp_path / "r.json"
+    assert main(["run", str(MLP), "--json", str(good), "--quiet"]) == 0
+    doc = json.loads(good.read_text())
+    bad = tmp_path / f"{case}.json"
+    if case == "deep":
+        bad.write_text("[" * 100_000 + "]" * 100_000)
+    elif case == "huge_int":
+        bad.write_text('{"schema_version": ' + "1" * 5000 + "}")
+    else:
+        if case == "clock0":
+            doc["hardware"]["clock_hz"] = 0
+        elif case == "node_index":
+            doc["timeline"]["blocks"]["node"][0] = 10**6
+        elif case == "nan_latency":
+            doc["latency_cycles"] = float("nan")
+        elif case == "cores":
+            doc["timeline"]["blocks"]["core"][0] = doc["hardware"]["cores"]
+        bad.write_text(json.dumps(doc))
+    line = cli_error(capsys, "plot", str(bad), "--out", str(tmp_path / "figs"))
+    assert str(bad) in line and expect in line
+    assert not (tmp_path / "figs").exists()
+
+
+def test_plot_names_are_text_not_mathtext(tmp_path: Path, capsys) -> None:
+    good = tmp_path / "r.json"
+    assert main(["run", str(MLP), "--json", str(good), "--quiet"]) == 0
+    doc = json.loads(good.read_text())
+    doc["nodes"][0]["name"] = doc["timeline"]["nodes"][0] = "$\\frac{$ [/x] \x1b[2J"
+    doc["nodes"][0]["op"] = doc["timeline"]["ops"][0] = "$^$"
+    good.write_text(json.dumps(doc))
+    assert main(["plot", str(good), "--out", str(tmp_path / "figs"), "--format", "png", "--only", "nodes,gantt"]) == 0
+    _assert_safe(capsys.readouterr().out)
+    assert {p.name for p in (tmp_path / "figs").iterdir()} == {"nodes.png", "gantt.png"}
+
+
+# --- external data -------------------------------------------------------------------------------------------
+def test_external_data_location_that_stays_inside_after_normalizing_is_accepted(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "m"
+    (folder / "sub").mkdir(parents=True)
+    path = _external_model(folder, "sub/../transformer_encoder.onnx.data")
+    assert len(gspsim.load_model(path)) > 0
+    (tmp_path / "n").mkdir()
+    (tmp_path / "n" / "sub").symlink_to(tmp_path)  # sub/.. through the link would be tmp_path's parent
+    path = _external_model(tmp_path / "n", "sub/../transformer_encoder.onnx.data")
+    assert len(gspsim.load_model(path)) > 0  # read as n/transformer_encoder.onnx.data, never through the link
+    line = cli_error(capsys, "run", str(_external_model(tmp_path / "o", "sub/../../secret.bin")))
+    assert "points outside the model's folder" in line
+
+
+# --- sweeps clean up after themselves ------------------------------------------------------------------------
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            kids.setdefault(int(fields[1]), []).append(int(entry))
+    return kids
+
+
+def _descendants(pid: int) -> set[int]:
+    kids, found, todo = _children(), set(), [pid]
+    while todo:
+        for child in kids.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper that never comes, as under some container inits, is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="walks /proc to find the sweep's processes")
+def test_sigkill_of_a_sweep_leaves_no_process_and_closes_its_output(tmp_path: Path) -> None:
+    """kill -9 of a local sweep: its workers, forkserver and resource tracker go, and its stdout reaches EOF.
+
+    (A Dask LocalCluster's workers watch their parent themselves: checked by hand, see docs/sweeps.md.)
+    """
+    import select
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "gspsim", "sweep", str(MLP), "--cores", ",".join(map(str, range(1, 400))),
+           "--jobs", "2", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    helpers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "points").glob("*.json")):  # the workers are up and have finished points
+            assert proc.poll() is None and time.monotonic() < deadline, "the sweep did not start"
+            time.sleep(0.05)
+        helpers = _descendants(proc.pid)
+        assert len(helpers) >= 2  # worker processes (and the forkserver, the resource tracker)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert proc.stdout is not None
+        os.set_blocking(proc.stdout.fileno(), False)
+        eof_by = time.monotonic() + 15
+        while True:  # a script reading the sweep's output reaches its end
+            assert time.monotonic() < eof_by, "standard output still open: a helper process holds it"
+            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+            if ready and not os.read(proc.stdout.fileno(), 1 << 16):
+                break
+        gone_by = time.monotonic() + 15
+        while any(_alive(p) for p in helpers):
+            assert time.monotonic() < gone_by, f"left running: {[p for p in helpers if _alive(p)]}"
+            time.sleep(0.1)
+    finally:
+        for p in helpers | ({proc.pid} if proc.poll() is None else set()):
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)

@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -87,14 +88,19 @@ def measure(path: str) -> dict[str, float]:
     }
 
 
+def in_fresh_process(expression: str) -> Any:
+    """The value of a Python expression evaluated in a fresh interpreter (tests/ importable), sent back as JSON."""
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"print(json.dumps({expression}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def test_thousand_node_graph_runs_in_bounded_memory_and_time(tmp_path: Path) -> None:
     path = tmp_path / "large.onnx"
     onnx.save(build_model(), str(path))
-    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            f"import test_large_graph as t; print(json.dumps(t.measure({str(path)!r})))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    figures = in_fresh_process(f"__import__('test_large_graph').measure({str(path)!r})")
     print("large graph:", figures)
     assert figures["nodes"] == 4 * BLOCKS
     assert figures["check_passed"] and figures["max_rel_err"] <= 1e-4
@@ -103,3 +109,28 @@ def test_thousand_node_graph_runs_in_bounded_memory_and_time(tmp_path: Path) -> 
     assert figures["streaming_s"] < MAX_SIMULATE_S and figures["layer_s"] < MAX_SIMULATE_S
     assert figures["peak_rss_mib"] < MAX_PEAK_RSS_MIB
     assert figures["peak_rss_mib"] - figures["base_rss_mib"] < MAX_RSS_GROWTH_MIB
+
+
+#: CPU-time ratio of the 10,000-node chain to the 1,000-node one: about 10 when every pass is linear, about 100
+#: when one is quadratic (remove_identity rebuilt every op per removal: minutes at 10,000 nodes)
+MAX_SCALING_RATIO = 30.0
+MAX_CHAIN_CPU_S = 90.0
+
+
+def test_long_chains_load_run_and_inspect_in_linear_time(tmp_path: Path) -> None:
+    """Chains of 1,000 and 10,000 nodes (Relu and Identity alternating; Identity alone) in one fresh process."""
+    from helpers import chain_model
+
+    models = {
+        "warm-up": chain_model(10, tmp_path / "warm.onnx", ("Relu", "Identity")),
+        "mixed-1000": chain_model(1000, tmp_path / "mixed-1000.onnx", ("Relu", "Identity")),
+        "mixed-10000": chain_model(10000, tmp_path / "mixed-10000.onnx", ("Relu", "Identity")),
+        "identity-10000": chain_model(10000, tmp_path / "identity-10000.onnx"),
+    }
+    paths = {k: str(v) for k, v in models.items()}
+    figures = in_fresh_process(f"{{k: __import__('helpers').chain_phases(v) for k, v in {paths!r}.items()}}")
+    print("chains:", figures)
+    total = {k: f["load_s"] + f["run_s"] + f["inspect_s"] for k, f in figures.items()}
+    assert figures["mixed-10000"]["nodes_after_passes"] == 5000 and figures["identity-10000"]["nodes_after_passes"] == 1
+    assert total["mixed-10000"] / total["mixed-1000"] < MAX_SCALING_RATIO, total
+    assert total["mixed-10000"] < MAX_CHAIN_CPU_S and total["identity-10000"] < MAX_CHAIN_CPU_S, total

@@ -109,7 +109,7 @@ def _silu_rows(inputs, attrs, out, start, stop):  # type: ignore[no-untyped-def]
 SWISH = OpSpec(
     "Silu", domain="com.example",
     kernels=(Kernel("Silu", "fp32", _silu_run, _silu_rows, row_axis=2),),
-    cost=per_element(5), row_map=RowMap.ROWWISE, activation=True, channelwise=True,
+    cost=per_element(5), row_map=RowMap.ROWWISE, elementwise=True, channelwise=True,
 )
 
 
@@ -137,7 +137,7 @@ def test_a_custom_op_registered_from_a_test_module_runs_end_to_end(tmp_path: Pat
         gspsim.simulate(path, inputs={"input": x})
     with custom_ops(SWISH):
         assert get_kernel("Silu", "fp32").op_type == "Silu"
-        result = gspsim.simulate(path, inputs={"input": x}, block_rows=2, accuracy_samples=0)
+        result = gspsim.simulate(path, inputs={"input": x}, tile="rows=2", accuracy_samples=0)
     assert find_spec("Silu") is None  # the registration ends with the block
     w = onnx.numpy_helper.to_array(onnx.load(path).graph.initializer[0])
     conv = np.zeros((1, 4, 8, 8), np.float64)
@@ -148,7 +148,7 @@ def test_a_custom_op_registered_from_a_test_module_runs_end_to_end(tmp_path: Pat
     expected = np.maximum(conv / (1 + np.exp(-conv)), 0)
     np.testing.assert_allclose(result.outputs["output"], expected, rtol=1e-4, atol=1e-5)
     silu = next(n for n in result.nodes if n.name == "silu")
-    assert silu.blocks == 4  # 8 rows in bands of 2: the kernel's run_rows and the ROWWISE row map were used
+    assert silu.bands == 4  # 8 rows in bands of 2: the kernel's run_rows and the ROWWISE row map were used
 
 
 def test_an_op_of_another_domain_never_runs_as_the_built_in_one_of_its_name(tmp_path: Path) -> None:

@@ -228,6 +228,10 @@ def test_cli_prune_table_and_save_model(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if "magnitude:" in line]
     assert len(rows) == 3 and "30.0%" in rows[0] and "70.0%" in rows[2]
+    # nonzero parameters of the pruned float model: fewer at each level, none of quantization's scales
+    nonzero = [int(row.split("│")[4].strip().replace(",", "")) for row in rows]
+    total = gspsim.load_model(model).num_params
+    assert total > nonzero[0] > nonzero[1] > nonzero[2] and nonzero[2] < 0.4 * total
     out = tmp_path / "pruned.onnx"
     proc = run_cli("run", str(model), "--prune", "channels:0.25", "--save-model", str(out), "--check", "-q")
     assert proc.returncode == 0, proc.stderr

@@ -80,7 +80,7 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 RUNS: dict[str, dict[str, Any]] = {"streaming": {}, "layer": {"mode": "layer"}, "frames2": {"frames": 2},
-                                   "ring2": {"ring_depth": 2}}
+                                   "small_budget": {"buffer_budget": 2048}}
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +261,8 @@ def test_trace_of_a_test_model(tmp_path: Path) -> None:
     trace = trace_events(doc)
     assert trace_format_problems(trace) == []
     blocks = [e for e in trace["traceEvents"] if e["ph"] == "X" and e["cat"] == "block"]
-    assert len(blocks) == doc["blocks"] and {e["args"]["op"] for e in blocks} >= {"Conv", "Add"}
+    # (the residual Adds and Clips run fused inside the Conv nodes)
+    assert len(blocks) == doc["blocks"] and {e["args"]["op"] for e in blocks} >= {"Conv", "Gemm"}
     write_node_csv(doc, tmp_path / "n.csv")
     assert len((tmp_path / "n.csv").read_text().splitlines()) == len(doc["nodes"]) + 1
 
@@ -311,14 +312,32 @@ def test_plots_without_timeline_skip_the_time_plots(docs: dict[str, dict[str, An
         assert_real_png(p)
 
 
+def test_time_plots_leave_out_the_idle_time_between_paced_frames(model_path: Path) -> None:
+    from gspsim.report.plots import gantt_figure, timebase
+
+    paced = json.loads(gspsim.simulate(model_path, frames=3, fps=1000.0, execute=False).to_json())
+    tb = timebase(paced)
+    assert tb.gapped and tb.length == pytest.approx(paced["active_cycles"])
+    assert paced["active_cycles"] < 0.5 * paced["makespan_cycles"]  # 1 ms between frames, less work than that
+    blocks = paced["timeline"]["blocks"]
+    shown = tb(np.asarray(blocks["start"])), tb(np.asarray(blocks["end"]))
+    assert shown[0].min() >= 0 and shown[1].max() <= tb.length + 1e-9
+    assert np.all(shown[1] - shown[0] == pytest.approx(np.asarray(blocks["end"]) - np.asarray(blocks["start"])))
+    ax = gantt_figure(paced).axes[0]
+    assert ax.get_xlim()[1] == pytest.approx(tb.length * 1e6 / paced["hardware"]["clock_hz"])  # in µs
+    assert "left out" in ax.get_xlabel()
+    whole = timebase(json.loads(gspsim.simulate(model_path, frames=3, execute=False).to_json()))
+    assert not whole.gapped and whole(np.array([5.0]))[0] == 5.0
+
+
 def test_compare_bars_and_pareto(docs: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     runs = [docs[k] for k in ("streaming", "layer", "frames2")]
     labels = result_labels(runs)
     assert labels == ["streaming / depth-first / 1 frame", "layer / layer / 1 frame",
                       "streaming / depth-first / 2 frames"]
     # results the document cannot tell apart (a ring-depth sweep) are labelled by the names given, e.g. file names
-    assert result_labels([docs["streaming"], docs["ring2"]], ["depth4", "depth2"]) == ["depth4", "depth2"]
-    assert result_labels([docs["streaming"], docs["ring2"]]) == ["#1", "#2"]
+    assert result_labels([docs["streaming"], docs["small_budget"]], ["depth4", "depth2"]) == ["depth4", "depth2"]
+    assert result_labels([docs["streaming"], docs["small_budget"]]) == ["#1", "#2"]
     assert_real_png(compare_bars(runs, tmp_path / "compare.png"), min_kb=5)
     assert_real_svg(compare_bars(runs, tmp_path / "compare.svg"))
     points = [{"latency": d["latency_s"], "energy": d["energy_j"], "label": lab} for d, lab in zip(runs, labels)]
@@ -360,7 +379,7 @@ def test_node_csv(docs: dict[str, dict[str, Any]], run: str, tmp_path: Path) -> 
         assert int(r["macs"]) == n["macs"] and int(r["dram_bytes"]) == n["dram_bytes"]
         assert float(r["energy_j"]) == n["energy_j"]
     assert sum(int(r["macs"]) for r in rows) == doc["model"]["macs"] * doc["frames"]
-    assert max(float(r["end_cycle"]) for r in rows) == doc["latency_cycles"]
+    assert max(float(r["end_cycle"]) for r in rows) == doc["makespan_cycles"]
 
 
 # --- HTML report ---------------------------------------------------------------------------------------------
@@ -408,6 +427,18 @@ def test_report_is_self_contained(report: Path, docs: dict[str, dict[str, Any]])
     for n in docs["streaming"]["nodes"]:
         assert f">{n['name']}<" in text
     assert "passed" in text  # the --check verdict
+
+
+def test_report_tables_show_units_and_node_names(report: Path, docs: dict[str, dict[str, Any]]) -> None:
+    text = report.read_text()
+    doc = docs["streaming"]
+    shown = re.findall(r"<td[^>]*>([^<]*)</td>", text)
+    assert shown and not [c for c in shown if re.search(r"\d\.\d{7,}|\de-\d", c)]  # no raw floats
+    assert re.search(r">\d+(\.\d+)? (pJ|nJ|µJ|mJ)<", text) and re.search(r">\d+(\.\d+)? (B|KiB|MiB)<", text)
+    # ring buffers by the nodes that write and read them (the tensor name last)
+    for b in doc["buffers"]:
+        assert b["producer"] in {n["name"] for n in doc["nodes"]}
+        assert f'<td class="text">{b["producer"]}</td><td class="text">{", ".join(b["consumers"])}</td>' in text
 
 
 def _chromium() -> str | None:
@@ -501,6 +532,45 @@ def test_plot_command_bad_files_are_one_line_errors(saved: dict[str, Path], tmp_
         cmd_plot(_plot_args([str(saved["streaming"]), "--only", "gant"]), _quiet_console())
     with pytest.raises(GspsimError, match="refusing to write over an input file"):
         cmd_plot(_plot_args([str(saved["streaming"]), "--trace", str(saved["streaming"])]), _quiet_console())
+
+
+def test_several_precisions_make_one_report_trace_csv_and_plot_folder(model_path: Path, tmp_path: Path) -> None:
+    """run --precision fp32,fp16 with every output: one file each covering both runs; plot reads the JSON list."""
+    from helpers import run_cli
+
+    out = {k: tmp_path / v for k, v in (("json", "r.json"), ("report", "r.html"), ("trace", "t.json"),
+                                       ("csv", "n.csv"), ("plots", "figs"))}
+    proc = run_cli("run", str(model_path), "--precision", "fp32,fp16", "--timing-only", "--accuracy-samples", "0",
+                   *(a for k, p in out.items() for a in (f"--{k}", str(p))))
+    assert proc.returncode == 0, proc.stderr
+    for k in ("json", "report", "trace", "csv"):
+        assert f"wrote {out[k]}" in proc.stdout, proc.stdout
+    assert re.search(r"wrote 24 plot files to .*figs/: compare, pareto, fp32-gantt", proc.stdout), proc.stdout
+    runs = json.loads(out["json"].read_text())
+    assert [d["precision"] for d in runs] == ["fp32", "fp16"]
+    n_nodes = [len(d["nodes"]) for d in runs]
+    html = out["report"].read_text()
+    census = _Census()
+    census.feed(html)
+    assert "2 runs compared" in html and "Run 1: fp32" in html and "Run 2: fp16" in html
+    assert census.node_rows == sum(n + 1 for n in n_nodes)  # a node table per run
+    assert len(census.imgs) == 2 + 2 * len(PLOT_NAMES)  # compare, pareto, then each run's plots
+    trace = json.loads(out["trace"].read_text())
+    assert trace_format_problems(trace) == []
+    processes = {e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M" and e["name"] == "process_name"}
+    assert {p.split(":")[0] for p in processes} == {"fp32", "fp16"} and len(processes) == 6
+    rows = list(csv.DictReader(io.StringIO(out["csv"].read_text())))
+    assert [r["run"] for r in rows] == ["fp32"] * n_nodes[0] + ["fp16"] * n_nodes[1]
+    names = {p.name for p in out["plots"].iterdir()}
+    assert names == {f"{stem}.{fmt}" for fmt in ("png", "svg")
+                     for stem in ("compare", "pareto", *(f"{r}-{n}" for r in ("fp32", "fp16") for n in PLOT_NAMES))}
+    # the list --json wrote is a result file gspsim plot reads
+    figs2 = tmp_path / "figs2"
+    assert cmd_plot(_plot_args([str(out["json"]), "--out", str(figs2), "--format", "png", "--only",
+                                "compare,power"]), _quiet_console()) == 0
+    assert {p.name for p in figs2.iterdir()} == {"compare.png", "fp32-power.png", "fp16-power.png"}
+    with pytest.raises(GspsimError, match="holds 2 results"):
+        load_result(out["json"])
 
 
 def test_plot_help_explains_the_outputs(capsys: pytest.CaptureFixture[str]) -> None:

@@ -86,6 +86,23 @@ def test_grid_is_the_cross_product_with_hardware_built_per_point(tmp_path: Path)
             plan(build_grid([str(EDGE)], overrides=bad))
 
 
+def test_fuse_axis_for_fusion_ablations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--fuse on,off sweeps fusion; --no-fuse is --fuse off; each point records it and hashes it apart."""
+    planned = plan(build_grid([str(EDGE)], overrides={"fuse": [True, False]}))
+    assert [p.point.options.fuse for p in planned] == [True, False] and len({p.key for p in planned}) == 2
+    assert plan(build_grid([str(EDGE)]))[0].point.options.fuse is True
+    assert gspsim_main(["sweep", str(EDGE), "--fuse", "on,off", "--out", str(tmp_path), "--dry-run"]) == 0
+    assert "2 points" in capsys.readouterr().out
+    assert gspsim_main(["sweep", str(EDGE), "--no-fuse", "--out", str(tmp_path), "--dry-run"]) == 0
+    assert "1 points" in capsys.readouterr().out
+    assert gspsim_main(["sweep", str(EDGE), "--no-fuse", "--fuse", "on", "--out", str(tmp_path)]) == 2
+    assert "--no-fuse contradicts --fuse" in capsys.readouterr().err
+    assert gspsim_main(["sweep", str(EDGE), "--fuse", "maybe", "--out", str(tmp_path)]) == 2
+    assert "'maybe' is not on or off" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="expected true or false"):
+        build_grid([str(EDGE)], overrides={"fuse": ["yes"]})
+
+
 def test_point_key_follows_model_content_not_its_path(tmp_path: Path) -> None:
     for name in (TRANSFORMER.name, TRANSFORMER.name + ".data"):
         shutil.copy(TRANSFORMER.parent / name, tmp_path / name)
@@ -189,8 +206,8 @@ def test_local_sweep_records_failures_and_finds_the_pareto_front(tmp_path: Path)
     assert [r["key"] for r in table] == [r["key"] for r in csv_rows] == [r["key"] for r in rows]
     assert [r["latency_s"] for r in table] == [r["latency_s"] for r in rows]
     assert sum(r["pareto"] for r in table) == len(front)
-    assert {"cores", "shared_kib", "dram_gbps", "precision", "fps", "avg_power_w", "onchip_bytes",
-            "mean_utilization", "efficiency", "error"} <= set(csv_rows[0])
+    assert {"cores", "shared_kib", "dram_gbps", "precision", "steady_state_fps", "makespan_s", "avg_power_w",
+            "onchip_bytes", "mean_active_utilization", "active_efficiency", "error"} <= set(csv_rows[0])
 
 
 def test_dask_local_cluster_sweep_interrupted_then_resumed_runs_every_point_once(tmp_path: Path) -> None:
@@ -255,16 +272,16 @@ def test_killed_sweep_loses_nothing_finished_and_resumes(tmp_path: Path) -> None
     assert "Pareto front over latency, energy, area" in resumed.stdout
 
 
-def _die_on_ring_depth_3(task: PointTask) -> dict[str, Any]:
+def _die_on_budget_3(task: PointTask) -> dict[str, Any]:
     """A point whose worker process dies (as on a crash in native code or an OOM kill)."""
-    if task.options.ring_depth == 3:
+    if task.options.buffer_budget == 3 * 1024:
         os._exit(3)
     return run_point(task)
 
 
 def test_a_point_that_kills_its_worker_process_fails_alone(tmp_path: Path) -> None:
-    spec = build_grid([str(EDGE)], overrides={"ring_depth": [2, 3, 4, 5]})
-    executor = LocalExecutor(jobs=2, point_fn=_die_on_ring_depth_3)
+    spec = build_grid([str(EDGE)], overrides={"buffer_kib": [2, 3, 4, 5]})
+    executor = LocalExecutor(jobs=2, point_fn=_die_on_budget_3)
     try:
         outcome = run_sweep(plan(spec), PointStore(tmp_path), executor, spec)
     finally:

@@ -31,13 +31,14 @@ fp32 ones with every float output rounded to bf16. Ops on integer tensors run
 in the integers' own type at any precision; the int8 column is what runs on
 int8/uint8 codes in a quantized graph. **Cost** is how the op's work is counted
 (`gspsim/ir/costs.py`); **row map** how a band of output rows maps to the
-input rows it reads (`gspsim/lowering/receptive_field.py`; "whole tensor":
-each block reads its inputs whole); **int8** what int8 quantization does with
+input rows it reads (`gspsim/lowering/maps.py`; "whole tensor": each tile
+reads its inputs whole); **int8** what int8 quantization does with
 the op (`gspsim/passes/quantize.py`, `qdq.py`): *requantize* (becomes the
 QLinear op shown), *pass-through* (runs on codes, keeps its input's scale),
 *activation* (fused into its producer's requantization), *integer* (a
 quantized op itself), *float* (stays float by rule), *none* (no int8
-lowering). **Fusable** marks the elementwise activations a producer can fuse.
+lowering). **Fusable** marks the elementwise ops that may run in their
+producer's epilogue (`gspsim/passes/fuse.py`).
 Ops listed without any kernel are known to the passes (costed, quantized,
 rewritten) but a model using them is refused.
 """
@@ -60,7 +61,7 @@ def render() -> str:
         marks = " | ".join("✓" if p in have else "" for p in PRECISIONS)
         int8 = spec.int8.value + (f" → {spec.qlinear}" if spec.int8 is Int8Role.REQUANTIZE and spec.qlinear else "")
         rows.append(f"| {spec.op_type} | {spec.domain or 'ai.onnx'} | {marks} | {spec.cost.describe()} | "
-                    f"{spec.row_map.value} | {int8} | {'yes' if spec.activation else ''} |")
+                    f"{spec.row_map.value} | {int8} | {'yes' if spec.fusable else ''} |")
     summary = ", ".join(f"{counts[p]} at {p}" for p in PRECISIONS)
     return f"{HEADER}\n{len(specs)} op types; with a kernel: {summary}.\n\n" + "\n".join(rows) + "\n"
 

@@ -1,9 +1,10 @@
 """Running the real kernels on the real tensors as the simulated blocks complete.
 
-One executor per frame.  A blocked node's first block allocates the output
-tensor (and, for kernels with ``prepare``, packs the node's weights once) and
-every block fills its rows with the kernel's ``run_rows``; an unblocked node
-runs its kernel whole.  A tensor is dropped as soon as the last
+One executor per frame.  A band runs when its last tile has computed: a
+banded node's first band allocates the output tensor (and, for kernels with
+``prepare``, packs the node's weights once) and every band fills its rows with
+the kernel's ``run_rows``; a one-band node without a row axis runs its kernel
+whole.  A tensor is dropped as soon as the last
 node reading it has finished, so memory follows the live activations.
 """
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..kernels import PreparedRowsFn
-from ..lowering.tasks import Block, NodeTasks, TaskGraph
+from ..lowering.tasks import Band, NodeTasks, TaskGraph
 from ..optable import run_node
 
 
@@ -25,7 +26,7 @@ class KernelExecutor:
     def __init__(self, tasks: TaskGraph, inputs: Mapping[str, np.ndarray]) -> None:
         self.tasks = tasks
         self.values: dict[str, np.ndarray] = dict(inputs)
-        self._blocks_left = [len(n.blocks) for n in tasks.nodes]
+        self._bands_left = [len(n.bands) for n in tasks.nodes]
         self._readers_left: dict[str, int] = {}
         for node in tasks.nodes:
             for t in set(node.op.activation_inputs):
@@ -38,10 +39,10 @@ class KernelExecutor:
         op = node.op
         return [None if not t else (op.weights[t] if t in op.weights else self.values[t]) for t in op.inputs]
 
-    def run_block(self, node: NodeTasks, block: Block) -> None:
-        """Run one block's kernel; a kernel refusing its inputs names the node (a model the checks let through)."""
+    def run_band(self, node: NodeTasks, band: Band) -> None:
+        """Run one band's kernel; a kernel refusing its inputs names the node (a model the checks let through)."""
         try:
-            self._run_block(node, block)
+            self._run_band(node, band)
         except NotImplementedError as exc:  # an attribute, mode, type or rank the kernel does not implement
             where = self.tasks.graph.source_path or self.tasks.graph.name
             first = (str(exc).strip().splitlines() or ["not implemented"])[0]
@@ -51,7 +52,7 @@ class KernelExecutor:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelError(f"{where}: node '{node.op.name}' ({node.op.op_type}): kernel failed: {first}") from None
 
-    def _run_block(self, node: NodeTasks, block: Block) -> None:
+    def _run_band(self, node: NodeTasks, band: Band) -> None:
         op = node.op
         if node.row_axis is not None:
             name = op.outputs[0]
@@ -63,12 +64,12 @@ class KernelExecutor:
                 out = self.values[name] = np.zeros(info.shape, dtype=info.dtype)
             inputs = self._inputs(node)
             if node.kernel.prepare is None:
-                node.kernel.run_rows(inputs, op.attrs, out, block.rows[0], block.rows[1])
+                node.kernel.run_rows(inputs, op.attrs, out, band.rows[0], band.rows[1])
             else:
                 rows = self._prepared.get(node.index)
                 if rows is None:
                     rows = self._prepared[node.index] = node.kernel.prepare(inputs, op.attrs)
-                rows(inputs, out, block.rows[0], block.rows[1])
+                rows(inputs, out, band.rows[0], band.rows[1])
         else:
             results = run_node(node.kernel, self._inputs(node), op.attrs, op.outputs)
             if len(results) < len(op.outputs) and any(op.outputs[len(results):]):
@@ -84,8 +85,8 @@ class KernelExecutor:
                             f"for '{name}', expected {info.dtype}{list(info.shape)}"
                         )
                     self.values[name] = value
-        self._blocks_left[node.index] -= 1
-        if self._blocks_left[node.index] == 0:
+        self._bands_left[node.index] -= 1
+        if self._bands_left[node.index] == 0:
             for t in set(op.activation_inputs):
                 self._readers_left[t] -= 1
                 if self._readers_left[t] == 0 and t not in self._keep:

@@ -1,4 +1,4 @@
-"""Memories and channels of the simulated chip: bandwidth channels and on-chip ring buffers."""
+"""Channels and line buffers of the simulated chip."""
 
 from __future__ import annotations
 
@@ -6,35 +6,30 @@ import math
 from dataclasses import dataclass, field
 
 
-
 class BandwidthChannel:
-    """A first-come first-served pipe of fixed bandwidth (DRAM, the interconnect).
+    """A first-come first-served pipe of fixed bandwidth (DRAM, or the on-chip channel to shared memory).
 
-    A transfer reserves the next free interval of the pipe at once and reports
-    when it ends, so a transfer costs O(1) and needs a single timeout event.
-    DRAM transfers are interleaved across its channels, so the channels act as
-    one pipe of the total bandwidth; ``latency`` is added to every transfer.
+    A transfer reserves the next free interval of the pipe when it is issued
+    and reports when its bytes have arrived: ``ceil(bytes / bandwidth)``
+    cycles after the pipe frees up, plus the channel's latency.
     """
 
-    def __init__(self, bytes_per_cycle: float, latency: int = 0, record: bool = True) -> None:
+    def __init__(self, bytes_per_cycle: float, latency: int = 0, record: bool = False) -> None:
         self.bytes_per_cycle = bytes_per_cycle
         self.latency = latency
         self.free_at = 0.0
         self.busy_cycles = 0.0
         self.total_bytes = 0
-        #: whether to keep ``transfers`` (only DRAM's are traced and plotted)
         self.record = record
-        #: start cycle, end cycle and bytes of every transfer, flat (three entries each: one list extend per
-        #: transfer, one array conversion for traces and bandwidth plots)
+        #: (start, end, bytes) of every transfer, flat, when recorded
         self.transfers: list[float] = []
 
     def reserve(self, now: float, nbytes: int) -> float:
-        """Queue ``nbytes``; return the cycle at which they have arrived."""
+        """Queue ``nbytes`` at cycle ``now``; the cycle at which they have arrived (``now`` for nothing)."""
         if nbytes <= 0:
             return now
-        free = self.free_at
-        start = free if free > now else now
-        cycles = int(math.ceil(nbytes / self.bytes_per_cycle))  # transfer_cycles, inlined (nbytes > 0)
+        start = self.free_at if self.free_at > now else now
+        cycles = math.ceil(nbytes / self.bytes_per_cycle)
         self.free_at = start + cycles
         self.busy_cycles += cycles
         self.total_bytes += nbytes
@@ -44,39 +39,53 @@ class BandwidthChannel:
 
 
 @dataclass
-class RingBuffer:
-    """A bounded on-chip buffer between a producer node and its consumers.
+class LineBuffer:
+    """A streamed tensor's ring of producer bands, with credit-based flow control.
 
-    Flow control is by credit, as in dataflow hardware: a producer block is
-    issued only when it can reserve room for its output band (otherwise the
-    producer is stalled: backpressure), writes the band when it finishes, and
-    the band's bytes leave when every consumer block that reads it is done.
+    A band is written in order (frame after frame, band after band, like a
+    ring's write pointer): the band's first tile may start only when the
+    band is next and its bytes fit beside what is held (otherwise the
+    producer stalls: backpressure).  Its tiles' bytes count as held once
+    written, and the band is freed when every band reading it is complete
+    (US 10,311,542: data invalidated when the consuming work is done).
     """
 
-    tensor: str
+    label: str
     capacity: int
-    #: bytes written and not yet freed
+    band_bytes: tuple[int, ...]
+    #: bytes written and not yet freed, and bytes promised to bands being written
     level: int = 0
-    #: bytes promised to producer blocks that are running
     reserved: int = 0
+    #: the next band to reserve: (frame, band index)
+    next_frame: int = 0
+    next_band: int = 0
     high_water: int = 0
-    #: (cycle, level in bytes) after every change, for occupancy counters
+    #: (cycle, bytes held) after every change
     levels: list[tuple[float, int]] = field(default_factory=list)
 
-    def can_reserve(self, nbytes: int) -> bool:
-        return self.level + self.reserved + nbytes <= self.capacity
+    def can_reserve(self, frame: int, band: int) -> bool:
+        return (frame, band) == (self.next_frame, self.next_band) and \
+            self.level + self.reserved + self.band_bytes[band] <= self.capacity
 
-    def reserve(self, nbytes: int) -> None:
-        self.reserved += nbytes
+    def reserve(self, frame: int, band: int) -> None:
+        self.reserved += self.band_bytes[band]
+        self.skip(frame, band)
+
+    def skip(self, frame: int, band: int) -> None:
+        """Move the write pointer past a band (reserved, or spilled to DRAM)."""
+        if band + 1 < len(self.band_bytes):
+            self.next_band = band + 1
+        else:
+            self.next_frame, self.next_band = frame + 1, 0
 
     def commit(self, nbytes: int, now: float) -> None:
-        """A reserved band has been written."""
+        """A tile has written ``nbytes`` of its reserved band."""
         self.reserved -= nbytes
         self.level += nbytes
         self.levels.append((now, self.level))
         if self.level > self.high_water:
             self.high_water = self.level
 
-    def free(self, nbytes: int, now: float) -> None:
-        self.level -= nbytes
+    def free(self, band: int, now: float) -> None:
+        self.level -= self.band_bytes[band]
         self.levels.append((now, self.level))

@@ -24,11 +24,12 @@ class SimOptions:
     frames: int = 1
     #: run the kernels on the real tensors (False: timing only, every event still simulated)
     execute: bool = True
-    #: rows per block for every node (None: the documented rule in gspsim.lowering.tasks)
-    block_rows: Optional[int] = None
-    #: every ring buffer holds exactly this many producer blocks (undersized buffers deadlock and
-    #: spill); None: the compiler's deadlock-free sizing (gspsim.engine.buffers)
-    ring_depth: Optional[int] = None
+    #: the tile size of every node, e.g. "rows=2,channels=16" (None: the compiler's rule, gspsim.lowering.tiling)
+    tile: Optional[str] = None
+    #: shared-memory bytes for line buffers (None: half of shared memory; gspsim.lowering.memory)
+    buffer_budget: Optional[int] = None
+    #: which engine plays out the run: "fast" or "reference" (the same results, checked by the test suite)
+    engine: str = "fast"
     #: cycles per sample of the power series (None: 1/200 of the latency)
     power_resolution_cycles: Optional[int] = None
     #: per-node precision overrides: (node name or op type, precision) pairs
@@ -42,6 +43,9 @@ class SimOptions:
     #: pruning applied to the float model before the precision step, e.g. "magnitude:0.5",
     #: "nm:2:4" or "channels:0.25" (gspsim.passes.prune); "" for none
     prune: str = ""
+    #: fold elementwise ops (activations, standalone BatchNormalization, residual Adds ...) into the
+    #: node that produces their input (gspsim.passes.fuse); False for ablations
+    fuse: bool = True
 
     @property
     def scheduler_name(self) -> str:

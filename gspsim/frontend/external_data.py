@@ -5,8 +5,9 @@ relative to the model.  A hostile model can point that location anywhere
 (``../../home/you/.ssh/id_rsa``, an absolute path, or a symlink planted next to
 the model); the onnx library itself had path-traversal CVEs here
 (CVE-2024-27318, CVE-2024-27319).  So gspsim does not use onnx's loader: it
-refuses absolute locations, ``..`` components and symlinks anywhere below the
-model's folder, opens the file with ``O_NOFOLLOW``, checks that it is a regular
+refuses absolute locations, locations that lead out of the folder once
+normalized (``sub/../x.data`` is ``x.data``; ``../x`` is refused) and symlinks
+anywhere below the model's folder, opens the file with ``O_NOFOLLOW``, checks that it is a regular
 file and that offset and length fit in it and match the tensor's declared
 shape, and only then reads, within a memory budget.
 """
@@ -14,6 +15,7 @@ shape, and only then reads, within a memory budget.
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterator
@@ -69,8 +71,11 @@ def safe_location(base: Path, location: str, where: str) -> Path:
     posix, windows = PurePosixPath(location), PureWindowsPath(location)
     if posix.is_absolute() or windows.is_absolute() or windows.drive or location.startswith(("/", "\\")):
         raise ModelError(f"{where} must be a relative path inside the model's folder")
-    parts = [p for p in location.replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or any(p == ".." for p in parts):
+    # normalized as text (sub/../x.data is x.data) and only then looked up, so a '..' never walks out of a
+    # symlinked folder: the file read is the normalized path, below the model's folder
+    normal = posixpath.normpath(location.replace("\\", "/"))
+    parts = [p for p in normal.split("/") if p not in ("", ".")]
+    if not parts or parts[0] == "..":
         raise ModelError(f"{where} points outside the model's folder")
     probe = base
     for part in parts:

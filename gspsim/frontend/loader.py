@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import operator
 import os
-from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -34,12 +33,15 @@ import onnx
 from onnx import shape_inference, version_converter
 
 from ..errors import ModelError
+from ..input_files import regular_input
 from .external_data import load_external_data
 from .memory import format_bytes, resolve_limit
 from .validate import check_initializers, check_structure, check_text
 
 #: the opset older models are converted up to (what torch 2.13's exporter emits); newer ones stay as they are
 CANONICAL_OPSET = 20
+#: the largest dimension an ONNX shape holds (int64)
+MAX_DIM = 2**63 - 1
 #: the newest ONNX IR version read: the installed onnx package's
 MAX_IR_VERSION = int(onnx.IR_VERSION)
 #: the newest default-domain opset read: the installed onnx package's
@@ -68,12 +70,8 @@ def read_model(path: str | os.PathLike[str], max_memory_bytes: Optional[int] = N
     is read by :mod:`.external_data`, and every constant tensor is checked
     against its declared shape.
     """
-    p = Path(path)
+    p = regular_input(path, "file", ModelError)
     limit = resolve_limit(max_memory_bytes)
-    if not p.exists():
-        raise ModelError(f"{p}: no such file")
-    if not p.is_file():
-        raise ModelError(f"{p}: not a regular file")
     try:
         size = p.stat().st_size
         if size > limit:
@@ -146,6 +144,8 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
         raise ModelError(f"--input-shape '{text}': dimensions must be integers, e.g. 1x3x224x224") from None
     if any(d <= 0 for d in shape):
         raise ModelError(f"--input-shape '{text}': dimensions must be positive")
+    if any(d > MAX_DIM for d in shape):
+        raise ModelError(f"--input-shape '{text}': a dimension is larger than ONNX allows ({MAX_DIM}, 2**63 - 1)")
     return name, shape
 
 
@@ -157,6 +157,8 @@ def _override_shape(name: str, dims: Sequence[int]) -> list[int]:
         raise ModelError(f"--input-shape for '{name}': dimensions must be integers, got {dims!r}") from None
     if any(d <= 0 for d in shape):
         raise ModelError(f"--input-shape for '{name}': dimensions must be positive, got {shape}")
+    if any(d > MAX_DIM for d in shape):
+        raise ModelError(f"--input-shape for '{name}': a dimension is larger than ONNX allows ({MAX_DIM}, 2**63 - 1)")
     return shape
 
 

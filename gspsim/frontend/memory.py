@@ -11,6 +11,7 @@ limit (``--max-memory``; by default the machine's physical memory).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Iterable, Optional
@@ -20,6 +21,8 @@ import onnx
 from ..errors import ConfigError, ModelError
 from .validate import element_size, node_label
 
+#: the largest --max-memory accepted (2**63 - 1 bytes: 8 EiB)
+MAX_MEMORY_BYTES = 2**63 - 1
 #: used when the physical memory cannot be read
 FALLBACK_MAX_MEMORY_BYTES = 16 << 30
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 10**3, "m": 1 << 20, "mib": 1 << 20, "mb": 10**6,
@@ -43,22 +46,25 @@ def resolve_limit(max_memory_bytes: Optional[int]) -> int:
     return max_memory_bytes
 
 
-def parse_memory_size(text: str) -> int:
+def parse_memory_size(text: str, option: str = "--max-memory") -> int:
     """``8G``, ``512MiB``, ``2GB``, ``1e9`` as bytes (K/M/G/T and KiB... are powers of 1024; KB/MB/GB/TB of 1000)."""
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", text)
     unit = m.group(2).lower() if m else ""
     if not m or unit not in _UNITS:
-        raise ConfigError(f"--max-memory '{text}': expected a size such as 8G, 512MiB, 2GB or 1000000000")
-    value = int(float(m.group(1)) * _UNITS[unit])
+        raise ConfigError(f"{option} '{text}': expected a size such as 8G, 512MiB, 2GB or 1000000000")
+    scaled = float(m.group(1)) * _UNITS[unit]
+    if not math.isfinite(scaled) or scaled > MAX_MEMORY_BYTES:
+        raise ConfigError(f"{option} '{text}': more than any machine has (at most {format_bytes(MAX_MEMORY_BYTES)})")
+    value = int(scaled)
     if value <= 0:
-        raise ConfigError(f"--max-memory '{text}': must be more than 0 bytes")
+        raise ConfigError(f"{option} '{text}': must be more than 0 bytes")
     return value
 
 
 def format_bytes(n: int) -> str:
     value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if value < 1024 or unit == "PiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if value < 1024 or unit == "EiB":
             return f"{n} B" if unit == "B" else f"{value:.3g} {unit}"
         value /= 1024
     return f"{n} B"  # pragma: no cover

@@ -18,6 +18,9 @@ Which rule an op follows, its ops per element and where its weight sits are
 its op-table record's ``cost`` (:mod:`gspsim.optable`).
 * **Bytes**: activations read (inputs that are not weights), weights read, and
   outputs written, at the tensors' element sizes.
+* **Fused nodes** (:mod:`gspsim.passes.fuse`): the main op's MACs; the main op's
+  vector ops plus each epilogue op's, counted as if unfused; the epilogue's
+  external inputs read; only the chain's final outputs written.
 """
 
 from __future__ import annotations
@@ -168,9 +171,12 @@ def op_cost(op: OpNode, tensors: Mapping[str, TensorInfo], count_zeros: bool = T
         }
     act = sum(tensors[t].nbytes for t in set(op.activation_inputs))
     write = sum(tensors[t].nbytes for t in op.outputs if t)
+    # a fused node: the main op's work plus each epilogue op's vector ops, as if unfused; its reads
+    # include the epilogue's external inputs, its writes only the chain's outputs (see OpNode)
+    main = op.main_op
     return OpCost(
-        macs=count_macs(op, tensors),
-        vector_ops=count_vector_ops(op, tensors),
+        macs=count_macs(main, tensors),
+        vector_ops=count_vector_ops(main, tensors) + sum(count_vector_ops(e, tensors) for e in op.epilogue),
         activation_read_bytes=act,
         weight_bytes=op.weight_bytes,
         write_bytes=write,

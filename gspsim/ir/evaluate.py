@@ -11,12 +11,14 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from ..kernels import Kernel, UnsupportedKernel, get_kernel
+from ..kernels import Kernel, UnsupportedKernel, fused_kernel, get_kernel
 from ..optable import run_node
 from .graph import DataflowGraph, OpNode
 
 
 def _kernel(op: OpNode, preferred: Optional[str]) -> Kernel:
+    if op.epilogue:
+        return fused_kernel(op)  # each fused op at its own precision
     if preferred is not None:
         try:
             return get_kernel(op.op_type, preferred)

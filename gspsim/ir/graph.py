@@ -10,7 +10,8 @@ treated as immutable: passes return a new graph.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
@@ -60,7 +61,19 @@ def stored_nbytes(array: np.ndarray, precision: str) -> int:
 
 @dataclass(frozen=True, eq=False)
 class OpNode:
-    """One op: its type, attributes, tensor names and the constant tensors (weights) it reads."""
+    """One op: its type, attributes, tensor names and the constant tensors (weights) it reads.
+
+    A *fused* node (made by :mod:`gspsim.passes.fuse`) is a main op followed by an
+    ``epilogue`` of elementwise ops that run in the same thread, on the same rows.  It
+    keeps the main op's name, op_type, attrs and precision; its ``inputs`` are the main
+    op's inputs followed by the epilogue ops' external inputs (every input of an epilogue
+    op, in epilogue order, that is neither omitted nor produced inside the node; repeats
+    are listed again); its ``outputs`` are the chain's final outputs; its ``weights`` hold
+    the main op's weights and every epilogue op's, so ``inputs`` are looked up as for
+    any node.  Each epilogue op is the original OpNode, unchanged.  ``internal`` gives the
+    shape and type of each tensor produced inside the node (the main op's output first),
+    which the fused kernel keeps as scratch and never writes out.
+    """
 
     name: str
     op_type: str
@@ -71,16 +84,62 @@ class OpNode:
     domain: str = ""
     #: the precision this op runs at: fp32, fp16, bf16 or int8 (set by gspsim.passes.precision)
     precision: str = "fp32"
+    #: elementwise ops fused after this one, in execution order (empty for an ordinary node)
+    epilogue: tuple["OpNode", ...] = ()
+    #: tensors produced inside a fused node, in chain order, the main op's output first
+    internal: tuple[TensorInfo, ...] = ()
 
     @property
     def weight_bytes(self) -> int:
-        """Bytes of real weights (int64 constants are shapes and axes, not weights)."""
+        """Bytes of real weights (int64 constants are shapes and axes, not weights), epilogue included."""
         return int(sum(stored_nbytes(w, self.precision) for w in self.weights.values() if is_weight(w)))
 
     @property
     def activation_inputs(self) -> tuple[str, ...]:
-        """Inputs produced at run time (not weights, not omitted optionals)."""
+        """Inputs produced at run time (not weights, not omitted optionals), the epilogue's external ones included."""
         return tuple(t for t in self.inputs if t and t not in self.weights)
+
+    # -- fused nodes (computed once per node: lowering asks per block) ------------------
+    @property
+    def internal_tensors(self) -> tuple[str, ...]:
+        """Names of the tensors produced inside a fused node other than its outputs (empty if not fused)."""
+        return tuple(info.name for info in self.internal)
+
+    @cached_property
+    def epilogue_sources(self) -> tuple[tuple[int, int], ...]:
+        """Per epilogue external input, in ``inputs`` order: (epilogue index, that op's input index)."""
+        produced = set(self.internal_tensors[:1])
+        sources = []
+        for k, op in enumerate(self.epilogue):
+            sources += [(k, j) for j, t in enumerate(op.inputs) if t and t not in produced]
+            produced.update(t for t in op.outputs if t)
+        return tuple(sources)
+
+    @property
+    def main_input_count(self) -> int:
+        """How many of ``inputs`` belong to the main op (the rest are the epilogue's external inputs)."""
+        return len(self.inputs) - len(self.epilogue_sources)
+
+    def input_reader(self, index: int) -> tuple["OpNode", int]:
+        """The op (the main op or an epilogue op) that reads ``inputs[index]``, and at which of its inputs."""
+        n = self.main_input_count
+        if index < n:
+            return self.main_op, index
+        k, j = self.epilogue_sources[index - n]
+        return self.epilogue[k], j
+
+    @cached_property
+    def main_op(self) -> "OpNode":
+        """The main op alone, as it was before fusion (the node itself if it is not fused)."""
+        if not self.epilogue:
+            return self
+        inputs = self.inputs[: self.main_input_count]
+        return replace(self, inputs=inputs, outputs=self.internal_tensors[:1], epilogue=(), internal=(),
+                       weights={t: w for t, w in self.weights.items() if t in inputs})
+
+    def unfused(self) -> tuple["OpNode", ...]:
+        """The ops this node stands for, in execution order: the main op, then its epilogue."""
+        return (self.main_op, *self.epilogue)
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,24 +197,45 @@ class DataflowGraph:
         )
 
     # -- queries ---------------------------------------------------------------
+    # The graph is immutable, so its topological order and tensor indexes are computed once, on first use:
+    # passes ask for producers and consumers per node, and a linear scan each time is quadratic in graph size.
+    @cached_property
+    def _order(self) -> tuple[str, ...]:
+        order = {n: i for i, n in enumerate(self.graph.nodes)}
+        return tuple(nx.lexicographical_topological_sort(self.graph, key=order.__getitem__))
+
+    @cached_property
+    def _producers(self) -> Mapping[str, str]:
+        producers: dict[str, str] = {}
+        for n in self.graph.nodes:
+            for t in self.graph.nodes[n]["op"].outputs:
+                producers.setdefault(t, n)
+        return MappingProxyType(producers)
+
+    @cached_property
+    def _consumers(self) -> Mapping[str, tuple[str, ...]]:
+        consumers: dict[str, list[str]] = {}
+        for n in self._order:
+            for t in dict.fromkeys(self.graph.nodes[n]["op"].activation_inputs):
+                consumers.setdefault(t, []).append(n)
+        return MappingProxyType({t: tuple(names) for t, names in consumers.items()})
+
     def op(self, name: str) -> OpNode:
         return self.graph.nodes[name]["op"]
 
     def ops(self) -> Iterator[OpNode]:
         """Ops in a deterministic topological order (ties broken by insertion order)."""
-        order = {n: i for i, n in enumerate(self.graph.nodes)}
-        for n in nx.lexicographical_topological_sort(self.graph, key=order.__getitem__):
-            yield self.graph.nodes[n]["op"]
+        nodes = self.graph.nodes
+        for n in self._order:
+            yield nodes[n]["op"]
 
     def producer_of(self, tensor: str) -> str | None:
         """The op that writes ``tensor``, or None for a graph input."""
-        for n, data in self.graph.nodes(data=True):
-            if tensor in data["op"].outputs:
-                return n
-        return None
+        return self._producers.get(tensor)
 
     def consumers_of(self, tensor: str) -> list[str]:
-        return [op.name for op in self.ops() if tensor in op.activation_inputs]
+        """The ops that read ``tensor`` at run time, in topological order."""
+        return list(self._consumers.get(tensor, ()))
 
     @property
     def num_params(self) -> int:

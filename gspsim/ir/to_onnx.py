@@ -42,12 +42,13 @@ def _attr_value(value: Any) -> Any:
 
 
 def graph_to_onnx(graph: DataflowGraph) -> onnx.ModelProto:
-    """The graph as a checked ONNX model: one node per op, one initializer per distinct weight."""
+    """The graph as a checked ONNX model: one node per op (a fused node's ops written separately again),
+    one initializer per distinct weight."""
     nodes: list[onnx.NodeProto] = []
     initializers: dict[str, onnx.TensorProto] = {}
     domains: set[str] = set()
     produced: set[str] = set()
-    for op in graph.ops():
+    for op in (part for node in graph.ops() for part in node.unfused()):  # a fused node as its original ops
         attrs = {k: _attr_value(v) for k, v in op.attrs.items() if not (isinstance(v, (list, tuple)) and not v)}
         nodes.append(helper.make_node(op.op_type, list(op.inputs), list(op.outputs), name=op.name,
                                       domain=op.domain or None, **attrs))

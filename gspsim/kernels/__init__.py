@@ -6,9 +6,10 @@ install cannot then shadow itself).  Look kernels up with :func:`get_kernel`; se
 """
 
 from ..optable.kernel import ANY, Kernel, PreparedRowsFn
+from .fused import fused_kernel
 from .registry import UnsupportedKernel, get_kernel, kernel_precisions, kernel_table, kernels_of, supported_ops
 
 __all__ = [
-    "ANY", "Kernel", "PreparedRowsFn", "UnsupportedKernel", "get_kernel", "kernel_precisions", "kernel_table",
-    "kernels_of", "supported_ops",
+    "ANY", "Kernel", "PreparedRowsFn", "UnsupportedKernel", "fused_kernel", "get_kernel", "kernel_precisions",
+    "kernel_table", "kernels_of", "supported_ops",
 ]

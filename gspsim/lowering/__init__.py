@@ -1,9 +1,10 @@
-"""Lowering: graph nodes become blocks (threads) with block-level dependencies."""
+"""Lowering: nodes -> tiles and bands (the GSP's threads), and the compile-time memory plan."""
 
-from .receptive_field import needed_rows
-from .tasks import Block, BlockInput, NodeTasks, TaskGraph, check_supported, lower_to_tasks, rows_per_block
+from .stacks import MemoryPlan, Placement, Stack, plan_layer_stacks
+from .tasks import Band, Block, NodeTasks, TaskGraph, TileRead, check_supported, lower_to_tasks
+from .tiling import TileShape, parse_tile
 
 __all__ = [
-    "Block", "BlockInput", "NodeTasks", "TaskGraph", "check_supported", "lower_to_tasks", "needed_rows",
-    "rows_per_block",
+    "Band", "Block", "MemoryPlan", "NodeTasks", "Placement", "Stack", "TaskGraph", "TileRead", "TileShape",
+    "check_supported", "lower_to_tasks", "parse_tile", "plan_layer_stacks",
 ]

@@ -1,75 +1,133 @@
-"""Lowering: every graph node becomes blocks of work, the GSP's threads.
+"""Lowering: every graph node becomes tiles of work (the GSP's threads), grouped in row bands.
 
 A node whose kernel can compute a band of output rows (``run_rows``) is split
-into row bands along that axis (rows of an NCHW feature map, tokens of a
-matmul); every other node is one block over the whole tensor.  Each block
-depends on exactly the producer blocks its receptive field reads
-(:mod:`gspsim.lowering.receptive_field`).
+into **bands** of output rows along that axis, and each band into **tiles**:
+channel groups x column ranges (:mod:`gspsim.lowering.tiling` picks the
+sizes).  Every other node is one band of one tile over the whole tensor.
 
-Block size rule (override with ``block_rows``): a band holds as many rows as
-keep its output within a quarter of a core's local memory (room for the input
-window and double buffering), and no more than ``ceil(rows / cores)`` so that a
-layer spreads over every core.
+* A tile is the unit the scheduler places and a core computes: its MACs,
+  vector operations, the bytes it reads of each input (its window: rows,
+  channels and columns, :mod:`gspsim.lowering.maps`), the bytes it writes and
+  its slice of the node's weights.
+* A band is the unit of data dependence: it depends on exactly the producer
+  bands its rows read, and it is complete when all its tiles are.  Its
+  kernel runs on the real tensors when it is complete (the band's rows for
+  every channel at once), which gives exactly the whole-tensor result whatever
+  the tiling.
+
+Nodes are in topological order; bands and tiles are numbered node by node.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from ..errors import UnsupportedOpsError
 from ..hardware.config import HardwareConfig
-from ..engine.cost_model import sparse_op_cost
+from ..hardware.cost_model import sparse_op_cost
 from ..ir.costs import OpCost, op_cost
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
-from ..kernels import Kernel, UnsupportedKernel, get_kernel
-from ..optable import spec_of
-from .receptive_field import RowRange, block_ranges, needed_rows, normalize_axis, overlapping
+from ..kernels import Kernel, UnsupportedKernel, fused_kernel, get_kernel
+from .maps import (
+    Range, TileAxes, needed_channels, needed_cols, needed_rows, normalize_axis, overlapping, range_bytes,
+    split_ranges, tile_axes, weight_channel_axis,
+)
+from .tiling import NodeTiling, TileShape, choose_tiling
 
 
 @dataclass(frozen=True)
-class BlockInput:
-    """One activation input of a block: how many bytes it reads and from which producer blocks."""
+class TileRead:
+    """One activation input of a tile: the bytes it reads, where they come from, and what it already holds."""
 
     tensor: str
     nbytes: int
-    #: producer block ids; empty for a graph input (read from DRAM)
-    producer_blocks: tuple[int, ...]
-    #: band indices of the first and last producer block read (None: no producer blocks, or not recorded)
-    bands: Optional[tuple[int, int]] = None
+    #: producer tiles whose output the window covers (empty for a graph input)
+    producer_tiles: tuple[int, ...] = ()
+    #: per producer tile: bytes of the window it wrote (by the rows it covers; they add up to ``nbytes``)
+    shares: tuple[int, ...] = ()
+    #: per producer tile: bytes of its share that the same channel group's previous band read too (its halo)
+    reused: tuple[int, ...] = ()
+    #: bytes of the window the previous band's window covered too (all of ``reused``, or the halo rows of an
+    #: input with no producer tiles)
+    overlap: int = 0
 
 
 @dataclass(frozen=True)
 class Block:
-    """One thread of work: a band of a node's output rows."""
+    """One tile: a thread of one node over a band of rows, a group of channels and a range of columns."""
 
     id: int
     node: int
+    #: global id of the band it belongs to
+    band: int
+    #: tile index within its node, and its band, channel group and column tile within the node
     index: int
-    rows: RowRange
+    band_index: int
+    group: int
+    col: int
+    rows: Range
+    channels: Range
+    cols: Range
     macs: int
     vector_ops: int
     out_bytes: int
-    inputs: tuple[BlockInput, ...]
-    deps: tuple[int, ...]
+    #: bytes of the node's weights this tile uses (its channel group's slice, or all of them)
+    weight_bytes: int
+    inputs: tuple[TileRead, ...]
+    #: the core that keeps its channel group's weight slice (see :func:`home_core`)
+    home_core: int = 0
+    #: the tile of the same channel group and columns in the node's previous band (-1 for the first band)
+    previous: int = -1
 
     @property
     def in_bytes(self) -> int:
         return sum(i.nbytes for i in self.inputs)
 
 
+@dataclass(frozen=True)
+class BandLoad:
+    """Rows of an input a band brings from DRAM when that input lives there: the rows earlier bands did not bring."""
+
+    tensor: str
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class Band:
+    """A band of a node's output rows: the unit of data dependence (complete when all its tiles are)."""
+
+    id: int
+    node: int
+    index: int
+    rows: Range
+    #: global ids of its tiles
+    tiles: range
+    #: producer bands its tiles read
+    deps: tuple[int, ...]
+    #: bytes its tiles write
+    out_bytes: int
+    #: per activation input read from DRAM (when it lives there): the new rows this band loads
+    loads: tuple[BandLoad, ...]
+    #: per produced input: (tensor, first, last) band index within the producer node that the band reads
+    reads: tuple[tuple[str, int, int], ...] = ()
+
+
 @dataclass(frozen=True, eq=False)
 class NodeTasks:
-    """A node and its blocks."""
+    """A node, its tiling and its bands and tiles."""
 
     index: int
     op: OpNode
     cost: OpCost
     kernel: Kernel
-    #: output axis the blocks split, or None for a single whole-tensor block
-    row_axis: Optional[int]
+    tiling: NodeTiling
+    bands: tuple[int, ...]
     blocks: tuple[int, ...]
+
+    @property
+    def row_axis(self) -> Optional[int]:
+        return self.tiling.axes.row
 
     @property
     def is_view(self) -> bool:
@@ -78,20 +136,20 @@ class NodeTasks:
 
 @dataclass(frozen=True, eq=False)
 class TaskGraph:
-    """The lowered program: nodes in topological order and their blocks."""
+    """The lowered program: nodes in topological order, their bands and tiles."""
 
     graph: DataflowGraph
     nodes: tuple[NodeTasks, ...]
+    bands: tuple[Band, ...]
     blocks: tuple[Block, ...]
-    #: per block, the blocks that read its output
-    consumers: tuple[tuple[int, ...], ...]
+    #: per band, the bands that read its output
+    band_consumers: tuple[tuple[int, ...], ...]
     #: node index that produces each tensor (graph inputs and weights absent)
     producer: Mapping[str, int]
-    #: ``TensorInfo.nbytes`` of the tensors lowering sized (every tensor a node reads), computed once
+    #: bytes of every tensor a node reads or writes, computed once
     tensor_bytes: Mapping[str, int] = field(default_factory=dict)
 
     def nbytes(self, tensor: str) -> int:
-        """``TensorInfo.nbytes`` of ``tensor`` (a numpy product per call, so reused from lowering when known)."""
         size = self.tensor_bytes.get(tensor)
         return size if size is not None else self.graph.tensors[tensor].nbytes
 
@@ -99,27 +157,26 @@ class TaskGraph:
     def tensors(self) -> Mapping[str, TensorInfo]:
         return self.graph.tensors
 
-    def output_bytes(self, block: Block, tensor: str) -> int:
-        """Bytes of ``tensor`` that ``block`` writes (its band, or the whole tensor for multi-output ops)."""
-        op = self.nodes[block.node].op
-        if sum(1 for o in op.outputs if o) == 1:
-            return block.out_bytes
-        return self.graph.tensors[tensor].nbytes
+    def block_deps(self, block: int) -> tuple[int, ...]:
+        """Producer tiles a tile waits for: every tile of the bands its band depends on."""
+        return tuple(t for d in self.bands[self.blocks[block].band].deps for t in self.bands[d].tiles)
+
+    def consumers(self, block: int) -> tuple[int, ...]:
+        """Tiles that wait for this tile: every tile of the bands that read its band."""
+        return tuple(t for c in self.band_consumers[self.blocks[block].band] for t in self.bands[c].tiles)
 
 
-def rows_per_block(out: TensorInfo, axis: int, hw: HardwareConfig, override: Optional[int] = None) -> int:
-    """The documented block-size rule (see module docstring)."""
-    extent = out.shape[axis]
-    if override:
-        return max(1, min(extent, int(override)))
-    row_bytes = max(1, out.nbytes // max(1, extent))
-    by_memory = max(1, (hw.cores.local_memory_bytes // 4) // row_bytes)
-    by_spread = max(1, math.ceil(extent / hw.cores.count))
-    return max(1, min(extent, by_memory, by_spread))
+def home_core(group_base: int, group: int, cores: int) -> int:
+    """Where a channel group's weight slice lives: groups are numbered across nodes in program order and dealt
+    to the cores in turn, so a node's groups spread over the cores and consecutive nodes start where the last
+    one ended (weight-stationary placement)."""
+    return (group_base + group) % cores
 
 
 def kernel_for(op: OpNode) -> Kernel:
     """The kernel of ``op`` at the precision the precision pass gave it."""
+    if op.epilogue:
+        return fused_kernel(op)
     return get_kernel(op.op_type, op.precision)
 
 
@@ -136,12 +193,8 @@ def check_supported(graph: DataflowGraph) -> None:
         raise UnsupportedOpsError(f"{where}: {len(missing)} unsupported op(s): " + ", ".join(missing))
 
 
-def _block_axis(op: OpNode, kernel: Kernel, tensors: Mapping[str, TensorInfo]) -> Optional[int]:
-    outputs = [o for o in op.outputs if o]
-    if kernel.run_rows is None or kernel.row_axis is None or len(outputs) != 1 or spec_of(op.op_type).is_view:
-        return None
-    out = tensors[outputs[0]]
-    if not out.shape:
+def _row_axis(op: OpNode, kernel: Kernel, out: Optional[TensorInfo], outputs: int) -> Optional[int]:
+    if kernel.run_rows is None or kernel.row_axis is None or outputs != 1 or out is None or not out.shape:
         return None
     axis = normalize_axis(kernel.row_axis, len(out.shape))
     if not 0 <= axis < len(out.shape) or out.shape[axis] <= 1:
@@ -150,125 +203,210 @@ def _block_axis(op: OpNode, kernel: Kernel, tensors: Mapping[str, TensorInfo]) -
 
 
 def _share(total: int, start: int, stop: int, extent: int) -> int:
-    """The part of ``total`` that rows [start, stop) of ``extent`` carry; parts add up exactly."""
+    """The part of ``total`` that ``[start, stop)`` of ``extent`` carries; parts add up exactly."""
     return total * stop // extent - total * start // extent
 
 
-def _graph_input_bands(
-    op: OpNode,
-    out: Optional[TensorInfo],
-    axis: int,
-    ranges: list[RowRange],
-    tensors: Mapping[str, TensorInfo],
-    bands: Mapping[str, object],
-) -> dict[str, list[tuple[int, int, int]]]:
-    """Bands of each graph input a blocked node reads, widened so that together they cover the input.
+@dataclass(frozen=True)
+class _Produced:
+    """How a produced tensor is cut: its node's axes, band and tile layout."""
 
-    The DMA brings a graph input in whole bands: rows that no block reads
-    (between the taps of a strided 1x1 convolution, say) still cross DRAM once.
+    node: int
+    axes: TileAxes
+    band_starts: list[int]
+    band_stops: list[int]
+    band_ids: tuple[int, ...]
+    #: per band: its first tile id
+    first_tile: tuple[int, ...]
+    groups: list[Range]
+    col_ranges: list[Range]
+
+
+def _span(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return max(0, min(a[1], b[1]) - max(a[0], b[0]))
+
+
+def _tile_read(name: str, nbytes: int, p: Optional[_Produced], rows: Optional[tuple[int, int, int]],
+               ch: Optional[tuple[int, int, int]], col: Optional[tuple[int, int, int]],
+               before: Optional[tuple[int, int, int]], follows: bool) -> TileRead:
+    """A tile's read of one input: the producer tiles it covers with the bytes each wrote (split by rows),
+    and the bytes the same group's previous band read too (``before``: its window; ``follows``: it exists)."""
+    aligned = rows is not None and (p is None or p.axes.row == rows[0])
+    if aligned and before is not None and before[0] == rows[0]:
+        overlap_rows: Optional[tuple[int, int]] = (max(before[1], rows[1]), min(before[2], rows[2]))
+    else:
+        overlap_rows = None
+    height = rows[2] - rows[1] if rows is not None else 0
+    if p is None:
+        if overlap_rows is not None and height:
+            return TileRead(name, nbytes, overlap=nbytes * max(0, overlap_rows[1] - overlap_rows[0]) // height)
+        return TileRead(name, nbytes, overlap=nbytes if follows and rows is None else 0)
+    n_cols = len(p.col_ranges)
+    g_sel = range(len(p.groups))
+    if ch is not None and p.axes.channel == ch[0]:
+        g_sel = overlapping([g[0] for g in p.groups], [g[1] for g in p.groups], ch[1], ch[2])
+    w_sel = range(n_cols)
+    if col is not None and p.axes.col == col[0]:
+        w_sel = overlapping([w[0] for w in p.col_ranges], [w[1] for w in p.col_ranges], col[1], col[2])
+    if aligned and height:
+        b_sel = overlapping(p.band_starts, p.band_stops, rows[1], rows[2])
+        weight = [_span((rows[1], rows[2]), (p.band_starts[b], p.band_stops[b])) for b in b_sel]
+        again = [_span(overlap_rows, (p.band_starts[b], p.band_stops[b])) if overlap_rows else 0 for b in b_sel]
+    else:
+        b_sel = range(len(p.band_ids))
+        weight = [1] * len(b_sel)
+        again = [1 if follows else 0] * len(b_sel)
+    per_band = len(g_sel) * len(w_sel)
+    tiles, shares, reused = [], [], []
+    total = sum(weight) * per_band
+    done = done_again = 0
+    for b, wgt, agn in zip(b_sel, weight, again):
+        for g in g_sel:
+            for w in w_sel:
+                tiles.append(p.first_tile[b] + g * n_cols + w)
+                # cumulative rounding: the shares add up to nbytes exactly, the reused parts to their total
+                start, done = done, done + wgt
+                shares.append(nbytes * done // total - nbytes * start // total if total else 0)
+                a0, done_again = done_again, done_again + agn
+                reused.append(min(shares[-1], nbytes * done_again // total - nbytes * a0 // total if total else 0))
+    return TileRead(name, nbytes, tuple(tiles), tuple(shares), tuple(reused), sum(reused))
+
+
+def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[TileShape] = None,
+                   weight_capacity: Optional[int] = None) -> TaskGraph:
+    """Tile every node and connect each band to the producer bands it reads.
+
+    ``weight_capacity`` is the chip's weight memory (the tiling rule puts a node
+    whose weights exceed it in one band); ``tile`` overrides the tile size.
     """
-    result: dict[str, list[tuple[int, int, int]]] = {}
-    for i_index, name in enumerate(op.inputs):
-        if not name or name in op.weights or name in bands or name in result or out is None:
-            continue
-        needs = [needed_rows(op, i_index, tensors[name], out, axis, r, tensors) for r in ranges]
-        if any(n is None for n in needs) or len({n[0] for n in needs}) != 1:
-            continue
-        in_axis = needs[0][0]
-        extent = tensors[name].shape[in_axis]
-        los = [0] + [n[1] for n in needs[1:]]
-        his = [max(n[2], nxt) for n, nxt in zip(needs, los[1:])] + [extent]
-        result[name] = [(in_axis, lo, max(lo, hi)) for lo, hi in zip(los, his)]
-    return result
+    from .memory import weight_capacity_bytes  # the chip's memory split, defined once there
 
-
-def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, block_rows: Optional[int] = None) -> TaskGraph:
-    """Split every node into blocks and connect each block to the producer blocks it reads."""
     check_supported(graph)
+    if weight_capacity is None:
+        weight_capacity = weight_capacity_bytes(hw)
     tensors = graph.tensors
     nodes: list[NodeTasks] = []
+    bands: list[Band] = []
     blocks: list[Block] = []
     producer: dict[str, int] = {}
-    # per produced tensor: (node index, axis, band starts, band stops, block ids)
-    bands: dict[str, tuple[Optional[int], list[int], list[int], tuple[int, ...]]] = {}
-    # TensorInfo.nbytes is a numpy product per call; every block of a node asks for it again
+    produced: dict[str, _Produced] = {}
     nbytes_of: dict[str, int] = {}
+    group_base = 0
+    cores = hw.cores.count
+
+    def size(name: str) -> int:
+        value = nbytes_of.get(name)
+        if value is None:
+            value = nbytes_of[name] = tensors[name].nbytes
+        return value
+
     for n_index, op in enumerate(graph.ops()):
         kernel = kernel_for(op)
-        # zero-skipping / compressed weights (zeros counted only for a chip that uses them)
         cost = sparse_op_cost(op_cost(op, tensors, count_zeros=not hw.sparsity.is_dense), op.precision, hw)
-        axis = _block_axis(op, kernel, tensors)
-        out = tensors[op.outputs[0]] if op.outputs and op.outputs[0] else None
-        if axis is not None and out is not None:
-            extent = out.shape[axis]
-            ranges = block_ranges(extent, rows_per_block(out, axis, hw, block_rows))
-        else:
-            extent = 1
-            ranges = [(0, 1)]
-        ids: list[int] = []
-        input_bands = _graph_input_bands(op, out, axis, ranges, tensors, bands) if axis is not None else {}
-        for b_index, (start, stop) in enumerate(ranges):
-            inputs: list[BlockInput] = []
+        outputs = [o for o in op.outputs if o]
+        out = tensors[outputs[0]] if outputs else None
+        for o in outputs:
+            size(o)
+        axes = tile_axes(op, _row_axis(op, kernel, out, len(outputs)), out)
+        tiling = choose_tiling(op, axes, out, tensors, cost, hw, weight_capacity, tile)
+        ext = (lambda a: out.shape[a] if (a is not None and out is not None) else 1)
+        row_ranges = split_ranges(ext(axes.row), tiling.rows)
+        groups = split_ranges(ext(axes.channel), tiling.channels)
+        col_ranges = split_ranges(ext(axes.col), tiling.cols)
+        weight_split = axes.channel is not None and weight_channel_axis(op) is not None
+        activation_inputs = [(i, name) for i, name in enumerate(op.inputs) if name and name not in op.weights]
+        # first-occurrence inputs (an op may read one tensor twice, e.g. x * x)
+        seen: set[str] = set()
+        unique_inputs = [(i, n) for i, n in activation_inputs if not (n in seen or seen.add(n))]
+        band_ids: list[int] = []
+        tile_ids: list[int] = []
+        first_tiles: list[int] = []
+        prev_hi: dict[str, int] = {}
+        prev_window: dict[str, Optional[tuple[int, int, int]]] = {}
+        r_extent, c_extent, w_extent = ext(axes.row), ext(axes.channel), ext(axes.col)
+        per_band = len(groups) * len(col_ranges)
+        for b_index, rows in enumerate(row_ranges):
+            band_id = len(bands)
             deps: set[int] = set()
-            for i_index, name in enumerate(op.inputs):
-                if not name or name in op.weights or any(bi.tensor == name for bi in inputs):
-                    continue
+            loads: list[BandLoad] = []
+            band_reads: list[tuple[str, int, int]] = []
+            need_rows: dict[str, Optional[tuple[int, int, int]]] = {}
+            for i, name in unique_inputs:
                 info = tensors[name]
-                total = nbytes_of.get(name)
-                if total is None:
-                    total = nbytes_of[name] = info.nbytes
-                need = (
-                    needed_rows(op, i_index, info, out, axis, (start, stop), tensors)
-                    if axis is not None and out is not None
-                    else None
-                )
-                p_axis, p_starts, p_stops, p_ids = bands.get(name, (None, [], [], ()))
-                if need is not None and p_axis is not None and need[0] == p_axis:
-                    in_axis, lo, hi = need
-                    nbytes = _share(total, lo, hi, info.shape[in_axis])
-                    read = overlapping(p_starts, p_stops, lo, hi)
-                    producers = tuple(p_ids[k] for k in read)
-                    band_range = (read.start, read.stop - 1) if producers else None
-                elif name in input_bands:
-                    in_axis, lo, hi = input_bands[name][b_index]  # a graph input, DMA'd in bands
-                    nbytes = _share(total, lo, hi, info.shape[in_axis])
-                    producers = ()
-                    band_range = None
+                need = needed_rows(*op.input_reader(i), info, out, axes.row, rows, tensors) if axes.row is not None else None
+                need_rows[name] = need
+                p = produced.get(name)
+                if p is not None:
+                    if need is not None and p.axes.row == need[0]:
+                        read = overlapping(p.band_starts, p.band_stops, need[1], need[2])
+                    else:
+                        read = range(len(p.band_ids))
+                    if len(read):
+                        deps.update(p.band_ids[k] for k in read)
+                        band_reads.append((name, read.start, read.stop - 1))
+                # the rows a band brings from DRAM: those no earlier band of this node brought (each row once)
+                if need is None:
+                    new = size(name) if b_index == 0 else 0
                 else:
-                    nbytes = total
-                    producers = p_ids
-                    band_range = (0, len(p_ids) - 1) if p_ids else None
-                inputs.append(BlockInput(name, nbytes, producers, band_range))
-                deps.update(producers)
-            block = Block(
-                id=len(blocks),
-                node=n_index,
-                index=b_index,
-                rows=(start, stop),
-                macs=_share(cost.macs, start, stop, extent),
-                vector_ops=_share(cost.vector_ops, start, stop, extent),
-                out_bytes=_share(cost.write_bytes, start, stop, extent),
-                inputs=tuple(inputs),
-                deps=tuple(sorted(deps)),
-            )
-            blocks.append(block)
-            ids.append(block.id)
-        nodes.append(NodeTasks(n_index, op, cost, kernel, axis, tuple(ids)))
-        for k, name in enumerate(o for o in op.outputs if o):
+                    start, hi = max(need[1], prev_hi.get(name, 0)), need[2]
+                    new = range_bytes(info, [(need[0], start, hi)]) if hi > start else 0
+                    prev_hi[name] = max(prev_hi.get(name, 0), hi)
+                loads.append(BandLoad(name, new))
+            first_tile = len(blocks)
+            band_macs = _share(cost.macs, rows[0], rows[1], r_extent)
+            band_vops = _share(cost.vector_ops, rows[0], rows[1], r_extent)
+            band_out = _share(cost.write_bytes, rows[0], rows[1], r_extent)
+            for g_index, chans in enumerate(groups):
+                g_macs = _share(band_macs, chans[0], chans[1], c_extent)
+                g_vops = _share(band_vops, chans[0], chans[1], c_extent)
+                g_out = _share(band_out, chans[0], chans[1], c_extent)
+                g_weight = _share(cost.weight_bytes, chans[0], chans[1], c_extent) if weight_split \
+                    else cost.weight_bytes
+                for w_index, cols in enumerate(col_ranges):
+                    reads = []
+                    for i, name in unique_inputs:
+                        info = tensors[name]
+                        r_need = need_rows[name]
+                        c_need = needed_channels(*op.input_reader(i), info, out, axes.channel, chans) \
+                            if axes.channel is not None else None
+                        w_need = needed_cols(*op.input_reader(i), info, out, cols, tensors) if axes.col is not None else None
+                        nbytes = range_bytes(info, [r_need, c_need, w_need])
+                        reads.append(_tile_read(name, nbytes, produced.get(name), r_need, c_need, w_need,
+                                                prev_window.get(name) if b_index else None, b_index > 0))
+                    blocks.append(Block(
+                        id=len(blocks), node=n_index, band=band_id, index=len(tile_ids), band_index=b_index,
+                        group=g_index, col=w_index, rows=rows, channels=chans, cols=cols,
+                        macs=_share(g_macs, cols[0], cols[1], w_extent),
+                        vector_ops=_share(g_vops, cols[0], cols[1], w_extent),
+                        out_bytes=_share(g_out, cols[0], cols[1], w_extent),
+                        weight_bytes=g_weight, inputs=tuple(reads),
+                        home_core=home_core(group_base, g_index, cores),
+                        previous=len(blocks) - per_band if b_index else -1,
+                    ))
+                    tile_ids.append(len(blocks) - 1)
+            prev_window = dict(need_rows)
+            bands.append(Band(
+                id=band_id, node=n_index, index=b_index, rows=rows, tiles=range(first_tile, len(blocks)),
+                deps=tuple(sorted(deps)), out_bytes=band_out, loads=tuple(loads), reads=tuple(band_reads),
+            ))
+            band_ids.append(band_id)
+            first_tiles.append(first_tile)
+        nodes.append(NodeTasks(n_index, op, cost, kernel, tiling, tuple(band_ids), tuple(tile_ids)))
+        group_base += len(groups)
+        for name in outputs:
             producer[name] = n_index
-            if k == 0 and axis is not None:
-                bands[name] = (axis, [r[0] for r in ranges], [r[1] for r in ranges], tuple(ids))
-            else:
-                bands[name] = (None, [], [], tuple(ids))
-    consumers: list[list[int]] = [[] for _ in blocks]
-    for b in blocks:
+            produced[name] = _Produced(
+                node=n_index, axes=axes if len(outputs) == 1 else TileAxes(None, None, None),
+                band_starts=[r[0] for r in row_ranges], band_stops=[r[1] for r in row_ranges],
+                band_ids=tuple(band_ids), first_tile=tuple(first_tiles),
+                groups=groups if len(outputs) == 1 else [(0, 1)],
+                col_ranges=col_ranges if len(outputs) == 1 else [(0, 1)],
+            )
+    band_consumers: list[list[int]] = [[] for _ in bands]
+    for b in bands:
         for d in b.deps:
-            consumers[d].append(b.id)
+            band_consumers[d].append(b.id)
     return TaskGraph(
-        graph=graph,
-        nodes=tuple(nodes),
-        blocks=tuple(blocks),
-        consumers=tuple(tuple(c) for c in consumers),
-        producer=producer,
-        tensor_bytes=nbytes_of,
+        graph=graph, nodes=tuple(nodes), bands=tuple(bands), blocks=tuple(blocks),
+        band_consumers=tuple(tuple(c) for c in band_consumers), producer=producer, tensor_bytes=nbytes_of,
     )

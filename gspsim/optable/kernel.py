@@ -16,7 +16,7 @@ A :class:`Kernel` holds:
   it.  The engine calls it at a node's first block, with that block's inputs,
   and reuses the result for the node's other blocks.  Only ops whose blocks
   read every input but the first whole (convolutions: see
-  ``gspsim/lowering/receptive_field.py``) may have it: those inputs are then
+  ``gspsim/lowering/maps.py``) may have it: those inputs are then
   complete at the first block and the same for every block.
   ``rows_fn(inputs, out, start, stop)`` computes exactly what
   ``run_rows(inputs, attrs, out, start, stop)`` computes.

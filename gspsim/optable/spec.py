@@ -11,13 +11,15 @@ The stages ask the record instead of keeping their own lists of op names:
   (one op per input element), a window (output elements x window size), a
   variadic fold (output elements x (inputs - 1)), or a view (free: a buffer
   relabelled).
-* **row map** (``gspsim/lowering/receptive_field.py``): how a band of output
-  rows maps to the rows of the input it reads (:class:`RowMap`).
+* **tile maps** (``gspsim/lowering/maps.py``): how a band of output rows maps
+  to the rows of the input it reads (:class:`RowMap`); ``elementwise`` (each
+  output element reads the same position of each broadcast input, so a tile's
+  channels and columns read the same channels and columns).
 * **int8** (``gspsim/passes/quantize.py``, ``qdq.py``, ``precision.py``): the
   op's :class:`Int8Role` and, for ops quantization rewrites, the QLinear op
   they become (``qlinear``).
-* flags read by single passes: ``activation`` (an elementwise activation a
-  producer can fuse), ``channelwise`` (channel c in, channel c out: channel
+* flags read by single passes: ``fusable`` (may join its producer's epilogue: ``gspsim/passes/fuse.py``),
+  ``channelwise`` (channel c in, channel c out: channel
   pruning passes through it), ``prunable`` (pruning zeroes its weight, input
   1), ``inference_identity`` (Identity, inference Dropout: removed),
   ``rearranges`` (output holds exactly the input's elements: the frontend
@@ -101,7 +103,7 @@ VIEW = CostRule(CostKind.VIEW)
 
 
 class RowMap(str, Enum):
-    """Which input rows a band of output rows reads (``gspsim/lowering/receptive_field.py``)."""
+    """Which input rows a band of output rows reads (``gspsim/lowering/maps.py``)."""
 
     #: convolution and pool windows along H: stride, dilation, kernel size, padding
     WINDOW = "window"
@@ -153,7 +155,10 @@ class OpSpec:
     int8: Int8Role = Int8Role.NONE
     #: the QLinear op quantization turns it into (REQUANTIZE ops)
     qlinear: Optional[str] = None
-    activation: bool = False
+    #: each output element reads the same (broadcast) position of each input: channels and columns map one to one
+    elementwise: bool = False
+    #: may run in its producer's epilogue (``gspsim/passes/fuse.py``; needs a ``run_rows`` kernel)
+    fusable: bool = False
     channelwise: bool = False
     prunable: bool = False
     inference_identity: bool = False

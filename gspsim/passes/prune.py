@@ -22,8 +22,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import ConfigError
-from ..ir.graph import DataflowGraph, OpNode, TensorInfo
+from ..ir.graph import DataflowGraph, OpNode, TensorInfo, is_weight
 from ..optable import spec_of
+
 SCOPES: tuple[str, ...] = ("global", "layer")
 
 
@@ -352,3 +353,13 @@ def weight_sparsity(graph: DataflowGraph) -> float:
     weights = _prunable_weights(graph)
     total = sum(w.size for w in weights.values())
     return sum(int(np.count_nonzero(w == 0)) for w in weights.values()) / total if total else 0.0
+
+
+def nonzero_params(graph: DataflowGraph) -> int:
+    """Weight elements that are not zero (each constant tensor once): what pruning leaves of ``num_params``."""
+    seen: dict[str, int] = {}
+    for op in graph.ops():
+        for name, w in op.weights.items():
+            if is_weight(w):
+                seen[name] = int(np.count_nonzero(w))
+    return sum(seen.values())

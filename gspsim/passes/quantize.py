@@ -54,7 +54,6 @@ histogram's quantization mean squared error).
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional, Sequence
@@ -62,7 +61,9 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..inputs import check_inputs, synthetic_inputs
+from ..frontend.memory import resolve_limit
+from ..input_files import regular_input
+from ..inputs import check_inputs, read_npz, synthetic_inputs
 from ..ir.evaluate import evaluate
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
 from ..optable import Int8Role, spec_of
@@ -130,26 +131,28 @@ def _samples_of(arrays: Mapping[str, np.ndarray], graph: DataflowGraph, where: s
     return samples
 
 
-def load_calibration(path: str | os.PathLike[str], graph: DataflowGraph) -> list[dict[str, np.ndarray]]:
+def load_calibration(path: str | os.PathLike[str], graph: DataflowGraph,
+                     max_memory_bytes: Optional[int] = None) -> list[dict[str, np.ndarray]]:
     """Calibration inputs from an ``.npz`` file or a folder of them (sorted by name).
 
     Each file maps input names to one sample, or to a stack of samples along a
     leading axis (for a batch-1 input, the stack may replace the batch axis).
-    A file with a single unnamed array serves a single-input model.
+    A file with a single unnamed array serves a single-input model.  The
+    arrays' headers are checked against ``max_memory_bytes`` (default: the
+    machine's memory), all files together, before any array is read.
     """
+    budget = resolve_limit(max_memory_bytes)
     p = Path(path)
-    files = sorted(p.glob("*.npz")) if p.is_dir() else [p]
-    if p.is_dir() and not files:
-        raise InputError(f"{p}: no .npz files in this folder")
+    if p.is_dir():
+        files = sorted(p.glob("*.npz"))
+        if not files:
+            raise InputError(f"{p}: no .npz files in this folder")
+    else:
+        files = [regular_input(p, "calibration file", InputError)]
     samples: list[dict[str, np.ndarray]] = []
     for f in files:
-        if not f.is_file():
-            raise InputError(f"{f}: no such calibration file")
-        try:
-            with np.load(f, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise InputError(f"{f}: not a readable .npz file ({exc})") from None
+        arrays = read_npz(f, "calibration file", budget)
+        budget -= sum(a.nbytes for a in arrays.values())
         samples.extend(_samples_of(arrays, graph, str(f)))
     return samples
 
@@ -545,7 +548,8 @@ class _Quantizer:
 
     def calibrated(self, t: str) -> QParams:
         if t not in self.params:
-            raise ValueError(f"no calibration range for tensor '{t}'")
+            raise InputError(f"int8 calibration: tensor '{t}' has no finite range over the calibration inputs "
+                             "(its values are NaN or Inf: check the model's weights and the --calib data)")
         return self.params[t]
 
     def need_q(self, t: str) -> str:
@@ -793,6 +797,16 @@ def _summary(graph: DataflowGraph, decision: Mapping[str, str], fused: Mapping[s
     ]
 
 
+def _check_finite_weights(graph: DataflowGraph) -> None:
+    """int8 scales come from the weights' ranges: a NaN or Inf weight has none."""
+    for op in graph.ops():
+        for name, w in op.weights.items():
+            if w.dtype.kind == "f" and w.size and not np.all(np.isfinite(w)):
+                where = f"{graph.source_path}: " if graph.source_path else ""
+                raise InputError(f"{where}initializer '{name}' of node '{op.name}' ({op.op_type}) holds NaN or Inf; "
+                                 "int8 quantization needs finite weights")
+
+
 def quantize_graph(
     graph: DataflowGraph,
     calibration_inputs: Sequence[Mapping[str, np.ndarray]],
@@ -808,6 +822,7 @@ def quantize_graph(
     :func:`node_precisions` gives it per node.
     """
     keep_float = set(keep_float)
+    _check_finite_weights(graph)
     decision, fused = plan_quantization(graph, keep_float)
     ranges = calibrate(graph, calibration_inputs, calibrator, percentile)
     params = {t: activation_qparams(lo, hi) for t, (lo, hi) in ranges.items()}

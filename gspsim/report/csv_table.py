@@ -2,9 +2,10 @@
 
 Columns: name, op, blocks, cores (how many), core_ids (';'-separated),
 start_cycle, end_cycle, cycles (end - start: the node's span), busy_cycles
-(block cycles summed over cores), macs, dram_bytes, energy_j.  Schema 1 result
-documents carry no per-node on-chip byte count, so an ``onchip_bytes`` column is
-written only when the nodes of the document have that key.
+(block cycles summed over cores), macs, dram_bytes, energy_j.  Result documents
+carry no per-node on-chip byte count, so an ``onchip_bytes`` column is written
+only when the nodes of the document have that key.  Several results go into
+one table with a first column ``run`` (each result's label).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional, Sequence
 
 from ..output_files import write_text_atomic
-from .document import Doc, check_document, node_span_cycles
+from .document import Doc, check_document, node_span_cycles, result_labels
 
 BASE_COLUMNS: tuple[str, ...] = (
     "name", "op", "blocks", "cores", "core_ids", "start_cycle", "end_cycle", "cycles", "busy_cycles", "macs",
@@ -56,14 +57,26 @@ def node_rows(doc: Doc) -> list[dict[str, Any]]:
     return rows
 
 
-def node_csv_text(doc: Doc) -> str:
+def node_csv_text(doc: Doc | Sequence[Doc], labels: Optional[Sequence[str]] = None) -> str:
+    """The per-node CSV of one result, or of several with a first column ``run`` (each result's label)."""
+    if isinstance(doc, Mapping):
+        docs, run_labels = [doc], None
+    else:
+        docs = list(doc)
+        run_labels = list(labels) if labels is not None else result_labels(docs)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=node_columns(doc), lineterminator="\n")
+    columns = [c for c in node_columns(docs[0]) if all(c in node_columns(d) for d in docs)]
+    several = len(docs) > 1
+    writer = csv.DictWriter(buf, fieldnames=(["run"] if several else []) + columns, lineterminator="\n",
+                            extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(node_rows(doc))
+    for label, d in zip(run_labels or [""], docs):
+        for row in node_rows(d):
+            writer.writerow({"run": label, **row} if several else row)
     return buf.getvalue()
 
 
-def write_node_csv(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write the per-node table to ``path`` atomically."""
-    write_text_atomic(path, node_csv_text(doc))
+def write_node_csv(doc: Doc | Sequence[Doc], path: str | os.PathLike[str],
+                   labels: Optional[Sequence[str]] = None) -> None:
+    """Write the per-node table (of one result, or of several with a ``run`` column) to ``path`` atomically."""
+    write_text_atomic(path, node_csv_text(doc, labels))

@@ -7,16 +7,16 @@ inputs, config and seed give byte-identical JSON.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from .. import json_finite
 from ..accuracy import AccuracyReport
 
 #: the version of the JSON layout; bumped when a key changes meaning or disappears
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,18 @@ class NodeResult:
     macs: int
     dram_bytes: int
     energy_j: float
+    #: row bands, the tile size (output rows, channels, columns) and the stack the node runs in
+    bands: int = 1
+    tile: tuple[int, int, int] = (1, 1, 1)
+    stack: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "op": self.op, "precision": self.precision, "blocks": self.blocks, "cores": list(self.cores),
             "start_cycle": self.start_cycle, "end_cycle": self.end_cycle, "busy_cycles": self.busy_cycles,
             "macs": self.macs, "dram_bytes": self.dram_bytes, "energy_j": self.energy_j,
+            "bands": self.bands, "tile": {"rows": self.tile[0], "channels": self.tile[1], "cols": self.tile[2]},
+            "stack": self.stack,
         }
 
 
@@ -113,14 +119,30 @@ class SimResult:
     precision: str
     #: the pruning applied before the run ("" for none), e.g. "magnitude:0.5"
     prune: str
+    #: whether elementwise ops were fused into their producers (SimOptions.fuse)
+    fuse: bool
     mode: str
     scheduler: str
     seed: int
     frames: int
+    #: single-frame latency: the first frame's arrival to its last block (several models: the longest)
     latency_cycles: float
     latency_s: float
-    throughput_fps: float
+    #: first arrival (cycle 0) to the end of the run
+    makespan_cycles: float
+    makespan_s: float
+    #: cycles during which at least one frame had arrived and was not done (the union of [arrival, done])
+    active_cycles: float
+    active_s: float
+    #: per-frame latency (done - arrived) over every frame of every model; percentiles by nearest rank
+    mean_latency_s: float
+    p50_latency_s: float
+    p95_latency_s: float
+    max_latency_s: float
+    #: frames per second sustained: min(arrival rate, frames / active_s)
+    steady_state_fps: float
     energy_j: float
+    #: energy_j / makespan_s
     avg_power_w: float
     energy_breakdown_j: Mapping[str, float]
     dram_read_bytes: int
@@ -128,20 +150,28 @@ class SimResult:
     dram_bytes_by_kind: Mapping[str, Mapping[str, int]]
     onchip_bytes: int
     sram_bytes: int
-    core_utilization: tuple[float, ...]
+    #: per core: busy cycles / active_cycles
+    core_active_utilization: tuple[float, ...]
     core_busy_cycles: tuple[float, ...]
     core_stalled_cycles: tuple[float, ...]
     core_idle_cycles: tuple[float, ...]
-    dram_utilization: float
-    interconnect_utilization: float
-    lower_bound_cycles: float
-    lower_bounds: Mapping[str, float]
-    efficiency: float
+    dram_active_utilization: float
+    interconnect_active_utilization: float
+    active_lower_bound_cycles: float
+    active_lower_bounds: Mapping[str, float]
+    #: active_lower_bound_cycles / active_cycles
+    active_efficiency: float
     blocks: int
     deadlock_spills: int
+    #: every deadlock spill with its reason (expected to be empty with the compiler's buffer sizing)
+    spills: tuple[Mapping[str, Any], ...]
+    #: the compiler's memory plan: budgets, the smallest buffer budget with no cut, stacks and cuts
+    memory: Mapping[str, Any]
     buffers: tuple[Mapping[str, Any], ...]
     ring_buffer_high_water_bytes: int
     power_series: Mapping[str, Any]
+    #: when each frame arrived and when its last block finished (all models, model by model, frame order)
+    frame_arrival_cycles: tuple[float, ...]
     frame_end_cycles: tuple[float, ...]
     streams: tuple[Mapping[str, Any], ...]
     nodes: tuple[NodeResult, ...]
@@ -159,13 +189,22 @@ class SimResult:
             "hardware": dict(self.hardware),
             "precision": self.precision,
             "prune": self.prune,
+            "fuse": self.fuse,
             "mode": self.mode,
             "scheduler": self.scheduler,
             "seed": self.seed,
             "frames": self.frames,
             "latency_cycles": self.latency_cycles,
             "latency_s": self.latency_s,
-            "throughput_fps": self.throughput_fps,
+            "makespan_cycles": self.makespan_cycles,
+            "makespan_s": self.makespan_s,
+            "active_cycles": self.active_cycles,
+            "active_s": self.active_s,
+            "mean_latency_s": self.mean_latency_s,
+            "p50_latency_s": self.p50_latency_s,
+            "p95_latency_s": self.p95_latency_s,
+            "max_latency_s": self.max_latency_s,
+            "steady_state_fps": self.steady_state_fps,
             "energy_j": self.energy_j,
             "avg_power_w": self.avg_power_w,
             "energy_breakdown_j": dict(self.energy_breakdown_j),
@@ -174,20 +213,23 @@ class SimResult:
             "dram_bytes_by_kind": {k: dict(v) for k, v in self.dram_bytes_by_kind.items()},
             "onchip_bytes": self.onchip_bytes,
             "sram_bytes": self.sram_bytes,
-            "core_utilization": list(self.core_utilization),
+            "core_active_utilization": list(self.core_active_utilization),
             "core_busy_cycles": list(self.core_busy_cycles),
             "core_stalled_cycles": list(self.core_stalled_cycles),
             "core_idle_cycles": list(self.core_idle_cycles),
-            "dram_utilization": self.dram_utilization,
-            "interconnect_utilization": self.interconnect_utilization,
-            "lower_bound_cycles": self.lower_bound_cycles,
-            "lower_bounds": dict(self.lower_bounds),
-            "efficiency": self.efficiency,
+            "dram_active_utilization": self.dram_active_utilization,
+            "interconnect_active_utilization": self.interconnect_active_utilization,
+            "active_lower_bound_cycles": self.active_lower_bound_cycles,
+            "active_lower_bounds": dict(self.active_lower_bounds),
+            "active_efficiency": self.active_efficiency,
             "blocks": self.blocks,
             "deadlock_spills": self.deadlock_spills,
+            "spills": [dict(x) for x in self.spills],
+            "memory": dict(self.memory),
             "buffers": [dict(b) for b in self.buffers],
             "ring_buffer_high_water_bytes": self.ring_buffer_high_water_bytes,
             "power_series": dict(self.power_series),
+            "frame_arrival_cycles": list(self.frame_arrival_cycles),
             "frame_end_cycles": list(self.frame_end_cycles),
             "streams": [dict(s) for s in self.streams],
             "nodes": [n.to_dict() for n in self.nodes],
@@ -201,7 +243,8 @@ class SimResult:
         return doc
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=json_default) + "\n"
+        """The JSON document; a NaN or Inf figure is written as null and listed under "non_finite"."""
+        return json_finite.dumps(self.to_dict(), indent=2, sort_keys=False, default=json_default) + "\n"
 
 
 def json_default(obj: Any) -> Any:

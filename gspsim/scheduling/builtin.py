@@ -62,24 +62,35 @@ class RoundRobinScheduler(Scheduler):
         return core
 
 
+def core_load(view: EngineView, core: int) -> float:
+    """When ``core`` would start a new block: its compute unit's free time plus the work queued on it."""
+    return view.free_at(core) + view.queued_cycles(core)
+
+
 class DepthFirstScheduler(Scheduler):
-    """Depth-first streaming: the deepest ready block runs first, on the least-loaded core.
+    """Depth-first streaming: the deepest ready block runs first, on its home core unless that would delay it.
 
     Models the GSP hardware scheduler's depth-first graph scheduling (EE Times
     2019; US 11,416,282): consumers run as soon as their data exists, which
-    drains the ring buffers and keeps intermediate data on chip.
+    drains the line buffers and keeps intermediate data on chip.  A block goes
+    to its home core -- where its channel group's weights live and where the
+    previous band of its group left its halo rows -- unless the least-loaded
+    core would start it earlier by more than the block's own compute time.
     """
 
     name = "depth-first"
-    summary = "deepest ready block first, least-loaded core (GSP depth-first hardware scheduling)"
+    summary = "deepest ready block first, on its home core unless another core is a block's time sooner free"
 
     @static_priority
     def priority(self, block: Block) -> Any:
         return (-block.node, block.index)
 
-    @assigns_earliest_free
     def assign(self, block: Block, view: EngineView) -> int:
-        return earliest_free_core(view, self.cores)
+        best = earliest_free_core(view, self.cores)
+        home = block.home_core
+        if core_load(view, home) <= core_load(view, best) + self.block_cycles[block.id]:
+            return home
+        return best
 
 
 class RandomScheduler(Scheduler):

@@ -11,11 +11,19 @@ from .builtin import earliest_free_core
 
 
 def upward_ranks(tasks: TaskGraph, block_cycles: Sequence[int], comm_cycles: Sequence[float]) -> list[float]:
-    """rank(b) = cycles(b) + max over consumers c of (comm(b) + rank(c)): HEFT's upward rank."""
+    """rank(t) = cycles(t) + comm(t) + max rank over the bands that read t's band: HEFT's upward rank, per tile.
+
+    Dependencies are between bands (a band waits for whole producer bands), so a
+    band's rank below is the largest of its tiles' ranks.
+    """
+    band_rank = [0.0] * len(tasks.bands)
     rank = [0.0] * len(tasks.blocks)
-    for b in reversed(tasks.blocks):  # blocks are in topological order
-        below = max((rank[c] for c in tasks.consumers[b.id]), default=0.0)
-        rank[b.id] = block_cycles[b.id] + (comm_cycles[b.id] + below if tasks.consumers[b.id] else 0.0)
+    for band in reversed(tasks.bands):  # bands are in topological order
+        consumers = tasks.band_consumers[band.id]
+        below = max((band_rank[c] for c in consumers), default=0.0)
+        for t in band.tiles:
+            rank[t] = block_cycles[t] + (comm_cycles[t] + below if consumers else 0.0)
+        band_rank[band.id] = max((rank[t] for t in band.tiles), default=0.0)
     return rank
 
 

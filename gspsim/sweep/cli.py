@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from ..errors import ConfigError, GspsimError
+from ..errors import ConfigError
+from ..terminal import markup_safe, printable
 
 DESCRIPTION = """\
 Simulate every point of a design space: the cross product (or a seeded random
@@ -50,8 +50,9 @@ axes (grid file [axes] keys; flags take comma-separated lists and override the f
   hw.S.F       any field of the hardware TOML, e.g. --axis hw.dma.engines=2,4
   scheduler    scheduling strategies or 'default' (--schedulers)
   mode         streaming, layer or 'default' (--modes)
-  precision    fp32, fp16, bf16, int8 (--precisions); unsupported ones fail per point
-  frames, ring_depth, block_rows, sim_seed   (--frames --ring-depth --block-rows --sim-seeds)
+  precision    fp32, fp16, bf16, int8 (--precisions); an op without a kernel at one fails that point only
+  fuse         on, off: fuse elementwise ops into their producers (--fuse; --no-fuse is --fuse off)
+  frames, tile, buffer_kib, sim_seed   (--frames --tiles --buffer-kib --sim-seeds)
 
 grid file example (sweep.toml):
   [sweep]
@@ -70,8 +71,12 @@ examples:
   python -m gspsim sweep model.onnx --grid sweep.toml --out sweep/ --dask local
   python -m gspsim sweep model.onnx --grid sweep.toml --out sweep/ --dask tcp://scheduler:8786
 
-exit codes: 0 done (failed points are recorded, not fatal), 2 bad grid / option, 130 interrupted (resume by rerunning).
+exit codes: 0 done (failed points are recorded, not fatal), 2 bad grid / option, 3 internal error (a bug: please
+report it; --debug shows the traceback), 130 interrupted (resume by rerunning).
 """
+
+#: the files a sweep writes in its --out folder (besides points/)
+OUTPUT_FILES: tuple[str, ...] = ("results.csv", "results.parquet", "pareto.png")
 
 #: flag -> axis, for the per-axis list flags
 AXIS_FLAGS: tuple[tuple[str, str, str], ...] = (
@@ -84,10 +89,12 @@ AXIS_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--threads", "threads", "thread slots per core"),
     ("--schedulers", "scheduler", "scheduling strategies (built-in names, package.module:Class, or 'default')"),
     ("--modes", "mode", "streaming, layer, default"),
-    ("--precisions", "precision", "fp32, fp16, bf16, int8 (only fp32 runs today; others fail per point)"),
+    ("--precisions", "precision", "fp32, fp16, bf16, int8 (int8 quantizes a float model first; a model with an op "
+                                  "that has no kernel at a precision fails at that point only)"),
+    ("--fuse", "fuse", "on, off: fuse elementwise ops into their producers (on,off for an ablation)"),
     ("--frames", "frames", "frames streamed per run"),
-    ("--ring-depth", "ring_depth", "ring-buffer depths in producer blocks"),
-    ("--block-rows", "block_rows", "rows per block ('default' for the documented rule)"),
+    ("--tiles", "tile", "tile sizes separated by ';', e.g. 'rows=1;rows=4,channels=32' ('default': the compiler's rule)"),
+    ("--buffer-kib", "buffer_kib", "line-buffer budgets in KiB ('default': half of shared memory)"),
     ("--sim-seeds", "sim_seed", "seeds of the synthetic inputs and random schedulers"),
 )
 
@@ -127,6 +134,8 @@ def fill_sweep_parser(p: argparse.ArgumentParser) -> None:
     walk.add_argument("--dry-run", action="store_true",
                       help="print how many points the grid has and how many are stored, run nothing")
     run = p.add_argument_group("how each point runs")
+    run.add_argument("--no-fuse", action="store_true",
+                     help="no fusion at any point (the same as --fuse off)")
     run.add_argument("--execute", action="store_true",
                      help="run the real kernels at every point (default: timing only, same cycles and energy)")
     run.add_argument("--check", action="store_true", help="compare every point's outputs with onnxruntime "
@@ -160,6 +169,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, list[Any]]:
             raise ConfigError(f"--axis '{item}': expected NAME=V1,V2")
         axis = canonical_axis(name)
         overrides[axis] = parse_cli_values(axis, values)
+    if args.no_fuse:
+        if overrides.get("fuse", [False]) != [False]:
+            raise ConfigError("--no-fuse contradicts --fuse: give one of them")
+        overrides["fuse"] = [False]
     return overrides
 
 
@@ -172,21 +185,26 @@ def _status(console: Console, quiet: bool, text: str) -> Any:
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     """Run (or resume) the sweep and write its tables and plot."""
     from ..frontend import parse_input_shape
+    from ..output_files import check_destinations
     from .grid import build_grid, varying_axes
     from .runner import plan
-    from .store import PointStore
+    from .store import POINTS_DIR, PointStore
 
     for name in ("max_points", "sample", "jobs"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise GspsimError(f"--out {out}: exists and is not a folder")
     spec = build_grid(
         args.model, args.grid, _overrides(args), sample=args.sample, seed=args.seed,
         execute=True if args.execute or args.check else None, check=True if args.check else None,
         input_shapes=dict(parse_input_shape(t) for t in args.input_shape),
+    )
+    check_destinations(
+        outputs=[],
+        inputs=[("--grid", args.grid), *(("the model", m) for m in spec.axes["model"]),
+                *(("--hw", str(h)) for h in spec.axes.get("hw", ()) if Path(str(h)).exists())],
+        folders=[("--out", out, OUTPUT_FILES), ("--out", out / POINTS_DIR, ())],
     )
     with _status(console, args.quiet, "hashing models and building the chips"):
         planned = plan(spec)
@@ -197,7 +215,8 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     if args.dry_run:
         stored = sum(1 for k in {p.key for p in planned} if store.load(k) is not None)
         console.print(f"{len(planned)} points ({unique} distinct) of a grid of {spec.size}; {stored} stored in "
-                      f"{store.root}, {unique - stored} to run. Varying: {', '.join(axes) or 'nothing'}")
+                      f"{markup_safe(store.root)}, {unique - stored} to run. "
+                      f"Varying: {markup_safe(', '.join(axes) or 'nothing')}")
         return 0
     executor = _make_executor(args)
     try:
@@ -206,7 +225,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         executor.close()
     code = _report(outcome, spec, axes, out, args, console)
     if outcome.interrupted:
-        print(f"error: interrupted; the {len(outcome.records)} finished points are stored in {store.root}: "
+        print(f"error: interrupted; the {len(outcome.records)} finished points are stored in {printable(store.root)}: "
               "run the same command again to resume", file=sys.stderr)
         return 130
     return code
@@ -232,7 +251,7 @@ def _run(planned: Sequence[Any], store: Any, executor: Any, spec: Any, args: arg
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
                TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(f"sweep on {executor.description}", total=unique, note="")
+        task = bar.add_task(f"sweep on {markup_safe(executor.description)}", total=unique, note="")
 
         def progress(outcome: Any, record: Any) -> None:
             bar.update(task, completed=outcome.reused + outcome.computed,
@@ -254,15 +273,16 @@ def _report(outcome: Any, spec: Any, axes: Sequence[str], out: Path, args: argpa
     front = front_rows(rows, per_model=not args.pareto_global)
     front_keys = frozenset(rows[i]["key"] for i in front)
     rows = result_rows(outcome, front_keys)
-    written = [write_csv(rows, out / "results.csv")]
-    parquet = write_parquet(rows, out / "results.parquet")
+    csv_name, parquet_name, plot_name = OUTPUT_FILES
+    written = [write_csv(rows, out / csv_name)]
+    parquet = write_parquet(rows, out / parquet_name)
     if parquet is None:
         console.print("[yellow]warning[/yellow]: pyarrow is not installed, no results.parquet "
                       "(pip install 'gspsim[sweep]')")
     else:
         written.append(parquet)
     try:
-        plot = write_pareto_plot(rows, front, axes, out / "pareto.png")
+        plot = write_pareto_plot(rows, front, axes, out / plot_name)
     except ImportError:
         console.print("[yellow]warning[/yellow]: matplotlib is not installed, no pareto.png")
         plot = None
@@ -273,7 +293,7 @@ def _report(outcome: Any, spec: Any, axes: Sequence[str], out: Path, args: argpa
     state = ("interrupted: rerun to continue" if outcome.interrupted else
              "stopped early (--max-points): rerun to continue" if outcome.stopped else "complete")
     console.print(f"{len(rows)} of {len(outcome.planned)} points: {ok} ok, {len(failed)} failed; "
-                  f"{outcome.computed} computed now, {outcome.reused} reused from {escape(str(out / 'points'))} "
+                  f"{outcome.computed} computed now, {outcome.reused} reused from {markup_safe(out / 'points')} "
                   f"— {state}", soft_wrap=True)
     if failed:
         by_error: dict[str, list[Any]] = {}
@@ -284,7 +304,7 @@ def _report(outcome: Any, spec: Any, axes: Sequence[str], out: Path, args: argpa
         t.add_column("first point", overflow="fold")
         t.add_column("error", overflow="fold")
         for error, group in by_error.items():
-            t.add_row(str(len(group)), escape(_label(group[0], axes)), escape(error))
+            t.add_row(str(len(group)), markup_safe(_label(group[0], axes)), markup_safe(error))
         console.print(t)
     if front:
         show = axes or ["model"]
@@ -293,7 +313,7 @@ def _report(outcome: Any, spec: Any, axes: Sequence[str], out: Path, args: argpa
                                   + ("" if args.pareto_global or len(spec.axes["model"]) == 1
                                      else " (one front per model)")))
     for p in written:
-        console.print(f"wrote {escape(str(p))}", soft_wrap=True)
+        console.print(f"wrote {markup_safe(p)}", soft_wrap=True)
     return 0
 
 

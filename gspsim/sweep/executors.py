@@ -22,7 +22,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Optional, Protocol
 
-from ..errors import ConfigError, GspsimError
+from ..errors import GspsimError
+from ..frontend.memory import default_max_memory_bytes
+from ..processes import check_jobs, worker_pool
 from .modelfiles import ModelBlob, read_blob
 from .worker import PointTask, failed_record, run_point
 
@@ -37,6 +39,8 @@ class WorkerLost(Exception):
 
 class SweepExecutor(Protocol):
     description: str
+    #: the memory limit of one point (points share this machine), or None (each worker's own machine)
+    memory_per_point: Optional[int]
 
     @property
     def workers(self) -> int: ...
@@ -69,16 +73,16 @@ class LocalExecutor:
     """A pool of local worker processes, one per core unless ``jobs`` says otherwise."""
 
     def __init__(self, jobs: Optional[int] = None, point_fn: PointFn = run_point) -> None:
-        if jobs is not None and jobs < 1:
-            raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+        check_jobs(jobs)
         self._jobs = jobs or os.cpu_count() or 1
         self._fn = point_fn
         self._ctx = _mp_context()
-        self._pool = cf.ProcessPoolExecutor(max_workers=self._jobs, mp_context=self._ctx)
+        self._pool = worker_pool(self._jobs, self._ctx)
         #: future -> the pool that runs it, when that pool is a one-point pool
         self._isolated: dict[cf.Future, cf.ProcessPoolExecutor] = {}
         self._shared: dict[cf.Future, cf.ProcessPoolExecutor] = {}
         self.description = f"{self._jobs} local process{'es' if self._jobs > 1 else ''}"
+        self.memory_per_point = default_max_memory_bytes() // self._jobs
 
     @property
     def workers(self) -> int:
@@ -86,7 +90,7 @@ class LocalExecutor:
 
     def submit(self, task: PointTask, isolated: bool = False) -> cf.Future:
         if isolated:
-            pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=self._ctx)
+            pool = worker_pool(1, self._ctx)
             future = pool.submit(self._fn, task)
             self._isolated[future] = pool
             return future
@@ -110,7 +114,7 @@ class LocalExecutor:
                 return failed_record(task.key, f"worker process died while running this point ({exc})")
             if shared is self._pool:  # the first of its futures to report it: start a fresh pool
                 self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = cf.ProcessPoolExecutor(max_workers=self._jobs, mp_context=self._ctx)
+                self._pool = worker_pool(self._jobs, self._ctx)
             raise WorkerLost(str(exc)) from None
 
     def cancel(self, futures: Iterable[cf.Future]) -> None:
@@ -145,6 +149,7 @@ class DaskExecutor:
         self._blobs: dict[str, Any] = {}
         self._workers: Optional[tuple[int, float]] = None
         self.description = description
+        self.memory_per_point: Optional[int] = None
 
     @classmethod
     def connect(cls, address: str, jobs: Optional[int] = None, point_fn: PointFn = run_point) -> "DaskExecutor":
@@ -153,6 +158,7 @@ class DaskExecutor:
             from distributed import Client, LocalCluster
         except ImportError:
             raise GspsimError("--dask needs Dask distributed: pip install 'gspsim[sweep]'") from None
+        check_jobs(jobs)
         if address == "local":
             n = jobs or os.cpu_count() or 1
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)

@@ -14,8 +14,8 @@ Axis names (also the column names of ``results.csv``):
 * hardware axes that change the base chip: ``cores``, ``local_kib``,
   ``shared_kib``, ``dram_gbps``, ``clock_ghz``, ``threads``, and any
   ``hw.SECTION.FIELD`` of the hardware TOML (e.g. ``hw.dma.engines``);
-* run options: ``scheduler``, ``mode``, ``precision``, ``frames``,
-  ``ring_depth``, ``block_rows``, ``sim_seed``.
+* run options: ``scheduler``, ``mode``, ``precision``, ``fuse``, ``frames``,
+  ``tile``, ``buffer_kib``, ``sim_seed``.
 """
 
 from __future__ import annotations
@@ -31,12 +31,15 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from ..engine.options import SimOptions
 from ..errors import ConfigError
 from ..hardware.config import HardwareConfig, hardware_from_dict, load_hardware
+from ..input_files import regular_input
 from ..tomlfile import read_toml
 from ..vocab import MODES, PRECISIONS
 
 DEFAULT_HW = "blaize-1600"
 #: written in a grid for "let the chip / mode choose" (stored as None)
 DEFAULT_WORD = "default"
+#: the integer run-option axes are int64 in the results table (and in numpy)
+MAX_INT_AXIS = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,10 @@ OPTION_AXES: Mapping[str, Any] = {
     "scheduler": None,
     "mode": None,
     "precision": "fp32",
+    "fuse": True,
     "frames": 1,
-    "ring_depth": None,
-    "block_rows": None,
+    "tile": None,
+    "buffer_kib": None,
     "sim_seed": 0,
 }
 #: axis order in points and result columns
@@ -72,7 +76,7 @@ CORE_AXES: tuple[str, ...] = ("model", "hw", *HW_AXES, *OPTION_AXES)
 #: plural spellings accepted in grid files and ``--axis`` (the CLI's flags are plural)
 ALIASES: Mapping[str, str] = {
     "models": "model", "schedulers": "scheduler", "modes": "mode", "precisions": "precision",
-    "sim_seeds": "sim_seed", "dram_gb_s": "dram_gbps",
+    "sim_seeds": "sim_seed", "dram_gb_s": "dram_gbps", "tiles": "tile",
 }
 GENERIC_HW_PREFIX = "hw."
 
@@ -127,14 +131,30 @@ def parse_cli_values(name: str, text: str) -> list[Any]:
         raise ConfigError(f"sweep axis '{name}': give at least one value")
     if name in ("model", "hw", "scheduler", "mode", "precision"):
         return items
+    if name == "tile":  # tile sizes hold commas themselves: values are separated by ';'
+        return [None if t.strip().lower() in (DEFAULT_WORD, "none") else t.strip() for t in text.split(";") if t.strip()]
     values: list[Any] = []
     for t in items:
-        if name == "block_rows" and t.lower() in (DEFAULT_WORD, "none"):
+        if name == "buffer_kib" and t.lower() in (DEFAULT_WORD, "none"):
             values.append(None)
+        elif name == "fuse":
+            values.append(_switch(t))
         else:
             v = _number(t, name)
             values.append(int(v) if v.is_integer() else v)
     return values
+
+
+#: spellings of the ``fuse`` axis's values on the command line
+SWITCH_WORDS: Mapping[str, bool] = {"on": True, "true": True, "yes": True, "1": True,
+                                    "off": False, "false": False, "no": False, "0": False}
+
+
+def _switch(text: str) -> bool:
+    try:
+        return SWITCH_WORDS[text.lower()]
+    except KeyError:
+        raise ConfigError(f"sweep axis 'fuse': '{text}' is not on or off") from None
 
 
 def read_grid_file(path: str | os.PathLike[str]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
@@ -190,10 +210,8 @@ def expand_model_paths(items: Sequence[str]) -> list[str]:
             if not found:
                 raise ConfigError(f"{p}: folder holds no .onnx file")
             paths += found
-        elif p.is_file():
-            paths.append(str(p))
         else:
-            raise ConfigError(f"{p}: no such model file or folder")
+            paths.append(str(regular_input(p, "model file or folder", ConfigError)))
     if len(set(paths)) != len(paths):
         raise ConfigError("a model is given twice: " + ", ".join(sorted({x for x in paths if paths.count(x) > 1})))
     return paths
@@ -244,7 +262,7 @@ def _normalise_axes(axes: Mapping[str, list[Any]]) -> dict[str, tuple[Any, ...]]
     for name in CORE_AXES:
         if name in axes:
             values = [None if isinstance(v, str) and v.lower() == DEFAULT_WORD and name in ("scheduler", "mode",
-                      "block_rows") else v for v in axes[name]]
+                      "tile", "buffer_kib") else v for v in axes[name]]
         elif name == "hw":
             values = [DEFAULT_HW]
         elif name in HW_AXES:
@@ -277,15 +295,30 @@ def _check_value(name: str, value: Any) -> None:
     elif name == "mode":
         if value is not None and value not in MODES:
             raise ConfigError(f"sweep axis 'mode': '{value}' is not one of {', '.join(MODES)} or 'default'")
+    elif name == "fuse":
+        if not isinstance(value, bool):
+            raise ConfigError(f"sweep axis 'fuse': expected true or false, got {value!r}")
     elif name == "precision":
         if value not in PRECISIONS:
             raise ConfigError(f"sweep axis 'precision': '{value}' is not one of {', '.join(PRECISIONS)}")
-    elif name in ("frames", "ring_depth", "block_rows", "sim_seed"):
-        if value is None and name in ("block_rows", "ring_depth"):
-            return
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "sim_seed" else 1):
-            raise ConfigError(f"sweep axis '{name}': expected an integer >= {0 if name == 'sim_seed' else 1}, "
+    elif name == "tile":
+        if value is not None:
+            from ..lowering import parse_tile
+
+            try:
+                parse_tile(str(value))
+            except ValueError as exc:
+                raise ConfigError(f"sweep axis 'tile': '{value}': {exc}") from None
+    elif name == "buffer_kib":
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value <= MAX_INT_AXIS):
+            raise ConfigError(f"sweep axis 'buffer_kib': expected a number of KiB from 0 to {MAX_INT_AXIS}, "
                               f"got {value!r}")
+    elif name in ("frames", "sim_seed"):
+        if isinstance(value, bool) or not isinstance(value, int) or not (0 if name == "sim_seed" else 1) <= value \
+                <= MAX_INT_AXIS:
+            raise ConfigError(f"sweep axis '{name}': expected an integer from {0 if name == 'sim_seed' else 1} to "
+                              f"{MAX_INT_AXIS} (2**63 - 1), got {value!r}")
     elif name in HW_AXES or name.startswith(GENERIC_HW_PREFIX):
         if value is None and name in HW_AXES:
             return
@@ -389,8 +422,9 @@ def expand(spec: GridSpec) -> list[Point]:
         options = SimOptions(
             mode=values["mode"], scheduler=values["scheduler"], precision=values["precision"],
             seed=int(values["sim_seed"]), frames=int(values["frames"]), execute=spec.execute,
-            block_rows=values["block_rows"],
-            ring_depth=None if values["ring_depth"] is None else int(values["ring_depth"]),
+            tile=values["tile"],
+            buffer_budget=None if values["buffer_kib"] is None else int(values["buffer_kib"] * 1024),
+            fuse=values["fuse"],
         )
         points.append(Point(index=index, values=values, hardware=built[hw_key], options=options))
     return points

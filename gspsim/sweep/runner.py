@@ -108,7 +108,8 @@ def run_sweep(
 
     def task_of(p: PlannedPoint) -> PointTask:
         return PointTask(key=p.key, model=p.point.model, model_sha256=p.model_sha256, hardware=p.point.hardware,
-                         options=p.point.options, input_shapes=shapes, check=spec.check)
+                         options=p.point.options, input_shapes=shapes, check=spec.check,
+                         max_memory_bytes=getattr(executor, "memory_per_point", None))
 
     def finish(future: Any) -> None:
         p, task = in_flight.pop(future)

@@ -20,12 +20,14 @@ from .._version import __version__
 from ..engine.options import SimOptions
 from ..errors import GspsimError
 from ..hardware.config import HardwareConfig
+from .. import json_finite
 from ..output_files import write_text_atomic
 from ..results.result import json_default
 from .worker import check_record
 
-#: the layout of a point file; bumped when a key changes meaning (old points are then recomputed)
-STORE_FORMAT = 1
+#: the layout of a point file; bumped when a key changes meaning (old points are then recomputed).
+#: 2: the metrics of result schema 2 (makespan_s, steady_state_fps, active_* instead of fps, efficiency ...)
+STORE_FORMAT = 2
 POINTS_DIR = "points"
 
 
@@ -77,7 +79,7 @@ class PointStore:
     def save(self, record: Mapping[str, Any], inputs: Mapping[str, Any], point: Mapping[str, Any]) -> None:
         """Write one finished point (atomically: a reader sees the whole file or none)."""
         doc = {"format": STORE_FORMAT, **record, "point": dict(point), "inputs": dict(inputs)}
-        text = json.dumps(doc, separators=(",", ":"), default=json_default) + "\n"
+        text = json_finite.dumps(doc, separators=(",", ":"), default=json_default) + "\n"
         write_text_atomic(self.path(record["key"]), text)
 
     def keys(self) -> Iterator[str]:

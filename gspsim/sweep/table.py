@@ -24,7 +24,8 @@ INPUT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("point", "int"), ("key", "str"), ("model", "str"), ("model_name", "str"), ("model_sha256", "str"),
     ("hw", "str"), ("cores", "int"), ("local_kib", "float"), ("shared_kib", "float"), ("dram_gbps", "float"),
     ("clock_ghz", "float"), ("threads", "int"), ("scheduler", "str"), ("mode", "str"), ("precision", "str"),
-    ("frames", "int"), ("ring_depth", "int"), ("block_rows", "int"), ("sim_seed", "int"), ("execute", "bool"),
+    ("fuse", "bool"), ("frames", "int"), ("tile", "str"), ("buffer_kib", "float"), ("sim_seed", "int"),
+    ("execute", "bool"),
     ("check", "bool"), ("area_proxy_bytes", "int"),
 )
 METRIC_TYPES: Mapping[str, str] = {
@@ -57,8 +58,8 @@ def _inputs_row(p: PlannedPoint) -> dict[str, Any]:
         "local_kib": hw.cores.local_memory_bytes / 1024, "shared_kib": hw.shared_memory.size_bytes / 1024,
         "dram_gbps": hw.dram.bandwidth_bytes_per_s / 1e9, "clock_ghz": hw.cores.clock_hz / 1e9,
         "threads": hw.cores.thread_slots, "scheduler": v["scheduler"] or "default", "mode": v["mode"] or "default",
-        "precision": v["precision"], "frames": v["frames"], "ring_depth": v["ring_depth"],
-        "block_rows": v["block_rows"], "sim_seed": v["sim_seed"], "execute": pt.options.execute,
+        "precision": v["precision"], "fuse": v["fuse"], "frames": v["frames"], "tile": v["tile"],
+        "buffer_kib": v["buffer_kib"], "sim_seed": v["sim_seed"], "execute": pt.options.execute,
         "check": bool(p.inputs.get("check")), "area_proxy_bytes": area_proxy_bytes(hw),
         **{k: val for k, val in v.items() if k.startswith(GENERIC_HW_PREFIX)},
     }

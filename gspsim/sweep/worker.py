@@ -23,9 +23,10 @@ FAILED = "failed"
 
 #: the metrics of a point, in column order (units in the names; see docs/sweeps.md)
 METRICS: tuple[str, ...] = (
-    "mode_run", "scheduler_run", "latency_s", "latency_cycles", "fps", "energy_j", "avg_power_w",
-    "dram_read_bytes", "dram_write_bytes", "onchip_bytes", "sram_bytes", "mean_utilization", "efficiency",
-    "lower_bound_cycles", "deadlock_spills", "model_macs", "model_params", "check_passed", "check_max_rel_err",
+    "mode_run", "scheduler_run", "latency_s", "latency_cycles", "makespan_s", "p95_latency_s", "steady_state_fps",
+    "energy_j", "avg_power_w", "dram_read_bytes", "dram_write_bytes", "onchip_bytes", "sram_bytes",
+    "mean_active_utilization", "active_efficiency", "active_lower_bound_cycles", "deadlock_spills", "model_macs",
+    "model_params", "check_passed", "check_max_rel_err",
 )
 
 
@@ -40,34 +41,39 @@ class PointTask:
     options: SimOptions
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     check: bool = False
+    #: this point's share of the machine's memory (points run side by side); None: the worker's physical memory
+    max_memory_bytes: Optional[int] = None
 
 
 @functools.lru_cache(maxsize=8)
-def _graph(path: str, sha256: str, input_shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> Any:
+def _graph(path: str, sha256: str, input_shapes: tuple[tuple[str, tuple[int, ...]], ...],
+           max_memory_bytes: Optional[int] = None) -> Any:
     """Load each model once per worker process (the IR is immutable; ``sha256`` keys it by content)."""
     from ..api import load_model
 
-    return load_model(path, dict(input_shapes) or None)
+    return load_model(path, dict(input_shapes) or None, max_memory_bytes)
 
 
 def metrics_of(result: Any) -> dict[str, Any]:
     """The sweep's columns from a SimResult."""
-    util = result.core_utilization
+    util = result.core_active_utilization
     return {
         "mode_run": result.mode,
         "scheduler_run": result.scheduler,
         "latency_s": float(result.latency_s),
         "latency_cycles": float(result.latency_cycles),
-        "fps": float(result.throughput_fps),
+        "makespan_s": float(result.makespan_s),
+        "p95_latency_s": float(result.p95_latency_s),
+        "steady_state_fps": float(result.steady_state_fps),
         "energy_j": float(result.energy_j),
         "avg_power_w": float(result.avg_power_w),
         "dram_read_bytes": int(result.dram_read_bytes),
         "dram_write_bytes": int(result.dram_write_bytes),
         "onchip_bytes": int(result.onchip_bytes),
         "sram_bytes": int(result.sram_bytes),
-        "mean_utilization": float(sum(util) / len(util)) if util else 0.0,
-        "efficiency": float(result.efficiency),
-        "lower_bound_cycles": float(result.lower_bound_cycles),
+        "mean_active_utilization": float(sum(util) / len(util)) if util else 0.0,
+        "active_efficiency": float(result.active_efficiency),
+        "active_lower_bound_cycles": float(result.active_lower_bound_cycles),
         "deadlock_spills": int(result.deadlock_spills),
         "model_macs": int(result.model["macs"]),
         "model_params": int(result.model["params"]),
@@ -84,8 +90,8 @@ def run_point(task: PointTask) -> dict[str, Any]:
     record: dict[str, Any] = {"key": task.key, "status": OK, "error": None, "metrics": None, "result": None}
     try:
         path = str(materialize(task.model)) if isinstance(task.model, ModelBlob) else task.model
-        graph = _graph(path, task.model_sha256, task.input_shapes)
-        result = simulate(graph, task.hardware, task.options, check=task.check)
+        graph = _graph(path, task.model_sha256, task.input_shapes, task.max_memory_bytes)
+        result = simulate(graph, task.hardware, task.options, check=task.check, max_memory_bytes=task.max_memory_bytes)
         record["metrics"] = metrics_of(result)
         doc = replace(result, timeline=None).to_dict()
         doc["model"]["path"] = path

@@ -347,6 +347,19 @@ def test_cast(shape: tuple, src: Any, dst: Any, seed: int) -> None:
     check("Cast", [x], attrs)
 
 
+@given(shape=shapes, src=dtypes, dst=st.sampled_from(CAST_TARGETS), seed=seeds,
+       cuts=st.lists(st.integers(0, 8), max_size=4), precision=st.sampled_from(["fp32", "bf16"]))
+def test_cast_rows(shape: tuple, src: Any, dst: Any, seed: int, cuts: list, precision: str) -> None:
+    """Cast streams: any split into row bands (axis -2, as the elementwise kernels) equals the whole Cast,
+    also for the bf16 Cast, which rounds each band."""
+    x = make_array(shape, src, seed)
+    if np.dtype(src).kind == "f" and np.dtype(dst).kind in "iu":
+        x = np.clip(np.abs(x), 0, 100).astype(src)  # float -> int is only defined in range
+    kernel = get_kernel("Cast", precision)
+    assert kernel.run_rows is not None and kernel.row_axis == -2
+    check_rows(kernel, [x], {"to": helper.np_dtype_to_tensor_dtype(np.dtype(dst))}, cuts)
+
+
 def test_cast_refuses_unrepresentable_types() -> None:
     with pytest.raises(NotImplementedError, match="bfloat16"):
         ours("Cast", [np.ones(2, np.float32)], {"to": 16})
@@ -425,6 +438,20 @@ def test_compare_where(shape: tuple, dtype: Any, seed: int, data: st.DataObject)
     check("Less", [a, b], {})
     check("Greater", [a, b], {})
     check("Where", [cond, a, b], {})
+
+
+@given(shape=shapes, dtype=dtypes, seed=seeds, data=st.data(), cuts=st.lists(st.integers(0, 8), max_size=4))
+def test_compare_where_rows(shape: tuple, dtype: Any, seed: int, data: st.DataObject, cuts: list) -> None:
+    """The logic ops stream: any split into row bands equals the whole op, inputs broadcasting included."""
+    a = make_array(shape, dtype, seed)
+    b = make_array(broadcast_partner(shape, data), dtype, seed + 1)
+    cond = make_array(broadcast_partner(shape, data), np.bool_, seed + 2)
+    cases = [("Equal", [a, b]), ("Less", [a, b]), ("Greater", [a, b]), ("Where", [cond, a, b]),
+             ("Where", [a.astype(np.bool_), b, a]), ("Not", [cond]), ("And", [cond, a.astype(np.bool_)])]
+    for op, inputs in cases:
+        kernel = get_kernel(op, "fp32")
+        assert kernel.run_rows is not None and kernel.row_axis == -2
+        check_rows(kernel, inputs, {}, cuts)
 
 
 def test_registered_once_under_any() -> None:

@@ -3,7 +3,14 @@
 Tolerances: fp32 within rtol 1e-4 plus an absolute term proportional to sqrt(K) times the
 operand magnitudes (the sums are reordered); fp16 within 2 fp16 ulps of onnxruntime's
 fp16 result (plus an fp16 ulp of the operand scale for cancellation; where onnxruntime
-has no fp16 kernel it casts to fp32 and back itself); int8 bit-exact.
+has no fp16 kernel it casts to fp32 and back itself); int8 bit-exact, against two references:
+full-range codes against the ONNX spec's exact integer arithmetic (the MatMulInteger accumulator
+from onnx's ``ReferenceEvaluator``, then the documented float32 requantization), and the same
+cases with every int8 operand mapped into [-64, 63] against onnxruntime, the region where
+onnxruntime's own integer sums are exact on every CPU (on x86 without VNNI its u8 x s8 kernels
+add pairs of products into a saturated int16, ``vpmaddubsw``; on ARM without dot products its
+s8 x s8 kernel adds pairs in a wrapping int16; see ``exact_int.py`` for the reasoning and the
+citations, microsoft/onnxruntime#16105, #14642, #24220).
 Every test also splits the output rows at hypothesis-drawn points, fills them through
 ``run_rows`` and requires exactly ``run``'s bytes.
 """
@@ -18,6 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from ortref import ort_single_node
 from blocks import check_blocks
+from exact_int import exact_qlinear_matmul, int16_safe, reference_run
 
 from gspsim.kernels.registry import get_kernel
 
@@ -166,11 +174,24 @@ def test_qlinear_matmul_exact(case, seed: int, cuts: list[int], sa_: float, sb_:
         b, b_scale, qparam(rng, bdt, n, per_column),
         y_scale, qparam(rng, adt, 1, False),
     ]  # fmt: skip
+    check_qlinear_matmul(inputs, cuts)
+
+
+def int16_safe_operands(inputs: list) -> list:
+    """A matmul's inputs with the int8 codes of A (input 0) and B (input 3) int16-safe (``exact_int``)."""
+    return [int16_safe(v) if i in (0, 3) else v for i, v in enumerate(inputs)]
+
+
+def check_qlinear_matmul(inputs: list, cuts: list[int]) -> None:
+    """Bit-exact with the exact integer reference on these codes, with onnxruntime on their int16-safe
+    version, and the same through ``run_rows`` blocks."""
     kernel = get_kernel("QLinearMatMul", "int8")
     got = kernel.run(inputs, {})[0]
-    want = ort_single_node("QLinearMatMul", inputs, {})[0]
+    want = exact_qlinear_matmul(inputs)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+    safe = int16_safe_operands(inputs)
+    np.testing.assert_array_equal(kernel.run(safe, {})[0], ort_single_node("QLinearMatMul", safe, {})[0])
     check_blocks(kernel, inputs, {}, cuts)
 
 
@@ -184,29 +205,38 @@ def test_matmul_integer_exact(case, seed: int, cuts: list[int], with_zp: bool) -
         inputs += [qparam(rng, adt, 1, False), qparam(rng, bdt, n, per_column)]
     kernel = get_kernel("MatMulInteger", "int8")
     got = kernel.run(inputs, {})[0]
-    want = ort_single_node("MatMulInteger", inputs, {})[0]
+    want = reference_run("MatMulInteger", inputs, {})
     assert got.dtype == want.dtype == np.int32 and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+    safe = [int16_safe(v) if i < 2 else v for i, v in enumerate(inputs)]
+    np.testing.assert_array_equal(kernel.run(safe, {})[0], ort_single_node("MatMulInteger", safe, {})[0])
     check_blocks(kernel, inputs, {}, cuts)
 
 
 def test_qlinear_matmul_large_accumulators_exact() -> None:
-    """K = 1500 with extreme codes: accumulators beyond 2**24 round when converted to fp32, like ORT."""
+    """K = 2000 with extreme codes: accumulators beyond 2**24 round when converted to fp32, like ORT.
+
+    Full-range B (-128/127) against the exact integer reference; B at the ends of the int16-safe range
+    (-64/63, accumulators still beyond 2**24) against onnxruntime."""
     rng = np.random.default_rng(11)
-    m, k, n = 9, 1500, 23
+    m, k, n = 9, 2000, 23
     a = np.where(rng.random((m, k)) < 0.9, 255, 0).astype(np.uint8)
     b = np.where(rng.random((k, n)) < 0.9, -128, 127).astype(np.int8)
-    inputs = [
-        a, np.array(0.03, np.float32), np.array(0, np.uint8),
-        b, rng.uniform(0.001, 0.01, n).astype(np.float32), rng.integers(-5, 5, n).astype(np.int8),
-        np.array(37.0, np.float32), np.array(128, np.uint8),
-    ]  # fmt: skip
-    kernel = get_kernel("QLinearMatMul", "int8")
-    got = kernel.run(inputs, {})[0]
-    np.testing.assert_array_equal(got, ort_single_node("QLinearMatMul", inputs, {})[0])
-    acc = get_kernel("MatMulInteger", "int8").run([a, b], {})[0]
-    assert np.abs(acc).max() > 2**24
-    np.testing.assert_array_equal(acc, ort_single_node("MatMulInteger", [a, b], {})[0])
+    params = [rng.uniform(0.001, 0.01, n).astype(np.float32), rng.integers(-5, 5, n).astype(np.int8),
+              np.array(37.0, np.float32), np.array(128, np.uint8)]
+    qlinear = get_kernel("QLinearMatMul", "int8")
+    integer = get_kernel("MatMulInteger", "int8")
+    for b_codes, exact in ((b, True), (np.where(b < 0, -64, 63).astype(np.int8), False)):
+        inputs = [a, np.array(0.03, np.float32), np.array(0, np.uint8), b_codes, *params]
+        got = qlinear.run(inputs, {})[0]
+        acc = integer.run([a, b_codes], {})[0]
+        assert np.abs(acc).max() > 2**24
+        if exact:
+            np.testing.assert_array_equal(got, exact_qlinear_matmul(inputs))
+            np.testing.assert_array_equal(acc, reference_run("MatMulInteger", [a, b_codes], {}))
+        else:
+            np.testing.assert_array_equal(got, ort_single_node("QLinearMatMul", inputs, {})[0])
+            np.testing.assert_array_equal(acc, ort_single_node("MatMulInteger", [a, b_codes], {})[0])
 
 
 def test_qlinear_matmul_batched_per_column_b() -> None:
@@ -218,9 +248,7 @@ def test_qlinear_matmul_batched_per_column_b() -> None:
         b, rng.uniform(0.01, 0.05, (3, 1, 6)).astype(np.float32), rng.integers(-3, 3, (3, 1, 6)).astype(np.int8),
         np.array(0.4, np.float32), np.array(100, np.uint8),
     ]  # fmt: skip
-    kernel = get_kernel("QLinearMatMul", "int8")
-    np.testing.assert_array_equal(kernel.run(inputs, {})[0], ort_single_node("QLinearMatMul", inputs, {})[0])
-    check_blocks(kernel, inputs, {}, [1, 3])
+    check_qlinear_matmul(inputs, [1, 3])
 
 
 def test_matmul_integer_per_row_a_zero_point() -> None:

@@ -13,6 +13,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ...optable.kernel import Attrs, Inputs, RowsFn, RunFn
+
 #: the registry's row_axis for kernels that split the second-to-last output axis
 ROW_AXIS = -2
 
@@ -58,3 +60,14 @@ def out_rows(out: np.ndarray, start: int, stop: int, spec: int = ROW_AXIS) -> np
 def broadcast_shape(arrays: Sequence[np.ndarray]) -> tuple[int, ...]:
     """numpy (= ONNX multidirectional) broadcast shape of ``arrays``."""
     return tuple(np.broadcast_shapes(*(a.shape for a in arrays)))
+
+
+def elementwise_rows(run: RunFn) -> RowsFn:
+    """``run_rows`` for an elementwise whole-tensor kernel ``run`` (Cast, Where, Equal, ...): rows [start, stop)
+    along axis -2 computed by ``run`` from the same rows of the (broadcast) inputs, so any split equals ``run``."""
+
+    def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+        part = [None if x is None else take_rows(np.asarray(x), out.ndim, start, stop) for x in inputs]
+        np.copyto(out_rows(out, start, stop), run(part, attrs)[0], casting="unsafe")
+
+    return run_rows

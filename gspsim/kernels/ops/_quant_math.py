@@ -1,11 +1,16 @@
 """Bit-exact integer quantization arithmetic, as onnxruntime's CPU provider does it.
 
 onnxruntime (MLAS) quantizes a float32 value ``v = x / scale`` by clamping
-``v`` to ``[qmin - zp, qmax - zp]`` *in float* (a NaN becomes the lower
-bound), rounding half to even, and adding the zero point.  Requantizing
-kernels (QLinearConv, QLinearMatMul, QLinearAdd ...) use the same final step
-on ``acc * scale``, so :func:`round_half_even_saturate` is the helper they
-should call.  Everything here is pure numpy on explicit dtypes.
+``v`` to ``[qmin - zp, qmax - zp]`` *in float*, rounding half to even, and
+adding the zero point.  Requantizing kernels (QLinearConv, QLinearMatMul,
+QLinearAdd ...) use the same final step on ``acc * scale``, so
+:func:`round_half_even_saturate` is the helper they should call.  Everything
+here is pure numpy on explicit dtypes.
+
+Values the ONNX spec leaves undefined for integer outputs get one documented
+answer on every platform, for float32 and float16 inputs alike
+(docs/precision.md, "Infinities and NaN"): +inf saturates to ``qmax``, -inf to
+``qmin``, and NaN becomes ``qmin``.
 """
 
 from __future__ import annotations
@@ -18,9 +23,6 @@ ZeroPoint = Union[int, np.integer, np.ndarray]
 
 #: Integer types QuantizeLinear can produce (int16/uint16 are opset 21, cheap to allow).
 QUANT_DTYPES: tuple[np.dtype, ...] = tuple(np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16))
-
-_INT32_MIN = -(2**31)
-_TWO_32 = 2**32
 
 
 def qrange(dtype: np.dtype) -> tuple[int, int]:
@@ -36,7 +38,7 @@ def round_half_even_saturate(x: np.ndarray, zero_point: ZeroPoint, dtype: np.dty
     ``acc * scale`` when requantizing); ``zero_point`` is an int or an integer
     array broadcastable against ``x`` (per-axis zero points).  The clamp is
     done in float32 before rounding, so +-inf saturate and NaN maps to
-    ``qmin``, as onnxruntime's x86 kernels do.
+    ``qmin`` (gspsim's documented choice; onnxruntime's x86 kernels agree).
     """
     dtype = np.dtype(dtype)
     qmin, qmax = qrange(dtype)
@@ -48,22 +50,6 @@ def round_half_even_saturate(x: np.ndarray, zero_point: ZeroPoint, dtype: np.dty
     v = np.minimum(v, hi)
     q = np.rint(v).astype(np.int32) + zp
     return q.astype(dtype)
-
-
-def _ort_fp16_saturate(v: np.ndarray, zero_point: ZeroPoint, dtype: np.dtype) -> np.ndarray:
-    """onnxruntime's float16-input path: round, convert to int32, add zp (wrapping), clamp.
-
-    It converts before clamping, so NaN, inf and values beyond int32 become
-    INT32_MIN (the x86 "integer indefinite") and ``INT32_MIN + zp`` wraps for
-    negative zero points; reproduced here for bit-exactness.
-    """
-    qmin, qmax = qrange(dtype)
-    r = np.rint(np.asarray(v, dtype=np.float32))
-    valid = (r >= np.float32(-(2.0**31))) & (r < np.float32(2.0**31))
-    i = np.where(valid, r, np.float32(_INT32_MIN)).astype(np.int64)
-    i = i + np.asarray(zero_point).astype(np.int64)
-    i = ((i - _INT32_MIN) % _TWO_32) + _INT32_MIN  # int32 wrap-around of the addition
-    return np.clip(i, qmin, qmax).astype(dtype)
 
 
 def per_axis_shape(rank: int, axis: int, length: int) -> tuple[int, ...]:
@@ -105,19 +91,17 @@ def quantize_linear(x: np.ndarray, scale: np.ndarray, zero_point: ZeroPoint, dty
     """``saturate(round(x / scale) + zero_point)`` bit-exact with onnxruntime.
 
     ``scale`` and ``zero_point`` must already broadcast against ``x``.  float32
-    input divides in float32 and clamps first (MLAS); float16 input divides in
-    float32 and follows onnxruntime's convert-then-clamp path.
+    and float16 inputs both divide in float32 and clamp before rounding
+    (MLAS), so values beyond the integer range, infinities included, saturate
+    and NaN becomes ``qmin``.
     """
     x = np.asarray(x)
     dtype = np.dtype(dtype)
+    if x.dtype not in (np.float32, np.float16):
+        raise TypeError(f"QuantizeLinear input must be float32 or float16, got {x.dtype}")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if x.dtype == np.float16:
-            v = x.astype(np.float32) / np.asarray(scale).astype(np.float32)
-            return _ort_fp16_saturate(v, zero_point, dtype)
-        if x.dtype != np.float32:
-            raise TypeError(f"QuantizeLinear input must be float32 or float16, got {x.dtype}")
-        v = x / np.asarray(scale).astype(np.float32)
-        return round_half_even_saturate(v, zero_point, dtype)
+        v = x.astype(np.float32, copy=False) / np.asarray(scale).astype(np.float32)
+    return round_half_even_saturate(v, zero_point, dtype)
 
 
 def dequantize_linear(q: np.ndarray, scale: np.ndarray, zero_point: ZeroPoint) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from ...optable.kernel import Attrs, Inputs, Kernel
+from ._elem_rows import out_rows
 
 
 def round_to_bf16(x: np.ndarray) -> np.ndarray:
@@ -49,10 +50,8 @@ def bf16_variant(kernel: Kernel) -> Kernel:
     def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
         fp32_rows(inputs, attrs, out, start, stop)
         if out.dtype == np.float32:
-            axis = axis0 + out.ndim if axis0 < 0 else axis0
-            index = [slice(None)] * out.ndim
-            index[axis] = slice(start, stop)
-            out[tuple(index)] = round_to_bf16(out[tuple(index)])
+            band = out_rows(out, start, stop, axis0)  # all of it when the row axis is outside the output
+            band[...] = round_to_bf16(band)
 
     return Kernel(kernel.op_type, "bf16", run, run_rows, kernel.row_axis, run_all=run_all)
 

@@ -19,7 +19,10 @@ unit W axis).  Numerics:
   QLinearConv then adds the int32 bias and requantizes like onnxruntime's
   MLAS: ``scale = x_scale * w_scale / y_scale`` in float32,
   ``y = clamp(rint(float32(acc + bias) * scale) + y_zp)``, round half to
-  even.  Results are bit-exact with onnxruntime.
+  even.  Results are bit-exact with ONNX's exact integer arithmetic followed
+  by that requantization, on any codes; so with onnxruntime wherever its own
+  integer sums are exact (docs/precision.md, "onnxruntime as the int8
+  reference").
 
 Every kernel except ConvTranspose has ``run_rows`` over output axis 2 (H, or
 L for 1-D): any split of the output rows into blocks gives exactly ``run``.

@@ -17,9 +17,12 @@ three private modules by kind:
 Streaming: Slice, Concat and Pad have ``run_rows`` over ``row_axis = 2``
 (H of NCHW).  ``out`` may be the whole output tensor or a buffer of exactly
 ``stop - start`` rows; either way any split of the rows gives ``run``'s
-result.  The other layout ops are cheap or reorder whole tensors and have no
-``run_rows``.  Outputs are C-contiguous and may alias inputs (views): callers
-must not write into them.
+result.  Cast, Where, Equal, Less, Greater, Not and And are elementwise:
+their ``run_rows`` follow the elementwise kernels' convention (``row_axis =
+-2``, ``out`` the whole output; see ``_elem_rows``), so they stream in the same
+chains.  The other layout ops are cheap or reorder whole tensors and have no
+``run_rows`` (one whole-tensor tile).  Outputs are C-contiguous and may alias
+inputs (views): callers must not write into them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from . import _layout_index as idx
 from . import _layout_logic as logic
 from . import _layout_select as sel
 from . import _layout_shape as shp
+from ._elem_rows import ROW_AXIS as ELEMENTWISE_ROW_AXIS
+from ._elem_rows import elementwise_rows
 
 ROW_AXIS = idx.ROW_AXIS
 
@@ -47,19 +52,19 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel("Tile", ANY, shp.tile),
     Kernel("Shape", ANY, shp.shape_op),
     Kernel("Size", ANY, shp.size_op),
-    Kernel("Cast", ANY, shp.cast),
+    Kernel("Cast", ANY, shp.cast, elementwise_rows(shp.cast), ELEMENTWISE_ROW_AXIS),
     Kernel("CastLike", ANY, shp.cast_like),
     *(Kernel(op, ANY, shp.window(op)) for op in ("HannWindow", "HammingWindow", "BlackmanWindow")),
     Kernel("ConstantOfShape", ANY, shp.constant_of_shape),
     Kernel("Range", ANY, shp.range_op),
     Kernel("Identity", ANY, shp.identity),
     Kernel("Dropout", ANY, shp.dropout),
-    Kernel("Where", ANY, logic.where),
-    Kernel("Equal", ANY, logic.equal),
-    Kernel("Less", ANY, logic.less),
-    Kernel("Greater", ANY, logic.greater),
-    Kernel("Not", ANY, logic.logical_not),
-    Kernel("And", ANY, logic.logical_and),
+    Kernel("Where", ANY, logic.where, elementwise_rows(logic.where), ELEMENTWISE_ROW_AXIS),
+    Kernel("Equal", ANY, logic.equal, elementwise_rows(logic.equal), ELEMENTWISE_ROW_AXIS),
+    Kernel("Less", ANY, logic.less, elementwise_rows(logic.less), ELEMENTWISE_ROW_AXIS),
+    Kernel("Greater", ANY, logic.greater, elementwise_rows(logic.greater), ELEMENTWISE_ROW_AXIS),
+    Kernel("Not", ANY, logic.logical_not, elementwise_rows(logic.logical_not), ELEMENTWISE_ROW_AXIS),
+    Kernel("And", ANY, logic.logical_and, elementwise_rows(logic.logical_and), ELEMENTWISE_ROW_AXIS),
     Kernel("Or", ANY, logic.logical_or),
     Kernel("Xor", ANY, logic.logical_xor),
     Kernel("LessOrEqual", ANY, logic.less_or_equal),

@@ -4,7 +4,8 @@ Precision policy: fp16 kernels take and return fp16 tensors but upcast to fp32 a
 accumulate in fp32 (the same GEMM core as fp32), rounding once to fp16 at the output,
 after alpha/beta/C have been applied.  int8 kernels accumulate exactly in int32 and
 requantize like onnxruntime (``f32(acc) * (a_scale * b_scale / y_scale)``, clamp, round
-half to even, add the zero point); results are bit-exact with onnxruntime.
+half to even, add the zero point); results are bit-exact with that, on any codes, so with
+onnxruntime wherever its own integer sums are exact (docs/precision.md).
 
 Row blocks (``run_rows``): MatMul and the int8 matmuls split output axis -2 (rank-1
 outputs are filled whole), Gemm splits axis 0 (M).  Every block recomputes

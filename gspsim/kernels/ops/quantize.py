@@ -3,9 +3,11 @@
 Ops: QuantizeLinear, DequantizeLinear (per-tensor and per-axis, opset 19-20
 semantics; opset-21 blocked quantization is refused), DynamicQuantizeLinear
 and com.microsoft QLinearConcat.  QuantizeLinear and DequantizeLinear are
-elementwise and have ``run_rows`` over ``row_axis = 2`` (H of NCHW), the
-convention of the layout kernels: ``out`` may be the whole output or a
-buffer of exactly ``stop - start`` rows.
+elementwise and have ``run_rows`` over ``row_axis = -2`` (H of NCHW, the
+tokens of (B, T, C), the rows of a matrix: the elementwise kernels' axis, so
+they stream and fuse in the same chains; an output of rank < 2 is filled
+whole); QLinearConcat over ``row_axis = 2``, as Concat.  ``out`` may be the
+whole output or a buffer of exactly ``stop - start`` rows.
 
 Reusable helpers for requantizing kernels (re-exported from ``_quant_math``):
 
@@ -59,8 +61,15 @@ __all__ = [
     "round_half_even_saturate",
 ]
 
-#: Output axis that ``run_rows`` splits (H of an NCHW tensor).
+#: Output axis that QLinearConcat's ``run_rows`` splits (H of an NCHW tensor), as Concat's.
 ROW_AXIS = 2
+#: Output axis that QuantizeLinear's and DequantizeLinear's ``run_rows`` split, as the elementwise kernels'.
+ELEMENTWISE_ROW_AXIS = -2
+
+
+def _elementwise_axis(ndim: int) -> Optional[int]:
+    """The axis Q/DQ ``run_rows`` split for a rank-``ndim`` tensor (None: filled whole)."""
+    return ndim + ELEMENTWISE_ROW_AXIS if ndim >= -ELEMENTWISE_ROW_AXIS else None
 
 
 def _refuse_blocked(attrs: Attrs, op_type: str) -> None:
@@ -83,13 +92,13 @@ def _quant_out_dtype(zero_point: Optional[np.ndarray], attrs: Attrs) -> np.dtype
 
 
 def _row_params(
-    scale: np.ndarray, zero_point: np.ndarray, start: int, stop: int
+    scale: np.ndarray, zero_point: np.ndarray, axis: int, start: int, stop: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-axis parameters restricted to rows ``[start, stop)`` when they vary along the row axis."""
-    if scale.ndim > ROW_AXIS and scale.shape[ROW_AXIS] > 1:
-        scale = take_rows(scale, ROW_AXIS, start, stop)
-    if zero_point.ndim > ROW_AXIS and zero_point.shape[ROW_AXIS] > 1:
-        zero_point = take_rows(zero_point, ROW_AXIS, start, stop)
+    if scale.ndim > axis and scale.shape[axis] > 1:
+        scale = take_rows(scale, axis, start, stop)
+    if zero_point.ndim > axis and zero_point.shape[axis] > 1:
+        zero_point = take_rows(zero_point, axis, start, stop)
     return scale, zero_point
 
 
@@ -114,12 +123,15 @@ def quantize_run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
 
 
 def quantize_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
-    """Rows ``[start, stop)`` along H of QuantizeLinear."""
+    """Rows ``[start, stop)`` along the second-to-last axis of QuantizeLinear."""
     x, scale, zp, dtype = _quantize_setup(inputs, attrs)
-    check_row_rank(x.ndim, ROW_AXIS, "QuantizeLinear")
-    dest = rows_dest(out, ROW_AXIS, start, stop, x.shape[ROW_AXIS])
-    scale, zp = _row_params(scale, zp, start, stop)
-    dest[...] = quantize_linear(take_rows(x, ROW_AXIS, start, stop), scale, zp, dtype)
+    axis = _elementwise_axis(x.ndim)
+    if axis is None:
+        out[...] = quantize_linear(x, scale, zp, dtype)
+        return
+    dest = rows_dest(out, axis, start, stop, x.shape[axis])
+    scale, zp = _row_params(scale, zp, axis, start, stop)
+    dest[...] = quantize_linear(take_rows(x, axis, start, stop), scale, zp, dtype)
 
 
 # ----------------------------------------------------------------------------- DequantizeLinear
@@ -144,12 +156,15 @@ def dequantize_run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
 
 
 def dequantize_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
-    """Rows ``[start, stop)`` along H of DequantizeLinear."""
+    """Rows ``[start, stop)`` along the second-to-last axis of DequantizeLinear."""
     x, scale, zp = _dequantize_setup(inputs, attrs)
-    check_row_rank(x.ndim, ROW_AXIS, "DequantizeLinear")
-    dest = rows_dest(out, ROW_AXIS, start, stop, x.shape[ROW_AXIS])
-    scale, zp = _row_params(scale, zp, start, stop)
-    dest[...] = dequantize_linear(take_rows(x, ROW_AXIS, start, stop), scale, zp)
+    axis = _elementwise_axis(x.ndim)
+    if axis is None:
+        out[...] = dequantize_linear(x, scale, zp)
+        return
+    dest = rows_dest(out, axis, start, stop, x.shape[axis])
+    scale, zp = _row_params(scale, zp, axis, start, stop)
+    dest[...] = dequantize_linear(take_rows(x, axis, start, stop), scale, zp)
 
 
 # ----------------------------------------------------------------------------- DynamicQuantizeLinear
@@ -217,8 +232,8 @@ def qlinear_concat_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: in
 
 
 KERNELS: tuple[Kernel, ...] = (
-    Kernel("QuantizeLinear", "int8", quantize_run, quantize_rows, ROW_AXIS),
-    Kernel("DequantizeLinear", "int8", dequantize_run, dequantize_rows, ROW_AXIS),
+    Kernel("QuantizeLinear", "int8", quantize_run, quantize_rows, ELEMENTWISE_ROW_AXIS),
+    Kernel("DequantizeLinear", "int8", dequantize_run, dequantize_rows, ELEMENTWISE_ROW_AXIS),
     Kernel("DynamicQuantizeLinear", "int8", dynamic_quantize_run),
     Kernel("QLinearConcat", "int8", qlinear_concat_run, qlinear_concat_rows, ROW_AXIS),
 )
