@@ -55,10 +55,12 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from gspsim.vocab import MODES
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gspsim-bench"
+#: the precisions benchmarked by default
 PRECISIONS = ("fp32", "fp16", "int8")
-MODES = ("streaming", "layer")
 HW = "blaize-1600"
 #: name -> (file, exported by torch into --models-dir?)
 MODELS: dict[str, tuple[str, bool]] = {

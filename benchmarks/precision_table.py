@@ -11,10 +11,10 @@ import argparse
 from pathlib import Path
 
 import gspsim
+from gspsim.vocab import PRECISIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = [ROOT / "tests" / "models" / f"{m}.onnx" for m in ("resnet_style", "mobilenetv2_style", "transformer_encoder")]
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 def main() -> None:

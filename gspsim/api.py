@@ -17,7 +17,7 @@ import numpy as np
 
 from .check import compare_outputs, run_onnxruntime
 from .engine import ENGINES, run_engine
-from .engine.options import MODES, SimOptions
+from .engine.options import SimOptions
 from .engine.program import Program, compile_program
 from .engine.records import Workload
 from .accuracy import AccuracyReport, accuracy_report
@@ -31,16 +31,17 @@ from .hardware.cost_model import CostModel
 from .lowering import TileShape, lower_to_tasks, parse_tile, plan_layer_stacks
 from .models import bundled_model_path
 from .passes import run_default_passes
-from .passes.precision import INT8_OPS, PRECISIONS, assign_precision, validate_overrides
+from .optable import Int8Role, spec_of
+from .passes.precision import assign_precision, validate_overrides
 from .results.build import build_result
 from .results.result import SimResult
 from .run_memory import ProgramSize, check_run_memory, power_samples_at_least
 from .scheduling import Scheduler, make_scheduler
+from .vocab import CALIBRATORS, MODES, PRECISIONS
 
 #: the model ``run`` uses when none is given
 DEFAULT_MODEL = "small-cnn"
 DEFAULT_HARDWARE = "blaize-1600"
-CALIBRATORS: tuple[str, ...] = ("minmax", "percentile", "mse")
 #: seeds are numpy SeedSequence entropy; offsets (calibration, accuracy, frames) are added to them
 MAX_SEED = 2**63 - 1
 #: every count option (frames, rows, depths, samples) is an int64 in the JSON result and in numpy
@@ -110,7 +111,7 @@ def validate_options(options: SimOptions) -> None:
 
 def is_quantized(graph: DataflowGraph) -> bool:
     """Whether the model already holds quantized ops (a QDQ or QOperator model)."""
-    return any(op.op_type in INT8_OPS for op in graph.ops())
+    return any(spec_of(op.op_type).int8 is Int8Role.INTEGER for op in graph.ops())
 
 
 def prepare_precision(graph: DataflowGraph, options: SimOptions, max_memory_bytes: Optional[int] = None) -> DataflowGraph:

@@ -24,6 +24,7 @@ from .terminal import markup_safe, print_table, printable
 from .report.cli import add_plot_parser, add_run_output_options, announce, cmd_plot
 from .report.units import fmt_bytes as _fmt_bytes
 from .sweep.cli import add_sweep_parser, cmd_sweep
+from .vocab import CALIBRATORS, MODES
 
 if TYPE_CHECKING:
     from .progress import RunProgress
@@ -97,13 +98,13 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     prec.add_argument("--calib", metavar="FILE.npz|DIR",
                       help="int8 calibration inputs: an .npz of graph inputs or a folder of them "
                            "(default: seeded synthetic inputs)")
-    prec.add_argument("--calibrator", default="minmax", choices=["minmax", "percentile", "mse"],
+    prec.add_argument("--calibrator", default="minmax", choices=CALIBRATORS,
                       help="how int8 activation ranges are chosen from calibration data (default minmax)")
     prec.add_argument("--calib-samples", type=int, default=32, metavar="N",
                       help="synthetic calibration inputs when --calib is not given (default 32)")
     prec.add_argument("--accuracy-samples", type=int, default=4, metavar="N",
                       help="seeded inputs of the accuracy report against fp32 (default 4; 0 turns it off)")
-    chip.add_argument("--mode", default=None, choices=["streaming", "layer"],
+    chip.add_argument("--mode", default=None, choices=MODES,
                       help="streaming: GSP block-level dataflow through on-chip ring buffers; layer: layer-by-layer "
                            "through DRAM (default: the chip's default_mode)")
     chip.add_argument("--scheduler", default=None, metavar="NAME",
@@ -169,7 +170,7 @@ def _add_memory_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
     p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
     p.add_argument("--precision", default="fp32", help="fp32, fp16, bf16 or int8 (default fp32)")
-    p.add_argument("--mode", default=None, choices=["streaming", "layer"], help="default: the chip's")
+    p.add_argument("--mode", default=None, choices=MODES, help="default: the chip's")
     p.add_argument("--budgets", default=None, metavar="SIZE[,SIZE...]",
                    help="budgets to plan at, e.g. 64K,256K,1M (default: from 1/16 of the no-cut budget up to it)")
     p.add_argument("--plot", metavar="FILE.png|FILE.svg", help="draw activation DRAM traffic against the budget")
@@ -212,7 +213,7 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
                    help="'all' or comma-separated names: built-ins (" + ", ".join(_builtin_names()) + "), "
                         "entry points of group gspsim.schedulers, or package.module:Class (default: all)")
     p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
-    p.add_argument("--mode", default=None, choices=["streaming", "layer"],
+    p.add_argument("--mode", default=None, choices=MODES,
                    help="force one mode for every strategy (default: each strategy's own, else the chip's)")
     p.add_argument("--precision", default="fp32", metavar="P", help="fp32, fp16, bf16 or int8 (default fp32)")
     p.add_argument("--frames", type=int, default=1, help="frames streamed through the chip (default 1)")

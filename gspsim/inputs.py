@@ -188,5 +188,5 @@ def check_inputs(arrays: Mapping[str, np.ndarray], graph: DataflowGraph, where: 
             except (TypeError, ValueError) as exc:
                 raise InputError(f"{where}: input '{name}' is not an array ({_one_line(exc)})") from None
         _check_array(name, tuple(arr.shape), arr.dtype, graph, where)
-        values[name] = np.ascontiguousarray(arr)
+        values[name] = np.require(arr, requirements="C")  # keeps a 0-d scalar 0-d (ascontiguousarray makes it 1-d)
     return values

@@ -15,6 +15,8 @@ RESNET = MODELS / "resnet_style.onnx"
 MOBILENET = MODELS / "mobilenetv2_style.onnx"
 TRANSFORMER = MODELS / "transformer_encoder.onnx"
 RESNET_LEGACY = MODELS / "resnet_style_legacy.onnx"
+DECODER_PREFILL = MODELS / "decoder_prefill.onnx"
+DECODER_DECODE = MODELS / "decoder_decode.onnx"
 MOBILENET_LEGACY = MODELS / "mobilenetv2_style_legacy.onnx"
 MLP_LEGACY = MODELS / "edge_mlp_legacy.onnx"
 

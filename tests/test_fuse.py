@@ -26,7 +26,7 @@ from gspsim.ir.to_onnx import graph_to_onnx
 from gspsim.kernels import fused_kernel, kernel_table
 from gspsim.lowering.tasks import kernel_for, lower_to_tasks
 from gspsim.models import bundled_model_path
-from gspsim.passes.fuse import FUSABLE_OPS
+from gspsim.optable import all_specs, spec_of
 
 from kernels.blocks import check_blocks
 from helpers import MODELS, MOBILENET, RESNET, run_cli, save_model, tensor
@@ -51,7 +51,9 @@ def op_names(graph: DataflowGraph) -> Counter:
 
 def test_every_fusable_op_has_a_row_kernel_at_every_precision_it_runs_at() -> None:
     table = kernel_table()
-    for op in FUSABLE_OPS:
+    fusable = [s.op_type for s in all_specs() if s.fusable]
+    assert fusable
+    for op in fusable:
         kernels = [k for (name, _), k in table.items() if name == op]
         assert kernels, f"{op}: no kernel"
         for k in kernels:
@@ -199,7 +201,7 @@ def test_random_chains_fused_equal_unfused(model: onnx.ModelProto, precision: st
     assert op_names(lowered) == op_names(plain)
     readers = Counter(t for op in lowered.ops() for t in set(op.activation_inputs))
     for node in lowered.ops():
-        assert all(e.op_type in FUSABLE_OPS for e in node.epilogue)
+        assert all(spec_of(e.op_type).fusable for e in node.epilogue)
         for t in node.internal_tensors:  # nothing made inside a fused node is read outside it or is an output
             assert readers[t] == 0 and t not in lowered.outputs
     # an elementwise op reading, alone, a value nobody else reads always joins its producer

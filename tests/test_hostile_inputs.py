@@ -200,20 +200,20 @@ def test_bad_input_shape_options(tmp_path: Path, capsys, shape_arg: str) -> None
     assert "--input-shape" in line
 
 
-@pytest.mark.parametrize("dim", [0, -4])
-def test_zero_and_negative_dims_are_refused(tmp_path: Path, capsys, dim: int) -> None:
-    path = relu_model(tmp_path, shape=(dim, 3))
+def test_negative_dims_are_refused(tmp_path: Path, capsys) -> None:
+    path = relu_model(tmp_path, shape=(-4, 3))
     line = cli_error(capsys, "run", str(path))
-    assert str(path) in line and "input 'x'" in line and f"is {dim}" in line
+    assert str(path) in line and "input 'x'" in line and "is -4" in line
 
 
-def test_zero_sized_intermediate_tensor_is_refused(tmp_path: Path, capsys) -> None:
+def test_zero_sized_tensors_run(tmp_path: Path) -> None:
+    """ONNX allows empty tensors: an empty input, and an empty intermediate, run and give empty outputs."""
+    assert main(["run", str(relu_model(tmp_path, shape=(0, 3))), "--check", "--quiet"]) == 0
     ints = [numpy_helper.from_array(np.array([v], np.int64), n) for n, v in (("s", 2), ("e", 2), ("a", 0))]
     nodes = [helper.make_node("Slice", ["x", "s", "e", "a"], ["empty"], name="slice_nothing"),
              helper.make_node("Relu", ["empty"], ["y"], name="relu")]
     path = save_model(nodes, [tensor("x", [2, 3])], [tensor("y", [0, 3])], ints, tmp_path / "empty.onnx")
-    line = cli_error(capsys, "run", str(path))
-    assert str(path) in line and "tensor 'empty'" in line and "[0, 3]" in line and "must be positive" in line
+    assert main(["run", str(path), "--check", "--quiet"]) == 0
 
 
 def test_initializer_whose_data_does_not_fit_its_shape(tmp_path: Path, capsys) -> None:

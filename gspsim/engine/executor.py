@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import ModelError
 from ..kernels import PreparedRowsFn
 from ..lowering.tasks import Band, NodeTasks, TaskGraph
+from ..optable import run_node
 
 
 class KernelExecutor:
@@ -42,6 +43,10 @@ class KernelExecutor:
         """Run one band's kernel; a kernel refusing its inputs names the node (a model the checks let through)."""
         try:
             self._run_band(node, band)
+        except NotImplementedError as exc:  # an attribute, mode, type or rank the kernel does not implement
+            where = self.tasks.graph.source_path or self.tasks.graph.name
+            first = (str(exc).strip().splitlines() or ["not implemented"])[0]
+            raise ModelError(f"{where}: node '{node.op.name}' ({node.op.op_type}): not supported: {first}") from None
         except (ValueError, IndexError, TypeError, ZeroDivisionError, OverflowError) as exc:
             where = self.tasks.graph.source_path or self.tasks.graph.name
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -66,7 +71,10 @@ class KernelExecutor:
                     rows = self._prepared[node.index] = node.kernel.prepare(inputs, op.attrs)
                 rows(inputs, out, band.rows[0], band.rows[1])
         else:
-            results = node.kernel.run(self._inputs(node), op.attrs)
+            results = run_node(node.kernel, self._inputs(node), op.attrs, op.outputs)
+            if len(results) < len(op.outputs) and any(op.outputs[len(results):]):
+                missing = next(t for t in op.outputs[len(results):] if t)
+                raise NotImplementedError(f"output '{missing}' is not computed by gspsim's {op.op_type} kernel")
             for name, value in zip(op.outputs, results):
                 if name:
                     info = self.tasks.tensors[name]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-MODES: tuple[str, ...] = ("streaming", "layer")
+from ..vocab import Calibrator, Mode, Precision
 
 
 @dataclass(frozen=True)
@@ -14,11 +14,11 @@ class SimOptions:
 
     #: "streaming" (the GSP: block-level dataflow through on-chip ring buffers), "layer" (the
     #: baseline: layer by layer through DRAM), or None for the chip's ``default_mode``
-    mode: Optional[str] = None
+    mode: Optional[Mode] = None
     #: scheduler name; None picks the mode's default (depth-first for streaming, layer for layer)
     scheduler: Optional[str] = None
     #: the run's precision: fp32, fp16, bf16 or int8 (int8 quantizes a float model first)
-    precision: str = "fp32"
+    precision: Precision = "fp32"
     seed: int = 0
     #: inputs streamed through the chip one after another (pipelined in streaming mode)
     frames: int = 1
@@ -35,7 +35,7 @@ class SimOptions:
     #: per-node precision overrides: (node name or op type, precision) pairs
     precision_map: tuple[tuple[str, str], ...] = ()
     #: int8 post-training quantization: calibrator, calibration data (.npz or folder; None: seeded), samples
-    calibrator: str = "minmax"
+    calibrator: Calibrator = "minmax"
     calibration: Optional[str] = None
     calibration_samples: int = 32
     #: seeded inputs of the accuracy report against fp32 (0: no report)

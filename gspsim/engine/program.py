@@ -139,7 +139,6 @@ class Program:
 def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost: CostModel) -> Program:
     """The tables of one model (module docstring)."""
     nodes, bands, blocks = tasks.nodes, tasks.bands, tasks.blocks
-    cores = hw.cores.count
     macs = np.fromiter((b.macs for b in blocks), dtype=np.int64, count=len(blocks))
     vops = np.fromiter((b.vector_ops for b in blocks), dtype=np.int64, count=len(blocks))
     precision = np.asarray([nodes[b.node].op.precision for b in blocks], dtype=object)

@@ -60,7 +60,9 @@ def import_onnx(
         if not folded:
             break
         total += folded
-        model = infer_shapes(model, where)
+        # infer again from scratch: a shape the last round left partly symbolic may now be known,
+        # and a stale value_info entry would contradict it
+        model = infer_shapes(drop_inferable_value_info(model), where)
     if total:
         notes.append(describe_folding(total))
     return model_to_ir(model, where, notes, limit)

@@ -1,11 +1,13 @@
-"""Static shapes for com.microsoft ops, which ONNX shape inference does not know.
+"""Static shapes for ops of other domains than ONNX's, which ONNX shape inference does not know.
 
 QOperator models (onnxruntime's ``quantize_static(..., QuantFormat.QOperator)``)
-use com.microsoft ops such as QLinearAdd and QGemm.  ONNX shape inference
-leaves their outputs unknown, so :func:`infer_contrib_shapes` alternates it
-with filling in each such node whose inputs are known: QGemm and
-QLinearSoftmax by their definition, the others by running their int8 kernel
-on zeros.
+use com.microsoft ops such as QLinearAdd and QGemm, and an op registered
+through the op table (:func:`gspsim.optable.custom_ops`) lives in its own
+domain.  ONNX shape inference leaves their outputs unknown, so
+:func:`infer_contrib_shapes` alternates it with filling in each such node whose
+inputs are known: QGemm and QLinearSoftmax by their definition, the others by
+running their kernel on zeros (the int8 kernel of a quantized op, else the
+fp32 one).
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 from ..kernels import UnsupportedKernel, get_kernel
+from ..optable import Int8Role, spec_of
 from .attributes import node_attributes
 
-MS_DOMAIN = "com.microsoft"
+ONNX_DOMAINS = ("", "ai.onnx")
 
 
 def uses_contrib_ops(model: onnx.ModelProto) -> bool:
-    return any(node.domain == MS_DOMAIN for node in model.graph.node)
+    """Whether a node belongs to another domain than ONNX's (com.microsoft, a registered op's)."""
+    return any(node.domain not in ONNX_DOMAINS for node in model.graph.node)
 
 
 def _known_types(model: onnx.ModelProto) -> dict[str, tuple[tuple[int, ...], int]]:
@@ -41,7 +45,7 @@ def _known_types(model: onnx.ModelProto) -> dict[str, tuple[tuple[int, ...], int
 
 def _contrib_output(node: onnx.NodeProto, known: Mapping[str, tuple[tuple[int, ...], int]],
                     inits: Mapping[str, np.ndarray]) -> Optional[list[tuple[tuple[int, ...], int]]]:
-    """(shape, element type) of each output of a com.microsoft node, or None when inputs are unknown."""
+    """(shape, element type) of each output of a node of another domain, or None when inputs are unknown."""
     if any(t and t not in known for t in node.input):
         return None
     attrs = node_attributes(node)
@@ -56,8 +60,9 @@ def _contrib_output(node: onnx.NodeProto, known: Mapping[str, tuple[tuple[int, .
         return [((n, m), elem)]
     if node.op_type == "QLinearSoftmax":
         return [known[node.input[0]]]
+    precision = "int8" if spec_of(node.op_type).int8 is Int8Role.INTEGER else "fp32"
     try:
-        kernel = get_kernel(node.op_type, "int8")
+        kernel = get_kernel(node.op_type, precision)
     except UnsupportedKernel:
         return None
     args = []
@@ -74,9 +79,9 @@ def _contrib_output(node: onnx.NodeProto, known: Mapping[str, tuple[tuple[int, .
 
 
 def infer_contrib_shapes(model: onnx.ModelProto, max_rounds: int = 64) -> onnx.ModelProto:
-    """ONNX shape inference, plus the outputs of com.microsoft ops it does not know.
+    """ONNX shape inference, plus the outputs of other domains' ops, which it does not know.
 
-    Alternates ONNX inference with filling in each com.microsoft node whose inputs
+    Alternates ONNX inference with filling in each such node whose inputs
     are known (QGemm and QLinearSoftmax by their definition, the others by
     running their kernel on zeros), until nothing new is learned.
     """
@@ -86,7 +91,7 @@ def infer_contrib_shapes(model: onnx.ModelProto, max_rounds: int = 64) -> onnx.M
         known = _known_types(model)
         added = False
         for node in model.graph.node:
-            if node.domain != MS_DOMAIN or all(not t or t in known for t in node.output):
+            if node.domain in ONNX_DOMAINS or all(not t or t in known for t in node.output):
                 continue
             outs = _contrib_output(node, known, inits)
             if outs is None:

@@ -4,9 +4,10 @@ Folding happens on the ONNX model, before the IR is built, because it works
 hand in hand with ONNX shape inference: a ``Shape`` of a statically shaped
 tensor becomes a constant, the arithmetic on it folds, and a second shape
 inference then knows every ``Reshape``'s output.  Ops are evaluated with the
-same kernels the simulator runs (integer shape arithmetic with numpy).
+same kernels the simulator runs (their integer forms do the shape arithmetic).
 
-Never folded: ``DequantizeLinear`` (a quantized model keeps its int8 weights),
+Never folded: ops the op table marks not ``foldable`` (``DequantizeLinear``:
+a quantized model keeps its int8 weights; random ops: each run draws anew),
 nodes that write a graph output, and results larger than :data:`MAX_FOLD_BYTES`
 (folding them would turn cheap runtime work into weight traffic).  The size is
 checked on the inferred output shapes *before* evaluating, so a hostile
@@ -25,18 +26,12 @@ from onnx import numpy_helper
 
 from ..errors import ModelError
 from ..kernels import UnsupportedKernel, get_kernel
+from ..optable import spec_of
 from .attributes import node_attributes
 from .validate import element_size
 
 MAX_FOLD_BYTES = 1 << 22
-NEVER_FOLD: frozenset[str] = frozenset({"DequantizeLinear", "QuantizeLinear", "RandomNormal", "RandomUniform",
-                                        "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"})
 
-_INT_BINARY = {
-    "Add": np.add, "Sub": np.subtract, "Mul": np.multiply,
-    "Div": lambda a, b: np.trunc(np.true_divide(a, b)).astype(np.result_type(a, b)),
-    "Equal": np.equal, "Less": np.less, "Greater": np.greater, "Max": np.maximum, "Min": np.minimum,
-}
 
 
 def _static_shape(vi: onnx.ValueInfoProto) -> Optional[tuple[int, ...]]:
@@ -99,11 +94,8 @@ def evaluate_node(
     if any(x is None for x in inputs[:1]):
         return None
     arrays = [x for x in inputs if x is not None]
-    if op_type in _INT_BINARY and len(arrays) == 2 and all(a.dtype.kind in "iub" for a in arrays):
-        if op_type == "Div" and not np.all(arrays[1]):
-            return None  # integer division by zero: leave it to run time
-        with np.errstate(all="ignore"):
-            return [np.asarray(_INT_BINARY[op_type](arrays[0], arrays[1]))]
+    if op_type in ("Div", "Mod") and len(arrays) == 2 and arrays[1].dtype.kind in "iub" and not np.all(arrays[1]):
+        return None  # integer division by zero: leave it to run time
     try:
         kernel = get_kernel(op_type, "fp32")
     except UnsupportedKernel:
@@ -132,7 +124,7 @@ def fold_constants(model: onnx.ModelProto, where: str = "model") -> tuple[onnx.M
     kept: list[onnx.NodeProto] = []
     new_constants: dict[str, np.ndarray] = {}
     for node in graph.node:
-        if node.domain not in ("", "ai.onnx") or node.op_type in NEVER_FOLD or graph_outputs & set(node.output):
+        if node.domain not in ("", "ai.onnx") or not spec_of(node.op_type).foldable or graph_outputs & set(node.output):
             kept.append(node)
             continue
         if node.op_type == "Constant":

@@ -6,9 +6,20 @@ outside the model's folder or through symlinks (the onnx library itself had
 path-traversal CVEs here: CVE-2024-27318, CVE-2024-27319); check every
 constant against its declared shape; check versions and structure with
 messages naming the node at fault (:mod:`.validate`), then run the ONNX
-checker; convert the default-domain opset to :data:`CANONICAL_OPSET`; give
-every graph input a static shape; and run shape inference.  Nothing here
+checker; bring an older default-domain opset up to :data:`CANONICAL_OPSET`;
+give every graph input a static shape; and run shape inference.  Nothing here
 writes to the user's files.
+
+Versions: gspsim reads every IR version and default-domain opset the installed
+onnx package defines (``onnx.IR_VERSION``, ``onnx.defs.onnx_opset_version()``)
+and refuses newer ones, naming both versions.  A model at an opset below
+:data:`CANONICAL_OPSET` is converted up to it with onnx's version converter
+(its adapters only rewrite attributes into inputs and the like, which keeps
+what the ops compute).  A model at a newer opset is never converted down: its
+ops run at the versions it was written with.  Where a newer op version
+computes something else than the one gspsim's kernel implements, the kernel
+either implements both (it reads the new attributes and types) or refuses the
+node, naming the attribute or type.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import operator
 import os
 from typing import Mapping, Optional, Sequence
 
+import numpy as np
 import onnx
 from onnx import shape_inference, version_converter
 
@@ -26,13 +38,13 @@ from .external_data import load_external_data
 from .memory import format_bytes, resolve_limit
 from .validate import check_initializers, check_structure, check_text
 
-#: the opset every model is converted to (what torch 2.13's exporter emits)
+#: the opset older models are converted up to (what torch 2.13's exporter emits); newer ones stay as they are
 CANONICAL_OPSET = 20
 #: the largest dimension an ONNX shape holds (int64)
 MAX_DIM = 2**63 - 1
-#: ONNX IR versions this loader understands
-MAX_IR_VERSION = 11
-#: the newest default-domain opset read: the newest the installed onnx's version converter knows
+#: the newest ONNX IR version read: the installed onnx package's
+MAX_IR_VERSION = int(onnx.IR_VERSION)
+#: the newest default-domain opset read: the installed onnx package's
 MAX_OPSET = int(onnx.defs.onnx_opset_version())
 
 
@@ -86,14 +98,15 @@ def read_model(path: str | os.PathLike[str], max_memory_bytes: Optional[int] = N
 def check_model(model: onnx.ModelProto, path: str) -> None:
     """IR and opset versions, then named structural checks, then the ONNX checker."""
     if model.ir_version > MAX_IR_VERSION:
-        raise ModelError(f"{path}: ONNX IR version {model.ir_version} is newer than supported ({MAX_IR_VERSION})")
+        raise ModelError(f"{path}: ONNX IR version {model.ir_version} is newer than supported ({MAX_IR_VERSION}, "
+                         f"the installed onnx {onnx.__version__}'s)")
     if model.ir_version < 3:
         raise ModelError(f"{path}: ONNX IR version {model.ir_version} is not supported (3 to {MAX_IR_VERSION}); "
                          "is this an ONNX model?")
     version = default_opset(model)
     if version > MAX_OPSET:
-        raise ModelError(f"{path}: opset {version} is newer than supported (gspsim reads opsets 1 to {MAX_OPSET} "
-                         f"and converts them to {CANONICAL_OPSET}); re-export with opset {CANONICAL_OPSET}")
+        raise ModelError(f"{path}: opset {version} is newer than supported ({MAX_OPSET}, the installed onnx "
+                         f"{onnx.__version__}'s); re-export with opset {MAX_OPSET} or lower")
     if version < 0:
         raise ModelError(f"{path}: opset_import gives a negative opset version {version}")
     check_structure(model, path)
@@ -104,19 +117,19 @@ def check_model(model: onnx.ModelProto, path: str) -> None:
 
 
 def to_canonical_opset(model: onnx.ModelProto, path: str) -> tuple[onnx.ModelProto, str | None]:
-    """Convert the default-domain opset to :data:`CANONICAL_OPSET`; returns a note when converted."""
+    """Convert an older default-domain opset up to :data:`CANONICAL_OPSET`; returns a note when converted.
+
+    A model at a newer opset comes back as it is (see the module docstring).
+    """
     version = default_opset(model)
-    if version == CANONICAL_OPSET:
+    if version >= CANONICAL_OPSET:
         return model, None
     if version == 0:
         raise ModelError(f"{path}: model imports no default-domain (ai.onnx) opset")
     try:
         converted = version_converter.convert_version(model, CANONICAL_OPSET)
     except Exception as exc:
-        newer = " (newer than supported)" if version > CANONICAL_OPSET else ""
-        raise ModelError(
-            f"{path}: cannot convert opset {version}{newer} to opset {CANONICAL_OPSET}: {one_line(exc)}"
-        ) from None
+        raise ModelError(f"{path}: cannot convert opset {version} to opset {CANONICAL_OPSET}: {one_line(exc)}") from None
     return converted, f"converted opset {version} -> {CANONICAL_OPSET}"
 
 
@@ -179,8 +192,8 @@ def fix_input_shapes(
             raise ModelError(f"{path}: input '{vi.name}' has no shape; give --input-shape {vi.name}=DxDxD")
         for axis, d in enumerate(dims):
             if d.HasField("dim_value"):
-                if d.dim_value <= 0:
-                    raise ModelError(f"{path}: input '{vi.name}' dim {axis} is {d.dim_value}; dims must be positive")
+                if d.dim_value < 0:
+                    raise ModelError(f"{path}: input '{vi.name}' dim {axis} is {d.dim_value}; dims must not be negative")
                 continue
             label = f" '{d.dim_param}'" if d.dim_param else ""
             raise ModelError(
@@ -213,17 +226,56 @@ def drop_inferable_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
+def _empty_inputs(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    """An empty constant for every graph input whose static shape holds a 0: its only possible value."""
+    from onnx import helper, numpy_helper
+
+    known = {t.name for t in model.graph.initializer}
+    empties = []
+    for vi in model.graph.input:
+        t = vi.type.tensor_type
+        if vi.name in known or not vi.type.HasField("tensor_type") or not t.HasField("shape"):
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+        if 0 in dims and -1 not in dims:
+            dtype = helper.tensor_dtype_to_np_dtype(t.elem_type)
+            empties.append(numpy_helper.from_array(np.zeros(dims, dtype), vi.name))
+    return empties
+
+
 def infer_shapes(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
     """ONNX shape inference with data propagation (so Shape->Reshape chains resolve).
 
-    Models with com.microsoft ops (QOperator quantized models) also get their
-    outputs' shapes (:mod:`gspsim.frontend.contrib_shapes`).
+    An empty graph input (a 0 in its static shape) has one possible value, so
+    inference sees it as that constant (an empty ``axes`` input: reduce every
+    axis); it stays an input of the model.
+
+    onnx's data propagation handles shape-like (1-D) values only and fails on an
+    elementwise op broadcasting 2-D integer tensors (masks built from Range,
+    say), so where it fails inference runs again without it (constant folding
+    resolves the shape chains).  Models with ops of other domains (QOperator
+    quantized models, registered ops) also get their outputs' shapes
+    (:mod:`gspsim.frontend.contrib_shapes`).
     """
     from .contrib_shapes import infer_contrib_shapes, uses_contrib_ops
 
+    empties = _empty_inputs(model)
+    if empties:
+        model = onnx.ModelProto.FromString(model.SerializeToString())
+        model.graph.initializer.extend(empties)
     try:
         if uses_contrib_ops(model):
-            return infer_contrib_shapes(model)
-        return shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+            inferred = infer_contrib_shapes(model)
+        else:
+            inferred = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:
-        raise ModelError(f"{path}: shape inference failed: {one_line(exc)}") from None
+        try:
+            inferred = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=False)
+        except Exception:
+            raise ModelError(f"{path}: shape inference failed: {one_line(exc)}") from None
+    if empties:
+        names = {t.name for t in empties}
+        kept = [t for t in inferred.graph.initializer if t.name not in names]
+        del inferred.graph.initializer[:]
+        inferred.graph.initializer.extend(kept)
+    return inferred

@@ -16,9 +16,8 @@ import numpy as np
 
 from ..errors import ModelError
 from ..ir.graph import OpNode, TensorInfo
+from ..optable import spec_of
 
-#: ops whose ``axis`` may equal the rank (ONNX: Flatten's axis is in [-r, r])
-AXIS_UP_TO_RANK = frozenset({"Flatten"})
 #: attributes ONNX defines as booleans (0 or 1); other values are read differently by different
 #: consumers (ONNX shape inference tests ``!= 0``, some kernels ``== 1``), so they are refused
 FLAG_ATTRIBUTES = frozenset({
@@ -27,8 +26,6 @@ FLAG_ATTRIBUTES = frozenset({
     "center_point_box", "training_mode", "is_test", "align_corners", "fmod", "upper", "layout", "antialias",
     "exclude_outside",
 })
-#: ops that only rearrange or relabel their input: output and input hold the same number of elements
-SIZE_PRESERVING = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity"})
 
 
 def _is_int(value: object) -> bool:
@@ -59,7 +56,7 @@ def check_axes(op: OpNode, tensors: Mapping[str, TensorInfo], path: str) -> None
     if not ranks:
         return
     rank = max(ranks)
-    high = rank + 1 if op.op_type in AXIS_UP_TO_RANK else rank
+    high = rank + 1 if op.op_type == "Flatten" else rank  # ONNX: Flatten's axis is in [-r, r]
     for key in ("axis", "axes"):
         value = op.attrs.get(key)
         for a in value if isinstance(value, (list, tuple)) else [value]:
@@ -82,7 +79,8 @@ def check_operands(op: OpNode, tensors: Mapping[str, TensorInfo], path: str) -> 
         return tensors[name].shape if name and name in tensors else None
 
     out = tensors[op.outputs[0]].shape if op.outputs and op.outputs[0] in tensors else None
-    if op.op_type in SIZE_PRESERVING and out is not None and shape(0) is not None:
+    # ops that only rearrange or relabel their input: output and input hold the same number of elements
+    if spec_of(op.op_type).rearranges and out is not None and shape(0) is not None:
         if _size(shape(0)) != _size(out):
             raise ModelError(f"{path}: {_label(op)} turns input {list(shape(0))} ({_size(shape(0))} elements) into "
                              f"output {list(out)} ({_size(out)} elements)")

@@ -8,8 +8,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..errors import ModelError
+from ..errors import ModelError, UnsupportedOpsError
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
+from ..optable import find_spec
 from .attributes import node_attributes
 from .memory import check_model_memory
 from .op_checks import check_op
@@ -56,9 +57,39 @@ def _weights(graph: onnx.GraphProto, path: str) -> dict[str, np.ndarray]:
 
 
 def _check_dims(info: TensorInfo, path: str, role: str) -> None:
-    """Activations must have positive dimensions: a zero or negative one is a broken model."""
-    if any(d <= 0 for d in info.shape):
-        raise ModelError(f"{path}: tensor '{info.name}' ({role}) has shape {list(info.shape)}; dimensions must be positive")
+    """Activations must not have negative dimensions (a zero one is an empty tensor, which ONNX allows)."""
+    if any(d < 0 for d in info.shape):
+        raise ModelError(f"{path}: tensor '{info.name}' ({role}) has shape {list(info.shape)}; "
+                         "dimensions must not be negative")
+
+
+def _domain(node: onnx.NodeProto) -> str:
+    return "" if node.domain == "ai.onnx" else node.domain
+
+
+def check_domains(graph: onnx.GraphProto, path: str) -> None:
+    """One error naming every node of another domain than ONNX's that the op table does not hold.
+
+    Lookups go by op type, so a node runs a record's kernels only when its
+    domain is the record's: an op of another domain sharing a built-in op's
+    name is refused here, never run as the built-in one.
+    """
+    unknown = []
+    for name, node in zip(unique_node_names(graph.node), graph.node):
+        spec = find_spec(node.op_type)
+        domain = _domain(node)
+        if (spec is None and domain) or (spec is not None and spec.domain != domain):
+            unknown.append(f"node '{name}' ({node.op_type}, domain '{domain or 'ai.onnx'}')")
+    if unknown:
+        raise UnsupportedOpsError(f"{path}: {len(unknown)} unsupported op(s): " + ", ".join(unknown))
+
+
+def _cast_like_as_cast(op: OpNode, tensors: dict[str, TensorInfo]) -> OpNode:
+    """CastLike(x, like) is Cast(x, to=like's type), known statically: one op for the passes to know."""
+    to = int(helper.np_dtype_to_tensor_dtype(np.dtype(tensors[op.outputs[0]].dtype)))
+    attrs = {**{k: v for k, v in op.attrs.items() if k == "saturate"}, "to": to}
+    return OpNode(op.name, "Cast", op.inputs[:1], op.outputs, attrs,
+                  {k: v for k, v in op.weights.items() if k == op.inputs[0]})
 
 
 def model_to_ir(
@@ -71,6 +102,7 @@ def model_to_ir(
     weights are copied out of the protobuf.
     """
     graph = model.graph
+    check_domains(graph, path)
     check_model_memory(model, path, max_memory_bytes)
     weights = _weights(graph, path)
     tensors: dict[str, TensorInfo] = {}
@@ -103,6 +135,8 @@ def model_to_ir(
         )
         if node.domain in ("", "ai.onnx"):
             check_op(ops[-1], tensors, path)
+            if node.op_type == "CastLike":
+                ops[-1] = _cast_like_as_cast(ops[-1], tensors)
     inputs = tuple(i.name for i in graph.input if i.name not in weights)
     outputs = tuple(o.name for o in graph.output)
     for o in outputs:

@@ -1,7 +1,6 @@
 """Hardware configurations and presets."""
 
 from .config import (
-    PRECISION_KEYS,
     CoreConfig,
     DmaConfig,
     DramConfig,
@@ -16,6 +15,6 @@ from .config import (
 )
 
 __all__ = [
-    "PRECISION_KEYS", "CoreConfig", "DmaConfig", "DramConfig", "EnergyConfig", "HardwareConfig",
+    "CoreConfig", "DmaConfig", "DramConfig", "EnergyConfig", "HardwareConfig",
     "InterconnectConfig", "PrecisionTable", "SharedMemoryConfig", "hardware_from_dict", "load_hardware", "preset_names",
 ]

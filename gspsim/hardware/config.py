@@ -21,20 +21,19 @@ from typing import Any, Mapping, get_type_hints
 
 from ..errors import ConfigError
 from ..input_files import regular_input
+from ..vocab import MODES, PRECISIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-#: the precisions every per-precision table must give
-PRECISION_KEYS: tuple[str, ...] = ("int8", "fp16", "bf16", "fp32")
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
 @dataclass(frozen=True)
 class PrecisionTable:
-    """One figure per precision (picklable and immutable); index it like a dict: ``table["int8"]``."""
+    """One figure per precision of :data:`gspsim.vocab.PRECISIONS` (picklable, immutable); ``table["int8"]``."""
 
     int8: float
     fp16: float
@@ -42,12 +41,13 @@ class PrecisionTable:
     fp32: float
 
     def __getitem__(self, precision: str) -> float:
-        if precision not in PRECISION_KEYS:
+        if precision not in PRECISIONS:
             raise KeyError(precision)
         return float(getattr(self, precision))
 
     def items(self) -> list[tuple[str, float]]:
-        return [(k, self[k]) for k in PRECISION_KEYS]
+        """(precision, figure) pairs, narrowest precision first (as presets write them)."""
+        return [(f.name, self[f.name]) for f in fields(self)]
 
 
 @dataclass(frozen=True)
@@ -265,15 +265,15 @@ def _build(cls: type, data: Any, where: str) -> Any:
 
 def _precision_table(value: Any, where: str, allow_zero: bool, bounds: tuple[float, float]) -> PrecisionTable:
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a table with keys {', '.join(PRECISION_KEYS)}")
-    extra = sorted(set(value) - set(PRECISION_KEYS))
+        raise ConfigError(f"{where} must be a table with keys {', '.join(PRECISIONS)}")
+    extra = sorted(set(value) - set(PRECISIONS))
     if extra:
-        raise ConfigError(f"{where}: unknown precision '{extra[0]}' (known: {', '.join(PRECISION_KEYS)})")
-    missing = [k for k in PRECISION_KEYS if k not in value]
+        raise ConfigError(f"{where}: unknown precision '{extra[0]}' (known: {', '.join(PRECISIONS)})")
+    missing = [k for k in PRECISIONS if k not in value]
     if missing:
         raise ConfigError(f"{where}: missing precision '{missing[0]}'")
     return PrecisionTable(**{k: float(_number(value[k], f"{where} key '{k}'", float, allow_zero, bounds))
-                             for k in PRECISION_KEYS})
+                             for k in PRECISIONS})
 
 
 def _sparsity(data: Any, where: str) -> SparsityConfig:
@@ -309,8 +309,8 @@ def hardware_from_dict(data: Mapping[str, Any], source: str) -> HardwareConfig:
     for key in ("name", "description", "default_mode"):
         if not isinstance(data[key], str):
             raise ConfigError(f"{source}: field '{key}' must be a string, got {type(data[key]).__name__}")
-    if data["default_mode"] not in ("streaming", "layer"):
-        raise ConfigError(f"{source}: field 'default_mode' must be 'streaming' or 'layer', got {data['default_mode']!r}")
+    if data["default_mode"] not in MODES:
+        raise ConfigError(f"{source}: field 'default_mode' must be {' or '.join(map(repr, MODES))}, got {data['default_mode']!r}")
     sections = {k: _build(cls, data[k], f"{source} [{k}]") for k, cls in _SECTION_TYPES.items()}
     if "sparsity" in data:
         sections["sparsity"] = _sparsity(data["sparsity"], f"{source} [sparsity]")

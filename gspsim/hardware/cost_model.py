@@ -30,7 +30,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..ir.costs import OpCost
-from .config import PRECISION_KEYS, HardwareConfig
+from ..vocab import PRECISIONS
+from .config import HardwareConfig
 
 PJ = 1e-12
 
@@ -50,7 +51,7 @@ class CostModel:
     def compute_cycles_array(self, macs: np.ndarray, vector_ops: np.ndarray, precision: np.ndarray) -> np.ndarray:
         """:meth:`compute_cycles` for many tiles at once (the same IEEE operations, so the same integers)."""
         out = np.zeros(len(macs), dtype=np.int64)
-        for p in PRECISION_KEYS:
+        for p in PRECISIONS:
             sel = precision == p
             if sel.any():
                 c = self.hw.cores
@@ -62,7 +63,7 @@ class CostModel:
         """Joules of MACs and vector operations, per tile."""
         out = np.zeros(len(macs), dtype=np.float64)
         e = self.hw.energy
-        for p in PRECISION_KEYS:
+        for p in PRECISIONS:
             sel = precision == p
             if sel.any():
                 out[sel] = macs[sel] * (e.mac_pj[p] * PJ) + vector_ops[sel] * (e.vector_op_pj[p] * PJ)
@@ -133,7 +134,7 @@ def sparse_op_cost(cost: OpCost, precision: str, hw: HardwareConfig) -> OpCost:
     zeros = cost.mac_weight_zeros
     if not zeros or hw.sparsity.is_dense:
         return cost
-    efficiency = hw.sparsity.zero_skip_efficiency[precision] if precision in PRECISION_KEYS else 0.0
+    efficiency = hw.sparsity.zero_skip_efficiency[precision] if precision in PRECISIONS else 0.0
     macs = cost.macs - int(round(cost.macs * cost.weight_zero_fraction * efficiency))
     weight_bytes = cost.weight_bytes
     if hw.sparsity.compressed_weights:

@@ -8,11 +8,14 @@ The engine turns these counts into cycles with the hardware config
   ``input elements x (C_out / group) x kernel area``; Gemm and MatMul
   ``output elements x K``.
 * **Vector ops** for everything else, as *output elements x ops per element*
-  from :data:`VECTOR_OPS_PER_ELEMENT` (pools use their window size, reductions
-  their input size).  Data-movement ops (transpose, concat, slice, ...) cost one
+  (pools use their window size, reductions their input size, Sum one op per
+  added input).  Data-movement ops (transpose, concat, slice, ...) cost one
   op per element copied.
-* **Views** (Reshape, Flatten, Squeeze, Unsqueeze, Identity) only relabel a
-  buffer: no time, no traffic.
+* **Views** (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) only
+  relabel a buffer: no time, no traffic.
+
+Which rule an op follows, its ops per element and where its weight sits are
+its op-table record's ``cost`` (:mod:`gspsim.optable`).
 * **Bytes**: activations read (inputs that are not weights), weights read, and
   outputs written, at the tensors' element sizes.
 * **Fused nodes** (:mod:`gspsim.passes.fuse`): the main op's MACs; the main op's
@@ -27,28 +30,8 @@ from typing import Mapping
 
 import numpy as np
 
+from ..optable import CostKind, MacRule, spec_of
 from .graph import OpNode, TensorInfo, stored_nbytes
-
-MAC_OPS: frozenset[str] = frozenset(
-    {"Conv", "ConvTranspose", "QLinearConv", "ConvInteger", "Gemm", "MatMul", "QLinearMatMul", "MatMulInteger"}
-)
-
-VIEW_OPS: frozenset[str] = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
-
-#: vector operations per output element, for ops that are not MAC ops (default 1)
-VECTOR_OPS_PER_ELEMENT: Mapping[str, float] = {
-    "Sigmoid": 4, "Tanh": 4, "Erf": 4, "Gelu": 6, "Exp": 4, "Sqrt": 4, "Pow": 4, "Reciprocal": 4,
-    "HardSigmoid": 2, "HardSwish": 3, "Softmax": 5, "LayerNormalization": 8, "BatchNormalization": 2,
-    "QuantizeLinear": 2, "DequantizeLinear": 2, "QLinearAdd": 3, "QLinearMul": 3,
-    "QLinearSigmoid": 2, "QLinearLeakyRelu": 2, "Resize": 4,
-}
-
-#: ops whose cost scales with their *input* size (every input element is visited once)
-REDUCTION_OPS: frozenset[str] = frozenset(
-    {"GlobalAveragePool", "QLinearGlobalAveragePool", "ReduceMean", "ReduceSum", "ReduceMax"}
-)
-WINDOW_OPS: frozenset[str] = frozenset({"MaxPool", "AveragePool", "QLinearAveragePool", "LRN"})
-
 
 @dataclass(frozen=True)
 class OpCost:
@@ -84,57 +67,87 @@ def _weight_shape(op: OpNode, index: int, tensors: Mapping[str, TensorInfo]) -> 
 
 def count_macs(op: OpNode, tensors: Mapping[str, TensorInfo]) -> int:
     """Multiply-accumulates of a MAC op (0 for any other op)."""
-    if op.op_type not in MAC_OPS:
+    rule = spec_of(op.op_type).cost
+    if rule.kind is not CostKind.MACS:
         return 0
-    out = tensors[op.outputs[0]]
-    t = op.op_type
-    if t in ("Conv", "ConvInteger"):
-        w = _weight_shape(op, 1, tensors)
+    out = tensors[next(o for o in op.outputs if o)]  # the first output the node writes
+    if rule.macs is MacRule.CONV:
+        w = _weight_shape(op, rule.weight_input or 1, tensors)
         return out.size * int(np.prod(w[1:]))
-    if t == "QLinearConv":
-        w = _weight_shape(op, 3, tensors)
-        return out.size * int(np.prod(w[1:]))
-    if t == "ConvTranspose":
+    if rule.macs is MacRule.CONV_TRANSPOSE:
         x = tensors[op.inputs[0]] if op.inputs[0] not in op.weights else None
-        w = _weight_shape(op, 1, tensors)
+        w = _weight_shape(op, rule.weight_input or 1, tensors)
         x_size = x.size if x is not None else int(op.weights[op.inputs[0]].size)
         return x_size * int(np.prod(w[1:]))
-    if t == "Gemm":
+    if rule.macs is MacRule.GEMM:
         a = _weight_shape(op, 0, tensors)
         k = a[0] if op.attrs.get("transA", 0) else a[1]
         return out.size * int(k)
-    # MatMul, QLinearMatMul, MatMulInteger: K is A's last dim
+    if rule.macs is MacRule.EINSUM:
+        return _einsum_macs(op, tensors)
+    if rule.macs is MacRule.ATTENTION:
+        return _attention_macs(op, tensors)
+    if rule.macs is MacRule.RECURRENT:
+        x, w = _weight_shape(op, 0, tensors), _weight_shape(op, 1, tensors)
+        steps_and_batch = int(x[0]) * int(x[1])
+        hidden = int(_weight_shape(op, 2, tensors)[-1])
+        return steps_and_batch * int(w[0]) * int(w[1]) * (int(w[2]) + hidden)
+    # MATMUL (MatMul, QLinearMatMul, MatMulInteger): K is A's last dim
     a = _weight_shape(op, 0, tensors)
     return out.size * int(a[-1])
 
 
+def _einsum_macs(op: OpNode, tensors: Mapping[str, TensorInfo]) -> int:
+    """Output elements x the extent of every summed index (the indices of no output)."""
+    equation = op.attrs.get("equation", "")
+    equation = (equation.decode() if isinstance(equation, bytes) else str(equation)).replace(" ", "")
+    terms, arrow, result = equation.partition("->")
+    extent: dict[str, int] = {}
+    for term, name in zip(terms.split(","), (t for t in op.inputs if t)):
+        shape = _weight_shape(op, list(op.inputs).index(name), tensors)
+        head, dots, tail = term.partition("...")
+        labels = list(head) + ["."] * (len(shape) - len(head) - len(tail) if dots else 0) + list(tail)
+        for label, dim in zip(labels, shape):
+            if label != ".":
+                extent[label] = max(extent.get(label, 1), int(dim))
+    if not arrow:  # implicit output: the labels that appear once
+        result = "".join(sorted(c for c in extent if terms.count(c) == 1))
+    summed = [extent[c] for c in extent if c not in result]
+    out = tensors[op.outputs[0]]
+    return out.size * int(np.prod(summed, dtype=np.int64)) if summed else out.size
+
+
+def _attention_macs(op: OpNode, tensors: Mapping[str, TensorInfo]) -> int:
+    """Q·Kᵀ and probabilities·V: (query elements + output elements) x key sequence length (past included)."""
+    q = _weight_shape(op, 0, tensors)
+    k = _weight_shape(op, 1, tensors)
+    kv_len = int(k[2] if len(k) == 4 else k[1])
+    if len(op.inputs) > 4 and op.inputs[4]:
+        kv_len += int(_weight_shape(op, 4, tensors)[2])
+    y = tensors[op.outputs[0]]
+    return (int(np.prod(q, dtype=np.int64)) + y.size) * kv_len
+
+
 def count_vector_ops(op: OpNode, tensors: Mapping[str, TensorInfo]) -> int:
     """Vector-unit operations of a non-MAC op (0 for MAC ops and views)."""
-    t = op.op_type
-    if t in MAC_OPS or t in VIEW_OPS:
+    rule = spec_of(op.op_type).cost
+    if rule.kind in (CostKind.MACS, CostKind.VIEW):
         return 0
     out_size = sum(tensors[o].size for o in op.outputs if o)
-    if t in REDUCTION_OPS:
+    if rule.kind is CostKind.REDUCTION:
         x = op.activation_inputs[0] if op.activation_inputs else None
         return tensors[x].size if x else out_size
-    if t in WINDOW_OPS:
+    if rule.kind is CostKind.WINDOW:
         window = op.attrs.get("kernel_shape") or [op.attrs.get("size", 1)]
         return out_size * int(np.prod(window))
-    if t == "Sum":
+    if rule.kind is CostKind.VARIADIC:
         return out_size * max(1, len(op.activation_inputs) - 1)
-    return int(round(out_size * VECTOR_OPS_PER_ELEMENT.get(t, 1)))
-
-
-#: where a MAC op's weight sits among its inputs
-MAC_WEIGHT_INPUT: Mapping[str, int] = {
-    "Conv": 1, "ConvTranspose": 1, "ConvInteger": 1, "Gemm": 1, "MatMul": 1, "MatMulInteger": 1,
-    "QLinearConv": 3, "QLinearMatMul": 3,
-}
+    return int(round(out_size * rule.ops_per_element))
 
 
 def mac_weight(op: OpNode) -> "np.ndarray | None":
     """The constant weight a MAC op multiplies by (None when it is computed at run time)."""
-    index = MAC_WEIGHT_INPUT.get(op.op_type)
+    index = spec_of(op.op_type).cost.weight_input
     if index is None or len(op.inputs) <= index:
         return None
     w = op.weights.get(op.inputs[index])
@@ -167,6 +180,6 @@ def op_cost(op: OpNode, tensors: Mapping[str, TensorInfo], count_zeros: bool = T
         activation_read_bytes=act,
         weight_bytes=op.weight_bytes,
         write_bytes=write,
-        is_view=op.op_type in VIEW_OPS,
+        is_view=spec_of(op.op_type).is_view,
         **sparse,
     )

@@ -12,6 +12,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from ..kernels import Kernel, UnsupportedKernel, fused_kernel, get_kernel
+from ..optable import run_node
 from .graph import DataflowGraph, OpNode
 
 
@@ -47,7 +48,7 @@ def evaluate(
     for op in ops:
         kernel = _kernel(op, precision)
         args = [None if not t else (op.weights[t] if t in op.weights else values[t]) for t in op.inputs]
-        for name, value in zip(op.outputs, kernel.run(args, op.attrs)):
+        for name, value in zip(op.outputs, run_node(kernel, args, op.attrs, op.outputs)):
             if name:
                 values[name] = np.asarray(value)
         for t in set(op.activation_inputs):

@@ -2,22 +2,14 @@
 
 The kernel library of the layout's ``gspsim/kernels/`` lives inside the package (an
 install cannot then shadow itself).  Look kernels up with :func:`get_kernel`; see
-``registry.py`` for the calling convention.
+``gspsim/optable/kernel.py`` for the calling convention.
 """
 
+from ..optable.kernel import ANY, Kernel, PreparedRowsFn
 from .fused import fused_kernel
-from .registry import (
-    ANY,
-    PRECISIONS,
-    Kernel,
-    PreparedRowsFn,
-    UnsupportedKernel,
-    get_kernel,
-    kernel_table,
-    supported_ops,
-)
+from .registry import UnsupportedKernel, get_kernel, kernel_precisions, kernel_table, kernels_of, supported_ops
 
 __all__ = [
-    "ANY", "PRECISIONS", "Kernel", "PreparedRowsFn", "UnsupportedKernel", "fused_kernel", "get_kernel", "kernel_table",
-    "supported_ops",
+    "ANY", "Kernel", "PreparedRowsFn", "UnsupportedKernel", "fused_kernel", "get_kernel", "kernel_precisions",
+    "kernel_table", "kernels_of", "supported_ops",
 ]

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from .registry import Attrs, Inputs, Kernel, PreparedRowsFn, get_kernel
+from ..optable.kernel import Attrs, Inputs, Kernel, PreparedRowsFn
+from .registry import get_kernel
 
 if TYPE_CHECKING:
     from ..ir.graph import OpNode

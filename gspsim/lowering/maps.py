@@ -28,30 +28,29 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 from ..ir.graph import OpNode, TensorInfo
+from ..optable import OpSpec, RowMap, spec_of
 
 Range = tuple[int, int]
 #: (input axis, first, end) of an input
 AxisRange = tuple[int, int, int]
 
-CONV_OPS = frozenset({"Conv", "QLinearConv", "ConvInteger"})
-POOL_OPS = frozenset({"MaxPool", "AveragePool", "QLinearAveragePool"})
-WINDOW_OPS = CONV_OPS | POOL_OPS
-MATMUL_OPS = frozenset({"MatMul", "QLinearMatMul", "MatMulInteger"})
-ROWWISE_OPS = frozenset({
-    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh",
-    "Erf", "Gelu", "HardSigmoid", "HardSwish", "Sqrt", "Exp", "Neg", "Reciprocal", "Abs", "BatchNormalization",
-    "QuantizeLinear", "DequantizeLinear", "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",
-    "Concat", "QLinearConcat", "Where", "Equal", "Less", "Greater", "Not", "And", "Cast", "LRN",
-})
-#: ops whose output channel c reads input channel c (elementwise along the channel axis)
-SAME_CHANNEL_OPS = (ROWWISE_OPS - {"Concat", "QLinearConcat", "LRN"}) | POOL_OPS | {"Resize"}
-#: ops whose output channels may be split into groups (the channel map is known)
-CHANNEL_SPLIT_OPS = SAME_CHANNEL_OPS | CONV_OPS | MATMUL_OPS | {"Gemm"}
-#: where each channel-split op's weight is cut by output channel: (input index, axis of that weight)
-_WEIGHT_CHANNEL_AXIS: Mapping[str, tuple[int, int]] = {
-    "Conv": (1, 0), "ConvInteger": (1, 0), "QLinearConv": (3, 0),
-    "MatMul": (1, -1), "MatMulInteger": (1, -1), "QLinearMatMul": (3, -1),
-}
+#: the row maps of convolution-like windows, their transposes and resize (input 0, H and W of NCHW)
+_SPATIAL = (RowMap.WINDOW, RowMap.TRANSPOSED_WINDOW, RowMap.RESIZE)
+
+
+def _is_conv(spec: OpSpec) -> bool:
+    """A convolution window (MACs over its weight): Conv, ConvInteger, QLinearConv."""
+    return spec.row_map is RowMap.WINDOW and spec.does_macs
+
+
+def _same_channel(spec: OpSpec) -> bool:
+    """Output channel (and column) c reads input channel (and column) c: elementwise ops, pools, resize."""
+    return spec.elementwise or spec.row_map is RowMap.RESIZE or (spec.row_map is RowMap.WINDOW and not spec.does_macs)
+
+
+def _channel_split(spec: OpSpec) -> bool:
+    """Whether the op's output channels may be split into groups (the channel map is known)."""
+    return _same_channel(spec) or _is_conv(spec) or spec.row_map in (RowMap.MATMUL_ROWS, RowMap.GEMM_ROWS)
 
 
 @dataclass(frozen=True)
@@ -72,15 +71,16 @@ def tile_axes(op: OpNode, row_axis: Optional[int], out: Optional[TensorInfo]) ->
     if row_axis is None or out is None:
         return TileAxes(None, None, None)
     rank = len(out.shape)
+    spec = spec_of(op.op_type)
     channel: Optional[int] = None
-    if op.op_type in CHANNEL_SPLIT_OPS:
-        if op.op_type in MATMUL_OPS or op.op_type == "Gemm" or rank < 4:
+    if _channel_split(spec):
+        if spec.row_map in (RowMap.MATMUL_ROWS, RowMap.GEMM_ROWS) or rank < 4:
             channel = rank - 1
         else:
             channel = 1
         if channel == row_axis or out.shape[channel] <= 1:
             channel = None
-    col = 3 if rank == 4 and row_axis == 2 and (op.op_type in WINDOW_OPS or op.op_type in SAME_CHANNEL_OPS) else None
+    col = 3 if rank == 4 and row_axis == 2 and (spec.row_map is RowMap.WINDOW or _same_channel(spec)) else None
     if col is not None and out.shape[col] <= 1:
         col = None
     return TileAxes(row_axis, channel, col)
@@ -111,7 +111,8 @@ def _kernel_extent(op: OpNode, spatial: int, tensors: Mapping[str, TensorInfo]) 
     if "kernel_shape" in op.attrs:
         shape = op.attrs["kernel_shape"]
         return int(shape[spatial]) if len(shape) > spatial else None
-    w_index = 3 if op.op_type == "QLinearConv" else 1
+    weight_input = spec_of(op.op_type).cost.weight_input
+    w_index = 1 if weight_input is None else weight_input
     if len(op.inputs) <= w_index:
         return None
     w = op.inputs[w_index]
@@ -127,13 +128,13 @@ def _kernel_extent(op: OpNode, spatial: int, tensors: Mapping[str, TensorInfo]) 
 def _spatial_range(op: OpNode, input_index: int, inp: TensorInfo, out: TensorInfo, axis: int, rng: Range,
                    tensors: Mapping[str, TensorInfo]) -> Optional[Range]:
     """Input range along spatial axis ``axis`` (2 = H, 3 = W) that output range ``rng`` of a window-like op reads."""
-    t = op.op_type
+    kind = spec_of(op.op_type).row_map
     if input_index != 0 or len(inp.shape) != 4 or len(out.shape) != 4:
         return None
     start, stop = rng
     extent = inp.shape[axis]
     spatial = axis - 2
-    if t == "Resize":
+    if kind is RowMap.RESIZE:
         scale = out.shape[axis] / extent
         lo, hi = int(math.floor(start / scale)) - 1, int(math.ceil(stop / scale)) + 1
     else:
@@ -141,7 +142,7 @@ def _spatial_range(op: OpNode, input_index: int, inp: TensorInfo, out: TensorInf
         if k is None:
             return None
         s, d, pad = _window_params(op, spatial, extent, k)
-        if t == "ConvTranspose":
+        if kind is RowMap.TRANSPOSED_WINDOW:
             if op.attrs.get("auto_pad", "NOTSET") != "NOTSET":
                 return None
             lo, hi = math.ceil((start + pad - (k - 1) * d) / s), (stop - 1 + pad) // s + 1
@@ -165,23 +166,23 @@ def _aligned_range(inp: TensorInfo, out: TensorInfo, axis: int, rng: Range) -> O
 def needed_rows(op: OpNode, input_index: int, inp: TensorInfo, out: TensorInfo, axis: int, rows: Range,
                 tensors: Mapping[str, TensorInfo]) -> Optional[AxisRange]:
     """Rows ``(axis, lo, hi)`` of input ``input_index`` that output rows ``rows`` (along ``axis``) read; None: whole."""
-    t = op.op_type
-    if t in WINDOW_OPS or t in ("ConvTranspose", "Resize"):
+    kind = spec_of(op.op_type).row_map
+    if kind in _SPATIAL:
         if axis != 2:
             return None
         rng = _spatial_range(op, input_index, inp, out, 2, rows, tensors)
         return None if rng is None else (2, rng[0], rng[1])
-    if t in MATMUL_OPS:
+    if kind is RowMap.MATMUL_ROWS:
         # A (input 0) row-wise along its second-to-last axis; B and the scales are read whole
         if input_index != 0 or len(inp.shape) < 2 or axis != len(out.shape) - 2 or inp.shape[-2] != out.shape[-2]:
             return None
         return len(inp.shape) - 2, rows[0], rows[1]
-    if t == "Gemm":
+    if kind is RowMap.GEMM_ROWS:
         if input_index != 0 or axis != 0 or op.attrs.get("transA", 0):
             return None
         return 0, rows[0], rows[1]
-    if t in ROWWISE_OPS:
-        if t in ("Concat", "QLinearConcat") and normalize_axis(int(op.attrs.get("axis", 0)), len(out.shape)) == axis:
+    if kind in (RowMap.ROWWISE, RowMap.CONCAT):
+        if kind is RowMap.CONCAT and normalize_axis(int(op.attrs.get("axis", 0)), len(out.shape)) == axis:
             return None
         return _aligned_range(inp, out, axis, rows)
     return None
@@ -190,11 +191,11 @@ def needed_rows(op: OpNode, input_index: int, inp: TensorInfo, out: TensorInfo, 
 def needed_cols(op: OpNode, input_index: int, inp: TensorInfo, out: TensorInfo, cols: Range,
                 tensors: Mapping[str, TensorInfo]) -> Optional[AxisRange]:
     """Columns (axis 3 of NCHW) of an input that output columns ``cols`` read; None: the whole axis."""
-    t = op.op_type
-    if t in WINDOW_OPS or t == "Resize":
+    spec = spec_of(op.op_type)
+    if spec.row_map in (RowMap.WINDOW, RowMap.RESIZE):
         rng = _spatial_range(op, input_index, inp, out, 3, cols, tensors)
         return None if rng is None else (3, rng[0], rng[1])
-    if t in SAME_CHANNEL_OPS:
+    if _same_channel(spec):
         return _aligned_range(inp, out, 3, cols)
     return None
 
@@ -203,8 +204,8 @@ def needed_cols(op: OpNode, input_index: int, inp: TensorInfo, out: TensorInfo, 
 def needed_channels(op: OpNode, input_index: int, inp: TensorInfo, out: TensorInfo, axis: int, channels: Range
                     ) -> Optional[AxisRange]:
     """Channels of an input that output channels ``channels`` (along output ``axis``) read; None: the whole axis."""
-    t = op.op_type
-    if t in CONV_OPS:
+    spec = spec_of(op.op_type)
+    if _is_conv(spec):
         if input_index != 0 or len(inp.shape) != 4:
             return None
         group = int(op.attrs.get("group", 1))
@@ -214,12 +215,12 @@ def needed_channels(op: OpNode, input_index: int, inp: TensorInfo, out: TensorIn
         in_per_group = inp.shape[1] // group
         first, last = channels[0] // out_per_group, (channels[1] - 1) // out_per_group + 1
         return 1, first * in_per_group, last * in_per_group
-    if t in MATMUL_OPS:
+    if spec.row_map is RowMap.MATMUL_ROWS:
         # B (input 1) when computed at run time: its columns of these output channels, every row of K
         if input_index == 1 and len(inp.shape) >= 2 and inp.shape[-1] == out.shape[-1]:
             return len(inp.shape) - 1, channels[0], channels[1]
         return None
-    if t in SAME_CHANNEL_OPS:
+    if _same_channel(spec):
         return _aligned_range(inp, out, axis, channels)
     return None
 
@@ -250,13 +251,19 @@ def overlapping(starts: Sequence[int], stops: Sequence[int], lo: int, hi: int) -
 
 
 def weight_channel_axis(op: OpNode) -> Optional[tuple[str, int]]:
-    """(weight name, axis) along which a channel-split op's main weight follows its output channels."""
-    spec = _WEIGHT_CHANNEL_AXIS.get(op.op_type)
-    if spec is not None:
-        index, axis = spec
-        if len(op.inputs) > index and op.inputs[index] in op.weights:
-            return op.inputs[index], axis
+    """(weight name, axis) along which a channel-split op's main weight follows its output channels.
+
+    A convolution's weight is cut along its first axis (output channels), a matmul's B along its
+    last, a Gemm's B along its last or, with transB, its first.
+    """
+    spec = spec_of(op.op_type)
+    index = spec.cost.weight_input
+    if index is None or len(op.inputs) <= index or op.inputs[index] not in op.weights:
         return None
-    if op.op_type == "Gemm" and len(op.inputs) > 1 and op.inputs[1] in op.weights:
-        return op.inputs[1], 0 if op.attrs.get("transB", 0) else 1
+    if _is_conv(spec):
+        return op.inputs[index], 0
+    if spec.row_map is RowMap.MATMUL_ROWS:
+        return op.inputs[index], -1
+    if spec.row_map is RowMap.GEMM_ROWS:
+        return op.inputs[index], 0 if op.attrs.get("transB", 0) else 1
     return None

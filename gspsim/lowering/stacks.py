@@ -170,7 +170,7 @@ def plan_layer_stacks(tasks: TaskGraph, hw: HardwareConfig, mode: str,
     elif nodes:
         first = 0
         caps: dict[str, int] = {}
-        buffers = held_w = largest_slice = 0
+        held_w = largest_slice = 0
         for n in range(len(nodes)):
             grown = dict(caps)
             for t in inputs_of[n]:
@@ -181,12 +181,11 @@ def plan_layer_stacks(tasks: TaskGraph, hw: HardwareConfig, mode: str,
             new_slice = max(largest_slice, slice_bytes[n])
             fits = new_buffers <= budget and (resident or new_held + new_slice <= capacity)
             if n == first or fits:
-                caps, buffers, held_w, largest_slice = grown, new_buffers, new_held, new_slice
+                caps, held_w, largest_slice = grown, new_held, new_slice
                 continue
             bounds.append((first, n - 1))
             first = n
             caps = {}
-            buffers = 0
             held_w = nodes[n].cost.weight_bytes if holds[n] else 0
             largest_slice = slice_bytes[n]
         bounds.append((first, len(nodes) - 1))

@@ -100,7 +100,7 @@ def _extent(out: TensorInfo, axis: Optional[int]) -> int:
 def working_set_bytes(op: OpNode, axes: TileAxes, out: TensorInfo, tensors: Mapping[str, TensorInfo],
                       cost: OpCost, rows: int, channels: int, cols: int) -> int:
     """Bytes one interior tile of this size holds: its input windows and its output."""
-    r_extent, c_extent, w_extent = _extent(out, axes.row), _extent(out, axes.channel), _extent(out, axes.col)
+    r_extent, w_extent = _extent(out, axes.row), _extent(out, axes.col)
     r0 = max(0, min(r_extent - rows, r_extent // 2))  # a tile in the middle: full halos on every side
     w0 = max(0, min(w_extent - cols, w_extent // 2))
     row_rng, ch_rng, col_rng = (r0, r0 + rows), (0, channels), (w0, w0 + cols)

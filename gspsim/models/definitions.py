@@ -18,6 +18,7 @@ import math
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
@@ -30,6 +31,10 @@ __all__ = [
     "SelfAttention",
     "EncoderLayer",
     "TinyTransformerEncoder",
+    "DecoderBlock",
+    "TinyDecoder",
+    "DecoderPrefill",
+    "DecoderStep",
     "MOBILENETV2_SETTINGS",
     "init_weights",
     "calibrate_batchnorm",
@@ -271,6 +276,101 @@ class TinyTransformerEncoder(nn.Module):
         return self.head(self.norm(x).mean(dim=1))
 
 
+def rotate_half(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding: each head's two halves rotated by the position's angles."""
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+class DecoderBlock(nn.Module):
+    """Pre-norm decoder layer: RMSNorm, grouped-query causal attention with rotary embeddings and a
+    KV cache, RMSNorm, SwiGLU MLP (down(silu(gate(x)) * up(x))); no biases, as in Llama-style models."""
+
+    def __init__(self, dim: int, heads: int, kv_heads: int, mlp_dim: int) -> None:
+        super().__init__()
+        if dim % heads or heads % kv_heads:
+            raise ValueError(f"dim {dim}, heads {heads}, kv_heads {kv_heads} do not divide")
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, dim // heads
+        self.attn_norm, self.mlp_norm = nn.RMSNorm(dim, eps=1e-6), nn.RMSNorm(dim, eps=1e-6)
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.k = nn.Linear(dim, kv_heads * self.head_dim, bias=False)
+        self.v = nn.Linear(dim, kv_heads * self.head_dim, bias=False)
+        self.out = nn.Linear(dim, dim, bias=False)
+        self.gate = nn.Linear(dim, mlp_dim, bias=False)
+        self.up = nn.Linear(dim, mlp_dim, bias=False)
+        self.down = nn.Linear(mlp_dim, dim, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, past_key: Optional[torch.Tensor],
+                past_value: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, t, _ = x.shape
+        h = self.attn_norm(x)
+        q = self.q(h).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k(h).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v(h).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        q, k = rotate_half(q, cos, sin), rotate_half(k, cos, sin)
+        if past_key is not None and past_value is not None:
+            k, v = torch.cat((past_key, k), dim=2), torch.cat((past_value, v), dim=2)
+        repeat = self.heads // self.kv_heads
+        attn = F.scaled_dot_product_attention(q, k.repeat_interleave(repeat, dim=1), v.repeat_interleave(repeat, dim=1),
+                                              is_causal=past_key is None)
+        x = x + self.out(attn.transpose(1, 2).reshape(b, t, -1))
+        h = self.mlp_norm(x)
+        return x + self.down(F.silu(self.gate(h)) * self.up(h)), k, v
+
+
+class TinyDecoder(nn.Module):
+    """Decoder-only language model of the kind run at the edge: token embedding, ``layers`` DecoderBlocks,
+    final RMSNorm, vocabulary head.  ``forward(tokens, past)`` takes the KV cache of earlier tokens
+    (None for a prefill) and returns the logits and the cache with the new tokens (present)."""
+
+    def __init__(self, vocab: int = 256, dim: int = 64, heads: int = 4, kv_heads: int = 2, layers: int = 2,
+                 mlp_dim: int = 128, max_len: int = 64) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.blocks = nn.ModuleList(DecoderBlock(dim, heads, kv_heads, mlp_dim) for _ in range(layers))
+        self.norm = nn.RMSNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, vocab, bias=False)
+        head_dim = dim // heads
+        inv_freq = 1.0 / (10000.0 ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+        angles = torch.outer(torch.arange(max_len, dtype=torch.float32), inv_freq)
+        self.register_buffer("cos", torch.cat((angles.cos(), angles.cos()), dim=-1), persistent=False)
+        self.register_buffer("sin", torch.cat((angles.sin(), angles.sin()), dim=-1), persistent=False)
+
+    def forward(self, tokens: torch.Tensor, past: Optional[Sequence[torch.Tensor]]) -> tuple[torch.Tensor, ...]:
+        start = 0 if past is None else past[0].shape[2]
+        cos, sin = self.cos[start:start + tokens.shape[1]], self.sin[start:start + tokens.shape[1]]
+        x = self.embed(tokens)
+        present: list[torch.Tensor] = []
+        for i, block in enumerate(self.blocks):
+            past_key, past_value = (None, None) if past is None else (past[2 * i], past[2 * i + 1])
+            x, key, value = block(x, cos, sin, past_key, past_value)
+            present += [key, value]
+        return (self.head(self.norm(x)), *present)
+
+
+class DecoderPrefill(nn.Module):
+    """The prefill step of a TinyDecoder: a prompt of tokens in, logits and the KV cache out."""
+
+    def __init__(self, **config: int) -> None:
+        super().__init__()
+        self.decoder = TinyDecoder(**config)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.decoder(tokens, None)
+
+
+class DecoderStep(nn.Module):
+    """One decode step of a TinyDecoder: one token and the KV cache of the earlier ones (key and value of
+    each layer) in, logits and the cache one token longer out."""
+
+    def __init__(self, **config: int) -> None:
+        super().__init__()
+        self.decoder = TinyDecoder(**config)
+
+    def forward(self, token: torch.Tensor, *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.decoder(token, past)
+
+
 def init_weights(model: nn.Module, seed: int) -> nn.Module:
     """Overwrite every parameter from a private generator, so weights depend only on ``seed``.
 
@@ -288,9 +388,10 @@ def init_weights(model: nn.Module, seed: int) -> nn.Module:
                 module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * math.sqrt(gain / fan_in))
                 if module.bias is not None:
                     module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.05)
-            elif isinstance(module, (nn.BatchNorm2d, nn.LayerNorm)):
+            elif isinstance(module, (nn.BatchNorm2d, nn.LayerNorm, nn.RMSNorm)):
                 module.weight.copy_(torch.rand(module.weight.shape, generator=gen) + 0.5)
-                module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.1)
+                if getattr(module, "bias", None) is not None:
+                    module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.1)
             else:
                 continue
             handled.update(id(p) for p in module.parameters(recurse=False))

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .zoo import DEFAULT_SEED, build_model, example_input, get_spec
+from .zoo import DEFAULT_SEED, build_model, example_inputs, get_spec
 
 __all__ = [
     "CANONICAL_OPSET",
@@ -32,6 +32,7 @@ __all__ = [
     "export_model",
     "export_recipe",
     "check_export",
+    "torch_outputs",
     "insert_noop_nodes",
     "main",
 ]
@@ -73,6 +74,9 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({
     "mobilenetv2_style_legacy": Recipe("mobilenetv2-style", dynamo=False, opset=11, do_constant_folding=False),
     "edge_mlp_legacy": Recipe("edge-mlp-dropout", dynamo=False, opset=11, do_constant_folding=False,
                               noop_nodes=True),
+    # a decoder-only transformer's two steps at opset 23, where torch writes RMSNormalization and Attention
+    "decoder_prefill": Recipe("decoder-prefill", opset=23),
+    "decoder_decode": Recipe("decoder-decode", opset=23),
 })
 
 BUNDLED_FILES: tuple[str, ...] = ("edge_mlp", "small_cnn")
@@ -92,10 +96,10 @@ def export_model(name: str, path: PathLike, *, dynamo: bool = True, opset: Optio
 
     spec = get_spec(name)
     model = build_model(name, seed=seed, **config)
-    args = (torch.from_numpy(example_input(name, seed=seed)),)
+    args = tuple(torch.from_numpy(x) for x in example_inputs(name, seed=seed).values())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    names = {"input_names": [spec.input_name], "output_names": [spec.output_name]}
+    names = {"input_names": list(spec.input_names), "output_names": list(spec.output_names)}
     if dynamo:
         with warnings.catch_warnings():  # torch.export's own deprecation chatter, not ours to fix
             warnings.filterwarnings("ignore", message=".*LeafSpec", category=FutureWarning)
@@ -161,22 +165,30 @@ def export_recipe(stem: str, out_dir: PathLike, *, seed: int = DEFAULT_SEED) -> 
 
 def check_export(name: str, path: PathLike, *, seed: int = DEFAULT_SEED, rtol: float = 1e-4,
                  atol: float = 1e-5) -> float:
-    """Check ``path`` with onnx.checker and compare onnxruntime with torch on a seeded input.
+    """Check ``path`` with onnx.checker and compare onnxruntime with torch on seeded inputs, every output.
 
     Returns the largest absolute difference; raises AssertionError on a mismatch.
     """
     import onnx
     import onnxruntime as ort
-    import torch
 
     onnx.checker.check_model(str(path), full_check=True)
-    x = example_input(name, seed=seed)
-    with torch.no_grad():
-        expected = build_model(name, seed=seed)(torch.from_numpy(x)).numpy()
+    feeds = example_inputs(name, seed=seed)
+    expected = torch_outputs(name, feeds, seed=seed)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, {session.get_inputs()[0].name: x})
-    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
-    return float(np.max(np.abs(got - expected)))
+    got = session.run(None, feeds)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=rtol, atol=atol)
+    return max(float(np.max(np.abs(g - e))) for g, e in zip(got, expected))
+
+
+def torch_outputs(name: str, feeds: Mapping[str, np.ndarray], *, seed: int = DEFAULT_SEED) -> list[np.ndarray]:
+    """Every output of zoo model ``name`` (seeded weights) on ``feeds`` (numpy, by input name), from torch."""
+    import torch
+
+    with torch.no_grad():
+        out = build_model(name, seed=seed)(*(torch.from_numpy(x) for x in feeds.values()))
+    return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from torch import nn
 
-__all__ = ["ModelSpec", "MODELS", "DEFAULT_SEED", "get_spec", "build_model", "example_input"]
+__all__ = ["ModelSpec", "MODELS", "DEFAULT_SEED", "get_spec", "build_model", "example_input", "example_inputs"]
 
 #: Seed for weights and example inputs unless a caller chooses another.
 DEFAULT_SEED = 0
@@ -32,12 +32,30 @@ class ModelSpec:
     input_shape: tuple[int, ...] = ()
     input_name: str = "input"
     output_name: str = "output"
+    #: the first input's element type: float32 features, or int64 token ids (drawn from [0, 10))
+    input_dtype: str = "float32"
+    #: float32 inputs after the first, as (name, shape): a decoder step's KV cache
+    extra_inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    #: outputs after the first: a decoder's present KV cache
+    extra_outputs: tuple[str, ...] = ()
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return (self.input_name, *(name for name, _ in self.extra_inputs))
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return (self.output_name, *self.extra_outputs)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))  # registry stays read-only
 
 
 _SMALL_MOBILENET_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 2, 2), (6, 64, 2, 2), (6, 96, 1, 1))
+#: the decoder test models: vocabulary 256, width 64, 4 query heads sharing 2 KV heads of 16, 2 layers
+_DECODER = {"vocab": 256, "dim": 64, "heads": 4, "kv_heads": 2, "layers": 2, "mlp_dim": 128, "max_len": 64}
+_PROMPT = 16
+_CACHE = tuple(f"present_{kv}_{layer}" for layer in range(2) for kv in ("key", "value"))
 
 MODELS: Mapping[str, ModelSpec] = MappingProxyType({
     spec.name: spec
@@ -53,6 +71,11 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType({
         ModelSpec("transformer-encoder", "TinyTransformerEncoder",
                   {"seq_len": 32, "in_features": 64, "dim": 64, "heads": 2, "layers": 2, "mlp_dim": 128,
                    "num_classes": 10}, (1, 32, 64)),
+        ModelSpec("decoder-prefill", "DecoderPrefill", _DECODER, (1, _PROMPT), input_name="tokens",
+                  output_name="logits", input_dtype="int64", extra_outputs=_CACHE),
+        ModelSpec("decoder-decode", "DecoderStep", _DECODER, (1, 1), input_name="token", output_name="logits",
+                  input_dtype="int64", extra_outputs=_CACHE,
+                  extra_inputs=tuple((name.replace("present", "past"), (1, 2, _PROMPT, 16)) for name in _CACHE)),
         ModelSpec("resnet18-224", "ResNetStyle",
                   {"width": 64, "blocks_per_stage": (2, 2, 2, 2), "num_classes": 1000}, (1, 3, 224, 224)),
         ModelSpec("mobilenetv2-224", "MobileNetV2Style",
@@ -85,6 +108,19 @@ def build_model(name: str, *, seed: int = DEFAULT_SEED, **overrides: Any) -> "nn
 
 
 def example_input(name: str, *, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """A seeded standard-normal float32 input of the model's registered shape."""
-    shape = get_spec(name).input_shape
-    return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+    """A seeded first input of the model's registered shape: standard-normal float32, or token ids in [0, 10)."""
+    return next(iter(example_inputs(name, seed=seed).values()))
+
+
+def example_inputs(name: str, *, seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
+    """Every input of the model, by name, from one seeded generator (first input first, as above)."""
+    spec = get_spec(name)
+    rng = np.random.default_rng(seed)
+    if spec.input_dtype == "int64":
+        first = rng.integers(0, 10, size=spec.input_shape).astype(np.int64)
+    else:
+        first = rng.standard_normal(spec.input_shape, dtype=np.float32)
+    values = {spec.input_name: first}
+    for extra, shape in spec.extra_inputs:
+        values[extra] = rng.standard_normal(shape, dtype=np.float32)
+    return values

@@ -10,7 +10,7 @@ The rule.  Walking the graph in topological order, a node P whose kernel compute
 output rows (``run_rows``: convolutions, matmuls, pools, elementwise ops themselves) grows a
 chain.  An op E joins it when
 
-* E is one of :data:`FUSABLE_OPS` and reads the chain's running value (P's output, then the
+* E is ``fusable`` in the op table (:mod:`gspsim.optable`) and reads the chain's running value (P's output, then the
   last op added), and its kernel has ``run_rows`` on the same output axis as P's (axes
   compared after normalizing by the output rank) with E's output shape equal to P's, so a
   band of P's rows is a band of E's rows;
@@ -36,19 +36,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..ir.costs import VIEW_OPS
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
 from ..kernels import Kernel, UnsupportedKernel, get_kernel
-
-#: Ops that may join a producer's epilogue: elementwise (each output element from the same
-#: element of its inputs), each with a ``run_rows`` kernel (tests/test_fuse.py checks it).
-#: Defined here until the op table takes it over.
-FUSABLE_OPS: frozenset[str] = frozenset({
-    "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Gelu", "Erf",
-    "Add", "Sub", "Mul", "Div", "Max", "Min", "BatchNormalization",
-    "QuantizeLinear", "DequantizeLinear", "Cast",
-    "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",
-})
+from ..optable import spec_of
 #: ops a chain may hold that do not close it yet (enough for SiLU, HardSwish and erf-GELU patterns)
 MAX_OPEN_OPS = 4
 #: ops one epilogue holds at most: a thread runs a short tail, not a whole chain of a graph
@@ -96,7 +86,7 @@ class _Fuser:
         """The epilogue ``head`` takes (empty when nothing fuses into it)."""
         kernel = _row_kernel(head)
         out = _single_output(head)
-        if kernel is None or out is None or head.op_type in VIEW_OPS or head.epilogue:
+        if kernel is None or out is None or spec_of(head.op_type).is_view or head.epilogue:
             return ()
         axis = _axis(kernel, self.tensors[out])
         if axis is None:
@@ -129,7 +119,7 @@ class _Fuser:
         """Whether ``e`` may follow ``chain`` in ``head``'s epilogue (the first two rules)."""
         out = _single_output(e)
         kernel = _row_kernel(e)
-        if e.op_type not in FUSABLE_OPS or e.epilogue or out is None or kernel is None:
+        if not spec_of(e.op_type).fusable or e.epilogue or out is None or kernel is None:
             return False
         shape = self.tensors[main_out].shape
         info = self.tensors[out]

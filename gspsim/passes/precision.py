@@ -3,18 +3,23 @@
 The rule, per op, first match wins:
 
 1. a per-node override (by node name, then by op type) from ``--precision-map``;
-2. quantized ops (QuantizeLinear, DequantizeLinear, QLinear*, *Integer, and any op
-   reading int8/uint8 activations, e.g. MaxPool or Reshape on int8) run at int8;
+2. quantized ops (int8 role "integer" in the op table: QuantizeLinear,
+   DequantizeLinear, QLinear*, *Integer), and any op reading int8/uint8
+   activations (e.g. MaxPool or Reshape on int8), run at int8;
 3. in an int8 run, ops that stayed float after quantization (softmax, layer
    norm, ...; see gspsim.passes.quantize) run at bf16, the chip's float format
    beside int8 (Blaize ships mixed INT8+BF16 models);
 4. otherwise the run's precision.
 
-Float tensors take the precision of the op that writes them: float16 for fp16,
+Float tensors take the precision of the op that writes them (a Cast writes the
+type the model asks for, as it declares it): float16 for fp16,
 float32 values rounded to bf16 (counted at 2 bytes) for bf16, float32 for
-fp32.  Where an op reads a float tensor of another float type, a Cast is
-inserted; graph inputs stay as the model declares them and graph outputs are
-cast back, so the model's interface does not change.
+fp32 -- except float64 tensors, which stay float64 at fp32 (a model written
+in float64 computes in float64; its ops are costed as fp32, the widest
+precision a chip's tables give).  Where an op reads a float tensor of another
+float type, a Cast is inserted; graph inputs stay as the model declares them
+and graph outputs are cast back to their declared type, so the model's
+interface does not change.
 """
 
 from __future__ import annotations
@@ -23,30 +28,28 @@ from dataclasses import replace
 from typing import Mapping, Optional
 
 import numpy as np
+from onnx import helper
 
 from ..errors import ConfigError
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
 from ..kernels.ops.bf16 import round_to_bf16
-
-FLOAT_PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
-INT8_OPS: frozenset[str] = frozenset({
-    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
-    "MatMulInteger", "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearAveragePool",
-    "QLinearGlobalAveragePool", "QLinearConcat", "QLinearSoftmax",
-})
+from ..optable import Int8Role, spec_of
+from ..vocab import FLOAT_PRECISIONS, PRECISIONS
 #: precision that float ops take in an int8 run
 INT8_FLOAT_FALLBACK = "bf16"
 
 
-def _float_dtype(precision: str) -> str:
-    return "float16" if precision == "fp16" else "float32"
+def _float_dtype(precision: str, declared: str = "float32") -> str:
+    """The float type a tensor declared ``declared`` has at ``precision`` (float64 stays float64 at fp32)."""
+    if precision == "fp16":
+        return "float16"
+    return "float64" if precision == "fp32" and declared == "float64" else "float32"
 
 
 def _float_info(info: TensorInfo, precision: str) -> TensorInfo:
     if np.dtype(info.dtype).kind != "f":
         return info
-    return replace(info, dtype=_float_dtype(precision), elem_bytes=2 if precision == "bf16" else None)
+    return replace(info, dtype=_float_dtype(precision, info.dtype), elem_bytes=2 if precision == "bf16" else None)
 
 
 def _convert_weight(array: np.ndarray, precision: str) -> np.ndarray:
@@ -56,7 +59,12 @@ def _convert_weight(array: np.ndarray, precision: str) -> np.ndarray:
         return array.astype(np.float16)
     if precision == "bf16":
         return round_to_bf16(array.astype(np.float32))
-    return array.astype(np.float32, copy=False)
+    return array.astype(_float_dtype(precision, array.dtype.name), copy=False)
+
+
+def _onnx_type(dtype: str) -> int:
+    """The ONNX element type (Cast's ``to``) of a numpy dtype name."""
+    return int(helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
 
 
 def op_precision(op: OpNode, tensors: Mapping[str, TensorInfo], default: str,
@@ -67,7 +75,7 @@ def op_precision(op: OpNode, tensors: Mapping[str, TensorInfo], default: str,
     if op.op_type in overrides:
         return overrides[op.op_type]
     reads_int8 = any(tensors[t].dtype in ("int8", "uint8") for t in op.activation_inputs)
-    if op.op_type in INT8_OPS or reads_int8:
+    if spec_of(op.op_type).int8 is Int8Role.INTEGER or reads_int8:
         return "int8"
     if default == "int8":
         return INT8_FLOAT_FALLBACK
@@ -104,7 +112,7 @@ def assign_precision(
             if not name or name in op.weights:
                 continue
             info = tensors[name]
-            want = _float_dtype(float_p)
+            want = _float_dtype(float_p, info.dtype)
             # a bf16 op reading a true float32 tensor (not bf16-valued) casts it to bf16 first, as fp16 does
             to_bf16 = float_p == "bf16" and info.dtype == "float32" and info.elem_bytes != 2
             if np.dtype(info.dtype).kind == "f" and (info.dtype != want or to_bf16) and p != "int8":
@@ -114,7 +122,7 @@ def assign_precision(
                     tensors[cast_name] = replace(info, name=cast_name, dtype=want,
                                                  elem_bytes=2 if float_p == "bf16" else None)
                     ops.append(OpNode(f"cast_{name}_to_{key[1]}", "Cast", (name,), (cast_name,),
-                                      {"to": int(1 if want == "float32" else 10)}, {}, "", float_p))
+                                      {"to": _onnx_type(want)}, {}, "", float_p))
                     casts[key] = cast_name
                 inputs[i] = casts[key]
         weights = {k: _convert_weight(v, float_p) if p != "int8" else v for k, v in op.weights.items()}
@@ -122,7 +130,9 @@ def assign_precision(
             base = tensors.get(k, TensorInfo(k, tuple(v.shape), v.dtype.name))
             bf16 = float_p == "bf16" and v.dtype.kind == "f" and p != "int8"
             tensors[k] = replace(base, dtype=v.dtype.name, elem_bytes=2 if bf16 else None)
-        if p != "int8":  # int8 ops (and a DequantizeLinear's float output) keep the model's types
+        # int8 ops (and a DequantizeLinear's float output) keep the model's types, and so does a Cast:
+        # it writes the type the model asks for (its readers get a Cast to their precision if needed)
+        if p != "int8" and op.op_type != "Cast":
             for name in op.outputs:
                 if name:
                     tensors[name] = _float_info(tensors[name], float_p)
@@ -143,7 +153,7 @@ def assign_precision(
                        inputs=tuple(renamed.get(t, t) for t in o.inputs)) for o in ops]
         for out, inner in renamed.items():
             ops.append(OpNode(f"cast_{out}_to_output", "Cast", (inner,), (out,),
-                              {"to": 1 if graph.tensors[out].dtype == "float32" else 10}, {}, "", "fp32"))
+                              {"to": _onnx_type(graph.tensors[out].dtype)}, {}, "", "fp32"))
     summary = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
     note = f"precision: {summary}" + (f"; {len(casts) + len(renamed)} cast(s) inserted" if casts or renamed else "")
     return DataflowGraph.from_ops(graph.name, ops, tensors, graph.inputs, graph.outputs,

@@ -23,22 +23,14 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo, is_weight
+from ..optable import spec_of
 
-#: ops whose weight (input 1) pruning zeroes
-PRUNABLE_OPS: frozenset[str] = frozenset({"Conv", "Gemm", "MatMul"})
-#: ops that act on each channel independently: a channel-pruned tensor passes through them
-CHANNELWISE_OPS: frozenset[str] = frozenset(
-    {"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus",
-     "Identity", "MaxPool", "AveragePool", "Neg", "Abs", "Exp", "Sqrt", "Erf", "Gelu"}
-)
-#: binary elementwise ops that pass channels through when the other operand is a constant scalar
-SCALAR_BINARY_OPS: frozenset[str] = frozenset({"Add", "Sub", "Mul", "Div", "Pow"})
 SCOPES: tuple[str, ...] = ("global", "layer")
 
 
 def _prunable_weight(op: OpNode) -> Optional[str]:
     """The name of the weight a pass may prune, or None."""
-    if op.op_type not in PRUNABLE_OPS or len(op.inputs) < 2:
+    if not spec_of(op.op_type).prunable or len(op.inputs) < 2:
         return None
     name = op.inputs[1]
     w = op.weights.get(name)
@@ -159,14 +151,15 @@ def _is_depthwise(op: OpNode, channels: int) -> bool:
 
 
 def _passes_channels(op: OpNode, tensor: str) -> bool:
-    """Whether ``op`` maps channel c of ``tensor`` to channel c of its only output and nothing else."""
+    """Whether ``op`` maps channel c of ``tensor`` to channel c of its only output and nothing else.
+
+    True for a channelwise op (op table) reading ``tensor`` as its first input, with
+    every other input a constant scalar (Clip bounds, the scalar of ``x * 2``).
+    """
     if len([o for o in op.outputs if o]) != 1 or op.activation_inputs != (tensor,):
         return False
-    if op.op_type in CHANNELWISE_OPS:
-        return all(t == tensor or not t or op.weights[t].size == 1 for t in op.inputs)
-    if op.op_type in SCALAR_BINARY_OPS:
-        return op.inputs[0] == tensor and all(op.weights[t].size == 1 for t in op.inputs[1:] if t)
-    return False
+    return spec_of(op.op_type).channelwise and op.inputs[0] == tensor \
+        and all(not t or op.weights[t].size == 1 for t in op.inputs[1:])
 
 
 @dataclass

@@ -34,23 +34,28 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from ..ir.graph import DataflowGraph, OpNode
+from ..optable import Int8Role, spec_of
 from .quantize import MS_DOMAIN, GraphBuilder, gemm_as_conv, node_precisions, quantize_bias
 
-#: ops that only move or select values: DQ -> op -> Q with one scale is the op on codes
-PASS_THROUGH: frozenset[str] = frozenset({
-    "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "MaxPool", "Resize", "Identity",
-    "Dropout", "Gather", "Expand", "Tile", "Pad",
-})
-#: float op -> its QLinear form taking (X, x_scale, x_zp, y_scale, y_zp)
-UNARY_QLINEAR: Mapping[str, str] = {
-    "AveragePool": "QLinearAveragePool", "GlobalAveragePool": "QLinearGlobalAveragePool",
-    "Sigmoid": "QLinearSigmoid", "LeakyRelu": "QLinearLeakyRelu",
-}
+
+
+def _on_codes(op_type: str) -> bool:
+    """Ops that only move or select values (int8 role pass-through) and Relu/Clip (role activation):
+    DQ -> op -> Q with one scale is the op on codes.  Split is left out: its outputs each have their
+    own Q, and a fusion here rewrites one."""
+    return spec_of(op_type).int8 in (Int8Role.PASS_THROUGH, Int8Role.ACTIVATION) and op_type != "Split"
+
+
+def _unary(op_type: str) -> bool:
+    """Requantizing ops whose QLinear form (op table) takes (X, x_scale, x_zp, y_scale, y_zp): every one
+    without a fusion of its own.  ReduceMean stays float, as in onnxruntime: its QLinear form
+    (QLinearGlobalAveragePool) holds only for a mean over H and W."""
+    return spec_of(op_type).int8 is Int8Role.REQUANTIZE and op_type != "ReduceMean"
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,7 @@ class _Fuser:
         found = [self.dq(op, t) for t in op.inputs[:2]]
         if any(d is None or not d.per_tensor(self.b) for d in found):
             return False
-        kind = "QLinearAdd" if op.op_type == "Add" else "QLinearMul"
+        kind = spec_of(op.op_type).qlinear  # QLinearAdd / QLinearMul
         self.b.emit(op.name, kind, [*_triples(found), q.inputs[1], q.inputs[2]], [q.outputs[0]], domain=MS_DOMAIN)
         return True
 
@@ -216,7 +221,7 @@ class _Fuser:
         if op.op_type in ("AveragePool", "GlobalAveragePool"):
             attrs["channels_last"] = 0
         ins = [x[0].codes, x[0].scale, x[0].zero_point, q.inputs[1], q.inputs[2]]
-        self.b.emit(op.name, UNARY_QLINEAR[op.op_type], ins, [q.outputs[0]], attrs, domain=MS_DOMAIN)
+        self.b.emit(op.name, spec_of(op.op_type).qlinear, ins, [q.outputs[0]], attrs, domain=MS_DOMAIN)
         return True
 
     def concat(self, op: OpNode, q: OpNode) -> bool:
@@ -258,7 +263,7 @@ class _Fuser:
                 value = float(op.weights[op.inputs[2]].reshape(-1)[0])
             ins = (ins + [""] * 3)[:max(3, len(ins))]
             ins[2] = self.b.const(f"{op.name}.pad_value_q", self.code_of(value, x[0]))
-        if op.op_type in ("Relu", "Clip"):
+        if spec_of(op.op_type).int8 is Int8Role.ACTIVATION:  # Relu, Clip
             bounds = [0.0, None] if op.op_type == "Relu" else [None, None]
             for i in (1, 2):
                 if op.op_type == "Clip" and len(op.inputs) > i and op.inputs[i]:
@@ -327,8 +332,7 @@ class _Fuser:
     def run(self) -> DataflowGraph:
         fusions: dict[str, Callable[[OpNode, OpNode], bool]] = {
             "Conv": self.conv, "MatMul": self.matmul, "Gemm": self.gemm, "Add": self.binary, "Mul": self.binary,
-            "Concat": self.concat, "Relu": self.on_codes, "Clip": self.on_codes,
-            **{t: self.unary for t in UNARY_QLINEAR}, **{t: self.on_codes for t in PASS_THROUGH},
+            "Concat": self.concat,
         }
         rewrites: dict[str, Callable[[OpNode], None]] = {"QGemm": self.qgemm, "QLinearSoftmax": self.qlinear_softmax}
         for op in self.g.ops():
@@ -338,8 +342,10 @@ class _Fuser:
                 rewrites[op.op_type](op)
                 self.fused[op.op_type] += 1
                 continue
-            q = self.q_after(op) if op.op_type in fusions and op.domain == "" else None
-            if q is not None and fusions[op.op_type](op, q):
+            fusion = self.on_codes if _on_codes(op.op_type) else fusions.get(
+                op.op_type, self.unary if _unary(op.op_type) else None)
+            q = self.q_after(op) if fusion is not None and op.domain == "" else None
+            if q is not None and fusion(op, q):
                 self.absorbed.add(q.name)
                 self.fused[op.op_type] += 1
                 continue
@@ -384,4 +390,4 @@ def fuse_qdq(graph: DataflowGraph) -> DataflowGraph:
     return _with_precisions(_Fuser(graph).run())
 
 
-__all__ = ["PASS_THROUGH", "UNARY_QLINEAR", "fuse_qdq"]
+__all__ = ["fuse_qdq"]

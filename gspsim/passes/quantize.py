@@ -30,13 +30,15 @@ Choices, and why:
   QLinearAveragePool / QLinearGlobalAveragePool); **Concat** is QLinearConcat;
   layout ops (Reshape, Transpose, Slice, ...) and nearest Resize move codes
   and keep their input's scale.
-* **What stays float** (the documented rule): an op runs in int8 only if it is
-  in :data:`INT8_LOWERINGS` and its shape allows the lowering; layout ops,
-  MaxPool and unfused Relu/Clip follow their input (int8 after an int8
-  producer, float otherwise, so no Quantize/Dequantize pair is spent on them).
-  Everything else stays float -- in particular :data:`FLOAT_OPS`:
-  normalizations, softmax and transcendental activations, whose output
-  depends on the whole input range or has no int8 kernel.  A float op reads
+* **What stays float** (the documented rule): an op runs in int8 only if its
+  op-table record gives it an int8 lowering (int8 role "requantize",
+  "pass-through" or "activation", :func:`has_int8_lowering`) and its shape
+  allows the lowering; pass-through ops (layout ops, MaxPool, nearest Resize)
+  and unfused Relu/Clip follow their input (int8 after an int8 producer, float
+  otherwise, so no Quantize/Dequantize pair is spent on them).  Everything else
+  stays float -- in particular the ops whose role is "float": normalizations,
+  softmax and transcendental activations, whose output depends on the whole
+  input range or has no int8 kernel.  A float op reads
   through a DequantizeLinear and a quantized consumer reads its result through
   a QuantizeLinear.  ``keep_float`` forces op types or node names to stay float.
 * **Interface**: graph inputs enter through a QuantizeLinear and outputs leave
@@ -64,9 +66,10 @@ from ..input_files import regular_input
 from ..inputs import check_inputs, read_npz, synthetic_inputs
 from ..ir.evaluate import evaluate
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
+from ..optable import Int8Role, spec_of
+from ..vocab import CALIBRATORS
 
 MS_DOMAIN = "com.microsoft"
-CALIBRATORS: tuple[str, ...] = ("minmax", "percentile", "mse")
 #: activation storage type (see the module docstring for why uint8)
 ACTIVATION_DTYPE = np.dtype(np.uint8)
 #: symmetric int8 weights use codes -127..127 (-128 unused, so the range is symmetric)
@@ -76,27 +79,16 @@ HIST_BINS = 2048
 #: shrink factors of the min/max range the MSE calibrator tries
 MSE_SHRINKS = np.linspace(0.25, 1.0, 61)
 
-#: Ops that always stay float: no int8 kernel, and int8 would change what they compute
-#: (their result depends on the whole input range or on exponentials and roots).
-FLOAT_OPS: frozenset[str] = frozenset({
-    "Softmax", "LogSoftmax", "LayerNormalization", "BatchNormalization", "InstanceNormalization",
-    "GroupNormalization", "LRN", "Gelu", "Erf", "Exp", "Log", "Tanh", "Sqrt", "Pow", "Reciprocal", "Div",
-    "Sub", "HardSwish", "HardSigmoid", "ReduceSum", "ReduceMax", "ConvTranspose",
-})
-#: Ops that requantize their output (their output range is free, so a following Relu/Clip can fuse).
-REQUANT_OPS: frozenset[str] = frozenset({
-    "Conv", "Gemm", "MatMul", "Add", "Mul", "AveragePool", "GlobalAveragePool", "ReduceMean", "Sigmoid",
-    "LeakyRelu", "Concat",
-})
-#: Ops that move or select codes without arithmetic: their outputs keep the input's scale.
-PASS_THROUGH_OPS: frozenset[str] = frozenset({
-    "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split", "Expand", "Tile",
-    "Identity", "Dropout", "Gather", "MaxPool", "Resize", "Pad",
-})
-#: Activations fused into the producer's requantization, or run as an int8 Clip on codes.
-ACTIVATION_OPS: frozenset[str] = frozenset({"Relu", "Clip"})
-#: Every op type with an int8 lowering here.
-INT8_LOWERINGS: frozenset[str] = REQUANT_OPS | PASS_THROUGH_OPS | ACTIVATION_OPS
+#: the int8 roles (op table) that have a lowering here: requantizing ops (their output range is
+#: free, so a following Relu/Clip can fuse), pass-through ops (they move or select codes, their
+#: outputs keep the input's scale) and the activations Relu/Clip (fused into the producer's
+#: requantization, or an int8 Clip on codes)
+INT8_LOWERING_ROLES: tuple[Int8Role, ...] = (Int8Role.REQUANTIZE, Int8Role.PASS_THROUGH, Int8Role.ACTIVATION)
+
+
+def has_int8_lowering(op_type: str) -> bool:
+    """Whether this pass can lower ``op_type`` to int8 (its shape and attributes permitting)."""
+    return spec_of(op_type).int8 in INT8_LOWERING_ROLES
 
 
 # ============================================================================ calibration inputs
@@ -478,7 +470,7 @@ def _lowerable(op: OpNode, graph: DataflowGraph) -> bool:
             or op.inputs[2] in op.weights
     if t == "Clip":
         return not any(np.isnan(v) for v in _clip_bounds(op))
-    return t in INT8_LOWERINGS
+    return has_int8_lowering(t)
 
 
 def plan_quantization(
@@ -487,9 +479,9 @@ def plan_quantization(
     """``({node: "int8" | "float"}, {fused activation node: producer node})`` for a float graph.
 
     The rule is the module docstring's: requantizing ops go int8 when they can be
-    lowered; pass-through ops and activations follow their input; FLOAT_OPS,
-    anything without a lowering, and ``keep_float`` (op types or node names)
-    stay float.  A Relu/Clip fuses into an int8 requantizing producer that
+    lowered; pass-through ops and activations follow their input; ops whose
+    int8 role is "float", anything without a lowering, and ``keep_float`` (op
+    types or node names) stay float.  A Relu/Clip fuses into an int8 requantizing producer that
     nothing else reads.
     """
     forced = set(keep_float)
@@ -497,9 +489,10 @@ def plan_quantization(
     quantized: set[str] = set()
     for op in graph.ops():
         go = False
-        if op.name not in forced and op.op_type not in forced and op.op_type not in FLOAT_OPS \
+        role = spec_of(op.op_type).int8
+        if op.name not in forced and op.op_type not in forced and role is not Int8Role.FLOAT \
                 and _lowerable(op, graph):
-            if op.op_type in REQUANT_OPS:
+            if role is Int8Role.REQUANTIZE:
                 go = True
             else:  # pass-through and activations follow their data input
                 go = op.inputs[0] in quantized
@@ -509,14 +502,14 @@ def plan_quantization(
     fused: dict[str, str] = {}
     outputs = set(graph.outputs)
     for op in graph.ops():
-        if op.op_type not in ACTIVATION_OPS or decision[op.name] != "int8":
+        if spec_of(op.op_type).int8 is not Int8Role.ACTIVATION or decision[op.name] != "int8":
             continue
         lo, hi = _clip_bounds(op) if op.op_type == "Clip" else (0.0, np.inf)
         producer = graph.producer_of(op.inputs[0])
         if producer is None or not lo <= 0.0 <= hi or op.inputs[0] in outputs:
             continue
         p = graph.op(producer)
-        if decision[producer] == "int8" and p.op_type in REQUANT_OPS and graph.consumers_of(op.inputs[0]) == [op.name] \
+        if decision[producer] == "int8" and spec_of(p.op_type).int8 is Int8Role.REQUANTIZE and graph.consumers_of(op.inputs[0]) == [op.name] \
                 and producer not in fused.values():
             fused[op.name] = producer
     return decision, fused
@@ -691,19 +684,20 @@ class _Quantizer:
         c = self.operand(op, op.inputs[1])
         t, p = self.out(op)
         y_q = self.produce_q(t, p)
-        kind = "QLinearAdd" if op.op_type == "Add" else "QLinearMul"
+        kind = spec_of(op.op_type).qlinear  # QLinearAdd / QLinearMul
         self.b.emit(op.name, kind, [*a, *c, *self.param_names(y_q)], [y_q], domain=MS_DOMAIN)
 
     def unary(self, op: OpNode) -> None:
         """AveragePool, GlobalAveragePool, spatial ReduceMean, Sigmoid, LeakyRelu: X, xs, xz, ys, yz."""
         x_q = self.need_q(op.inputs[0])
         t, p = self.out(op)
-        kind, attrs = {
-            "AveragePool": ("QLinearAveragePool", {**_without(op.attrs, "dilations"), "channels_last": 0}),
-            "GlobalAveragePool": ("QLinearGlobalAveragePool", {"channels_last": 0}),
-            "ReduceMean": ("QLinearGlobalAveragePool", {"channels_last": 0}),
-            "Sigmoid": ("QLinearSigmoid", {}),
-            "LeakyRelu": ("QLinearLeakyRelu", {"alpha": float(op.attrs.get("alpha", 0.01))}),
+        kind = spec_of(op.op_type).qlinear
+        attrs = {
+            "AveragePool": {**_without(op.attrs, "dilations"), "channels_last": 0},
+            "GlobalAveragePool": {"channels_last": 0},
+            "ReduceMean": {"channels_last": 0},
+            "Sigmoid": {},
+            "LeakyRelu": {"alpha": float(op.attrs.get("alpha", 0.01))},
         }[op.op_type]
         squeeze = op.op_type == "ReduceMean" and not int(op.attrs.get("keepdims", 1))
         if squeeze:
@@ -771,13 +765,14 @@ class _Quantizer:
             "Conv": self.conv, "Gemm": self.gemm, "MatMul": self.matmul, "Add": self.binary, "Mul": self.binary,
             "AveragePool": self.unary, "GlobalAveragePool": self.unary, "ReduceMean": self.unary,
             "Sigmoid": self.unary, "LeakyRelu": self.unary, "Concat": self.concat, "Relu": self.activation,
-            "Clip": self.activation, **{t: self.pass_through for t in PASS_THROUGH_OPS},
+            "Clip": self.activation,
         }
         for op in self.g.ops():
             if op.name in self.fused:
                 continue
             if self.decision[op.name] == "int8":
-                lowerings[op.op_type](op)
+                pass_through = spec_of(op.op_type).int8 is Int8Role.PASS_THROUGH
+                (self.pass_through if pass_through else lowerings[op.op_type])(op)
             else:
                 self.float_op(op)
         for t in self.g.outputs:
@@ -847,8 +842,7 @@ def node_precisions(graph: DataflowGraph) -> dict[str, str]:
     for op in graph.ops():
         reads_int = any(graph.tensors[t].dtype in ("int8", "uint8") for t in op.activation_inputs
                         if t in graph.tensors)
-        quant_op = op.op_type in ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear") \
-            or op.op_type.startswith("QLinear") or op.op_type.endswith("Integer")
+        quant_op = spec_of(op.op_type).int8 is Int8Role.INTEGER
         result[op.name] = "int8" if quant_op or reads_int else "float"
     return result
 
@@ -860,7 +854,7 @@ def float_nodes(graph: DataflowGraph) -> dict[str, str]:
 
 
 __all__ = [
-    "ACTIVATION_DTYPE", "CALIBRATORS", "FLOAT_OPS", "INT8_LOWERINGS", "PASS_THROUGH_OPS", "REQUANT_OPS", "QParams",
+    "ACTIVATION_DTYPE", "INT8_LOWERING_ROLES", "QParams", "has_int8_lowering",
     "activation_qparams", "calibrate", "float_nodes", "load_calibration", "node_precisions", "plan_quantization",
     "quantize_bias", "quantize_graph", "quantize_weight", "synthetic_calibration",
 ]

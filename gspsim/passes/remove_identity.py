@@ -1,4 +1,4 @@
-"""Drop ops that only pass a tensor through at inference: Identity and Dropout.
+"""Drop ops that only pass a tensor through at inference: Identity and Dropout (``inference_identity`` in the op table).
 
 Each removal renames one tensor (the pass-through's output becomes its input,
 or, when the output is a graph output, the input takes the output's name).
@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..ir.graph import DataflowGraph, OpNode
-
-PASS_THROUGH: frozenset[str] = frozenset({"Identity", "Dropout"})
+from ..optable import spec_of
 
 
 class _Renames:
@@ -54,7 +53,7 @@ def remove_identity(graph: DataflowGraph) -> DataflowGraph:
     renames = _Renames()
     removed: set[str] = set()
     for op in ops:
-        if op.op_type not in PASS_THROUGH or not op.inputs or not op.outputs:
+        if not spec_of(op.op_type).inference_identity or not op.inputs or not op.outputs:
             continue
         extra_outputs = [o for o in op.outputs[1:] if o]
         if any(o in read or o in graph.outputs for o in extra_outputs):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..hardware.config import HardwareConfig
 from ..lowering.tasks import Block, TaskGraph
-from .base import EngineView, Scheduler, assigns_earliest_free, static_priority
+from .base import EngineView, Scheduler, static_priority
 
 
 def earliest_free_core(view: EngineView, cores: int) -> int:

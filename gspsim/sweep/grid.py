@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from ..engine.options import MODES, SimOptions
+from ..engine.options import SimOptions
 from ..errors import ConfigError
-from ..hardware.config import PRECISION_KEYS, HardwareConfig, hardware_from_dict, load_hardware
+from ..hardware.config import HardwareConfig, hardware_from_dict, load_hardware
 from ..input_files import regular_input
 from ..tomlfile import read_toml
+from ..vocab import MODES, PRECISIONS
 
 DEFAULT_HW = "blaize-1600"
 #: written in a grid for "let the chip / mode choose" (stored as None)
@@ -298,8 +299,8 @@ def _check_value(name: str, value: Any) -> None:
         if not isinstance(value, bool):
             raise ConfigError(f"sweep axis 'fuse': expected true or false, got {value!r}")
     elif name == "precision":
-        if value not in PRECISION_KEYS:
-            raise ConfigError(f"sweep axis 'precision': '{value}' is not one of {', '.join(PRECISION_KEYS)}")
+        if value not in PRECISIONS:
+            raise ConfigError(f"sweep axis 'precision': '{value}' is not one of {', '.join(PRECISIONS)}")
     elif name == "tile":
         if value is not None:
             from ..lowering import parse_tile

@@ -148,23 +148,50 @@ def test_scales_with_axes_and_same_size_copy() -> None:
               {"mode": mode, "coordinate_transformation_mode": "asymmetric"})
 
 
+def test_integer_linear_resize_is_refused() -> None:
+    x = np.ones((1, 1, 2, 2), np.int8)
+    with pytest.raises(NotImplementedError, match="nearest only"):
+        kernel_for(x).run([x, None, np.array([1, 1, 2, 2], np.float32)], {"mode": "linear"})
+
+
 @pytest.mark.parametrize(
-    ("x", "attrs", "message"),
+    "attrs",
     [
-        (np.ones((1, 1, 2, 2), np.float32), {"mode": "cubic"}, "cubic"),
-        (np.ones((1, 1, 2, 2), np.float32), {"coordinate_transformation_mode": "tf_crop_and_resize"},
-         "tf_crop_and_resize"),
-        (np.ones((1, 1, 2, 2), np.int8), {"mode": "linear"}, "nearest only"),
-        (np.ones((1, 1, 2, 2), np.float32), {"coordinate_transformation_mode": "half_pixel_symmetric"},
-         "half_pixel_symmetric"),
-        (np.ones((1, 1, 2, 2), np.float32), {"mode": "linear", "antialias": 1}, "antialias"),
-        (np.ones((2, 2, 2), np.float32), {"mode": "linear"}, "2-D inputs and 4-D NCHW"),
+        {"mode": "cubic"},
+        {"mode": "cubic", "cubic_coeff_a": -0.5, "exclude_outside": 1},
+        {"mode": "cubic", "coordinate_transformation_mode": "align_corners"},
+        {"mode": "linear", "antialias": 1},
+        {"mode": "cubic", "antialias": 1},
+        {"mode": "linear", "coordinate_transformation_mode": "half_pixel_symmetric"},
     ],
+    ids=lambda a: "-".join(f"{k}={v}" for k, v in a.items()),
 )
-def test_refusals(x: np.ndarray, attrs: dict, message: str) -> None:
-    scales = np.array([1.0] * (x.ndim - 2) + [2.0, 2.0], np.float32)
-    with pytest.raises(NotImplementedError, match=message):
-        kernel_for(x).run([x, None, scales], attrs)
+@pytest.mark.parametrize("scales", [(1.0, 1.0, 0.6, 0.75), (1.0, 1.0, 1.7, 2.5)], ids=["down", "up"])
+def test_interpolation_modes_match_onnxruntime(attrs: dict, scales: tuple) -> None:
+    """Cubic, antialiased and half_pixel_symmetric resizes (the per-axis interpolation matrices)."""
+    x = make_input((1, 2, 9, 8), np.float32, 3)
+    inputs = [x, None, np.array(scales, np.float32)]
+    want = ort_single_node("Resize", inputs, attrs, opset=19)[0]
+    got = kernel_for(x).run(inputs, attrs)[0]
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    check_blocks(inputs, attrs, [3])
+
+
+def test_tf_crop_and_resize_matches_onnxruntime() -> None:
+    x = make_input((1, 1, 6, 7), np.float32, 4)
+    roi = np.array([0, 0, 0.2, 0.1, 1, 1, 0.9, 1.2], np.float32)
+    inputs = [x, roi, None, np.array([1, 1, 5, 6], np.int64)]
+    attrs = {"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize", "extrapolation_value": -3.0}
+    want = ort_single_node("Resize", inputs, attrs, opset=19)[0]
+    np.testing.assert_allclose(kernel_for(x).run(inputs, attrs)[0], want, rtol=1e-4, atol=1e-5)
+
+
+def test_trilinear_resize_of_a_volume_matches_onnxruntime() -> None:
+    x = make_input((1, 2, 4, 5, 6), np.float32, 5)
+    inputs = [x, None, np.array([1, 1, 1.5, 0.8, 2.0], np.float32)]
+    want = ort_single_node("Resize", inputs, {"mode": "linear"}, opset=19)[0]
+    np.testing.assert_allclose(kernel_for(x).run(inputs, {"mode": "linear"})[0], want, rtol=1e-4, atol=1e-5)
 
 
 def test_registered_per_precision() -> None:

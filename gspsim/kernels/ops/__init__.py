@@ -1,23 +1,21 @@
-"""Kernel modules, one per operator family; ``ALL_KERNELS`` is what the registry reads.
+"""Kernel modules, one per operator family; each exports ``KERNELS: tuple[Kernel, ...]``.
 
-Each module exports ``KERNELS: tuple[Kernel, ...]``.  To add an op, write its
-kernels in the module of its family (or a new module) and list it here.
+The op table's record of an op names the module holding its kernels
+(``OpSpec.kernel_module``, see ``gspsim/optable/builtin.py``); the registry
+imports a module the first time one of its ops is looked up.  To add an op,
+write its kernels in the module of its family (or a new module) and give its
+record that module's name.
 """
 
 from __future__ import annotations
 
-from ..registry import Kernel
-from . import bf16, conv, elementwise, layout, matmul, normalization, pool, quantize, resize
+import importlib
 
-_NATIVE: tuple[Kernel, ...] = (
-    *conv.KERNELS,
-    *pool.KERNELS,
-    *matmul.KERNELS,
-    *elementwise.KERNELS,
-    *normalization.KERNELS,
-    *quantize.KERNELS,
-    *layout.KERNELS,
-    *resize.KERNELS,
-)
-#: every kernel: the native ones plus bf16 variants of the fp32 kernels (see bf16.py)
-ALL_KERNELS: tuple[Kernel, ...] = (*_NATIVE, *bf16.bf16_kernels(_NATIVE))
+from ...optable.kernel import Kernel
+from . import bf16
+
+
+def module_kernels(name: str) -> tuple[Kernel, ...]:
+    """Every kernel of module ``name``: its own, plus bf16 variants of its fp32 kernels (see bf16.py)."""
+    native: tuple[Kernel, ...] = importlib.import_module(f"{__name__}.{name}").KERNELS
+    return (*native, *bf16.bf16_kernels(native))

@@ -5,8 +5,10 @@ pools, how ``kernel_shape``, ``strides``, ``dilations``, ``pads``, ``auto_pad``
 and ``ceil_mode`` (with their ONNX opset-20 defaults) map to an output size and
 explicit begin/end paddings, so every kernel agrees on them.
 
-Kernels work on 2-D images only: a 1-D op (N, C, L) is viewed as (N, C, L, 1),
-so that output axis 2 stays the row axis that ``run_rows`` splits.
+The image kernels work on 2-D images: a 1-D op (N, C, L) is viewed as (N, C, L, 1),
+so that output axis 2 stays the row axis that ``run_rows`` splits.  3-D and
+higher data run through ``_window_nd.py`` with the same geometry
+(:func:`window_axes`, :func:`transpose_axes`).
 
 Where onnxruntime deviates from the ONNX text, the ONNX text wins and the
 difference is written here:
@@ -90,11 +92,6 @@ def int_list(attrs: Mapping[str, Any], name: str, n: int, default: int) -> list[
     return out
 
 
-def _to_2d(values: Sequence[int], fill: int) -> list[int]:
-    """Spatial attribute values of a 1-D op extended with the W axis' neutral value."""
-    return list(values) if len(values) == 2 else [values[0], fill]
-
-
 def _auto_pad(attrs: Mapping[str, Any]) -> str:
     mode = decode_str(attrs.get("auto_pad", "NOTSET")) or "NOTSET"
     if mode not in AUTO_PADS:
@@ -121,6 +118,52 @@ def _pool_out(in_size: int, k: int, s: int, d: int, pb: int, pe: int, ceil_mode:
     return out
 
 
+@dataclass(frozen=True)
+class AxisWindow:
+    """One spatial axis of a sliding window: sizes, kernel, stride, dilation and paddings."""
+
+    size: int
+    out: int
+    k: int
+    s: int
+    d: int
+    pad_begin: int
+    pad_end: int
+
+
+def window_axes(
+    x_shape: Sequence[int],
+    kernel: Sequence[int],
+    attrs: Mapping[str, Any],
+    ceil_mode: bool,
+) -> list[AxisWindow]:
+    """The window along every spatial axis (any number of them) of a conv or pool."""
+    rank = len(x_shape) - 2
+    if rank < 1:
+        raise ValueError(f"a window op needs (N, C, spatial...) input, got rank {len(x_shape)}")
+    if len(kernel) != rank:
+        raise ValueError(f"kernel has {len(kernel)} dims for {rank}-D data")
+    strides = int_list(attrs, "strides", rank, 1)
+    dilations = int_list(attrs, "dilations", rank, 1)
+    pads = int_list(attrs, "pads", 2 * rank, 0)
+    if any(v < 1 for v in (*strides, *dilations, *kernel)) or any(p < 0 for p in pads):
+        raise ValueError(f"kernel_shape {list(kernel)}, strides {strides} and dilations {dilations} must be >= 1 "
+                         f"and pads {pads} >= 0")
+    mode = _auto_pad(attrs)
+    axes = []
+    for i in range(rank):
+        n, k, s, d = int(x_shape[2 + i]), int(kernel[i]), strides[i], dilations[i]
+        if mode in ("SAME_UPPER", "SAME_LOWER"):
+            out, pb, pe = _same_pads(n, k, s, d, mode == "SAME_LOWER")
+        elif mode == "VALID":
+            out, pb, pe = _pool_out(n, k, s, d, 0, 0, False), 0, 0
+        else:
+            pb, pe = pads[i], pads[i + rank]
+            out = _pool_out(n, k, s, d, pb, pe, ceil_mode)
+        axes.append(AxisWindow(n, max(out, 0), k, s, d, pb, pe))
+    return axes
+
+
 def _window(
     x_shape: Sequence[int],
     kernel: Sequence[int],
@@ -130,37 +173,13 @@ def _window(
     rank = len(x_shape) - 2
     if rank not in (1, 2):
         raise NotImplementedError(f"only 1-D and 2-D spatial data are supported, got {rank}-D")
-    if len(kernel) != rank:
-        raise ValueError(f"kernel has {len(kernel)} dims for {rank}-D data")
-    strides = int_list(attrs, "strides", rank, 1)
-    dilations = int_list(attrs, "dilations", rank, 1)
-    pads = int_list(attrs, "pads", 2 * rank, 0)
-    mode = _auto_pad(attrs)
-    sizes = list(x_shape[2:])
-    outs, begins, ends = [], [], []
-    for i in range(rank):
-        n, k, s, d = int(sizes[i]), int(kernel[i]), strides[i], dilations[i]
-        if mode in ("SAME_UPPER", "SAME_LOWER"):
-            out, pb, pe = _same_pads(n, k, s, d, mode == "SAME_LOWER")
-        elif mode == "VALID":
-            out, pb, pe = _pool_out(n, k, s, d, 0, 0, False), 0, 0
-        else:
-            pb, pe = pads[i], pads[i + rank]
-            out = _pool_out(n, k, s, d, pb, pe, ceil_mode)
-        outs.append(max(out, 0))
-        begins.append(pb)
-        ends.append(pe)
-    h = _to_2d(sizes, 1)
-    o = _to_2d(outs, 1)
-    k2 = _to_2d(list(kernel), 1)
-    s2 = _to_2d(strides, 1)
-    d2 = _to_2d(dilations, 1)
-    b2 = _to_2d(begins, 0)
-    e2 = _to_2d(ends, 0)
+    axes = window_axes(x_shape, kernel, attrs, ceil_mode)
+    if rank == 1:
+        axes.append(AxisWindow(1, 1, 1, 1, 1, 0, 0))
+    a, b = axes
     return Window2D(
-        in_h=int(h[0]), in_w=int(h[1]), out_h=o[0], out_w=o[1], k_h=k2[0], k_w=k2[1],
-        s_h=s2[0], s_w=s2[1], d_h=d2[0], d_w=d2[1],
-        pad_t=b2[0], pad_l=b2[1], pad_b=e2[0], pad_r=e2[1],
+        in_h=a.size, in_w=b.size, out_h=a.out, out_w=b.out, k_h=a.k, k_w=b.k, s_h=a.s, s_w=b.s, d_h=a.d, d_w=b.d,
+        pad_t=a.pad_begin, pad_l=b.pad_begin, pad_b=a.pad_end, pad_r=b.pad_end,
     )
 
 
@@ -196,26 +215,29 @@ class TransposeWindow:
     pad_l: int
 
 
-def conv_transpose_window(
-    x_shape: Sequence[int], w_shape: Sequence[int], attrs: Mapping[str, Any]
-) -> TransposeWindow:
-    """ConvTranspose output size and begin paddings (ONNX: output_shape, auto_pad, output_padding)."""
+def transpose_axes(x_shape: Sequence[int], w_shape: Sequence[int], attrs: Mapping[str, Any]) -> list[AxisWindow]:
+    """ConvTranspose per spatial axis (any number): output size (``out``) and begin padding (``pad_begin``).
+
+    ONNX: ``output_shape``, else ``auto_pad`` SAME (input x stride) or VALID, else the
+    explicit ``pads``, with ``output_padding`` added at the end.
+    """
     rank = len(x_shape) - 2
-    if rank not in (1, 2):
-        raise NotImplementedError(f"only 1-D and 2-D spatial data are supported, got {rank}-D")
+    if rank < 1:
+        raise ValueError(f"ConvTranspose needs (N, C, spatial...) input, got rank {len(x_shape)}")
     kernel = [int(k) for k in (attrs.get("kernel_shape") or list(w_shape[2:]))]
     strides = int_list(attrs, "strides", rank, 1)
     dilations = int_list(attrs, "dilations", rank, 1)
     out_pad = int_list(attrs, "output_padding", rank, 0)
     pads = int_list(attrs, "pads", 2 * rank, 0)
+    if len(kernel) != rank or any(v < 1 for v in (*strides, *dilations, *kernel)):
+        raise ValueError(f"kernel_shape {kernel}, strides {strides}, dilations {dilations} do not fit {rank}-D data")
     mode = _auto_pad(attrs)
     out_shape: Optional[list[int]] = None
     if attrs.get("output_shape"):
         out_shape = [int(v) for v in attrs["output_shape"]][-rank:]
-    sizes = [int(v) for v in x_shape[2:]]
-    outs, begins = [], []
+    axes = []
     for i in range(rank):
-        n, k, s, d, op = sizes[i], kernel[i], strides[i], dilations[i], out_pad[i]
+        n, k, s, d, op = int(x_shape[2 + i]), kernel[i], strides[i], dilations[i], out_pad[i]
         full = s * (n - 1) + op + (k - 1) * d + 1
         target: Optional[int] = None
         if out_shape is not None:
@@ -224,21 +246,28 @@ def conv_transpose_window(
             target = n * s
         if target is not None:
             total = full - target
-            if mode == "SAME_UPPER":
-                pb = total // 2
-            else:
-                pb = total - total // 2
-            outs.append(target)
-            begins.append(pb)
+            pb = total // 2 if mode == "SAME_UPPER" else total - total // 2
+            out = target
         elif mode == "VALID":
-            outs.append(full)
-            begins.append(0)
+            out, pb = full, 0
         else:
-            outs.append(full - pads[i] - pads[i + rank])
-            begins.append(pads[i])
-    h, o, k2 = _to_2d(sizes, 1), _to_2d(outs, 1), _to_2d(kernel, 1)
-    s2, d2, b2 = _to_2d(strides, 1), _to_2d(dilations, 1), _to_2d(begins, 0)
+            out, pb = full - pads[i] - pads[i + rank], pads[i]
+        axes.append(AxisWindow(n, out, k, s, d, pb, 0))
+    return axes
+
+
+def conv_transpose_window(
+    x_shape: Sequence[int], w_shape: Sequence[int], attrs: Mapping[str, Any]
+) -> TransposeWindow:
+    """ConvTranspose output size and begin paddings of 1-D and 2-D data (see :func:`transpose_axes`)."""
+    rank = len(x_shape) - 2
+    if rank not in (1, 2):
+        raise NotImplementedError(f"only 1-D and 2-D spatial data are supported, got {rank}-D")
+    axes = transpose_axes(x_shape, w_shape, attrs)
+    if rank == 1:
+        axes.append(AxisWindow(1, 1, 1, 1, 1, 0, 0))
+    a, b = axes
     return TransposeWindow(
-        in_h=h[0], in_w=h[1], out_h=o[0], out_w=o[1], k_h=k2[0], k_w=k2[1],
-        s_h=s2[0], s_w=s2[1], d_h=d2[0], d_w=d2[1], pad_t=b2[0], pad_l=b2[1],
+        in_h=a.size, in_w=b.size, out_h=a.out, out_w=b.out, k_h=a.k, k_w=b.k,
+        s_h=a.s, s_w=b.s, d_h=a.d, d_w=b.d, pad_t=a.pad_begin, pad_l=b.pad_begin,
     )

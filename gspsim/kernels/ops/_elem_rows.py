@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, RowsFn, RunFn
+from ...optable.kernel import Attrs, Inputs, RowsFn, RunFn
 
 #: the registry's row_axis for kernels that split the second-to-last output axis
 ROW_AXIS = -2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import Attrs, Inputs
+from ...optable.kernel import Attrs, Inputs
 from ._layout_common import (
     contiguous,
     attr_int,

@@ -1,6 +1,8 @@
 """Comparison, logic and selection kernels used on masks and shape tensors.
 
-Where, Equal, Less, Greater, Not and And with numpy broadcasting; they are
+Where, the comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual),
+the boolean logic (Not, And, Or, Xor) and IsNaN / IsInf, with numpy
+broadcasting; they are
 dtype-generic and registered under the shared "any" precision because the
 frontend also evaluates them while folding constant shape subgraphs.
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import Attrs, Inputs
+from ...optable.kernel import Attrs, Inputs
 from ._layout_common import contiguous
 
 
@@ -44,3 +46,35 @@ def logical_not(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
 def logical_and(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
     """Elementwise boolean conjunction with broadcasting."""
     return (np.logical_and(np.asarray(inputs[0]), np.asarray(inputs[1])),)
+
+
+def logical_or(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Elementwise boolean disjunction with broadcasting."""
+    return (np.logical_or(np.asarray(inputs[0]), np.asarray(inputs[1])),)
+
+
+def logical_xor(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Elementwise boolean exclusive or with broadcasting."""
+    return (np.logical_xor(np.asarray(inputs[0]), np.asarray(inputs[1])),)
+
+
+def less_or_equal(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Elementwise ``a <= b`` (bool output)."""
+    return (np.less_equal(np.asarray(inputs[0]), np.asarray(inputs[1])),)
+
+
+def greater_or_equal(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Elementwise ``a >= b`` (bool output)."""
+    return (np.greater_equal(np.asarray(inputs[0]), np.asarray(inputs[1])),)
+
+
+def is_nan(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Elementwise NaN test (bool output)."""
+    return (np.isnan(np.asarray(inputs[0])),)
+
+
+def is_inf(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Elementwise infinity test; ``detect_negative`` / ``detect_positive`` pick the signs (default both)."""
+    x = np.asarray(inputs[0])
+    neg, pos = int(attrs.get("detect_negative", 1)), int(attrs.get("detect_positive", 1))
+    return ((np.isinf(x) & (((x < 0) & bool(neg)) | ((x > 0) & bool(pos)))),)

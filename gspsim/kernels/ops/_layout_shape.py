@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs
+from ...optable.kernel import Attrs, Inputs
 from ._layout_common import (
     contiguous,
     attr_int,
@@ -193,6 +193,33 @@ def dropout(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
     if training and ratio != 0.0:
         raise NotImplementedError("Dropout with training_mode=true is not supported (inference simulator)")
     return (x, np.ones(x.shape, dtype=np.bool_))
+
+
+#: window op -> its cosine-sum coefficients (a0, a1, a2): a0 - a1 cos(2 pi n / N) + a2 cos(4 pi n / N)
+_WINDOWS = {"HannWindow": (0.5, 0.5, 0.0), "HammingWindow": (25 / 46, 21 / 46, 0.0),
+            "BlackmanWindow": (0.42, 0.5, 0.08)}
+
+
+def window(op_type: str):  # type: ignore[no-untyped-def]
+    """HannWindow / HammingWindow / BlackmanWindow of the size given (``periodic``: N, else N - 1 in the cosine)."""
+    a0, a1, a2 = _WINDOWS[op_type]
+
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        size = int(np.asarray(inputs[0]).reshape(-1)[0])
+        n = np.arange(size, dtype=np.float64)
+        span = size if int(attrs.get("periodic", 1)) else size - 1
+        phase = 2 * np.pi * n / span if span > 0 else np.zeros(size)
+        values = a0 - a1 * np.cos(phase) + a2 * np.cos(2 * phase)
+        return (values.astype(onnx_dtype(int(attrs.get("output_datatype", 1)))),)
+
+    return run
+
+
+def cast_like(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Cast to the element type of the second input (CastLike)."""
+    target = np.asarray(inputs[1]).dtype
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (contiguous(np.asarray(inputs[0]).astype(target)),)
 
 
 def cast(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:

@@ -28,7 +28,12 @@ def _row_sums(x: np.ndarray) -> np.ndarray:  # pragma: no cover - JIT
 
 
 def reduce_sum(x: np.ndarray, axes: Sequence[int]) -> np.ndarray:
-    """fp32 sum of ``x`` over ``axes`` (normalized, non-negative), keeping them as size-1 dims."""
+    """fp32 sum of ``x`` over ``axes`` (normalized, non-negative), keeping them as size-1 dims.
+
+    float64 data (a float64 model at fp32) sums in float64, with numpy's pairwise order.
+    """
+    if np.asarray(x).dtype == np.float64:
+        return np.sum(x, axis=tuple(sorted(set(axes))), keepdims=True)
     x = np.asarray(x, np.float32)
     axes = sorted(set(axes))
     kept = [a for a in range(x.ndim) if a not in axes]

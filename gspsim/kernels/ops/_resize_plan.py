@@ -12,9 +12,11 @@ pixels and interpolation weights, are the ones onnxruntime uses:
 * when the output shape equals the input shape the input is copied, whatever
   the scales (onnxruntime's shortcut).
 
-Nearest mode with ``half_pixel_symmetric`` is refused: onnxruntime's nearest
-path lands on different pixels than its own coordinate formula at exact
-ties, and we could not reproduce it bit-exactly.
+Cubic mode, antialiasing, ``tf_crop_and_resize`` (with ``roi`` and
+``extrapolation_value``), nearest mode with ``half_pixel_symmetric`` and
+linear resizing of other layouts than 2-D and NCHW run through
+``_resize_interp.py`` (ONNX's reference formulas, float64), which
+:func:`needs_interpolation_matrices` selects.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from typing import Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs
+from ...optable.kernel import Attrs, Inputs
 from ._layout_common import attr_int, attr_ints, attr_str, int_list, normalize_axis, optional_input
 
 _TRANSFORMS = (
+    "tf_crop_and_resize",
     "half_pixel",
     "half_pixel_symmetric",
     "pytorch_half_pixel",
@@ -49,11 +52,26 @@ class ResizePlan:
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
     scales: tuple[np.float32, ...]
+    antialias: bool = False
+    cubic_a: float = -0.75
+    exclude_outside: bool = False
+    extrapolation: float = 0.0
+    #: (start, end) of the region of interest per axis (tf_crop_and_resize), as fractions of the input
+    rois: tuple[tuple[float, float], ...] = ()
 
     @property
     def is_copy(self) -> bool:
-        """onnxruntime copies the input when the shape does not change."""
-        return self.out_shape == self.in_shape
+        """onnxruntime copies the input when the shape does not change (a crop is not a copy)."""
+        return self.out_shape == self.in_shape and self.transform != "tf_crop_and_resize"
+
+    @property
+    def needs_interpolation_matrices(self) -> bool:
+        """Whether the general per-axis interpolation (``_resize_interp.py``) computes this resize."""
+        if self.mode == "cubic" or self.antialias or self.transform == "tf_crop_and_resize":
+            return True
+        if self.mode == "nearest":
+            return self.transform == "half_pixel_symmetric"
+        return linear_layout(self) is None
 
 
 def _round_half_away(x: np.ndarray) -> np.ndarray:
@@ -70,18 +88,12 @@ def make_plan(inputs: Inputs, attrs: Attrs) -> ResizePlan:
     transform = attr_str(attrs, "coordinate_transformation_mode", "half_pixel")
     nearest_mode = attr_str(attrs, "nearest_mode", "round_prefer_floor")
     policy = attr_str(attrs, "keep_aspect_ratio_policy", "stretch")
-    if mode not in ("nearest", "linear"):
-        raise NotImplementedError(f"Resize mode {mode!r} is not supported (nearest and linear only)")
-    if transform == "tf_crop_and_resize":
-        raise NotImplementedError("Resize: tf_crop_and_resize coordinates are not supported")
+    if mode not in ("nearest", "linear", "cubic"):
+        raise ValueError(f"Resize: unknown mode {mode!r}")
     if transform not in _TRANSFORMS:
         raise ValueError(f"Resize: unknown coordinate_transformation_mode {transform!r}")
-    if mode == "nearest" and transform == "half_pixel_symmetric":
-        raise NotImplementedError("Resize nearest mode with half_pixel_symmetric is not supported")
     if nearest_mode not in _NEAREST_MODES:
         raise ValueError(f"Resize: unknown nearest_mode {nearest_mode!r}")
-    if attr_int(attrs, "antialias", 0):
-        raise NotImplementedError("Resize with antialias=1 is not supported")
     if policy not in ("stretch", "not_larger", "not_smaller"):
         raise ValueError(f"Resize: unknown keep_aspect_ratio_policy {policy!r}")
     axes_attr = attr_ints(attrs, "axes")
@@ -128,7 +140,19 @@ def make_plan(inputs: Inputs, attrs: Attrs) -> ResizePlan:
         out_shape = tuple(out)
     else:
         raise ValueError("Resize needs a non-empty scales or sizes input")
-    return ResizePlan(mode, transform, nearest_mode, in_shape, out_shape, tuple(scales))
+    rois = [(0.0, 1.0)] * rank
+    if transform == "tf_crop_and_resize":
+        roi = optional_input(inputs, 1)
+        values = [] if roi is None else [float(v) for v in np.asarray(roi, np.float64).reshape(-1)]
+        if len(values) != 2 * len(axes):
+            raise ValueError(f"Resize tf_crop_and_resize: roi has {len(values)} values, expected {2 * len(axes)}")
+        for i, a in enumerate(axes):
+            rois[a] = (values[i], values[i + len(axes)])
+    return ResizePlan(mode, transform, nearest_mode, in_shape, out_shape, tuple(scales),
+                      antialias=bool(attr_int(attrs, "antialias", 0)),
+                      cubic_a=float(attrs.get("cubic_coeff_a", -0.75)),
+                      exclude_outside=bool(attr_int(attrs, "exclude_outside", 0)),
+                      extrapolation=float(attrs.get("extrapolation_value", 0.0)), rois=tuple(rois))
 
 
 def original_coords(plan: ResizePlan, axis: int) -> np.ndarray:

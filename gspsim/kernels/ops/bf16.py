@@ -13,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel
+from ...optable.kernel import Attrs, Inputs, Kernel
 from ._elem_rows import out_rows
 
 
@@ -36,8 +36,15 @@ def bf16_variant(kernel: Kernel) -> Kernel:
     def run(inputs: Inputs, attrs: Attrs) -> tuple:
         return _round_outputs(tuple(kernel.run(inputs, attrs)))
 
+    run_all = None
+    if kernel.run_all is not None:
+        fp32_all = kernel.run_all
+
+        def run_all(inputs: Inputs, attrs: Attrs) -> tuple:
+            return _round_outputs(tuple(fp32_all(inputs, attrs)))
+
     if kernel.run_rows is None or kernel.row_axis is None:
-        return Kernel(kernel.op_type, "bf16", run)
+        return Kernel(kernel.op_type, "bf16", run, run_all=run_all)
     fp32_rows, axis0 = kernel.run_rows, kernel.row_axis
 
     def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
@@ -46,7 +53,7 @@ def bf16_variant(kernel: Kernel) -> Kernel:
             band = out_rows(out, start, stop, axis0)  # all of it when the row axis is outside the output
             band[...] = round_to_bf16(band)
 
-    return Kernel(kernel.op_type, "bf16", run, run_rows, kernel.row_axis)
+    return Kernel(kernel.op_type, "bf16", run, run_rows, kernel.row_axis, run_all=run_all)
 
 
 #: shared ("any") kernels that produce new float values and so need bf16 rounding too

@@ -26,6 +26,10 @@ unit W axis).  Numerics:
 
 Every kernel except ConvTranspose has ``run_rows`` over output axis 2 (H, or
 L for 1-D): any split of the output rows into blocks gives exactly ``run``.
+
+3-D and higher float convolutions (video and volumetric models) and float64
+data run through the numpy taps of ``_window_nd.py`` (float32 sums; float64
+for float64 data), with the same geometry.  The int8 kernels are 1-D and 2-D.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ from typing import Callable, Mapping, NamedTuple, Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel, PreparedRowsFn, RunFn
-from ._conv_geometry import Window2D, as_image, conv_transpose_window, conv_window
+from ...optable.kernel import Attrs, Inputs, Kernel, PreparedRowsFn, RunFn
+from ._conv_geometry import Window2D, as_image, conv_transpose_window, conv_window, transpose_axes, window_axes
+from ._window_nd import conv_nd, conv_transpose_nd
 from ._conv_jit import col2im_add, depthwise_rows, im2col_kp, qconv_f32_rows, qconv_rows
 
 #: the exact int8 float path works on tiles of whole output rows of about this many pixels...
@@ -219,10 +224,26 @@ def _conv_inputs(inputs: Inputs) -> tuple[np.ndarray, np.ndarray, Optional[np.nd
     return np.asarray(x), np.asarray(w), None if b is None else np.asarray(b)
 
 
+def _on_image(x: np.ndarray) -> bool:
+    """Whether the image loops take ``x`` (1-D or 2-D, float32 or float16); else the N-d taps do."""
+    return x.ndim in (3, 4) and x.dtype in (np.float32, np.float16)
+
+
+def _conv_any_rank(inputs: Inputs, attrs: Attrs, start: int, stop: Optional[int]) -> np.ndarray:
+    x, w, b = _conv_inputs(inputs)
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f"Conv of {x.dtype} data")
+    kernel = [int(k) for k in (attrs.get("kernel_shape") or w.shape[2:])]
+    axes = window_axes(x.shape, kernel, attrs, ceil_mode=False)
+    return conv_nd(x, w, b, axes, int(attrs.get("group", 1)), start, axes[0].out if stop is None else stop)
+
+
 def _float_conv_kernel(precision: str, dtype: type) -> Kernel:
     """Conv at ``precision`` (float32 arithmetic, ``dtype`` storage), weights converted once per node."""
 
     def prepare(inputs: Inputs, attrs: Attrs) -> PreparedRowsFn:
+        if not _on_image(np.asarray(inputs[0])):
+            return lambda block_inputs, out, start, stop: run_rows(block_inputs, attrs, out, start, stop)
         plan = _plan_float_conv(inputs, attrs)
 
         def rows(block_inputs: Inputs, out: np.ndarray, start: int, stop: int) -> None:
@@ -232,10 +253,15 @@ def _float_conv_kernel(precision: str, dtype: type) -> Kernel:
         return rows
 
     def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+        if not _on_image(np.asarray(inputs[0])):
+            out[:, :, start:stop] = _conv_any_rank(inputs, attrs, start, stop)
+            return
         prepare(inputs, attrs)(inputs, out, start, stop)
 
     def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
         x = np.asarray(inputs[0])
+        if not _on_image(x):
+            return (_conv_any_rank(inputs, attrs, 0, None).astype(x.dtype if x.dtype == np.float64 else dtype),)
         return (_as_output(_float_conv_rows(_plan_float_conv(inputs, attrs), x, attrs, 0, None), x).astype(dtype),)
 
     return Kernel("Conv", precision, run, run_rows, 2, prepare)
@@ -269,6 +295,12 @@ def _conv_transpose_f32(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], a
 def _conv_transpose_run(dtype: type) -> RunFn:
     def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
         x, w, b = _conv_inputs(inputs)
+        if x.dtype.kind != "f":
+            raise NotImplementedError(f"ConvTranspose of {x.dtype} data")
+        if not _on_image(x):
+            axes = transpose_axes(x.shape, w.shape, attrs)
+            out = conv_transpose_nd(x, w, b, axes, int(attrs.get("group", 1)))
+            return (out.astype(x.dtype if x.dtype == np.float64 else dtype),)
         return (_conv_transpose_f32(x, w, b, attrs).astype(dtype),)
 
     return run
@@ -435,7 +467,72 @@ def _int_conv_kernel(op_type: str, plan_of: Callable[[Inputs, Attrs], tuple[IntC
     return Kernel(op_type, "int8", run, run_rows, 2, prepare)
 
 
+# --------------------------------------------------------------------------- Col2Im
+
+
+def _col2im(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Col2Im: every column of sliding blocks added back at its block's place in the image (im2col's adjoint)."""
+    cols = np.asarray(inputs[0])
+    image = [int(v) for v in np.asarray(inputs[1]).reshape(-1)]
+    block = [int(v) for v in np.asarray(inputs[2]).reshape(-1)]
+    rank = len(image)
+    dil = [int(v) for v in attrs.get("dilations") or [1] * rank]
+    strides = [int(v) for v in attrs.get("strides") or [1] * rank]
+    pads = [int(v) for v in attrs.get("pads") or [0] * (2 * rank)]
+    n_count, cb, length = cols.shape
+    channels = cb // int(np.prod(block))
+    counts = [(image[i] + pads[i] + pads[rank + i] - dil[i] * (block[i] - 1) - 1) // strides[i] + 1
+              for i in range(rank)]
+    if int(np.prod(counts)) != length:
+        raise ValueError(f"Col2Im: {length} blocks do not tile an image of {image} with blocks {block}")
+    padded = np.zeros((n_count, channels, *[image[i] + pads[i] + pads[rank + i] for i in range(rank)]),
+                      np.float64 if cols.dtype == np.float64 else np.float32)
+    grid = cols.reshape(n_count, channels, *block, *counts)
+    for tap in np.ndindex(*block):
+        where = tuple(slice(t * d, t * d + (c - 1) * s + 1, s) for t, d, c, s in zip(tap, dil, counts, strides))
+        padded[(slice(None), slice(None), *where)] += grid[(slice(None), slice(None), *tap)]
+    crop = tuple(slice(pads[i], pads[i] + image[i]) for i in range(rank))
+    return (padded[(slice(None), slice(None), *crop)].astype(cols.dtype),)
+
+
+# --------------------------------------------------------------------------- CausalConvWithState
+
+
+def _causal_conv_with_state(precision: str) -> RunFn:
+    """CausalConvWithState: depthwise 1-D conv over the state and the new steps; returns the output and
+    the last ``k - 1`` steps as the next state (streaming convolutions of state-space and hybrid models)."""
+
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        x, w = np.asarray(inputs[0]), np.asarray(inputs[1])
+        if x.dtype.kind != "f" or x.ndim != 3 or w.ndim != 3:
+            raise NotImplementedError(f"CausalConvWithState of {x.dtype} rank-{x.ndim} data")
+        bias = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
+        state = inputs[3] if len(inputs) > 3 and inputs[3] is not None else None
+        activation = attrs.get("activation", "none")
+        activation = activation.decode() if isinstance(activation, bytes) else str(activation)
+        if activation not in ("none", "silu", "swish"):
+            raise ValueError(f"CausalConvWithState: unknown activation {activation!r}")
+        k = w.shape[2]
+        work = np.float64 if x.dtype == np.float64 else np.float32
+        past = np.zeros((x.shape[0], x.shape[1], k - 1), x.dtype) if state is None else np.asarray(state, x.dtype)
+        padded = np.concatenate([past, x], axis=2)
+        wide = padded.astype(work)
+        length = x.shape[2]
+        y = sum(wide[:, :, j:j + length] * w[:, 0, j].astype(work)[None, :, None] for j in range(k))
+        if bias is not None:
+            y = y + np.asarray(bias, work)[None, :, None]
+        y = y.astype(x.dtype)
+        if activation != "none":
+            y32 = y.astype(np.float32)
+            y = (y32 / (1 + np.exp(-y32))).astype(x.dtype)
+        return y, np.ascontiguousarray(padded[:, :, padded.shape[2] - (k - 1):])
+
+    return run
+
+
 KERNELS: tuple[Kernel, ...] = (
+    *(Kernel("CausalConvWithState", p, _causal_conv_with_state(p)) for p in ("fp32", "fp16")),
+    *(Kernel("Col2Im", p, _col2im) for p in ("fp32", "fp16")),
     _float_conv_kernel("fp32", np.float32),
     _float_conv_kernel("fp16", np.float16),
     Kernel("ConvTranspose", "fp32", _conv_transpose_run(np.float32)),

@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel, PreparedRowsFn
+from ...optable.kernel import Attrs, Inputs, Kernel, PreparedRowsFn
 from . import _mm_gemm as gemm
 from ._elem_rows import row_axis, row_count
 
@@ -109,10 +109,17 @@ def _float_dtype(precision: str) -> type:
     return np.float16 if precision == "fp16" else np.float32
 
 
+def _packed_path(*arrays: Optional[np.ndarray]) -> bool:
+    """float32 / float16 operands take the packed GEMM; float64 and integers numpy's, in their own type."""
+    return all(x is None or np.asarray(x).dtype in (np.float32, np.float16) for x in arrays)
+
+
 def _make_matmul(precision: str) -> Kernel:
     dtype = _float_dtype(precision)
 
     def prepare(inputs: Inputs, attrs: Attrs) -> PreparedRowsFn:
+        if not _packed_path(*inputs[:2]):
+            return lambda block_inputs, out, start, stop: _numpy_rows(block_inputs, out, start, stop)
         a_shape, b = np.shape(inputs[0]), np.asarray(inputs[1])
         packed_b = _PackedB(a_shape, b, lambda b_slice, idx: gemm.pack_b_f32(b_slice))
 
@@ -131,11 +138,23 @@ def _make_matmul(precision: str) -> Kernel:
         prepare(inputs, attrs)(inputs, out, start, stop)
 
     def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
-        out = np.empty(_matmul_shape(np.shape(inputs[0]), np.shape(inputs[1]))[4], dtype)
+        out_dtype = dtype if _packed_path(*inputs[:2]) else np.asarray(inputs[0]).dtype
+        out = np.empty(_matmul_shape(np.shape(inputs[0]), np.shape(inputs[1]))[4], out_dtype)
         run_rows(inputs, attrs, out, 0, row_count(out.shape))
         return (out,)
 
     return Kernel("MatMul", precision, run, run_rows, row_axis=-2, prepare=prepare)
+
+
+def _numpy_rows(inputs: Inputs, out: np.ndarray, start: int, stop: int) -> None:
+    """MatMul rows [start, stop) of float64 or integer operands: numpy, in their type (integers wrap)."""
+    a, b = np.asarray(inputs[0]), np.asarray(inputs[1])
+
+    def block(idx: tuple, r0: int, r1: int) -> np.ndarray:
+        av, bv = _operand_views(a, b)
+        return np.matmul(av[idx][r0:r1], bv[idx]).astype(out.dtype)
+
+    _batched_rows(a.shape, b.shape, out, start, stop, block)
 
 
 def _gemm_operands(
@@ -162,6 +181,8 @@ def _make_gemm(precision: str) -> Kernel:
     def prepare(inputs: Inputs, attrs: Attrs) -> PreparedRowsFn:
         a, b, trans_b, c, alpha, beta = _gemm_operands(inputs, attrs)
         m, n = a.shape[0], b.shape[0 if trans_b else 1]
+        if not _packed_path(a, b):
+            return lambda block_inputs, out, start, stop: _gemm_numpy_rows(block_inputs, attrs, out, start, stop)
         packed_b = gemm.pack_b_f32(b, trans_b)
         cb = None if c is None or beta == 0.0 else np.broadcast_to(c.astype(np.float32), (m, n))
 
@@ -183,11 +204,24 @@ def _make_gemm(precision: str) -> Kernel:
 
     def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
         a, b, trans_b, _, _, _ = _gemm_operands(inputs, attrs)
-        out = np.empty((a.shape[0], b.shape[0 if trans_b else 1]), dtype)
+        out = np.empty((a.shape[0], b.shape[0 if trans_b else 1]), dtype if _packed_path(a, b) else a.dtype)
         run_rows(inputs, attrs, out, 0, a.shape[0])
         return (out,)
 
     return Kernel("Gemm", precision, run, run_rows, row_axis=0, prepare=prepare)
+
+
+def _gemm_numpy_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+    """Gemm rows [start, stop) of float64 or integer operands: numpy, in their type."""
+    a, b, trans_b, c, alpha, beta = _gemm_operands(inputs, attrs)
+    t = out.dtype.type
+    acc = np.matmul(a[start:stop], b.T if trans_b else b)
+    if alpha != 1.0:
+        acc = acc * t(alpha)
+    if c is not None and beta != 0.0:
+        cb = np.broadcast_to(c, (a.shape[0], out.shape[1]))[start:stop]
+        acc = acc + (cb if beta == 1.0 else t(beta) * cb)
+    out[start:stop] = acc.astype(out.dtype)
 
 
 # --------------------------------------------------------------------------- int8
@@ -328,7 +362,37 @@ def _int_matmul_kernel(
     return Kernel(op_type, "int8", run, run_rows, row_axis=-2, prepare=prepare)
 
 
+# --------------------------------------------------------------------------- Einsum
+
+
+def _einsum(precision: str):  # type: ignore[no-untyped-def]
+    """Einsum: numpy's, in the operands' type (float16 computed in float32 and rounded once)."""
+
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        equation = attrs.get("equation")
+        if equation is None:
+            raise ValueError("Einsum needs an equation")
+        equation = equation.decode() if isinstance(equation, bytes) else str(equation)
+        operands = [np.asarray(x) for x in inputs if x is not None]
+        out_type = operands[0].dtype
+        if out_type == np.float16:
+            operands = [x.astype(np.float32) for x in operands]
+        return (np.asarray(np.einsum(equation.replace(" ", ""), *operands), dtype=out_type),)
+
+    return run
+
+
+def _det(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Determinant of the last two axes, LU-factorized in float64, in the input's float type."""
+    x = np.asarray(inputs[0])
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f"Det of {x.dtype} data")
+    return (np.linalg.det(x.astype(np.float64)).astype(x.dtype),)
+
+
 KERNELS: tuple[Kernel, ...] = (
+    *(Kernel("Einsum", precision, _einsum(precision)) for precision in ("fp32", "fp16", "int8")),
+    *(Kernel("Det", precision, _det) for precision in ("fp32", "fp16")),
     _make_matmul("fp32"),
     _make_matmul("fp16"),
     _make_gemm("fp32"),

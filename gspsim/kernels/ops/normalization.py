@@ -1,7 +1,20 @@
-"""Normalization and reduction kernels: Softmax, LayerNormalization, BatchNormalization, ReduceMean, LRN.
+"""Normalization and reduction kernels: softmaxes, normalizations, reductions and arg reductions.
+
+Softmax, LogSoftmax, Hardmax, LayerNormalization, RMSNormalization, BatchNormalization,
+InstanceNormalization, GroupNormalization, LpNormalization, LRN, the Reduce ops (Mean,
+Sum, Max, Min, Prod, L1, L2, LogSum, LogSumExp, SumSquare) and ArgMax / ArgMin.
 
 fp32 and fp16.  fp16 kernels take and return fp16 but upcast to fp32, reduce and compute
-in fp32 (sums via ``_norm_sum``), and round once to fp16 at the output.
+in fp32 (sums via ``_norm_sum``), and round once to fp16 at the output.  float64 data (a
+float64 model at fp32) computes in float64.  Sum, Max, Min and Prod reductions and the
+arg reductions of integer (or bool) data compute in the data's own type; ArgMax / ArgMin
+return int64.
+
+* GroupNormalization: opset 21 (scale and bias per channel); a per-group scale and bias
+  (opset 18, read from older models) is spread over each group's channels.
+* RMSNormalization (opset 23): ``x / sqrt(mean(x^2 over axis..) + epsilon) * scale``.
+* Empty reductions give ONNX's identities: 0 (Sum), 1 (Prod), the type's lowest (Max)
+  or highest (Min) value, -inf (LogSum, LogSumExp).
 
 * Softmax: opset-13 semantics (one ``axis``, default -1).
 * LayerNormalization: ``axis`` (default -1), ``epsilon``, optional bias; returns Y and,
@@ -27,7 +40,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel
+from ...optable.kernel import Attrs, Inputs, Kernel
 from ._elem_rows import ROW_AXIS, out_rows, row_axis
 from ._norm_sum import normalize_axes, reduce_sum
 
@@ -37,12 +50,21 @@ _F32 = np.float32
 Compute = Callable[[list[Optional[np.ndarray]], Attrs], tuple[np.ndarray, ...]]
 
 
-def _float_dtype(precision: str) -> np.dtype:
-    return np.dtype(np.float16 if precision == "fp16" else np.float32)
+def _as_work(xs: Sequence[Optional[np.ndarray]]) -> list[Optional[np.ndarray]]:
+    """Float inputs in the work type (float32; float64 stays float64); integer and bool inputs as they are."""
+    out: list[Optional[np.ndarray]] = []
+    for x in xs:
+        if x is None:
+            out.append(None)
+            continue
+        x = np.asarray(x)
+        out.append(x.astype(np.float32) if x.dtype.kind == "f" and x.dtype != np.float64 else x)
+    return out
 
 
-def _as_f32(xs: Sequence[Optional[np.ndarray]]) -> list[Optional[np.ndarray]]:
-    return [None if x is None else np.asarray(x).astype(np.float32) for x in xs]
+def _output(y: np.ndarray, precision: str) -> np.ndarray:
+    """A float result rounded once to float16 at fp16; anything else in its own type."""
+    return y.astype(np.float16) if precision == "fp16" and y.dtype.kind == "f" else y
 
 
 def _fill_rows(
@@ -65,14 +87,14 @@ def _fill_rows(
     xs = [None if x is None else np.asarray(x) for x in inputs]
     if row_in_axis is None or row_is_reduced:
         with np.errstate(all="ignore"):
-            y = compute(_as_f32(xs), attrs)[0]
+            y = compute(_as_work(xs), attrs)[0]
         np.copyto(out_rows(out, start, stop, spec), out_rows(y, start, stop, spec), casting="unsafe")
         return
     index = [slice(None)] * xs[0].ndim
     index[row_in_axis] = slice(start, stop)
     part = [xs[0][tuple(index)]] + xs[1:]  # other inputs are parameters, never split
     with np.errstate(all="ignore"):
-        y = compute(_as_f32(part), attrs)[0]
+        y = compute(_as_work(part), attrs)[0]
     np.copyto(out_rows(out, start, stop, spec), y, casting="unsafe")
 
 
@@ -84,7 +106,6 @@ def _kernel(
     spec: int = ROW_AXIS,
 ) -> Kernel:
     """Wrap a whole-tensor fp32 ``compute`` into run / run_rows at ``precision``, split along ``spec``."""
-    dtype = _float_dtype(precision)
 
     def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
         xs = [None if x is None else np.asarray(x) for x in inputs]
@@ -94,8 +115,8 @@ def _kernel(
     def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
         xs = [None if x is None else np.asarray(x) for x in inputs]
         with np.errstate(all="ignore"):
-            ys = compute(_as_f32(xs), attrs)
-        return (ys[0].astype(dtype),) + tuple(ys[1:])
+            ys = compute(_as_work(xs), attrs)
+        return (_output(ys[0], precision),) + tuple(ys[1:])
 
     return Kernel(op_type, precision, run, run_rows, row_axis=spec)
 
@@ -240,6 +261,176 @@ def _no_axes(xs: list[np.ndarray], attrs: Attrs) -> list[int]:
     return []
 
 
+# --------------------------------------------------------------------------- more reductions
+
+#: reduce op -> (its computation over axes of the work-type input (keepdims), value of an empty reduction)
+_REDUCTIONS: dict[str, Callable[[np.ndarray, tuple[int, ...]], np.ndarray]] = {
+    "ReduceSum": lambda x, axes: np.sum(x, axis=axes, keepdims=True, dtype=x.dtype),
+    "ReduceProd": lambda x, axes: np.prod(x, axis=axes, keepdims=True, dtype=x.dtype),
+    "ReduceMax": lambda x, axes: _extreme(np.max, x, axes),
+    "ReduceMin": lambda x, axes: _extreme(np.min, x, axes),
+    "ReduceL1": lambda x, axes: np.sum(np.abs(x), axis=axes, keepdims=True),
+    "ReduceL2": lambda x, axes: np.sqrt(np.sum(x * x, axis=axes, keepdims=True)),
+    "ReduceSumSquare": lambda x, axes: np.sum(x * x, axis=axes, keepdims=True, dtype=x.dtype),
+    "ReduceLogSum": lambda x, axes: np.log(np.sum(x, axis=axes, keepdims=True)),
+    "ReduceLogSumExp": lambda x, axes: _log_sum_exp(x, axes),
+}
+#: reductions that also take integer (and bool) data, computed in its own type
+_INTEGER_REDUCTIONS = ("ReduceSum", "ReduceProd", "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL1")
+
+
+def _extreme(fn: Callable[..., np.ndarray], x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Max / Min over ``axes``; an empty reduction gives the type's lowest (Max) or highest (Min) value."""
+    if x.size and all(x.shape[a] for a in axes):
+        return fn(x, axis=axes, keepdims=True)
+    shape = [1 if a in axes else d for a, d in enumerate(x.shape)]
+    if x.dtype == np.bool_:
+        return np.full(shape, fn is np.min, np.bool_)
+    info = np.finfo(x.dtype) if x.dtype.kind == "f" else np.iinfo(x.dtype)
+    lowest = -np.inf if x.dtype.kind == "f" else info.min
+    highest = np.inf if x.dtype.kind == "f" else info.max
+    return np.full(shape, lowest if fn is np.max else highest, x.dtype)
+
+
+def _log_sum_exp(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    if not x.size or not all(x.shape[a] for a in axes):
+        return np.log(np.sum(np.exp(x), axis=axes, keepdims=True))
+    top = np.max(x, axis=axes, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0)
+    return np.log(np.sum(np.exp(x - top), axis=axes, keepdims=True)) + top
+
+
+def _reduction(op_type: str) -> Compute:
+    fn = _REDUCTIONS[op_type]
+
+    def compute(xs: list[Optional[np.ndarray]], attrs: Attrs) -> tuple[np.ndarray, ...]:
+        x = xs[0]
+        if x.dtype.kind not in "f" and op_type not in _INTEGER_REDUCTIONS:
+            raise NotImplementedError(f"{op_type} of {x.dtype} data")
+        axes = _reduce_axes(xs, attrs)
+        if axes is None:
+            return (x.copy(),)
+        with np.errstate(all="ignore"):
+            y = fn(x, tuple(axes))
+        if not int(attrs.get("keepdims", 1)):
+            y = y.reshape([x.shape[a] for a in range(x.ndim) if a not in axes])
+        return (np.asarray(y, dtype=x.dtype),)
+
+    return compute
+
+
+def _arg_reduction(pick: Callable[..., np.ndarray]) -> Compute:
+    """ArgMax / ArgMin: int64 index along ``axis``; ``select_last_index`` picks the last of equal extremes."""
+
+    def compute(xs: list[Optional[np.ndarray]], attrs: Attrs) -> tuple[np.ndarray, ...]:
+        x = xs[0]
+        (axis,) = normalize_axes([attrs.get("axis", 0)], x.ndim)
+        if int(attrs.get("select_last_index", 0)):
+            flipped = np.flip(x, axis=axis)
+            index = x.shape[axis] - 1 - pick(flipped, axis=axis, keepdims=True)
+        else:
+            index = pick(x, axis=axis, keepdims=True)
+        if not int(attrs.get("keepdims", 1)):
+            index = np.squeeze(index, axis=axis)
+        return (index.astype(np.int64),)
+
+    return compute
+
+
+def _arg_axes(xs: list[np.ndarray], attrs: Attrs) -> tuple[Optional[int], bool]:
+    """Row mapping of ArgMax / ArgMin: as a reduction over ``axis``."""
+    return _reduce_rows(xs, {**attrs, "axes": [attrs.get("axis", 0)]})
+
+
+# --------------------------------------------------------------------------- more softmaxes and normalizations
+
+
+def _log_softmax(xs: list[Optional[np.ndarray]], attrs: Attrs) -> tuple[np.ndarray, ...]:
+    x = xs[0]
+    if x.size == 0:
+        return (x.copy(),)
+    (axis,) = _softmax_axis(xs, attrs)
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return (shifted - np.log(reduce_sum(np.exp(shifted), [axis])),)
+
+
+def _hardmax(xs: list[Optional[np.ndarray]], attrs: Attrs) -> tuple[np.ndarray, ...]:
+    x = xs[0]
+    (axis,) = _softmax_axis(xs, attrs)
+    y = np.zeros_like(x)
+    if x.size:
+        np.put_along_axis(y, np.argmax(x, axis=axis, keepdims=True), 1, axis=axis)
+    return (y,)
+
+
+def _lp_normalization(xs: list[Optional[np.ndarray]], attrs: Attrs) -> tuple[np.ndarray, ...]:
+    x = xs[0]
+    (axis,) = _softmax_axis(xs, attrs)
+    p = int(attrs.get("p", 2))
+    if p not in (1, 2):
+        raise ValueError(f"LpNormalization p must be 1 or 2, got {p}")
+    norm = np.sum(np.abs(x), axis=axis, keepdims=True) if p == 1 else np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
+    with np.errstate(all="ignore"):
+        return (np.where(norm == 0, x.dtype.type(0), x / norm),)
+
+
+def _rms_norm(xs: list[Optional[np.ndarray]], attrs: Attrs) -> tuple[np.ndarray, ...]:
+    x, scale = xs[0], xs[1]
+    axes = _ln_axes(xs, attrs)
+    n = x.dtype.type(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    mean_square = reduce_sum(x * x, axes) / n
+    return (x / np.sqrt(mean_square + x.dtype.type(attrs.get("epsilon", 1e-5))) * scale,)
+
+
+def _normalize_groups(x: np.ndarray, groups: int, epsilon: float) -> np.ndarray:
+    """(x - mean) / sqrt(var + epsilon) over each (sample, group of channels) of an (N, C, ...) tensor."""
+    n_count, channels = x.shape[:2]
+    if groups < 1 or channels % groups:
+        raise ValueError(f"{channels} channels do not split into {groups} groups")
+    g = x.reshape(n_count, groups, -1)
+    mean = g.mean(axis=2, keepdims=True)
+    var = ((g - mean) ** 2).mean(axis=2, keepdims=True)
+    return ((g - mean) / np.sqrt(var + x.dtype.type(epsilon))).reshape(x.shape)
+
+
+def _channel_param(value: np.ndarray, x: np.ndarray, groups: int) -> np.ndarray:
+    """A per-channel scale or bias shaped to broadcast over (N, C, ...); a per-group one is spread."""
+    v = np.asarray(value, x.dtype).reshape(-1)
+    channels = x.shape[1]
+    if v.size == groups and groups != channels:
+        v = np.repeat(v, channels // groups)
+    if v.size != channels:
+        raise ValueError(f"scale / bias hold {v.size} values for {channels} channels")
+    return v.reshape((1, channels) + (1,) * (x.ndim - 2))
+
+
+def _instance_norm(xs: list[Optional[np.ndarray]], attrs: Attrs) -> tuple[np.ndarray, ...]:
+    x = xs[0]
+    y = _normalize_groups(x, x.shape[1], float(attrs.get("epsilon", 1e-5)))
+    return (y * _channel_param(xs[1], x, x.shape[1]) + _channel_param(xs[2], x, x.shape[1]),)
+
+
+def _group_norm(xs: list[Optional[np.ndarray]], attrs: Attrs) -> tuple[np.ndarray, ...]:
+    x = xs[0]
+    if "num_groups" not in attrs:
+        raise ValueError("GroupNormalization needs num_groups")
+    groups = int(attrs["num_groups"])
+    y = _normalize_groups(x, groups, float(attrs.get("epsilon", 1e-5)))
+    return (y * _channel_param(xs[1], x, groups) + _channel_param(xs[2], x, groups),)
+
+
+def _whole(op_type: str, precision: str, compute: Compute) -> Kernel:
+    """A kernel computing the whole tensor only (normalizations over every spatial position)."""
+
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        xs = [None if x is None else np.asarray(x) for x in inputs]
+        with np.errstate(all="ignore"):
+            ys = compute(_as_work(xs), attrs)
+        return (_output(ys[0], precision),) + tuple(ys[1:])
+
+    return Kernel(op_type, precision, run)
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -250,7 +441,23 @@ def _kernels_for(precision: str) -> tuple[Kernel, ...]:
         _kernel("BatchNormalization", precision, _batch_norm, _rows_unless(_no_axes, 2), spec=2),
         _kernel("ReduceMean", precision, _reduce_mean, _reduce_rows),
         _kernel("LRN", precision, _lrn, _rows_unless(_no_axes, 2), spec=2),
+        *(_kernel(op, precision, _reduction(op), _reduce_rows) for op in _REDUCTIONS),
+        _kernel("ArgMax", precision, _arg_reduction(np.argmax), _arg_axes),
+        _kernel("ArgMin", precision, _arg_reduction(np.argmin), _arg_axes),
+        _kernel("LogSoftmax", precision, _log_softmax, _rows_unless(_softmax_axis)),
+        _kernel("Hardmax", precision, _hardmax, _rows_unless(_softmax_axis)),
+        _kernel("LpNormalization", precision, _lp_normalization, _rows_unless(_softmax_axis)),
+        _kernel("RMSNormalization", precision, _rms_norm, _rows_unless(_ln_axes)),
+        _whole("InstanceNormalization", precision, _instance_norm),
+        _whole("GroupNormalization", precision, _group_norm),
     )
 
 
-KERNELS: tuple[Kernel, ...] = (*_kernels_for("fp32"), *_kernels_for("fp16"))
+KERNELS: tuple[Kernel, ...] = (
+    *_kernels_for("fp32"),
+    *_kernels_for("fp16"),
+    # on int8 / uint8 tensors: the reductions that are exact on integers, and the arg reductions
+    *(_kernel(op, "int8", _reduction(op), _reduce_rows) for op in ("ReduceMax", "ReduceMin")),
+    _kernel("ArgMax", "int8", _arg_reduction(np.argmax), _arg_axes),
+    _kernel("ArgMin", "int8", _arg_reduction(np.argmin), _arg_axes),
+)

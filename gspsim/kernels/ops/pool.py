@@ -1,15 +1,20 @@
-"""Pooling kernels: MaxPool, AveragePool, GlobalAveragePool and com.microsoft QLinear(Global)AveragePool.
+"""Pooling kernels: MaxPool, AveragePool, LpPool, the global pools and com.microsoft QLinear(Global)AveragePool.
 
-Semantics are ONNX opset 20 for 1-D and 2-D pools (a 1-D pool runs as a 2-D
-one with a unit W axis), with onnxruntime's choices where ONNX leaves room:
+Semantics are ONNX's (opset 22) for pools of any spatial rank: 1-D and 2-D
+float32/float16/int8 pools run on Numba image loops (a 1-D pool as a 2-D one
+with a unit W axis), 3-D and higher ones, float64 data, LpPool and MaxPool's
+Indices output on the numpy taps of ``_window_nd.py``; onnxruntime's choices
+where ONNX leaves room:
 
 * ``ceil_mode``: a last window that would start in the end padding is dropped.
 * AveragePool: the sum covers the taps inside the image; the divisor is their
   number, or with ``count_include_pad`` the number of taps inside the padded
   extent (a ceil-mode window hanging past the end padding does not count the
   positions beyond it).
-* MaxPool's optional second output (Indices) is not produced: the kernel
-  returns Y only.
+* MaxPool's optional second output (Indices): the flat index of the first
+  maximum in (N, C, spatial...) order (``storage_order=1``: the spatial axes
+  column-major), padding never counted; only nodes that use it compute it
+  (``Kernel.run_all``).
 
 Precisions: fp32; fp16 (float16 storage in and out, computed in float32 and
 rounded once to float16 at the output; exact for MaxPool); int8 (MaxPool on
@@ -28,8 +33,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel
-from ._conv_geometry import Window2D, as_image, pool_window
+from ...optable.kernel import Attrs, Inputs, Kernel
+from ._conv_geometry import AxisWindow, Window2D, as_image, pool_window, window_axes
+from ._window_nd import avg_pool_nd, lp_pool_nd, max_pool_nd
 from ._pool_jit import avg_pool_rows, max_pool_rows, qlinear_avg_pool_rows, qlinear_global_avg
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float16))
@@ -61,27 +67,76 @@ def _float_band(x4: np.ndarray, win: Window2D, start: int, stop: int) -> tuple[n
     return band.reshape(-1, hi - lo, x4.shape[3]), lo
 
 
-def _kernel(op: str, precision: str, rows_fn: BlockFn) -> Kernel:
-    """A windowed pool's Kernel: ``run`` and ``run_rows`` both come from one row-range function."""
+def _axes(x: np.ndarray, attrs: Attrs) -> list[AxisWindow]:
+    kernel = attrs.get("kernel_shape")
+    if not kernel:
+        raise ValueError("pool needs kernel_shape")
+    return window_axes(x.shape, [int(k) for k in kernel], attrs, bool(int(attrs.get("ceil_mode", 0))))
+
+
+def _kernel(op: str, precision: str, rows_fn: BlockFn, nd_fn: BlockFn, image_dtypes: tuple[np.dtype, ...],
+            run_all: Optional[Callable[[Inputs, Attrs], tuple]] = None) -> Kernel:
+    """A windowed pool's Kernel: ``run`` and ``run_rows`` both come from one row-range function.
+
+    ``rows_fn`` is the image loop (1-D and 2-D data of ``image_dtypes``); ``nd_fn``
+    serves every other rank and type, with the output shape ``(N, C, rows, ...)``.
+    """
+
+    def on_image(x: np.ndarray) -> bool:
+        return x.ndim in (3, 4) and x.dtype in image_dtypes
 
     def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
         x = np.asarray(inputs[0])
+        if not on_image(x):
+            return (nd_fn(x, attrs, 0, _axes(x, attrs)[0].out),)
         win = pool_window(x.shape, attrs)
         return (rows_fn(x, attrs, 0, win.out_h).reshape(_out_shape(x, win.out_h, win.out_w)),)
 
     def run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop: int) -> None:
+        x = np.asarray(inputs[0])
+        if not on_image(x):
+            out[:, :, start:stop] = nd_fn(x, attrs, start, stop)
+            return
         out4 = _check_rows(out, start, stop)
-        out4[:, :, start:stop] = rows_fn(np.asarray(inputs[0]), attrs, start, stop)
+        out4[:, :, start:stop] = rows_fn(x, attrs, start, stop)
 
-    return Kernel(op, precision, run, run_rows, 2)
+    return Kernel(op, precision, run, run_rows, 2, run_all=run_all)
+
+
+def _max_nd(x: np.ndarray, attrs: Attrs, start: int, stop: int) -> np.ndarray:
+    return max_pool_nd(x, _axes(x, attrs), start, stop, _storage_order(attrs))[0]
+
+
+def _max_pool_with_indices(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    x = np.asarray(inputs[0])
+    axes = _axes(x, attrs)
+    return max_pool_nd(x, axes, 0, axes[0].out, _storage_order(attrs))
+
+
+def _avg_nd(x: np.ndarray, attrs: Attrs, start: int, stop: int) -> np.ndarray:
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f"AveragePool of {x.dtype} data")
+    return avg_pool_nd(x, _axes(x, attrs), start, stop, bool(int(attrs.get("count_include_pad", 0))))
+
+
+def _lp_nd(x: np.ndarray, attrs: Attrs, start: int, stop: int) -> np.ndarray:
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f"LpPool of {x.dtype} data")
+    return lp_pool_nd(x, _axes(x, attrs), start, stop, float(attrs.get("p", 2)))
+
+
+def _storage_order(attrs: Attrs) -> int:
+    order = int(attrs.get("storage_order", 0))
+    if order not in (0, 1):
+        raise ValueError("storage_order must be 0 or 1")
+    return order
 
 
 # --------------------------------------------------------------------------- MaxPool / AveragePool
 
 
 def _max_pool(x: np.ndarray, attrs: Attrs, start: int, stop: int) -> np.ndarray:
-    if int(attrs.get("storage_order", 0)) not in (0, 1):
-        raise ValueError("storage_order must be 0 or 1")
+    _storage_order(attrs)
     x4 = as_image(x)
     win = pool_window(x.shape, attrs)
     n_count, c_count, h, _ = x4.shape
@@ -118,14 +173,40 @@ def _avg_pool(x: np.ndarray, attrs: Attrs, start: int, stop: int) -> np.ndarray:
 
 
 def _global_avg_pool(x: np.ndarray, attrs: Attrs, start: int, stop: int) -> np.ndarray:
-    if x.dtype not in _FLOATS:
-        raise TypeError(f"GlobalAveragePool kernel takes float32/float16, got {x.dtype}")
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f"GlobalAveragePool of {x.dtype} data")
     if x.ndim < 3:
         raise ValueError("GlobalAveragePool needs (N, C, spatial...) input")
     n_count, c_count = x.shape[:2]
     flat = x.reshape(n_count, c_count, -1)
-    mean = flat.sum(axis=2, dtype=np.float32) / np.float32(flat.shape[2])
+    work = np.float64 if x.dtype == np.float64 else np.float32
+    mean = flat.sum(axis=2, dtype=work) / work(max(1, flat.shape[2]))
     return np.broadcast_to(mean.astype(x.dtype)[:, :, None, None], (n_count, c_count, stop - start, 1))
+
+
+def _global_reduce(reduce: Callable[[np.ndarray], np.ndarray]) -> Callable[[Inputs, Attrs], tuple]:
+    """GlobalMaxPool / GlobalLpPool: ``reduce`` over the flattened spatial axes, kept as size-1 axes."""
+
+    def run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+        x = np.asarray(inputs[0])
+        if x.ndim < 3:
+            raise ValueError("a global pool needs (N, C, spatial...) input")
+        flat = x.reshape(x.shape[0], x.shape[1], -1)
+        return (np.asarray(reduce(flat, attrs)).astype(x.dtype).reshape(x.shape[:2] + (1,) * (x.ndim - 2)),)
+
+    return run
+
+
+def _global_max(flat: np.ndarray, attrs: Attrs) -> np.ndarray:
+    return flat.max(axis=2)
+
+
+def _global_lp(flat: np.ndarray, attrs: Attrs) -> np.ndarray:
+    if flat.dtype.kind != "f":
+        raise NotImplementedError(f"GlobalLpPool of {flat.dtype} data")
+    p = float(attrs.get("p", 2))
+    work = np.float64 if flat.dtype == np.float64 else np.float32
+    return (np.abs(flat.astype(work)) ** work(p)).sum(axis=2) ** work(1.0 / p)
 
 
 def _global_run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
@@ -240,12 +321,34 @@ def _qlinear_global_run_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, star
     out4[:, :, start:stop] = _qlinear_global_rows(x, _qparams(inputs), stop - start)
 
 
+def _max_unpool(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """MaxPool's inverse: each value written at its flat index (MaxPool's Indices) into zeros."""
+    x, indices = np.asarray(inputs[0]), np.asarray(inputs[1]).astype(np.int64)
+    kernel = [int(k) for k in attrs.get("kernel_shape") or []]
+    rank = len(kernel)
+    strides = [int(s) for s in attrs.get("strides") or [1] * rank]
+    pads = [int(p) for p in attrs.get("pads") or [0] * (2 * rank)]
+    inferred = list(x.shape[:2]) + [(x.shape[2 + i] - 1) * strides[i] - pads[i] - pads[rank + i] + kernel[i]
+                                    for i in range(rank)]
+    flat = np.zeros(int(np.prod(inferred)), x.dtype)
+    flat[indices.reshape(-1)] = x.reshape(-1)
+    y = flat.reshape(inferred)
+    shape_in = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
+    if shape_in is None:
+        return (y,)
+    out = np.zeros([int(d) for d in np.asarray(shape_in).reshape(-1)], x.dtype)
+    out[tuple(slice(0, d) for d in inferred)] = y
+    return (out,)
+
+
+_MAX_IMAGE = (*_FLOATS, *_INTS)
 KERNELS: tuple[Kernel, ...] = (
-    _kernel("MaxPool", "fp32", _max_pool),
-    _kernel("MaxPool", "fp16", _max_pool),
-    _kernel("MaxPool", "int8", _max_pool),
-    _kernel("AveragePool", "fp32", _avg_pool),
-    _kernel("AveragePool", "fp16", _avg_pool),
+    *(_kernel("MaxPool", p, _max_pool, _max_nd, _MAX_IMAGE, _max_pool_with_indices) for p in ("fp32", "fp16", "int8")),
+    *(_kernel("AveragePool", p, _avg_pool, _avg_nd, _FLOATS) for p in ("fp32", "fp16")),
+    *(_kernel("LpPool", p, _lp_nd, _lp_nd, ()) for p in ("fp32", "fp16")),
+    *(Kernel("GlobalMaxPool", p, _global_reduce(_global_max)) for p in ("fp32", "fp16", "int8")),
+    *(Kernel("MaxUnpool", p, _max_unpool) for p in ("fp32", "fp16", "int8")),
+    *(Kernel("GlobalLpPool", p, _global_reduce(_global_lp)) for p in ("fp32", "fp16")),
     Kernel("GlobalAveragePool", "fp32", _global_run, _global_run_rows, 2),
     Kernel("GlobalAveragePool", "fp16", _global_run, _global_run_rows, 2),
     Kernel("QLinearAveragePool", "int8", _qlinear_avg_run, _qlinear_avg_run_rows, 2),

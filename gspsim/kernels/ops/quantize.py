@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel
+from ...optable.kernel import Attrs, Inputs, Kernel
 from ._layout_common import (
     attr_int,
     check_row_rank,

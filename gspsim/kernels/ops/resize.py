@@ -1,4 +1,4 @@
-"""Resize kernels: nearest (any rank, any dtype) and bilinear (2-D and NCHW 4-D, float).
+"""Resize kernels: nearest (any rank, any dtype), linear and cubic (float), every ONNX option.
 
 Registered for fp32, fp16 and int8 (int8 graphs resize quantized tensors,
 which only nearest mode handles: integer linear resizing is refused).  The
@@ -7,9 +7,10 @@ coordinate arithmetic mirrors onnxruntime's CPU kernel (see
 with onnxruntime's term order, float16 data being widened to float32 and the
 result rounded back.
 
-Unsupported, with a clear error: cubic mode, antialias, tf_crop_and_resize,
-nearest mode with half_pixel_symmetric, and linear resizing of layouts other than
-2-D or NCHW with N and C scales 1.
+Cubic mode, antialias, tf_crop_and_resize, nearest mode with
+half_pixel_symmetric and linear resizing of layouts other than 2-D or NCHW
+(with N and C scales 1) run through ``_resize_interp.py``: one interpolation
+matrix per axis, ONNX's reference formulas, float64 sums.
 
 ``run_rows`` fills output rows ``[start, stop)`` along ``row_axis = 2``
 (H of NCHW); ``out`` is the whole output or a buffer of ``stop - start`` rows.
@@ -20,8 +21,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..registry import Attrs, Inputs, Kernel
+from ...optable.kernel import Attrs, Inputs, Kernel
 from ._layout_common import check_row_rank, contiguous, rows_dest
+from ._resize_interp import interpolate
 from ._resize_plan import ResizePlan, linear_layout, linear_taps, make_plan, nearest_index
 
 #: Output axis that ``run_rows`` splits (H of an NCHW tensor).
@@ -109,6 +111,8 @@ def resize_run(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
     plan = make_plan(inputs, attrs)
     if plan.is_copy:
         return (np.array(x, order="C"),)
+    if plan.needs_interpolation_matrices:
+        return (interpolate(x, plan, list(plan.rois)),)
     if plan.mode == "nearest":
         return (contiguous(_nearest_block(x, plan, -1, 0, 0)),)
     h_axis = x.ndim - 2
@@ -123,6 +127,9 @@ def resize_rows(inputs: Inputs, attrs: Attrs, out: np.ndarray, start: int, stop:
     dest = rows_dest(out, ROW_AXIS, start, stop, plan.out_shape[ROW_AXIS])
     if plan.is_copy:
         dest[...] = x[:, :, start:stop]
+        return
+    if plan.needs_interpolation_matrices:
+        dest[...] = interpolate(x, plan, list(plan.rois), ROW_AXIS, start, stop)
         return
     if plan.mode == "nearest":
         dest[...] = _nearest_block(x, plan, ROW_AXIS, start, stop)
