@@ -204,11 +204,11 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
         ),
         epilog="example:\n  python -m gspsim compare model.onnx --schedulers all --csv compare.csv\n"
                "  python -m gspsim compare model.onnx --schedulers heft,round-robin,mypkg.sched:MyScheduler",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_SchedulerNamesHelpFormatter,
     )
     p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
     p.add_argument("--schedulers", default="all", metavar="LIST",
-                   help="'all' or comma-separated names: built-ins (" + ", ".join(_builtin_names()) + "), "
+                   help="'all' or comma-separated names: built-ins (" + _BUILTIN_SCHEDULERS + "), "
                         "entry points of group gspsim.schedulers, or package.module:Class (default: all)")
     p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
     p.add_argument("--mode", default=None, choices=["streaming", "layer"],
@@ -228,6 +228,20 @@ def _builtin_names() -> list[str]:
     from .scheduling import scheduler_names
 
     return scheduler_names()
+
+
+#: stands for the built-in scheduler names in help text, filled in when the help is printed
+_BUILTIN_SCHEDULERS = "{builtin_schedulers}"
+
+
+class _SchedulerNamesHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Fills in the scheduler names only when ``compare --help`` prints them: listing them imports the schedulers."""
+
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
+        text = super()._get_help_string(action)
+        if text and _BUILTIN_SCHEDULERS in text:
+            text = text.replace(_BUILTIN_SCHEDULERS, ", ".join(_builtin_names()))
+        return text
 
 
 def build_parser() -> argparse.ArgumentParser:
