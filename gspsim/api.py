@@ -127,6 +127,7 @@ def prepare_precision(graph: DataflowGraph, options: SimOptions, max_memory_byte
 
         graph = fuse_qdq(graph)
     elif options.precision == "int8":
+        from .calibration_cache import calibration_ranges
         from .passes.quantize import load_calibration, quantize_graph, synthetic_calibration
 
         if options.calibration:
@@ -136,7 +137,8 @@ def prepare_precision(graph: DataflowGraph, options: SimOptions, max_memory_byte
             calibration = synthetic_calibration(graph, options.calibration_samples, options.seed + 10_000)
         # nodes (or op types) the precision map sends to a float precision stay float
         keep_float = {key for key, value in options.precision_map if value != "int8"}
-        graph = quantize_graph(graph, calibration, calibrator=options.calibrator, keep_float=keep_float)
+        ranges = calibration_ranges(graph, calibration, options.calibrator)  # cached on disk, by content
+        graph = quantize_graph(graph, calibration, calibrator=options.calibrator, keep_float=keep_float, ranges=ranges)
     return assign_precision(graph, options.precision, dict(options.precision_map))
 
 
