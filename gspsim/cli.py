@@ -192,6 +192,32 @@ def _add_hw_parser(sub: argparse._SubParsersAction) -> None:
                       help="print the chip as a TOML file you can save, edit and run with --hw FILE.toml")
 
 
+def _add_warmup_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "warmup", help="compile the Numba kernels ahead of time (the first run then starts at full speed)",
+        description=("Simulate each MODEL (default: the bundled models) at fp32, fp16, bf16 and int8, streaming and "
+                     "layer, so that Numba compiles every kernel they call and caches it in the user's cache "
+                     "directory (GSPSIM_CACHE_DIR, else ~/.cache/gspsim/numba). Later runs load the cached kernels. "
+                     "A second warm-up compiles nothing."),
+    )
+    p.add_argument("model", nargs="*", help="ONNX file(s) whose kernels to compile (default: the bundled models)")
+    p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+
+
+def cmd_warmup(args: argparse.Namespace, console: Console) -> int:
+    from .models import BUNDLED_MODELS, bundled_model_path
+    from .warmup import warm_up
+
+    models = args.model or [str(bundled_model_path(name)) for name in BUNDLED_MODELS]
+    steps = warm_up(models, args.hw, on_step=lambda s: console.print(
+        f"{markup_safe(s.model)} {s.precision} {s.mode}: {s.compiled} kernel(s) compiled, {s.seconds:.1f} s",
+        highlight=False))
+    console.print(f"warm-up done: {sum(s.compiled for s in steps)} kernel(s) compiled in "
+                  f"{sum(s.seconds for s in steps):.1f} s", highlight=False)
+    return 0
+
+
 def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare",
@@ -253,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"gspsim {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,compare,sweep,plot,inspect,memory,hw}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,compare,sweep,plot,inspect,memory,hw,warmup}")
     sub.required = True
     _add_run_parser(sub)
     _add_compare_parser(sub)
@@ -262,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspect_parser(sub)
     _add_memory_parser(sub)
     _add_hw_parser(sub)
+    _add_warmup_parser(sub)
     _add_debug_option(parser, False)
     _add_debug_to_commands(parser)
     return parser
@@ -849,7 +876,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "plot": cmd_plot, "inspect": cmd_inspect,
-            "memory": cmd_memory, "hw": cmd_hw}
+            "memory": cmd_memory, "hw": cmd_hw, "warmup": cmd_warmup}
 
 
 #: the exit code of an unexpected error (a bug in gspsim): 0 success, 1 --check failed, 2 a user's mistake

@@ -1,0 +1,218 @@
+"""Whole-process benchmark: the commands users type, timed as whole processes, next to onnxruntime's.
+
+Usage::
+
+    python -m gspsim.models.export --out /tmp/bm --names resnet18-224
+    python benchmarks/bench_whole_process.py --model /tmp/bm/resnet18-224.onnx [--repeats 3] [--json PATH]
+        [--tree DIR]
+
+A user waits for the whole command, imports and all, not only for the simulation
+that ``bench_models.py`` times.  Every row is a fresh ``python -m gspsim ...``
+process (wall clock, best of ``--repeats`` after one untimed warm-up run, so the
+Numba cache is warm):
+
+* ``--version``, ``--help``, ``inspect MODEL``, ``run MODEL`` (fp32) and
+  ``run MODEL --precision int8`` on the given model and on the bundled default
+  model (``run`` without MODEL);
+* int8 twice: with the calibration cache warm (the second run of a model, what
+  best-of-N measures) and cold (the cache folder emptied before every run: a
+  model's first int8 run);
+* **onnxruntime**'s whole process on the same model and the same inputs
+  (``python -c`` importing onnxruntime and numpy, creating the session, running
+  once on the inputs ``gspsim run`` uses: seed 0, written to an .npz by gspsim
+  before timing), in the same benchmark run, so a busy machine slows both alike.
+
+Then the **phase split** of ``run MODEL --precision int8`` (calibration cache
+cold), one process with timers wrapped around gspsim's steps: imports (every
+module the command needs, imported up front), model loading and passes
+(``load_model``), calibration (``passes.quantize.calibrate``), quantization
+and the rest of compiling, the accuracy report (``accuracy_report``) and the
+simulation (``run_engine``, kernels executing); "other" is the remainder
+(inputs, results, printing).
+
+``--tree DIR`` times another checkout of gspsim (say ``git archive COMMIT``
+extracted to DIR): its processes run with ``PYTHONPATH=DIR``.  The benchmark
+uses its own ``GSPSIM_CACHE_DIR`` (a temporary folder) and the user's Numba cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ORT_SCRIPT = """
+import sys
+import numpy as np
+import onnxruntime as ort
+sess = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+feeds = dict(np.load(sys.argv[2]))
+sess.run(None, feeds)
+"""
+
+INPUTS_SCRIPT = """
+import sys
+import numpy as np
+from gspsim.api import load_model
+from gspsim.inputs import synthetic_inputs
+np.savez(sys.argv[2], **synthetic_inputs(load_model(sys.argv[1]), 0))
+"""
+
+#: (module, attribute, phase) wrapped with a timer in the phase-split process
+PHASE_FUNCTIONS: tuple[tuple[str, str, str], ...] = (
+    ("gspsim.api", "load_model", "load + passes"),
+    ("gspsim.passes.quantize", "calibrate", "calibration"),
+    ("gspsim.api", "prepare_graph", "precision + quantization (incl. calibration)"),
+    ("gspsim.api", "compile_model", "lowering"),
+    ("gspsim.api", "accuracy_report", "accuracy report"),
+    ("gspsim.api", "run_engine", "simulation"),
+)
+
+PHASE_SCRIPT = """
+import importlib, json, sys, time
+t0 = time.perf_counter()
+import gspsim.cli, gspsim.api, gspsim.passes.quantize, gspsim.accuracy, gspsim.engine, gspsim.results.build
+import gspsim.kernels.ops
+imports = time.perf_counter() - t0
+phases = {}
+def wrap(module, attr, phase):
+    mod = importlib.import_module(module)
+    inner = getattr(mod, attr)
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - start
+    setattr(mod, attr, timed)
+for module, attr, phase in json.loads(sys.argv[1]):
+    wrap(module, attr, phase)
+t1 = time.perf_counter()
+code = gspsim.cli.main(sys.argv[2:])
+phases["imports"] = imports
+phases["command"] = time.perf_counter() - t1
+print("PHASES" + json.dumps(phases))
+sys.exit(code)
+"""
+
+
+def _env(tree: Path, cache: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(tree) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["GSPSIM_CACHE_DIR"] = str(cache)
+    env.setdefault("NUMBA_CACHE_DIR", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                                          / "gspsim" / "numba"))
+    env["TERM"] = "dumb"
+    return env
+
+
+def _run(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(list(argv), env=env, cwd=cwd, capture_output=True, text=True, timeout=1800)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"error: {' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    return elapsed, done.stdout
+
+
+def best_of(argv: Sequence[str], env: dict[str, str], cwd: Path, repeats: int,
+            before_each: Optional[Path] = None) -> float:
+    """Best wall time of ``repeats`` runs after one untimed warm-up; ``before_each`` is emptied before every run."""
+    times = []
+    for i in range(repeats + 1):
+        if before_each is not None:
+            shutil.rmtree(before_each, ignore_errors=True)
+        elapsed, _ = _run(argv, env, cwd)
+        if i:
+            times.append(elapsed)
+    return min(times)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="the big model, e.g. ResNet-18 224 (see the usage above)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tree", default=str(ROOT), help="the gspsim checkout to time (default: this one)")
+    ap.add_argument("--json", metavar="PATH")
+    args = ap.parse_args(argv)
+    tree = Path(args.tree).resolve()
+    model = str(Path(args.model).resolve())
+    default_model = str(tree / "gspsim" / "models" / "small_cnn.onnx")
+    py = sys.executable
+    gsp = [py, "-m", "gspsim"]
+    with tempfile.TemporaryDirectory(prefix="gspsim-bench-") as tmp:
+        cache = Path(tmp) / "cache"
+        env = _env(tree, cache)
+        cwd = Path(tmp)
+        calibration_cache = cache / "calibration"
+        rows: list[tuple[str, str, float]] = []
+
+        def row(label: str, command: Sequence[str], before_each: Optional[Path] = None) -> float:
+            seconds = best_of(command, env, cwd, args.repeats, before_each)
+            rows.append((label, " ".join(["gspsim", *command[3:]]) if command[:3] == gsp else label, seconds))
+            print(f"{label:<44} {seconds:7.2f} s", file=sys.stderr, flush=True)
+            return seconds
+
+        figures: dict[str, float] = {}
+        figures["version"] = row("--version", [*gsp, "--version"])
+        figures["help"] = row("--help", [*gsp, "--help"])
+        for name, path in (("model", model), ("default", default_model)):
+            npz = str(Path(tmp) / f"{name}-inputs.npz")
+            _run([py, "-c", INPUTS_SCRIPT, path, npz], env, cwd)
+            target = [path] if name == "model" else []
+            short = Path(path).stem
+            figures[f"{name}_ort"] = row(f"onnxruntime fp32 {short}", [py, "-c", ORT_SCRIPT, path, npz])
+            figures[f"{name}_inspect"] = row(f"inspect {short}", [*gsp, "inspect", path])
+            figures[f"{name}_fp32"] = row(f"run {short}", [*gsp, "run", *target, "-q"])
+            figures[f"{name}_int8_warm"] = row(f"run {short} --precision int8 (calib. cached)",
+                                               [*gsp, "run", *target, "--precision", "int8", "-q"])
+            figures[f"{name}_int8_cold"] = row(f"run {short} --precision int8 (calib. cold)",
+                                               [*gsp, "run", *target, "--precision", "int8", "-q"],
+                                               before_each=calibration_cache)
+        shutil.rmtree(calibration_cache, ignore_errors=True)
+        phase_argv = [py, "-c", PHASE_SCRIPT, json.dumps(PHASE_FUNCTIONS), "run", model, "--precision", "int8", "-q"]
+        total, out = _run(phase_argv, env, cwd)
+        phases = json.loads(out.split("PHASES", 1)[1])
+    ratio_warm = figures["model_int8_warm"] / figures["model_ort"]
+    ratio_cold = figures["model_int8_cold"] / figures["model_ort"]
+    print(f"\ngspsim tree: {tree}   python {platform.python_version()}   best of {args.repeats}\n")
+    print("| command | whole process (s) |\n|---|---|")
+    for label, _, seconds in rows:
+        print(f"| `{label}` | {seconds:.2f} |")
+    print(f"\nint8 {Path(model).stem} / onnxruntime fp32: {ratio_warm:.1f}x (calibration cached), "
+          f"{ratio_cold:.1f}x (cold)")
+    print(f"\nphase split of `run {Path(model).name} --precision int8` (calibration cold), whole process "
+          f"{total:.2f} s:\n\n| phase | s |\n|---|---|")
+    calibration = phases.get("calibration", 0.0)
+    split = {
+        "imports": phases["imports"],
+        "load + passes": phases.get("load + passes", 0.0),
+        "calibration": calibration,
+        "quantization and precision pass (without calibration)":
+            phases.get("precision + quantization (incl. calibration)", 0.0) - calibration,
+        "lowering": phases.get("lowering", 0.0),
+        "accuracy report": phases.get("accuracy report", 0.0),
+        "simulation (kernels executing)": phases.get("simulation", 0.0),
+    }
+    split["other (inputs, results, printing, interpreter start)"] = total - sum(split.values())
+    for phase, seconds in split.items():
+        print(f"| {phase} | {seconds:.2f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"tree": str(tree), "repeats": args.repeats, "figures": figures,
+                                               "ratio_int8_warm": ratio_warm, "ratio_int8_cold": ratio_cold,
+                                               "phases": split, "phase_process_s": total}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
