@@ -14,20 +14,22 @@ Numba cache is warm):
 * ``--version``, ``--help``, ``inspect MODEL``, ``run MODEL`` (fp32) and
   ``run MODEL --precision int8`` on the given model and on the bundled default
   model (``run`` without MODEL);
-* int8 twice: with the calibration cache warm (the second run of a model, what
-  best-of-N measures) and cold (the cache folder emptied before every run: a
+* int8 twice: with the content cache warm (calibration ranges and accuracy
+  report of the second run of a model, what best-of-N measures; see
+  gspsim/content_cache.py) and cold (its folders emptied before every run: a
   model's first int8 run);
 * **onnxruntime**'s whole process on the same model and the same inputs
   (``python -c`` importing onnxruntime and numpy, creating the session, running
   once on the inputs ``gspsim run`` uses: seed 0, written to an .npz by gspsim
   before timing), in the same benchmark run, so a busy machine slows both alike.
 
-Then the **phase split** of ``run MODEL --precision int8`` (calibration cache
-cold), one process with timers wrapped around gspsim's steps: imports (every
+Then the **phase split** of ``run MODEL --precision int8``, content cache cold
+and warm, one process each, with timers wrapped around gspsim's steps: imports (every
 module the command needs, imported up front), model loading and passes
 (``load_model``), calibration (``passes.quantize.calibrate``), quantization
-and the rest of compiling, the accuracy report (``accuracy_report``) and the
-simulation (``run_engine``, kernels executing); "other" is the remainder
+and the precision pass, lowering (``compile_model``), the accuracy report
+(``accuracy_report``), the content cache's keys (hashing graphs and inputs) and
+the simulation (``run_engine``, kernels executing); "other" is the remainder
 (inputs, results, printing).
 
 ``--tree DIR`` times another checkout of gspsim (say ``git archive COMMIT``
@@ -74,7 +76,10 @@ PHASE_FUNCTIONS: tuple[tuple[str, str, str], ...] = (
     ("gspsim.passes.quantize", "calibrate", "calibration"),
     ("gspsim.api", "prepare_graph", "precision + quantization (incl. calibration)"),
     ("gspsim.api", "compile_model", "lowering"),
-    ("gspsim.api", "accuracy_report", "accuracy report"),
+    ("gspsim.api", "accuracy_report", "accuracy report"),  # before the content cache: api calls it directly
+    ("gspsim.accuracy", "accuracy_report", "accuracy report"),  # with it: gspsim.content_cache calls it
+    ("gspsim.content_cache", "calibration_key", "calibration cache key"),
+    ("gspsim.content_cache", "accuracy_key", "accuracy cache key"),
     ("gspsim.api", "run_engine", "simulation"),
 )
 
@@ -86,8 +91,13 @@ import gspsim.kernels.ops
 imports = time.perf_counter() - t0
 phases = {}
 def wrap(module, attr, phase):
-    mod = importlib.import_module(module)
-    inner = getattr(mod, attr)
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return  # a checkout without that module
+    inner = getattr(mod, attr, None)
+    if inner is None:
+        return
     def timed(*args, **kwargs):
         start = time.perf_counter()
         try:
@@ -125,17 +135,41 @@ def _run(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, st
     return elapsed, done.stdout
 
 
+def _empty(folders: Sequence[Path]) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def best_of(argv: Sequence[str], env: dict[str, str], cwd: Path, repeats: int,
-            before_each: Optional[Path] = None) -> float:
-    """Best wall time of ``repeats`` runs after one untimed warm-up; ``before_each`` is emptied before every run."""
+            before_each: Sequence[Path] = ()) -> float:
+    """Best wall time of ``repeats`` runs after one untimed warm-up; ``before_each`` folders are emptied first."""
     times = []
     for i in range(repeats + 1):
-        if before_each is not None:
-            shutil.rmtree(before_each, ignore_errors=True)
+        _empty(before_each)
         elapsed, _ = _run(argv, env, cwd)
         if i:
             times.append(elapsed)
     return min(times)
+
+
+def _split(phases: dict[str, float], total: float) -> dict[str, float]:
+    """The timers' figures as disjoint phases of one whole process (``total``, wall clock from outside)."""
+    calibration = phases.get("calibration", 0.0)
+    calibration_key = phases.get("calibration cache key", 0.0)
+    split = {
+        "imports": phases["imports"],
+        "load + passes": phases.get("load + passes", 0.0),
+        "calibration": calibration,
+        "cache keys (hashing graphs and inputs)": calibration_key + phases.get("accuracy cache key", 0.0),
+        "precision pass and quantization": phases.get("precision + quantization (incl. calibration)", 0.0)
+        - calibration - calibration_key,
+        "lowering": phases.get("lowering", 0.0),
+        "accuracy report": phases.get("accuracy report", 0.0),
+        "simulation (kernels executing)": phases.get("simulation", 0.0),
+    }
+    split["other (interpreter start, inputs, results, printing)"] = total - sum(split.values())
+    split["whole process"] = total
+    return split
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -154,10 +188,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cache = Path(tmp) / "cache"
         env = _env(tree, cache)
         cwd = Path(tmp)
-        calibration_cache = cache / "calibration"
+        content_cache = [cache / "calibration", cache / "accuracy"]
         rows: list[tuple[str, str, float]] = []
 
-        def row(label: str, command: Sequence[str], before_each: Optional[Path] = None) -> float:
+        def row(label: str, command: Sequence[str], before_each: Sequence[Path] = ()) -> float:
             seconds = best_of(command, env, cwd, args.repeats, before_each)
             rows.append((label, " ".join(["gspsim", *command[3:]]) if command[:3] == gsp else label, seconds))
             print(f"{label:<44} {seconds:7.2f} s", file=sys.stderr, flush=True)
@@ -174,43 +208,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             figures[f"{name}_ort"] = row(f"onnxruntime fp32 {short}", [py, "-c", ORT_SCRIPT, path, npz])
             figures[f"{name}_inspect"] = row(f"inspect {short}", [*gsp, "inspect", path])
             figures[f"{name}_fp32"] = row(f"run {short}", [*gsp, "run", *target, "-q"])
-            figures[f"{name}_int8_warm"] = row(f"run {short} --precision int8 (calib. cached)",
+            figures[f"{name}_int8_warm"] = row(f"run {short} --precision int8 (cache warm)",
                                                [*gsp, "run", *target, "--precision", "int8", "-q"])
-            figures[f"{name}_int8_cold"] = row(f"run {short} --precision int8 (calib. cold)",
+            figures[f"{name}_int8_cold"] = row(f"run {short} --precision int8 (cache cold)",
                                                [*gsp, "run", *target, "--precision", "int8", "-q"],
-                                               before_each=calibration_cache)
-        shutil.rmtree(calibration_cache, ignore_errors=True)
+                                               before_each=content_cache)
         phase_argv = [py, "-c", PHASE_SCRIPT, json.dumps(PHASE_FUNCTIONS), "run", model, "--precision", "int8", "-q"]
-        total, out = _run(phase_argv, env, cwd)
-        phases = json.loads(out.split("PHASES", 1)[1])
+        _empty(content_cache)
+        splits = {}
+        for cache_state in ("cold", "warm"):
+            total, out = _run(phase_argv, env, cwd)
+            splits[cache_state] = _split(json.loads(out.split("PHASES", 1)[1]), total)
     ratio_warm = figures["model_int8_warm"] / figures["model_ort"]
     ratio_cold = figures["model_int8_cold"] / figures["model_ort"]
     print(f"\ngspsim tree: {tree}   python {platform.python_version()}   best of {args.repeats}\n")
     print("| command | whole process (s) |\n|---|---|")
     for label, _, seconds in rows:
         print(f"| `{label}` | {seconds:.2f} |")
-    print(f"\nint8 {Path(model).stem} / onnxruntime fp32: {ratio_warm:.1f}x (calibration cached), "
+    print(f"\nint8 {Path(model).stem} / onnxruntime fp32: {ratio_warm:.1f}x (content cache warm), "
           f"{ratio_cold:.1f}x (cold)")
-    print(f"\nphase split of `run {Path(model).name} --precision int8` (calibration cold), whole process "
-          f"{total:.2f} s:\n\n| phase | s |\n|---|---|")
-    calibration = phases.get("calibration", 0.0)
-    split = {
-        "imports": phases["imports"],
-        "load + passes": phases.get("load + passes", 0.0),
-        "calibration": calibration,
-        "quantization and precision pass (without calibration)":
-            phases.get("precision + quantization (incl. calibration)", 0.0) - calibration,
-        "lowering": phases.get("lowering", 0.0),
-        "accuracy report": phases.get("accuracy report", 0.0),
-        "simulation (kernels executing)": phases.get("simulation", 0.0),
-    }
-    split["other (inputs, results, printing, interpreter start)"] = total - sum(split.values())
-    for phase, seconds in split.items():
-        print(f"| {phase} | {seconds:.2f} |")
+    for cache_state, split in splits.items():
+        print(f"\nphase split of `run {Path(model).name} --precision int8`, content cache {cache_state}, whole "
+              f"process {split['whole process']:.2f} s:\n\n| phase | s |\n|---|---|")
+        for phase, seconds in split.items():
+            print(f"| {phase} | {seconds:.2f} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"tree": str(tree), "repeats": args.repeats, "figures": figures,
                                                "ratio_int8_warm": ratio_warm, "ratio_int8_cold": ratio_cold,
-                                               "phases": split, "phase_process_s": total}, indent=1))
+                                               "phases": splits}, indent=1))
     return 0
 
 

@@ -37,7 +37,10 @@ _PUBLIC = {
     "load_model": ".api", "simulate": ".api",
 }
 
-__all__ = sorted([*_PUBLIC, "__version__"])
+__all__ = [
+    "GspsimError", "HardwareConfig", "Scheduler", "SimOptions", "SimResult", "__version__", "load_hardware",
+    "load_model", "simulate",
+]
 
 
 def __getattr__(name: str) -> Any:

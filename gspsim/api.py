@@ -20,7 +20,8 @@ from .engine import ENGINES, run_engine
 from .engine.options import MODES, SimOptions
 from .engine.program import Program, compile_program
 from .engine.records import Workload
-from .accuracy import AccuracyReport, accuracy_report
+from .accuracy import AccuracyReport
+from .content_cache import cached_accuracy_report
 from .errors import ConfigError
 from .frontend import import_onnx
 from .frontend.memory import format_bytes, resolve_limit
@@ -127,7 +128,7 @@ def prepare_precision(graph: DataflowGraph, options: SimOptions, max_memory_byte
 
         graph = fuse_qdq(graph)
     elif options.precision == "int8":
-        from .calibration_cache import calibration_ranges
+        from .content_cache import calibration_ranges
         from .passes.quantize import load_calibration, quantize_graph, synthetic_calibration
 
         if options.calibration:
@@ -326,7 +327,8 @@ def simulate_many(
         if options.accuracy_samples and (options.precision != "fp32" or options.precision_map or options.prune) \
                 and not is_quantized(source):
             reference = assign_precision(unpruned, "fp32")  # pruning is measured against the unpruned model
-            reports.append(accuracy_report(reference, graph, options.precision, options.accuracy_samples, options.seed))
+            reports.append(cached_accuracy_report(reference, graph, options.precision, options.accuracy_samples,
+                                                  options.seed))
         first = check_inputs(given, graph) if given is not None else synthetic_inputs(graph, options.seed)
         frame_inputs = ([first] + [synthetic_inputs(graph, options.seed + f) for f in range(1, options.frames)]
                         if options.execute else [])

@@ -21,7 +21,8 @@ import pytest
 from onnx import numpy_helper
 
 from gspsim import api
-from gspsim.calibration_cache import cache_folder, calibration_key, calibration_ranges
+from gspsim.accuracy import accuracy_report
+from gspsim.content_cache import accuracy_key, cache_folder, cached_accuracy_report, calibration_key, calibration_ranges
 from gspsim.engine.options import SimOptions
 from gspsim.models import bundled_model_path
 from gspsim.passes.quantize import calibrate, synthetic_calibration
@@ -175,6 +176,34 @@ def test_an_unwritable_cache_folder_does_not_fail_the_run(tmp_path: Path, monkey
     graph = api.load_model(SMALL_CNN)
     samples = synthetic_calibration(graph, 2, 0)
     assert calibration_ranges(graph, samples) == calibrate(graph, samples)
+
+
+def test_accuracy_reports_are_identical_with_the_cache_cold_warm_and_off(cache_dir: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = api.load_model(SMALL_CNN)
+    reference = api.prepare_graph(graph, SimOptions(precision="fp32"))
+    int8 = api.prepare_graph(graph, SimOptions(precision="int8", calibration_samples=4))
+    cold = cached_accuracy_report(reference, int8, "int8", 3, 0)
+    warm = cached_accuracy_report(reference, int8, "int8", 3, 0)
+    monkeypatch.setenv("GSPSIM_CALIBRATION_CACHE", "0")
+    assert cold == warm == cached_accuracy_report(reference, int8, "int8", 3, 0)
+    assert cold.samples == 3 and 0.9 < cold.cosine_similarity <= 1.0
+    assert len(list(cache_folder("accuracy").glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("change", [{"samples": 2}, {"seed": 1}, {"precision": "fp16"}])
+def test_a_changed_accuracy_setting_or_graph_is_reported_again(cache_dir: Path, change: dict) -> None:
+    graph = api.load_model(SMALL_CNN)
+    reference = api.prepare_graph(graph, SimOptions(precision="fp32"))
+    args = {"precision": "int8", "samples": 3, "seed": 0, **change}
+    other = api.prepare_graph(graph, SimOptions(precision=args["precision"], calibration_samples=4))
+    cached_accuracy_report(reference, api.prepare_graph(graph, SimOptions(precision="int8", calibration_samples=4)),
+                           "int8", 3, 0)
+    served = cached_accuracy_report(reference, other, args["precision"], args["samples"], args["seed"])
+    assert served == accuracy_report(reference, other, args["precision"], args["samples"], args["seed"])
+    assert len(list(cache_folder("accuracy").glob("*.json"))) == 2
+    assert accuracy_key(reference, other, args["precision"], args["samples"], args["seed"]) != \
+        accuracy_key(reference, other, "int8", 3, 0)
 
 
 # ---------------------------------------------------------------------------------------------- warm-up

@@ -825,7 +825,7 @@ def quantize_graph(
 
     ``keep_float`` names op types or nodes that must stay float.  ``ranges``
     are :func:`calibrate`'s result for these inputs when the caller has them
-    (gspsim.calibration_cache), else they are computed here.  The new
+    (gspsim.content_cache), else they are computed here.  The new
     graph's notes say what was quantized and what stayed float;
     :func:`node_precisions` gives it per node.
     """
