@@ -5,6 +5,7 @@ Usage::
     python -m gspsim.models.export --out /tmp/bm --names resnet18-224
     python benchmarks/bench_whole_process.py --model /tmp/bm/resnet18-224.onnx [--repeats 3] [--json PATH]
         [--tree DIR]
+    python benchmarks/bench_whole_process.py [--repeats 3]     # start-up and the bundled default model only
 
 A user waits for the whole command, imports and all, not only for the simulation
 that ``bench_models.py`` times.  Every row is a fresh ``python -m gspsim ...``
@@ -174,13 +175,14 @@ def _split(phases: dict[str, float], total: float) -> dict[str, float]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", required=True, help="the big model, e.g. ResNet-18 224 (see the usage above)")
+    ap.add_argument("--model", help="the big model, e.g. ResNet-18 224 (see the usage above); without it, only "
+                                    "the start-up rows and the bundled default model (no phase split)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--tree", default=str(ROOT), help="the gspsim checkout to time (default: this one)")
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args(argv)
     tree = Path(args.tree).resolve()
-    model = str(Path(args.model).resolve())
+    model = str(Path(args.model).resolve()) if args.model else None
     default_model = str(tree / "gspsim" / "models" / "small_cnn.onnx")
     py = sys.executable
     gsp = [py, "-m", "gspsim"]
@@ -200,7 +202,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         figures: dict[str, float] = {}
         figures["version"] = row("--version", [*gsp, "--version"])
         figures["help"] = row("--help", [*gsp, "--help"])
-        for name, path in (("model", model), ("default", default_model)):
+        for name, path in ((("model", model),) if model else ()) + (("default", default_model),):
             npz = str(Path(tmp) / f"{name}-inputs.npz")
             _run([py, "-c", INPUTS_SCRIPT, path, npz], env, cwd)
             target = [path] if name == "model" else []
@@ -213,22 +215,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             figures[f"{name}_int8_cold"] = row(f"run {short} --precision int8 (cache cold)",
                                                [*gsp, "run", *target, "--precision", "int8", "-q"],
                                                before_each=content_cache)
-        phase_argv = [py, "-c", PHASE_SCRIPT, json.dumps(PHASE_FUNCTIONS), "run", model, "--precision", "int8", "-q"]
+        phase_argv = [py, "-c", PHASE_SCRIPT, json.dumps(PHASE_FUNCTIONS), "run", str(model), "--precision", "int8",
+                      "-q"]
         _empty(content_cache)
         splits = {}
-        for cache_state in ("cold", "warm"):
+        for cache_state in ("cold", "warm") if model else ():
             total, out = _run(phase_argv, env, cwd)
             splits[cache_state] = _split(json.loads(out.split("PHASES", 1)[1]), total)
-    ratio_warm = figures["model_int8_warm"] / figures["model_ort"]
-    ratio_cold = figures["model_int8_cold"] / figures["model_ort"]
+    big = "model" if model else "default"
+    ratio_warm = figures[f"{big}_int8_warm"] / figures[f"{big}_ort"]
+    ratio_cold = figures[f"{big}_int8_cold"] / figures[f"{big}_ort"]
     print(f"\ngspsim tree: {tree}   python {platform.python_version()}   best of {args.repeats}\n")
     print("| command | whole process (s) |\n|---|---|")
     for label, _, seconds in rows:
         print(f"| `{label}` | {seconds:.2f} |")
-    print(f"\nint8 {Path(model).stem} / onnxruntime fp32: {ratio_warm:.1f}x (content cache warm), "
+    print(f"\nint8 {Path(model or default_model).stem} / onnxruntime fp32: {ratio_warm:.1f}x (content cache warm), "
           f"{ratio_cold:.1f}x (cold)")
     for cache_state, split in splits.items():
-        print(f"\nphase split of `run {Path(model).name} --precision int8`, content cache {cache_state}, whole "
+        print(f"\nphase split of `run {Path(str(model)).name} --precision int8`, content cache {cache_state}, whole "
               f"process {split['whole process']:.2f} s:\n\n| phase | s |\n|---|---|")
         for phase, seconds in split.items():
             print(f"| {phase} | {seconds:.2f} |")
