@@ -9,8 +9,10 @@ Usage::
 
 A user waits for the whole command, imports and all, not only for the simulation
 that ``bench_models.py`` times.  Every row is a fresh ``python -m gspsim ...``
-process (wall clock, best of ``--repeats`` after one untimed warm-up run, so the
-Numba cache is warm):
+process (best of ``--repeats`` after one untimed warm-up run, so the Numba cache is
+warm), in CPU seconds (user + system over all its threads, from
+``getrusage``) and wall seconds.  CPU time is the figure to compare on a
+shared machine: there the wall clock mostly measures waiting for a CPU.
 
 * ``--version``, ``--help``, ``inspect MODEL``, ``run MODEL`` (fp32) and
   ``run MODEL --precision int8`` on the given model and on the bundled default
@@ -25,7 +27,7 @@ Numba cache is warm):
   before timing), in the same benchmark run, so a busy machine slows both alike.
 
 Then the **phase split** of ``run MODEL --precision int8``, content cache cold
-and warm, one process each, with timers wrapped around gspsim's steps: imports (every
+and warm, one process each, with CPU timers (``time.process_time``) wrapped around gspsim's steps: imports (every
 module the command needs, imported up front), model loading and passes
 (``load_model``), calibration (``passes.quantize.calibrate``), quantization
 and the precision pass, lowering (``compile_model``), the accuracy report
@@ -44,6 +46,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -86,10 +89,10 @@ PHASE_FUNCTIONS: tuple[tuple[str, str, str], ...] = (
 
 PHASE_SCRIPT = """
 import importlib, json, sys, time
-t0 = time.perf_counter()
+t0 = time.process_time()
 import gspsim.cli, gspsim.api, gspsim.passes.quantize, gspsim.accuracy, gspsim.engine, gspsim.results.build
 import gspsim.kernels.ops
-imports = time.perf_counter() - t0
+imports = time.process_time() - t0
 phases = {}
 def wrap(module, attr, phase):
     try:
@@ -100,18 +103,16 @@ def wrap(module, attr, phase):
     if inner is None:
         return
     def timed(*args, **kwargs):
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             return inner(*args, **kwargs)
         finally:
-            phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - start
+            phases[phase] = phases.get(phase, 0.0) + time.process_time() - start
     setattr(mod, attr, timed)
 for module, attr, phase in json.loads(sys.argv[1]):
     wrap(module, attr, phase)
-t1 = time.perf_counter()
 code = gspsim.cli.main(sys.argv[2:])
 phases["imports"] = imports
-phases["command"] = time.perf_counter() - t1
 print("PHASES" + json.dumps(phases))
 sys.exit(code)
 """
@@ -127,13 +128,19 @@ def _env(tree: Path, cache: Path) -> dict[str, str]:
     return env
 
 
-def _run(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
-    start = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
+    """Wall-clock seconds, CPU seconds (user + system, all threads) and standard output of one process."""
+    start, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(list(argv), env=env, cwd=cwd, capture_output=True, text=True, timeout=1800)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if done.returncode != 0:
         raise SystemExit(f"error: {' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
-    return elapsed, done.stdout
+    return elapsed, cpu, done.stdout
 
 
 def _empty(folders: Sequence[Path]) -> None:
@@ -142,19 +149,20 @@ def _empty(folders: Sequence[Path]) -> None:
 
 
 def best_of(argv: Sequence[str], env: dict[str, str], cwd: Path, repeats: int,
-            before_each: Sequence[Path] = ()) -> float:
-    """Best wall time of ``repeats`` runs after one untimed warm-up; ``before_each`` folders are emptied first."""
-    times = []
+            before_each: Sequence[Path] = ()) -> tuple[float, float]:
+    """Best wall and best CPU time of ``repeats`` runs after one untimed warm-up (``before_each`` emptied first)."""
+    walls, cpus = [], []
     for i in range(repeats + 1):
         _empty(before_each)
-        elapsed, _ = _run(argv, env, cwd)
+        elapsed, cpu, _ = _run(argv, env, cwd)
         if i:
-            times.append(elapsed)
-    return min(times)
+            walls.append(elapsed)
+            cpus.append(cpu)
+    return min(walls), min(cpus)
 
 
 def _split(phases: dict[str, float], total: float) -> dict[str, float]:
-    """The timers' figures as disjoint phases of one whole process (``total``, wall clock from outside)."""
+    """The timers' figures as disjoint phases of one whole process (``total``: its CPU seconds, from outside)."""
     calibration = phases.get("calibration", 0.0)
     calibration_key = phases.get("calibration cache key", 0.0)
     split = {
@@ -191,13 +199,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         env = _env(tree, cache)
         cwd = Path(tmp)
         content_cache = [cache / "calibration", cache / "accuracy"]
-        rows: list[tuple[str, str, float]] = []
+        rows: list[tuple[str, float, float]] = []
 
         def row(label: str, command: Sequence[str], before_each: Sequence[Path] = ()) -> float:
-            seconds = best_of(command, env, cwd, args.repeats, before_each)
-            rows.append((label, " ".join(["gspsim", *command[3:]]) if command[:3] == gsp else label, seconds))
-            print(f"{label:<44} {seconds:7.2f} s", file=sys.stderr, flush=True)
-            return seconds
+            wall, cpu = best_of(command, env, cwd, args.repeats, before_each)
+            rows.append((label, wall, cpu))
+            print(f"{label:<48} {wall:7.2f} s wall {cpu:7.2f} s CPU", file=sys.stderr, flush=True)
+            return cpu
 
         figures: dict[str, float] = {}
         figures["version"] = row("--version", [*gsp, "--version"])
@@ -220,24 +228,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _empty(content_cache)
         splits = {}
         for cache_state in ("cold", "warm") if model else ():
-            total, out = _run(phase_argv, env, cwd)
+            _, total, out = _run(phase_argv, env, cwd)
             splits[cache_state] = _split(json.loads(out.split("PHASES", 1)[1]), total)
     big = "model" if model else "default"
     ratio_warm = figures[f"{big}_int8_warm"] / figures[f"{big}_ort"]
     ratio_cold = figures[f"{big}_int8_cold"] / figures[f"{big}_ort"]
     print(f"\ngspsim tree: {tree}   python {platform.python_version()}   best of {args.repeats}\n")
-    print("| command | whole process (s) |\n|---|---|")
-    for label, _, seconds in rows:
-        print(f"| `{label}` | {seconds:.2f} |")
+    print("| command | CPU s (user + system) | wall s |\n|---|---|---|")
+    for label, wall, cpu in rows:
+        print(f"| `{label}` | {cpu:.2f} | {wall:.2f} |")
     print(f"\nint8 {Path(model or default_model).stem} / onnxruntime fp32: {ratio_warm:.1f}x (content cache warm), "
           f"{ratio_cold:.1f}x (cold)")
     for cache_state, split in splits.items():
         print(f"\nphase split of `run {Path(str(model)).name} --precision int8`, content cache {cache_state}, whole "
-              f"process {split['whole process']:.2f} s:\n\n| phase | s |\n|---|---|")
+              f"process {split['whole process']:.2f} CPU s:\n\n| phase | CPU s |\n|---|---|")
         for phase, seconds in split.items():
             print(f"| {phase} | {seconds:.2f} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"tree": str(tree), "repeats": args.repeats, "figures": figures,
+        Path(args.json).write_text(json.dumps({"tree": str(tree), "repeats": args.repeats, "figures_cpu_s": figures,
+                                               "rows": rows, "load_average": os.getloadavg(),
                                                "ratio_int8_warm": ratio_warm, "ratio_int8_cold": ratio_cold,
                                                "phases": splits}, indent=1))
     return 0
