@@ -196,9 +196,9 @@ def _add_warmup_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "warmup", help="compile the Numba kernels ahead of time (the first run then starts at full speed)",
         description=("Simulate each MODEL (default: the bundled models) at fp32, fp16, bf16 and int8, streaming and "
-                     "layer, so that Numba compiles every kernel they call and caches it in the user's cache "
-                     "directory (GSPSIM_CACHE_DIR, else ~/.cache/gspsim/numba). Later runs load the cached kernels. "
-                     "A second warm-up compiles nothing."),
+                     "layer, so that Numba compiles every kernel they call and caches it (in NUMBA_CACHE_DIR if set, "
+                     "else in numba/ under GSPSIM_CACHE_DIR or ~/.cache/gspsim). Later runs load the cached kernels; "
+                     "a second warm-up compiles nothing."),
     )
     p.add_argument("model", nargs="*", help="ONNX file(s) whose kernels to compile (default: the bundled models)")
     p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
@@ -211,8 +211,9 @@ def cmd_warmup(args: argparse.Namespace, console: Console) -> int:
 
     models = args.model or [str(bundled_model_path(name)) for name in BUNDLED_MODELS]
     steps = warm_up(models, args.hw, on_step=lambda s: console.print(
-        f"{markup_safe(s.model)} {s.precision} {s.mode}: {s.compiled} kernel(s) compiled, {s.seconds:.1f} s",
-        highlight=False))
+        f"{markup_safe(s.model)} {s.precision} {s.mode}: "
+        + (f"skipped ({markup_safe(s.skipped)})" if s.skipped else
+           f"{s.compiled} kernel(s) compiled, {s.seconds:.1f} s"), highlight=False))
     console.print(f"warm-up done: {sum(s.compiled for s in steps)} kernel(s) compiled in "
                   f"{sum(s.seconds for s in steps):.1f} s", highlight=False)
     return 0

@@ -31,6 +31,8 @@ class WarmupStep:
     mode: str
     compiled: int
     seconds: float
+    #: why this precision or mode could not run for this model ("" when it ran)
+    skipped: str = ""
 
 
 class _CompileCounter:
@@ -57,10 +59,14 @@ class _CompileCounter:
 
 def warm_up(models: Sequence[Optional[str]] = (None,), hw: str = "blaize-1600",
             on_step: Optional[Callable[[WarmupStep], None]] = None) -> list[WarmupStep]:
-    """Simulate each model (None: the bundled default) at every precision and mode; return what compiled."""
+    """Simulate each model (None: the bundled default) at every precision and mode; return what compiled.
+
+    A model that cannot be loaded raises; a precision or mode the model cannot run at is skipped and says why.
+    """
     from numba.core import event
 
     from . import api
+    from .errors import GspsimError
 
     counter = _CompileCounter()
     steps: list[WarmupStep] = []
@@ -71,8 +77,13 @@ def warm_up(models: Sequence[Optional[str]] = (None,), hw: str = "blaize-1600",
             for precision in WARMUP_PRECISIONS:
                 for mode in WARMUP_MODES:
                     before, start = counter.count, time.perf_counter()
-                    api.simulate(graph, hw, precision=precision, mode=mode, accuracy_samples=0)
-                    step = WarmupStep(name, precision, mode, counter.count - before, time.perf_counter() - start)
+                    try:
+                        api.simulate(graph, hw, precision=precision, mode=mode, accuracy_samples=0)
+                        skipped = ""
+                    except GspsimError as exc:  # say an op without an int8 kernel: warm up the rest
+                        skipped = str(exc)
+                    step = WarmupStep(name, precision, mode, counter.count - before, time.perf_counter() - start,
+                                      skipped)
                     steps.append(step)
                     if on_step is not None:
                         on_step(step)
