@@ -20,7 +20,8 @@ from .engine import ENGINES, run_engine
 from .engine.options import SimOptions
 from .engine.program import Program, compile_program
 from .engine.records import Workload
-from .accuracy import AccuracyReport, accuracy_report
+from .accuracy import AccuracyReport
+from .content_cache import cached_accuracy_report
 from .errors import ConfigError
 from .frontend import import_onnx
 from .frontend.memory import format_bytes, resolve_limit
@@ -128,6 +129,7 @@ def prepare_precision(graph: DataflowGraph, options: SimOptions, max_memory_byte
 
         graph = fuse_qdq(graph)
     elif options.precision == "int8":
+        from .content_cache import calibration_ranges
         from .passes.quantize import load_calibration, quantize_graph, synthetic_calibration
 
         if options.calibration:
@@ -137,7 +139,8 @@ def prepare_precision(graph: DataflowGraph, options: SimOptions, max_memory_byte
             calibration = synthetic_calibration(graph, options.calibration_samples, options.seed + 10_000)
         # nodes (or op types) the precision map sends to a float precision stay float
         keep_float = {key for key, value in options.precision_map if value != "int8"}
-        graph = quantize_graph(graph, calibration, calibrator=options.calibrator, keep_float=keep_float)
+        ranges = calibration_ranges(graph, calibration, options.calibrator)  # cached on disk, by content
+        graph = quantize_graph(graph, calibration, calibrator=options.calibrator, keep_float=keep_float, ranges=ranges)
     return assign_precision(graph, options.precision, dict(options.precision_map))
 
 
@@ -325,7 +328,8 @@ def simulate_many(
         if options.accuracy_samples and (options.precision != "fp32" or options.precision_map or options.prune) \
                 and not is_quantized(source):
             reference = assign_precision(unpruned, "fp32")  # pruning is measured against the unpruned model
-            reports.append(accuracy_report(reference, graph, options.precision, options.accuracy_samples, options.seed))
+            reports.append(cached_accuracy_report(reference, graph, options.precision, options.accuracy_samples,
+                                                  options.seed))
         first = check_inputs(given, graph) if given is not None else synthetic_inputs(graph, options.seed)
         frame_inputs = ([first] + [synthetic_inputs(graph, options.seed + f) for f in range(1, options.frames)]
                         if options.execute else [])

@@ -194,6 +194,33 @@ def _add_hw_parser(sub: argparse._SubParsersAction) -> None:
                       help="print the chip as a TOML file you can save, edit and run with --hw FILE.toml")
 
 
+def _add_warmup_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "warmup", help="compile the Numba kernels ahead of time (the first run then starts at full speed)",
+        description=("Simulate each MODEL (default: the bundled models) at fp32, fp16, bf16 and int8, streaming and "
+                     "layer, so that Numba compiles every kernel they call and caches it (in NUMBA_CACHE_DIR if set, "
+                     "else in numba/ under GSPSIM_CACHE_DIR or ~/.cache/gspsim). Later runs load the cached kernels; "
+                     "a second warm-up compiles nothing."),
+    )
+    p.add_argument("model", nargs="*", help="ONNX file(s) whose kernels to compile (default: the bundled models)")
+    p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+
+
+def cmd_warmup(args: argparse.Namespace, console: Console) -> int:
+    from .models import BUNDLED_MODELS, bundled_model_path
+    from .warmup import warm_up
+
+    models = args.model or [str(bundled_model_path(name)) for name in BUNDLED_MODELS]
+    steps = warm_up(models, args.hw, on_step=lambda s: console.print(
+        f"{markup_safe(s.model)} {s.precision} {s.mode}: "
+        + (f"skipped ({markup_safe(s.skipped)})" if s.skipped else
+           f"{s.compiled} kernel(s) compiled, {s.seconds:.1f} s"), highlight=False))
+    console.print(f"warm-up done: {sum(s.compiled for s in steps)} kernel(s) compiled in "
+                  f"{sum(s.seconds for s in steps):.1f} s", highlight=False)
+    return 0
+
+
 def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare",
@@ -206,11 +233,11 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
         ),
         epilog="example:\n  python -m gspsim compare model.onnx --schedulers all --csv compare.csv\n"
                "  python -m gspsim compare model.onnx --schedulers heft,round-robin,mypkg.sched:MyScheduler",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_SchedulerNamesHelpFormatter,
     )
     p.add_argument("model", nargs="?", help="ONNX file (default: the bundled small CNN)")
     p.add_argument("--schedulers", default="all", metavar="LIST",
-                   help="'all' or comma-separated names: built-ins (" + ", ".join(_builtin_names()) + "), "
+                   help="'all' or comma-separated names: built-ins (" + _BUILTIN_SCHEDULERS + "), "
                         "entry points of group gspsim.schedulers, or package.module:Class (default: all)")
     p.add_argument("--hw", default="blaize-1600", metavar="PRESET|FILE", help="hardware preset or TOML file")
     p.add_argument("--mode", default=None, choices=MODES,
@@ -232,6 +259,20 @@ def _builtin_names() -> list[str]:
     return scheduler_names()
 
 
+#: stands for the built-in scheduler names in help text, filled in when the help is printed
+_BUILTIN_SCHEDULERS = "{builtin_schedulers}"
+
+
+class _SchedulerNamesHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Fills in the scheduler names only when ``compare --help`` prints them: listing them imports the schedulers."""
+
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
+        text = super()._get_help_string(action)
+        if text and _BUILTIN_SCHEDULERS in text:
+            text = text.replace(_BUILTIN_SCHEDULERS, ", ".join(_builtin_names()))
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(  # argparse mistakes are one line too (gspsim/argparsing.py)
         prog="python -m gspsim",
@@ -241,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"gspsim {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,compare,sweep,plot,inspect,memory,hw}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,compare,sweep,plot,inspect,memory,hw,warmup}")
     sub.required = True
     _add_run_parser(sub)
     _add_compare_parser(sub)
@@ -250,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspect_parser(sub)
     _add_memory_parser(sub)
     _add_hw_parser(sub)
+    _add_warmup_parser(sub)
     _add_debug_option(parser, False)
     _add_debug_to_commands(parser)
     return parser
@@ -837,7 +879,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "plot": cmd_plot, "inspect": cmd_inspect,
-            "memory": cmd_memory, "hw": cmd_hw}
+            "memory": cmd_memory, "hw": cmd_hw, "warmup": cmd_warmup}
 
 
 #: the exit code of an unexpected error (a bug in gspsim): 0 success, 1 --check failed, 2 a user's mistake

@@ -814,17 +814,21 @@ def quantize_graph(
     per_channel: bool = True,
     percentile: float = 99.99,
     keep_float: Iterable[str] = (),
+    ranges: Optional[Mapping[str, tuple[float, float]]] = None,
 ) -> DataflowGraph:
     """Post-training quantization of a float graph (see the module docstring for every choice).
 
-    ``keep_float`` names op types or nodes that must stay float.  The new
+    ``keep_float`` names op types or nodes that must stay float.  ``ranges``
+    are :func:`calibrate`'s result for these inputs when the caller has them
+    (gspsim.content_cache), else they are computed here.  The new
     graph's notes say what was quantized and what stayed float;
     :func:`node_precisions` gives it per node.
     """
     keep_float = set(keep_float)
     _check_finite_weights(graph)
     decision, fused = plan_quantization(graph, keep_float)
-    ranges = calibrate(graph, calibration_inputs, calibrator, percentile)
+    if ranges is None:
+        ranges = calibrate(graph, calibration_inputs, calibrator, percentile)
     params = {t: activation_qparams(lo, hi) for t, (lo, hi) in ranges.items()}
     new = _Quantizer(graph, params, decision, fused, per_channel).run()
     notes = _summary(graph, decision, fused, calibrator, len(calibration_inputs), per_channel)

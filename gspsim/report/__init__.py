@@ -9,23 +9,26 @@ same code serves ``gspsim run --trace/--report/--csv/--plots`` and
 report modules, when they are used.
 """
 
-from .csv_table import node_csv_text, write_node_csv
-from .document import check_document, load_result, load_results, result_labels
-from .trace import trace_events, write_trace
-
 __all__ = [
     "check_document", "load_result", "load_results", "result_labels", "trace_events", "write_trace", "node_csv_text",
     "write_node_csv", "make_plots", "compare_bars", "pareto_plot", "pareto_front", "write_report",
 ]
 
 
-def __getattr__(name: str):  # lazy: matplotlib costs ~1 s to import, and only plots need it
-    if name in ("make_plots", "compare_bars", "pareto_plot", "pareto_front"):
-        from . import plots
+#: public name -> its module, imported on first use: the command line imports this package's CLI module
+#: for every command, and the result modules below pull in onnx and the kernels (matplotlib ~1 s more)
+_LAZY = {
+    "node_csv_text": ".csv_table", "write_node_csv": ".csv_table", "check_document": ".document",
+    "load_result": ".document", "load_results": ".document", "result_labels": ".document",
+    "trace_events": ".trace", "write_trace": ".trace", "make_plots": ".plots", "compare_bars": ".plots",
+    "pareto_plot": ".plots", "pareto_front": ".plots", "write_report": ".html",
+}
 
-        return getattr(plots, name)
-    if name == "write_report":
-        from .html import write_report
 
-        return write_report
-    raise AttributeError(f"module 'gspsim.report' has no attribute {name!r}")
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module, __name__), name)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
-
-from rich.markup import escape
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from ..errors import GspsimError
-from .document import Doc, file_slug, load_results, result_labels
+
+if TYPE_CHECKING:  # the result modules import onnx and the kernels: imported when a command uses them
+    from .document import Doc
 
 #: one-result plots, then the ones made from several results
 SINGLE_PLOTS: tuple[str, ...] = ("gantt", "utilization", "power", "nodes", "roofline")
@@ -118,6 +118,8 @@ def parse_list(text: str, choices: Sequence[str], option: str) -> tuple[str, ...
 
 def run_prefixes(labels: Sequence[str]) -> list[str]:
     """File-name prefixes of several results' own plots, from their labels ("int8" -> "int8-gantt.png")."""
+    from .document import file_slug
+
     slugs = [file_slug(label) for label in labels]
     if len(set(slugs)) < len(slugs):
         slugs = [f"{i + 1}-{s}" for i, s in enumerate(slugs)]
@@ -136,6 +138,8 @@ def write_outputs(docs: Doc | Sequence[Doc], *, trace: Optional[str] = None, rep
     label (see docs/gallery.md).  ``plot_names`` picks plots from
     SINGLE_PLOTS + MULTI_PLOTS (default: all).
     """
+    from .document import result_labels
+
     docs = [docs] if isinstance(docs, Mapping) else list(docs)
     labels = list(labels) if labels is not None else result_labels(docs)
     wanted = list(plot_names) if plot_names is not None else [*SINGLE_PLOTS, *MULTI_PLOTS]
@@ -189,6 +193,8 @@ def _compare_plots(docs: Sequence[Doc], labels: Sequence[str], out: Path, format
 
 def announce(console: Any, written: Sequence[Path]) -> None:
     """One line per file written ("wrote r.html"); the plots of one folder in one line."""
+    from rich.markup import escape
+
     folders: dict[Path, list[Path]] = {}
     for p in written:
         if p.suffix.lstrip(".") in FORMATS:
@@ -210,6 +216,7 @@ def announce(console: Any, written: Sequence[Path]) -> None:
 def cmd_plot(args: argparse.Namespace, console: Any) -> int:
     """Run ``plot``: load every result (one-line error naming a bad file), then write what was asked."""
     from ..output_files import STDOUT, check_destinations
+    from .document import load_results, result_labels
 
     formats = parse_list(args.format, FORMATS, "--format")
     only = parse_list(args.only, SINGLE_PLOTS + MULTI_PLOTS, "--only") if args.only else SINGLE_PLOTS + MULTI_PLOTS

@@ -10,15 +10,28 @@ Dask (``--dask``) and Parquet need the ``sweep`` extra; both are imported only w
 
 from __future__ import annotations
 
-from .executors import DaskExecutor, LocalExecutor
-from .grid import GridSpec, Point, area_proxy_bytes, build_grid, expand
-from .pareto import front_rows, pareto_indices
-from .runner import PlannedPoint, SweepOutcome, plan, run_sweep
-from .store import PointStore
-from .table import result_rows, write_csv, write_parquet
+import importlib
+from typing import Any
+
+#: public name -> its module, imported on first use (the command line imports this package's CLI module for
+#: every command; the executors and runner import onnx and the kernels)
+_LAZY = {
+    "DaskExecutor": ".executors", "LocalExecutor": ".executors", "GridSpec": ".grid", "Point": ".grid",
+    "area_proxy_bytes": ".grid", "build_grid": ".grid", "expand": ".grid", "front_rows": ".pareto",
+    "pareto_indices": ".pareto", "PlannedPoint": ".runner", "SweepOutcome": ".runner", "plan": ".runner",
+    "run_sweep": ".runner", "PointStore": ".store", "result_rows": ".table", "write_csv": ".table",
+    "write_parquet": ".table",
+}
 
 __all__ = [
     "DaskExecutor", "GridSpec", "LocalExecutor", "PlannedPoint", "Point", "PointStore", "SweepOutcome",
     "area_proxy_bytes", "build_grid", "expand", "front_rows", "pareto_indices", "plan", "result_rows", "run_sweep",
     "write_csv", "write_parquet",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
