@@ -113,7 +113,12 @@ def weight_load_order(workloads: Sequence["Workload"], jobs: Sequence["Job"],
     """Every weight load of a run in DMA order: (job, or None for a resident model's, workload, load).
 
     Resident models' loads come first, interleaved by their place in program
-    order; then each frame's loads of the other models, frame by frame.
+    order; then the other models' loads stack by stack, and within a stack frame
+    by frame.  Not frame by frame: a stack stays open while any frame is in it,
+    so a frame that waits for the next stack to open waits for the frames behind
+    it to leave this one, and they must not wait behind its loads for that next
+    stack (with one frame, or one stack, the order is program order as before).
+    Layer mode keeps frame by frame, the order its barrier runs the nodes in.
     """
     queue: list[tuple[Optional[int], int, WeightLoad]] = []
     order = sorted((n / max(1, len(wl.program.tasks.nodes)), w, n)
@@ -122,11 +127,17 @@ def weight_load_order(workloads: Sequence["Workload"], jobs: Sequence["Job"],
     for _, w, n in order:
         for load in workloads[w].program.weight_loads[n]:
             queue.append((None, w, load))
+    framed = []
     for j, job in enumerate(jobs):
         w = job.workload
         if resident[w]:
             continue
-        for loads in workloads[w].program.weight_loads:
-            for load in loads:
-                queue.append((j, w, load))
+        plan = workloads[w].program.plan
+        for n, loads in enumerate(workloads[w].program.weight_loads):
+            # layer mode runs frame after frame, node by node: its loads go in that order
+            stack = 0 if plan.mode == "layer" else plan.stack_of[n]
+            for i, load in enumerate(loads):
+                framed.append(((stack, j, n, i), w, load))
+    framed.sort(key=lambda entry: entry[0])
+    queue += [(key[1], w, load) for key, w, load in framed]
     return queue
