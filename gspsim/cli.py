@@ -811,9 +811,9 @@ def cmd_hw(args: argparse.Namespace, console: Console) -> int:
         from .tomlfile import dumps_toml
 
         # plain print: rich would read [cores] as markup; the comments say where the figures come from
-        print(printable(f"# {hw.name}: {' '.join(hw.description.split())}\n# written by 'gspsim hw show {args.name} "
-                        "--toml'; run it with --hw FILE.toml (docs/hardware.md explains every field and the presets' "
-                        "sources)\n"))
+        print(f"# {printable(hw.name)}: {printable(' '.join(hw.description.split()))}")
+        print(f"# written by 'gspsim hw show {printable(args.name)} --toml'; run it with --hw FILE.toml "
+              "(docs/hardware.md explains every field and the presets' sources)\n")
         print(dumps_toml(hw.to_dict()), end="")
         return 0
     console.print(f"[bold]{markup_safe(hw.name)}[/bold]: {markup_safe(hw.description)}")

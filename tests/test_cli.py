@@ -158,6 +158,8 @@ def test_hw_show_toml_round_trips(tmp_path: Path) -> None:
     for name in ("blaize-1600", "blaize-1600-sparse", "edge-4", "layer-accel-16t"):
         proc = run_cli("hw", "show", name, "--toml")
         assert proc.returncode == 0, proc.stderr
+        head = proc.stdout.splitlines()[:2]  # two comment lines: the chip, and how to use the file
+        assert head[0].startswith(f"# {name}: ") and head[1].startswith("# written by") and "\\x" not in proc.stdout
         saved = tmp_path / f"{name}.toml"
         saved.write_text(proc.stdout)
         assert tomllib.loads(proc.stdout) == load_hardware(name).to_dict()

@@ -3,7 +3,10 @@
 This is the definition of what the simulated chip does; the fast engine
 (:mod:`gspsim.engine.fast`) must produce exactly the same records, which the
 equivalence test checks on random graphs, random chips and every shipped
-model.  Only SimPy's public API is used: processes, timeouts, events,
+model.  It is one module of about 740 lines on purpose: a reviewer reads the
+rules of steps a-g below in one place, in the order the scheduler applies
+them, and the fast engine's modules mirror them one by one.  Only SimPy's
+public API is used: processes, timeouts, events,
 ``Resource``, ``PriorityResource``, ``Container``, ``Environment.step`` and
 ``Environment.peek``.
 
@@ -21,8 +24,9 @@ A run alternates two phases at each cycle where something happens:
       line-buffer bands every completed band has finished reading, the
       weights a node no longer needs; wake the consumer bands);
    b. note arrived frames and landed weights;
-   c. start weight loads, in program order, while weight memory has room
-      and a DMA engine is free;
+   c. start weight loads, in DMA order (stack by stack, frame by frame within
+      a stack: :func:`gspsim.engine.memory.weight_load_order`), while weight
+      memory has room and a DMA engine is free;
    d. open waiting stacks, first come first served, while their line
       buffers fit the buffer memory;
    e. make ready every tile whose band's producer bands are complete, whose
