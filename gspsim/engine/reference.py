@@ -28,7 +28,8 @@ A run alternates two phases at each cycle where something happens:
       a stack: :func:`gspsim.engine.memory.weight_load_order`), while weight
       memory has room and a DMA engine is free;
    d. open waiting stacks, first come first served, while their line
-      buffers fit the buffer memory;
+      buffers fit the buffer memory (a stack stays open while a frame is in
+      it or an arrived frame has yet to pass it);
    e. make ready every tile whose band's producer bands are complete, whose
       frame has arrived, whose stack is open for that frame (layer mode:
       whose node is next in program order) and whose weights are on chip;
@@ -160,6 +161,8 @@ class ReferenceEngine:
                        for r in wl.program.rings] for w, wl in enumerate(self.workloads)]
         # stacks: per workload, per stack: frames inside; the FIFO of stacks waiting for buffer memory
         self.stack_claims = [[0] * len(wl.program.plan.stacks) for wl in self.workloads]
+        #: per workload, per stack: kept open with no frame inside, for an arrived frame that has yet to pass it
+        self.stack_kept = [[False] * len(wl.program.plan.stacks) for wl in self.workloads]
         self.stack_open_at = [[0.0] * len(wl.program.plan.stacks) for wl in self.workloads]
         self.claimed: list[set[int]] = [set() for _ in self.jobs]
         self.stack_waiting: list[tuple[int, int]] = []
@@ -380,13 +383,21 @@ class ReferenceEngine:
         self.stack_bands_left[j][s] -= len(prog.tasks.nodes[node].bands)
         if self.stack_bands_left[j][s] == 0 and s in self.claimed[j]:
             self.stack_claims[w][s] -= 1
-            if self.stack_claims[w][s] == 0:
+            if self.stack_claims[w][s] == 0 and self._frame_behind(w, s):
+                self.stack_kept[w][s] = True
+            elif self.stack_claims[w][s] == 0:
                 nbytes = prog.plan.stacks[s].buffer_bytes
                 if nbytes:
                     self.buffer_memory.get(nbytes)
                 self.rec.stack_spans.append((w, s, self.stack_open_at[w][s], now))
         if self.layer_mode:
             self._advance_layer(j, node)
+
+    def _frame_behind(self, w: int, s: int) -> bool:
+        """Whether an arrived frame of workload ``w`` has yet to pass stack ``s`` (so the stack stays open:
+        closed, it would have to open again behind a later stack that may never close without it)."""
+        return any(self.arrived[j] and job.workload == w and self.stack_bands_left[j][s] > 0
+                   and s not in self.claimed[j] for j, job in enumerate(self.jobs))
 
     def _advance_layer(self, j: int, node: int) -> None:
         nodes = len(self.workloads[self.jobs[j].workload].program.tasks.nodes)
@@ -503,7 +514,8 @@ class ReferenceEngine:
         s = self.workloads[w].program.plan.stack_of[node]
         if s in self.claimed[j]:
             return True
-        if self.stack_claims[w][s] > 0:  # open for other frames: join
+        if self.stack_claims[w][s] > 0 or self.stack_kept[w][s]:  # open for other frames, or kept for this one
+            self.stack_kept[w][s] = False
             self._claim(j, s)
             return True
         joiners = self.stack_joiners.get((w, s))

@@ -71,6 +71,7 @@ class FastEngine:
         self.dispatcher = Dispatcher(st, self.cores, rec)
         self.bands = Bands(workloads, st, rec, self.weights, self.stacks, self.cores, self.dispatcher, self,
                            options.mode == "layer", progress, progress_every(st.total))
+        self.stacks.arrived = self.bands.arrived
         self._now = 0.0
         # what the wake-ups report to the scheduler's next pass
         self.dirty = False

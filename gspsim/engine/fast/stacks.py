@@ -1,6 +1,7 @@
 """Layer stacks holding their line buffers (the reference engine's step d, and stack closing).
 
-A stack's line buffers take buffer memory while any frame is inside it.  A
+A stack's line buffers take buffer memory while any frame is inside it, or
+while an arrived frame has yet to pass it.  A
 frame's first ready band of the stack asks for it: it joins at once when the
 stack is open for another frame, and otherwise waits in a first-come
 first-served queue of stacks that opens the head while its buffers fit.
@@ -32,6 +33,10 @@ class StackGate:
         #: stacks waiting for buffer memory (first come, first served) and the frames waiting for each
         self.waiting: deque[tuple[int, int]] = deque()
         self.joiners: dict[tuple[int, int], list[int]] = {}
+        #: per workload, per stack: kept open with no frame inside, for an arrived frame that has yet to pass it
+        self.kept = [[False] * len(plan.stacks) for plan in plans]
+        #: per job: whether its frame has arrived (the list the band tracker keeps; set by the engine)
+        self.arrived: Sequence[bool] = [False] * len(jobs)
         #: counts the frames that entered a stack (a change that can make their bands ready)
         self.version = 0
         #: (buffer bytes held, the waiting head) when the head last did not fit: it cannot until either changes
@@ -63,7 +68,8 @@ class StackGate:
         """Whether stack ``s`` holds its buffers for job ``j``; if not, ask for it."""
         if s in self.claimed[j]:
             return True
-        if self.claims[w][s] > 0:  # open for other frames: join
+        if self.claims[w][s] > 0 or self.kept[w][s]:  # open for other frames, or kept for this one
+            self.kept[w][s] = False
             self.claims[w][s] += 1
             self.claimed[j].add(s)
             self.version += 1
@@ -83,6 +89,13 @@ class StackGate:
         left[s] -= bands
         if left[s] == 0 and s in self.claimed[j]:
             self.claims[w][s] -= 1
-            if self.claims[w][s] == 0:
+            if self.claims[w][s] == 0 and self._frame_behind(w, s):
+                self.kept[w][s] = True
+            elif self.claims[w][s] == 0:
                 self.level -= self.buffer_bytes[w][s]
                 self.rec.stack_spans.append((w, s, self.open_at[w][s], now))
+
+    def _frame_behind(self, w: int, s: int) -> bool:
+        """Whether an arrived frame of workload ``w`` has yet to pass stack ``s`` (the reference's rule)."""
+        return any(self.arrived[j] and job.workload == w and self.bands_left[j][s] > 0 and s not in self.claimed[j]
+                   for j, job in enumerate(self.jobs))
