@@ -12,7 +12,7 @@ import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +22,7 @@ from .argparsing import OneLineParser
 from .errors import GspsimError
 from .terminal import markup_safe, print_table, printable
 from .report.cli import add_plot_parser, add_run_output_options, announce, cmd_plot
+from .report.console import print_precision_table, print_prune_table, print_summary
 from .report.units import fmt_bytes as _fmt_bytes
 from .sweep.cli import add_sweep_parser, cmd_sweep
 from .vocab import CALIBRATORS, MODES
@@ -318,18 +319,6 @@ def _max_memory(args: argparse.Namespace) -> Optional[int]:
     return parse_memory_size(args.max_memory) if args.max_memory else None
 
 
-def _memory_line(memory: Mapping[str, Any]) -> str:
-    """One line on the compiler's memory plan: stacks, cuts, and the budget that would stream with no cut."""
-    plans = memory.get("models", [memory])
-    parts = []
-    for i, m in enumerate(plans):
-        prefix = f"m{i}: " if len(plans) > 1 else ""
-        parts.append(f"{prefix}{len(m['stacks'])} stack(s), {len(m['cuts'])} cut(s); line buffers "
-                     f"{_fmt_bytes(m['buffer_budget_bytes'])} budget, {_fmt_bytes(m['min_buffer_budget_bytes'])} "
-                     f"streams with no cut")
-    return "; ".join(parts)
-
-
 def _size_option(text: Optional[str], option: str) -> Optional[int]:
     """A byte-size option (e.g. ``--buffer-budget 256K``) in bytes, or None when not given."""
     from .frontend import parse_memory_size
@@ -513,30 +502,6 @@ def _prune_labels(text: Optional[str]) -> list[str]:
     return [s.label for s in parse_prune_specs(text)]
 
 
-def print_prune_table(results, specs: Sequence[str], graph, options, console: Console) -> None:
-    """Accuracy against the unpruned fp32 model beside the cost on the chip, one row per (spec, precision)."""
-    from . import api
-    from .passes.prune import nonzero_params, weight_sparsity
-
-    t = Table(title="compression: accuracy vs the unpruned fp32 model, and cost", title_justify="left")
-    for col in ("prune", "precision", "weight sparsity", "nonzero params", "latency ms", "energy mJ", "DRAM MiB",
-                "cosine", "max abs err", "top-1"):
-        t.add_column(col, justify="left" if col in ("prune", "precision") else "right")
-    # of the pruned float model: quantization adds scales and zero points that are no model parameters
-    pruned: dict[str, tuple[float, int]] = {}
-    for r, spec in zip(results, specs):
-        if spec not in pruned:
-            float_model = api.prepare_pruning(graph, replace(options, prune=spec))
-            pruned[spec] = (weight_sparsity(float_model), nonzero_params(float_model))
-        a = r.accuracy
-        t.add_row(markup_safe(spec), markup_safe(r.precision), f"{pruned[spec][0]:.1%}", f"{pruned[spec][1]:,}",
-                  f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
-                  f"{(r.dram_read_bytes + r.dram_write_bytes) / 2**20:.3f}",
-                  f"{a.cosine_similarity:.5f}" if a else "-", f"{a.max_abs_err:.3g}" if a else "-",
-                  f"{a.top1_agreement:.1%}" if a and a.top1_agreement is not None else "-")
-    console.print(t)
-
-
 def _precision_map(path: Optional[str]) -> tuple[tuple[str, str], ...]:
     """Read ``--precision-map``: a TOML table of node name or op type -> precision."""
     if not path:
@@ -548,20 +513,6 @@ def _precision_map(path: Optional[str]) -> tuple[tuple[str, str], ...]:
         if not isinstance(value, str):
             raise GspsimError(f"{path}: '{key}' must map to a precision string such as \"fp16\", got {value!r}")
     return tuple(sorted(data.items()))
-
-
-def print_precision_table(results, console: Console) -> None:
-    t = Table(title="precisions side by side", title_justify="left")
-    for col in ("precision", "latency ms", "energy mJ", "DRAM MiB", "cosine vs fp32", "max abs err", "top-1 agreement"):
-        t.add_column(col, justify="left" if col == "precision" else "right")
-    for r in results:
-        a = r.accuracy
-        t.add_row(markup_safe(r.precision), f"{r.latency_s * 1e3:.4f}", f"{r.energy_j * 1e3:.4f}",
-                  f"{(r.dram_read_bytes + r.dram_write_bytes) / 2**20:.3f}",
-                  f"{a.cosine_similarity:.5f}" if a else "1 (reference)" if r.precision == "fp32" else "-",
-                  f"{a.max_abs_err:.3g}" if a else "0" if r.precision == "fp32" else "-",
-                  (f"{a.top1_agreement:.1%}" if a and a.top1_agreement is not None else "-"))
-    console.print(t)
 
 
 def _parse_fps(text: Optional[str], models: int) -> list[Optional[float]]:
@@ -586,95 +537,6 @@ class _nullcontext:
 
     def __exit__(self, *exc: object) -> None:
         return None
-
-
-def print_summary(result, console: Console, top_nodes: int = 0) -> None:
-    names = ", ".join(Path(stream["path"]).name for stream in result.streams)  # one stream per model
-    t = Table(title=markup_safe(f"gspsim {result.gspsim_version}: {names} on {result.hardware['name']}"),
-              show_header=False, title_justify="left")
-    t.add_column("metric", style="bold")
-    t.add_column("value")
-    kinds = result.dram_bytes_by_kind
-    rows = [
-        ("mode / scheduler / precision", markup_safe(f"{result.mode} / {result.scheduler} / {result.precision}")
-                                          + ("" if result.fuse else " (fusion off)")),
-        ("nodes / blocks / MACs", f"{result.model['nodes']} / {result.blocks} / {result.model['macs']:,}"),
-        *_time_rows(result),
-        ("energy / avg power", f"{result.energy_j * 1e3:.4f} mJ / {result.avg_power_w:.3f} W"),
-        ("DRAM read", f"{_fmt_bytes(result.dram_read_bytes)} (weights {_fmt_bytes(kinds['read']['weights'])}, "
-                      f"inputs {_fmt_bytes(kinds['read']['inputs'])}, "
-                      f"intermediate {_fmt_bytes(kinds['read']['intermediate'])}, "
-                      f"spill {_fmt_bytes(kinds['read']['spill'])})"),
-        ("DRAM write", f"{_fmt_bytes(result.dram_write_bytes)} (outputs {_fmt_bytes(kinds['write']['outputs'])}, "
-                       f"intermediate {_fmt_bytes(kinds['write']['intermediate'])}, "
-                       f"spill {_fmt_bytes(kinds['write']['spill'])})"),
-        ("on-chip memory", _memory_line(result.memory)),
-        ("on-chip traffic", _fmt_bytes(result.onchip_bytes)),
-        ("core utilization", f"mean {sum(result.core_active_utilization) / len(result.core_active_utilization):.1%}, "
-                             f"max {max(result.core_active_utilization):.1%} of the active time"),
-    ]
-    if result.accuracy is not None:
-        a = result.accuracy
-        top1 = f", top-1 agreement {a.top1_agreement:.1%}" if a.top1_agreement is not None else ""
-        rows.append(("accuracy vs fp32", f"cosine {a.cosine_similarity:.5f}, max_abs_err {a.max_abs_err:.3g}{top1} "
-                                         f"({a.samples} seeded inputs)"))
-    if result.check is not None:
-        from .check import non_finite_note
-
-        c = result.check
-        verdict = "[green]passed[/green]" if c.passed else "[red]FAILED[/red]"
-        note = non_finite_note(c)
-        rows.append(("check vs onnxruntime", f"{verdict}: max_rel_err {c.max_rel_err:.2e}, max_abs_err {c.max_abs_err:.2e} "
-                                             f"(tolerance {c.tolerance:g})" + (f"; {markup_safe(note)}" if note else "")))
-    for k, v in rows:
-        t.add_row(k, v)
-    console.print(t)
-    if len(result.streams) > 1 or any(s["fps_in"] for s in result.streams):
-        st = Table(title="streams", title_justify="left")
-        for col in ("model", "frames", "fps in", "latency p50 ms", "p95 ms", "max ms", "deadline misses",
-                    "fps out"):
-            st.add_column(col, justify="left" if col == "model" else "right")
-        for s in result.streams:
-            st.add_row(markup_safe(Path(s["path"]).name), str(s["frames"]), f"{s['fps_in']:g}" if s["fps_in"] else "-",
-                       f"{s['p50_latency_s'] * 1e3:.4f}", f"{s['p95_latency_s'] * 1e3:.4f}",
-                       f"{s['max_latency_s'] * 1e3:.4f}", str(s["deadline_misses"]), f"{s['steady_state_fps']:,.1f}")
-        console.print(st)
-        console.print(f"shared resources: DRAM busy {result.dram_active_utilization:.1%}, "
-                      f"interconnect busy {result.interconnect_active_utilization:.1%} of the active time")
-    if top_nodes:
-        busiest = sorted(result.nodes, key=lambda n: n.busy_cycles, reverse=True)[:top_nodes]
-        print_table(console, f"{top_nodes} busiest nodes (by busy core-cycles, all frames)",
-                    ("node", "op", "blocks", "cores", "busy cycles", "first start", "last end", "MACs", "DRAM",
-                     "energy µJ"),
-                    [(n.name, n.op, str(n.blocks), str(len(n.cores)), f"{n.busy_cycles:,.0f}", f"{n.start_cycle:,.0f}",
-                      f"{n.end_cycle:,.0f}", f"{n.macs:,}", _fmt_bytes(n.dram_bytes), f"{n.energy_j * 1e6:.2f}")
-                     for n in busiest],
-                    left=("node", "op"))
-
-
-def _time_rows(result) -> list[tuple[str, str]]:
-    """Latency, makespan, throughput and efficiency rows of the summary (defined in docs/json-result.md)."""
-    frames = result.frames
-    rows = [("latency", f"{result.latency_cycles:,.0f} cycles = {result.latency_s * 1e3:.4f} ms"
-                        + (" (first frame, arrival to done)" if frames > 1 else ""))]
-    if frames > 1:
-        rows.append(("frame latency p50 / p95 / max", f"{result.p50_latency_s * 1e3:.4f} / "
-                     f"{result.p95_latency_s * 1e3:.4f} / {result.max_latency_s * 1e3:.4f} ms over {frames} frames"))
-        rows.append(("makespan", f"{result.makespan_cycles:,.0f} cycles = {result.makespan_s * 1e3:.4f} ms "
-                                 f"(first arrival to last frame done)"))
-    if result.active_cycles < result.makespan_cycles:
-        rows.append(("active time", f"{result.active_s * 1e3:.4f} ms with a frame in flight"))
-    fps_in = sum(s["fps_in"] or 0.0 for s in result.streams)
-    if frames == 1:
-        why = "1 / latency; one frame"
-    elif all(s["fps_in"] for s in result.streams) and result.steady_state_fps >= fps_in * (1 - 1e-9):
-        why = "steady state: the input rate"
-    else:
-        why = "steady state: frames / active time"
-    rows.append(("throughput", f"{result.steady_state_fps:,.1f} fps ({why})"))
-    rows.append(("lower bound / efficiency", f"{result.active_lower_bound_cycles:,.0f} cycles / "
-                                             f"{result.active_efficiency:.2f} of the active time"))
-    return rows
 
 
 def cmd_inspect(args: argparse.Namespace, console: Console) -> int:
