@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 if TYPE_CHECKING:
     from .program import WeightLoad
@@ -41,6 +41,25 @@ class BandwidthChannel:
         if self.record:
             self.transfers += (start, self.free_at, nbytes)
         return self.free_at + self.latency
+
+
+def load_band_rows(arrivals: list[float], band_index: int, rows: Callable[[int], tuple[int, str]],
+                   dram: BandwidthChannel, now: float) -> list[tuple[int, str]]:
+    """Load from DRAM, in band order, the rows of every band up to ``band_index`` not loaded yet.
+
+    ``arrivals`` holds, per band already loaded, the cycle its rows arrived (each band's after the
+    previous one's); it grows in place.  ``rows(k)`` is band k's (bytes, kind).  Returns the
+    (bytes, kind) of the loads started now, for the caller's counters.  Both engines call this, so
+    the rule that a band's DRAM rows arrive in order is written once.
+    """
+    started = []
+    while len(arrivals) <= band_index:
+        nbytes, kind = rows(len(arrivals))
+        arrive = dram.reserve(now, nbytes) if nbytes else now
+        if nbytes:
+            started.append((nbytes, kind))
+        arrivals.append(max(arrive, arrivals[-1]) if arrivals else arrive)
+    return started
 
 
 @dataclass
@@ -94,6 +113,53 @@ class LineBuffer:
     def free(self, band: int, now: float) -> None:
         self.level -= self.band_bytes[band]
         self.levels.append((now, self.level))
+
+
+class WeightBook:
+    """Which weight loads have started and which frames use them: the bookkeeping both engines keep.
+
+    A load is one DMA transfer of weights: a resident model's node, a node's held weights (shared by
+    every frame that needs them while they are on chip), or one slice (node, channel group, band) of
+    a frame's weights.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        #: per started load: (job or None, workload, node, bytes stored in weight memory), and whether it landed
+        self.load_info: list[tuple[Optional[int], int, int, int]] = []
+        self.landed: list[bool] = []
+        #: resident (workload, node) -> load id
+        self.resident_load: dict[tuple[int, int], int] = {}
+        #: (workload, node) -> [load id, frames sharing it] of held weights on chip
+        self.held: dict[tuple[int, int], list[int]] = {}
+        #: per job: node -> load id of the held weights it uses; slice key -> load id of its slices on chip
+        self.job_held: list[dict[int, int]] = [{} for _ in range(jobs)]
+        self.job_slices: list[dict[tuple[int, int, int], int]] = [{} for _ in range(jobs)]
+
+    def share_held(self, job: int, w: int, node: int) -> bool:
+        """Frame ``job`` uses ``node``'s held weights if they are still on chip for an earlier frame."""
+        held = self.held.get((w, node))
+        if held is None:
+            return False
+        held[1] += 1
+        self.job_held[job][node] = held[0]
+        return True
+
+    def start(self, job: Optional[int], w: int, load: "WeightLoad", stored: int,
+              holds: bool) -> tuple[int, Optional[tuple[int, int, int]]]:
+        """Record a load that starts now: its id, and its slice key when it is one slice of a frame's weights."""
+        ident = len(self.load_info)
+        self.load_info.append((job, w, load.node, stored))
+        self.landed.append(False)
+        key = None
+        if job is None:
+            self.resident_load[(w, load.node)] = ident
+        elif holds:
+            self.held[(w, load.node)] = [ident, 1]
+            self.job_held[job][load.node] = ident
+        else:
+            key = (load.node, load.group, load.band)
+            self.job_slices[job][key] = ident
+        return ident, key
 
 
 def resident_models(workloads: Sequence["Workload"], capacity: int) -> list[bool]:

@@ -65,7 +65,7 @@ from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import CostModel
 from ..lowering.memory import buffer_budget_bytes, weight_capacity_bytes
 from .executor import KernelExecutor
-from .memory import BandwidthChannel, LineBuffer, resident_models, weight_load_order
+from .memory import BandwidthChannel, LineBuffer, WeightBook, load_band_rows, resident_models, weight_load_order
 from .options import SimOptions
 from .records import DEADLOCK_SPILL, EngineDeadlock, EngineRun, Records, Spill, Workload, label, order_jobs, progress_every, tile_key
 
@@ -177,14 +177,7 @@ class ReferenceEngine:
         self.resident = resident_models(self.workloads, self.weight_memory.capacity)
         self.weight_queue = weight_load_order(self.workloads, self.jobs, self.resident)
         self.weight_head = 0
-        #: per started load: (job or None, workload, node, bytes stored in weight memory)
-        self.load_info: list[tuple[Optional[int], int, int, int]] = []
-        self.load_landed: list[bool] = []
-        #: resident (workload, node) -> load id; per job: node -> load id of its held weights; slice key -> load id
-        self.resident_load: dict[tuple[int, int], int] = {}
-        self.held: dict[tuple[int, int], list[int]] = {}  # (workload, node) -> [load id, claims]
-        self.job_held: list[dict[int, int]] = [{} for _ in self.jobs]
-        self.job_slices: list[dict[tuple[int, int, int], int]] = [{} for _ in self.jobs]
+        self.book = WeightBook(len(self.jobs))  # started loads and the frames that use them
         self.executors = [
             KernelExecutor(self.workloads[j.workload].program.tasks, self.workloads[j.workload].inputs[j.frame])
             if options.execute else None
@@ -340,9 +333,9 @@ class ReferenceEngine:
         groups = self.group_tiles_left[j]
         groups[key] -= 1
         if groups[key] == 0 and not self.resident[job.workload] and not prog.plan.holds(tile.node):
-            load = self.job_slices[j].pop(key, None)
+            load = self.book.job_slices[j].pop(key, None)
             if load is not None:
-                self.weight_memory.get(self.load_info[load][3])
+                self.weight_memory.get(self.book.load_info[load][3])
         self.band_tiles_left[j][tile.band] -= 1
         if self.band_tiles_left[j][tile.band]:
             return
@@ -373,12 +366,12 @@ class ReferenceEngine:
         job = self.jobs[j]
         w = job.workload
         prog = self.workloads[w].program
-        if prog.plan.holds(node) and not self.resident[w] and node in self.job_held[j]:
-            held = self.held[(w, node)]
+        if prog.plan.holds(node) and not self.resident[w] and node in self.book.job_held[j]:
+            held = self.book.held[(w, node)]
             held[1] -= 1
             if held[1] == 0:
-                self.weight_memory.get(self.load_info[held[0]][3])
-                del self.held[(w, node)]
+                self.weight_memory.get(self.book.load_info[held[0]][3])
+                del self.book.held[(w, node)]
         s = prog.plan.stack_of[node]
         self.stack_bands_left[j][s] -= len(prog.tasks.nodes[node].bands)
         if self.stack_bands_left[j][s] == 0 and s in self.claimed[j]:
@@ -423,15 +416,15 @@ class ReferenceEngine:
         self.waiting_bands[j].setdefault(node, [])
 
     def _landed(self, load: int) -> None:
-        self.load_landed[load] = True
-        job, w, node, _ = self.load_info[load]
+        self.book.landed[load] = True
+        job, w, node, _ = self.book.load_info[load]
         if job is None:
             for j, jb in enumerate(self.jobs):
                 if jb.workload == w:
                     self._recheck(j, node)
         else:
             for j, jb in enumerate(self.jobs):  # a held load serves every frame that claimed it
-                if jb.workload == w and (self.job_held[j].get(node) == load or j == job):
+                if jb.workload == w and (self.book.job_held[j].get(node) == load or j == job):
                     self._recheck(j, node)
 
     # --- c: weight loads ----------------------------------------------------------------------------------
@@ -441,31 +434,18 @@ class ReferenceEngine:
             job, w, spec = queue[self.weight_head]
             node, nbytes = spec.node, spec.nbytes
             holds = self.workloads[w].program.plan.holds(node)
-            if job is not None and holds:
-                held = self.held.get((w, node))
-                if held is not None:  # still on chip for an earlier frame: this frame shares it
-                    held[1] += 1
-                    self.job_held[job][node] = held[0]
-                    self._recheck(job, node)
-                    self.weight_head += 1
-                    continue
+            if job is not None and holds and self.book.share_held(job, w, node):  # on chip for an earlier frame
+                self._recheck(job, node)
+                self.weight_head += 1
+                continue
             room = self.weight_memory.capacity - self.weight_memory.level
             stored = min(nbytes, self.weight_memory.capacity)
             if stored > room:
                 return
             self.weight_head += 1
-            load = len(self.load_info)
-            self.load_info.append((job, w, node, stored))
-            self.load_landed.append(False)
+            load, _ = self.book.start(job, w, spec, stored, holds)
             if stored:
                 self.weight_memory.put(stored)
-            if job is None:
-                self.resident_load[(w, node)] = load
-            elif holds:
-                self.held[(w, node)] = [load, 1]
-                self.job_held[job][node] = load
-            else:
-                self.job_slices[job][(node, spec.group, spec.band)] = load
             req = self.dma.request()
             end = self.dram.reserve(now, nbytes)
             self.rec.dram_read["weights"] += nbytes
@@ -478,12 +458,12 @@ class ReferenceEngine:
         if not prog.weight_loads[tile.node]:
             return True
         if self.resident[w]:
-            load = self.resident_load.get((w, tile.node))
+            load = self.book.resident_load.get((w, tile.node))
         elif prog.plan.holds(tile.node):
-            load = self.job_held[j].get(tile.node)
+            load = self.book.job_held[j].get(tile.node)
         else:
-            load = self.job_slices[j].get(prog.weight_key[tile.id])
-        return load is not None and self.load_landed[load]
+            load = self.book.job_slices[j].get(prog.weight_key[tile.id])
+        return load is not None and self.book.landed[load]
 
     # --- d: stacks ------------------------------------------------------------------------------------------
     def _open_stacks(self, now: float) -> None:
@@ -672,14 +652,11 @@ class ReferenceEngine:
         prog = self.workloads[job.workload].program
         nodes = prog.tasks.nodes
         arrivals = self.loads.setdefault((j, node, tensor), [])
-        while len(arrivals) <= band_index:
-            b = nodes[node].bands[len(arrivals)]
-            nbytes, kind = prog.band_loads[b][tensor]
-            arrive = self.dram.reserve(now, nbytes) if nbytes else now
-            if nbytes:
-                self.rec.dram_read[kind] += nbytes
-                self.rec.dram_bytes[g] += nbytes
-            arrivals.append(max(arrive, arrivals[-1]) if arrivals else arrive)
+        bands = nodes[node].bands
+        for nbytes, kind in load_band_rows(arrivals, band_index, lambda k: prog.band_loads[bands[k]][tensor],
+                                           self.dram, now):
+            self.rec.dram_read[kind] += nbytes
+            self.rec.dram_bytes[g] += nbytes
         return arrivals[band_index]
 
     # --- g: outputs --------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..executor import KernelExecutor
-from ..memory import BandwidthChannel
+from ..memory import BandwidthChannel, load_band_rows
 from ..records import Records
 from .state import RunState
 from .tables import ModelTables
@@ -91,14 +91,11 @@ class Traffic:
         arrivals = self.loads.get(key)
         if arrivals is None:
             arrivals = self.loads[key] = []
-        while len(arrivals) <= band_index:
-            b = tb.node_bands[node][len(arrivals)]
-            nbytes, kind = tb.band_loads[b][tensor]
-            arrive = self.dram.reserve(now, nbytes) if nbytes else now
-            if nbytes:
-                self.rec.dram_read[kind] += nbytes
-                self.state.dram_bytes[g] += nbytes
-            arrivals.append(max(arrive, arrivals[-1]) if arrivals else arrive)
+        bands = tb.node_bands[node]
+        for nbytes, kind in load_band_rows(arrivals, band_index, lambda k: tb.band_loads[bands[k]][tensor],
+                                           self.dram, now):
+            self.rec.dram_read[kind] += nbytes
+            self.state.dram_bytes[g] += nbytes
         return arrivals[band_index]
 
     def send(self, j: int, t: int, g: int, now: float) -> float:

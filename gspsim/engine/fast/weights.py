@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ..memory import BandwidthChannel, resident_models, weight_load_order
+from ..memory import BandwidthChannel, WeightBook, resident_models, weight_load_order
 from ..records import Job, Records, Workload
 from .events import LANDED, EventQueue
 from .tables import ModelTables
 
 
-class WeightMemory:
+class WeightMemory(WeightBook):
     """Which weights are on chip, which loads are under way, and the queue of loads still to start."""
 
     def __init__(self, workloads: Sequence[Workload], tables: Sequence[ModelTables], jobs: Sequence[Job],
@@ -36,17 +36,9 @@ class WeightMemory:
         self.waited: Optional[tuple[int, int]] = None
         #: counts every change that can make a tile's weights ready (a load started, shared or landed)
         self.version = 0
-        #: per started load: (job or None, workload, node, bytes stored in weight memory), and its slice key
-        #: when it is one slice of a frame's weights (else None)
-        self.load_info: list[tuple[Optional[int], int, int, int]] = []
+        WeightBook.__init__(self, len(jobs))
+        #: per started load: its slice key when it is one slice of a frame's weights (else None)
         self.load_slice: list[Optional[tuple[int, int, int]]] = []
-        self.landed: list[bool] = []
-        self.resident_load: dict[tuple[int, int], int] = {}
-        #: (workload, node) -> [load id, frames sharing it] of held weights on chip
-        self.held: dict[tuple[int, int], list[int]] = {}
-        #: per job: node -> load id of the held weights it uses; slice key -> load id of its slices on chip
-        self.job_held: list[dict[int, int]] = [{} for _ in jobs]
-        self.job_slices: list[dict[tuple[int, int, int], int]] = [{} for _ in jobs]
         #: per job: slice key -> tiles left that use that slice (models not resident only)
         self.slice_tiles_left: list[dict[tuple[int, int, int], int]] = []
         for job in jobs:
@@ -68,33 +60,18 @@ class WeightMemory:
             job, w, spec = queue[self.head]
             node, nbytes = spec.node, spec.nbytes
             holds = self.tables[w].holds[node]
-            if job is not None and holds:
-                held = self.held.get((w, node))
-                if held is not None:  # still on chip for an earlier frame: this frame shares it
-                    held[1] += 1
-                    self.job_held[job][node] = held[0]
-                    self.head += 1
-                    self.version += 1
-                    continue
+            if job is not None and holds and self.share_held(job, w, node):  # on chip for an earlier frame
+                self.head += 1
+                self.version += 1
+                continue
             stored = min(nbytes, self.capacity)
             if stored > self.capacity - self.level:
                 self.waited = (self.level, self.busy)
                 return
             self.head += 1
             self.version += 1
-            load = len(self.load_info)
-            self.load_info.append((job, w, node, stored))
-            self.landed.append(False)
+            load, key = self.start(job, w, spec, stored, holds)
             self.level += stored
-            key = None
-            if job is None:
-                self.resident_load[(w, node)] = load
-            elif holds:
-                self.held[(w, node)] = [load, 1]
-                self.job_held[job][node] = load
-            else:
-                key = (node, spec.group, spec.band)
-                self.job_slices[job][key] = load
             self.load_slice.append(key)
             self.busy += 1
             end = self.dram.reserve(now, nbytes)
