@@ -61,13 +61,16 @@ def load_model(
     path: PathLike,
     input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
     max_memory_bytes: Optional[int] = None,
+    input_values: Optional[Mapping[str, np.ndarray]] = None,
 ) -> DataflowGraph:
     """ONNX file -> IR after the default passes (BN folding, Identity/Dropout removal).
 
     A model whose weights and activations need more than ``max_memory_bytes``
     (default: the machine's physical memory) is refused before anything is allocated.
+    ``input_values`` (the inputs the model will run on) specialise it where a small integer input decides
+    a shape or control flow (``gspsim/frontend/bind_inputs.py``): later inputs must hold the same values.
     """
-    return run_default_passes(import_onnx(path, input_shapes, max_memory_bytes))
+    return run_default_passes(import_onnx(path, input_shapes, max_memory_bytes, input_values))
 
 
 def _hardware(hw: Union[str, PathLike, HardwareConfig]) -> HardwareConfig:
@@ -308,10 +311,12 @@ def simulate_many(
     unpruned_sources: list[DataflowGraph] = []
     graphs: list[DataflowGraph] = []
     programs: list[Program] = []
-    for model in models:
+    for model, given in zip(models, inputs):
         if model is None:
             model = default_model_path()
-        source = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes, max_memory_bytes)
+        values = given if isinstance(given, Mapping) else None  # check_inputs refuses anything else, below
+        source = model if isinstance(model, DataflowGraph) else load_model(model, input_shapes, max_memory_bytes,
+                                                                             values)
         paths.append(source.source_path or str(model))
         unpruned_sources.append(source)
         sources.append(prepare_pruning(source, options))
@@ -351,7 +356,8 @@ def simulate_many(
         simulated, reference = {}, {}
         prefix = len(workloads) > 1
         for w, (wl, path) in enumerate(zip(workloads, paths)):
-            ref = _onnxruntime_outputs(sources[w], path, wl.inputs[-1], pruned[w])
+            # inputs the model was specialised to are constants of the graph, inputs of the file
+            ref = _onnxruntime_outputs(sources[w], path, {**sources[w].bound_inputs, **wl.inputs[-1]}, pruned[w])
             for name, value in ref.items():
                 key = f"m{w}/{name}" if prefix else name
                 reference[key] = value

@@ -450,13 +450,15 @@ def _simulate_and_write(args: argparse.Namespace, shown: "RunProgress", hw, opti
     Returns the loaded graphs, the results and the files written.
     """
     from . import api
-    from .inputs import load_inputs
+    from .inputs import load_inputs, read_input_values
     from .output_files import write_npz_atomic, write_text_atomic
 
     with shown.stage("loading model"):
         shapes = _input_shapes(args.input_shape)
         limit = _max_memory(args)
-        graphs = [api.load_model(p, shapes, limit) for p in model_paths]
+        # the values given may specialise the model (an input that decides a shape: docs/onnx-conformance.md)
+        values = read_input_values(args.inputs, limit) if args.inputs else None
+        graphs = [api.load_model(p, shapes, limit, values) for p in model_paths]
         inputs = [load_inputs(args.inputs, graphs[0])] if args.inputs else None
     written: list[Path] = []
     if args.save_model:

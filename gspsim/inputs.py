@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import zipfile
+from pathlib import Path
 import zlib
 from typing import Mapping
 
 import numpy as np
 
 from .errors import InputError
-from .frontend.memory import format_bytes
+from .frontend.memory import format_bytes, resolve_limit
 from .input_files import regular_input
 from .ir.graph import DataflowGraph
 
@@ -121,6 +122,28 @@ def read_npz(path: str | os.PathLike[str], what: str, max_bytes: int) -> dict[st
         raise InputError(f"{p}: not a readable .npz file ({_one_line(exc)})") from None
 
 
+def read_input_values(path: str | os.PathLike[str], max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """Every array of an ``--inputs`` file by name, before a model is loaded (the values may specialise it).
+
+    At most ``max_bytes`` in all (default: the physical memory); :func:`load_inputs` checks them against the
+    model afterwards.
+    """
+    p = regular_input(path, "inputs file", InputError)
+    _refuse_npy(p, "input")
+    return read_npz(p, "inputs file", resolve_limit(max_bytes))
+
+
+def _refuse_npy(p: "os.PathLike[str]", example: str) -> None:
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(len(NPY_MAGIC))
+    except OSError:
+        return  # reading the archive names the error
+    if head == NPY_MAGIC:
+        raise InputError(f"{p}: a .npy file holds one unnamed array; --inputs takes an .npz with one array per "
+                         f"input name, e.g. numpy.savez('{Path(p).with_suffix('.npz').name}', {example}=array)")
+
+
 def load_inputs(path: str | os.PathLike[str], graph: DataflowGraph) -> dict[str, np.ndarray]:
     """Read an ``.npz`` of graph inputs; every name, shape and dtype must match the model.
 
@@ -129,13 +152,8 @@ def load_inputs(path: str | os.PathLike[str], graph: DataflowGraph) -> dict[str,
     is refused without allocating it.
     """
     p = regular_input(path, "inputs file", InputError)
+    _refuse_npy(p, graph.inputs[0] if graph.inputs else "input")
     try:
-        with open(p, "rb") as fh:
-            head = fh.read(len(NPY_MAGIC))
-        if head == NPY_MAGIC:
-            raise InputError(f"{p}: a .npy file holds one unnamed array; --inputs takes an .npz with one array per "
-                             f"input name, e.g. numpy.savez('{p.with_suffix('.npz').name}', "
-                             f"{graph.inputs[0] if graph.inputs else 'input'}=array)")
         with zipfile.ZipFile(p) as zf:
             members = _archive_members(zf, str(p))
             _check_names(members, graph, str(p))
@@ -144,6 +162,13 @@ def load_inputs(path: str | os.PathLike[str], graph: DataflowGraph) -> dict[str,
                 headers[name] = _array_header(zf, members[name], f"input '{name}'", str(p))
                 _check_array(name, *headers[name], graph, str(p))
             arrays = {name: _read_member(zf, members[name], *headers[name]) for name in graph.inputs}
+            for name in graph.bound_inputs:  # inputs the model was specialised to: compared in check_inputs
+                if name in members:
+                    header = _array_header(zf, members[name], f"input '{name}'", str(p))
+                    if _nbytes(*header) <= graph.bound_inputs[name].nbytes:
+                        arrays[name] = _read_member(zf, members[name], *header)
+                    else:
+                        arrays[name] = np.empty(0, header[1])  # larger than the bound value: differs
     except InputError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
@@ -156,7 +181,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _check_names(arrays: Mapping[str, object], graph: DataflowGraph, where: str) -> None:
-    unknown = sorted(set(arrays) - set(graph.inputs))
+    unknown = sorted(set(arrays) - set(graph.inputs) - set(graph.bound_inputs))
     if unknown:
         raise InputError(f"{where}: unknown input '{unknown[0]}' (the model's inputs: {', '.join(graph.inputs)})")
     missing = [n for n in graph.inputs if n not in arrays]
@@ -174,11 +199,26 @@ def _check_array(name: str, shape: tuple[int, ...], dtype: np.dtype, graph: Data
         raise InputError(f"{where}: input '{name}' has dtype {dtype}, the model expects {info.dtype}")
 
 
+def _check_bound(name: str, given: object, bound: np.ndarray, where: str) -> None:
+    """An input the model was specialised to (it decides a shape or control flow) must hold the same value."""
+    try:
+        value = np.asarray(given)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{where}: input '{name}' is not an array ({_one_line(exc)})") from None
+    if value.shape != bound.shape or value.dtype != bound.dtype or not np.array_equal(value, bound):
+        shown = np.array2string(bound, separator=", ", threshold=16)
+        raise InputError(f"{where}: input '{name}' differs from the value {shown} the model was specialised to when "
+                         "it was loaded (it decides a shape or control flow); load the model with these inputs")
+
+
 def check_inputs(arrays: Mapping[str, np.ndarray], graph: DataflowGraph, where: str = "inputs") -> dict[str, np.ndarray]:
     """Inputs by name, each with the model's shape and dtype (as contiguous arrays)."""
     if not isinstance(arrays, Mapping):
         raise InputError(f"{where}: expected a mapping from input name to array, got {type(arrays).__name__}")
     _check_names(arrays, graph, where)
+    for name, bound in graph.bound_inputs.items():
+        if name in arrays:
+            _check_bound(name, arrays[name], bound, where)
     values = {}
     for name in graph.inputs:
         arr = arrays[name]

@@ -6,7 +6,9 @@ tensor becomes a constant, the arithmetic on it folds, and a second shape
 inference then knows every ``Reshape``'s output.  Ops are evaluated with the
 same kernels the simulator runs (their integer forms do the shape arithmetic).
 
-Never folded: ops the op table marks not ``foldable`` (``DequantizeLinear``:
+A Range of constant scalars folds by the length its values give (onnx's
+inference leaves one of one-element 1-D inputs unshaped).  Never folded: ops
+the op table marks not ``foldable`` (``DequantizeLinear``:
 a quantized model keeps its int8 weights; random ops: each run draws anew),
 nodes that write a graph output, and results larger than :data:`MAX_FOLD_BYTES`
 (folding them would turn cheap runtime work into weight traffic).  The size is
@@ -34,7 +36,8 @@ MAX_FOLD_BYTES = 1 << 22
 
 
 
-def _static_shape(vi: onnx.ValueInfoProto) -> Optional[tuple[int, ...]]:
+def static_shape(vi: onnx.ValueInfoProto) -> Optional[tuple[int, ...]]:
+    """A value's shape when every dimension is a number, else None."""
     if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
         return None
     dims = []
@@ -47,7 +50,7 @@ def _static_shape(vi: onnx.ValueInfoProto) -> Optional[tuple[int, ...]]:
 
 def _static_bytes(vi: onnx.ValueInfoProto) -> Optional[int]:
     """Bytes of a statically shaped, typed value (Python ints: no overflow), or None."""
-    shape = _static_shape(vi)
+    shape = static_shape(vi)
     size = element_size(vi.type.tensor_type.elem_type) if shape is not None else None
     if shape is None or size is None or any(d < 0 for d in shape):
         return None
@@ -113,7 +116,7 @@ def fold_constants(model: onnx.ModelProto, where: str = "model") -> tuple[onnx.M
     shapes: dict[str, tuple[int, ...]] = {}
     out_bytes: dict[str, int] = {}
     for vi in [*graph.input, *graph.value_info, *graph.output]:
-        s = _static_shape(vi)
+        s = static_shape(vi)
         if s is not None:
             shapes[vi.name] = s
         b = _static_bytes(vi)
@@ -140,7 +143,7 @@ def fold_constants(model: onnx.ModelProto, where: str = "model") -> tuple[onnx.M
         if not needs_values and node.input[0] not in shapes:
             kept.append(node)
             continue
-        if needs_values and not _small_enough(node, out_bytes):
+        if needs_values and not (_small_enough(node, out_bytes) or _small_range(node, constants)):
             kept.append(node)
             continue
         inputs = [constants.get(i) if i else None for i in node.input]
@@ -158,7 +161,7 @@ def fold_constants(model: onnx.ModelProto, where: str = "model") -> tuple[onnx.M
         folded[node.op_type] += 1
     if not folded:
         return model, folded
-    used = {i for n in kept for i in n.input} | graph_outputs
+    used = {i for n in kept for i in n.input} | graph_outputs | _subgraph_reads(kept)
     new_model = onnx.ModelProto()
     new_model.CopyFrom(model)
     new_graph = new_model.graph
@@ -181,6 +184,34 @@ def fold_constants(model: onnx.ModelProto, where: str = "model") -> tuple[onnx.M
     return new_model, folded
 
 
+def _small_range(node: onnx.NodeProto, constants: Mapping[str, np.ndarray]) -> bool:
+    """A Range of constant scalars whose length (known from the values) fits :data:`MAX_FOLD_BYTES`.
+
+    onnx's shape inference gives no shape for a Range of one-element 1-D inputs, which onnxruntime runs.
+    """
+    if node.op_type != "Range" or len(node.input) < 3 or not all(i in constants for i in node.input[:3]):
+        return False
+    start, limit, delta = (constants[i] for i in node.input[:3])
+    if any(v.size != 1 or v.dtype.kind not in "iuf" for v in (start, limit, delta)):
+        return False
+    s, l, d = (float(v.reshape(-1)[0]) for v in (start, limit, delta))
+    if d == 0 or not all(np.isfinite([s, l, d])):
+        return False
+    return max((l - s) / d, 0) * start.dtype.itemsize <= MAX_FOLD_BYTES
+
+
+def _subgraph_reads(nodes: Sequence[onnx.NodeProto]) -> set[str]:
+    """Every name the subgraphs (If branches, Loop and Scan bodies) of ``nodes`` read, at any depth."""
+    names: set[str] = set()
+    for n in nodes:
+        for a in n.attribute:
+            for g in [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs):
+                names.update(i for m in g.node for i in m.input)
+                names.update(o.name for o in g.output)
+                names |= _subgraph_reads(list(g.node))
+    return names
+
+
 def _small_enough(node: onnx.NodeProto, out_bytes: dict[str, int]) -> bool:
     """Every output's inferred size is known and at most MAX_FOLD_BYTES (checked before evaluating)."""
     outs = [o for o in node.output if o]
@@ -192,4 +223,4 @@ def describe_folding(counts: Counter[str]) -> str:
     return f"folded {sum(counts.values())} constant node(s): {parts}"
 
 
-__all__ = ["MAX_FOLD_BYTES", "describe_folding", "evaluate_node", "fold_constants"]
+__all__ = ["MAX_FOLD_BYTES", "describe_folding", "evaluate_node", "fold_constants", "static_shape"]

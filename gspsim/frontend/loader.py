@@ -243,6 +243,18 @@ def _empty_inputs(model: onnx.ModelProto) -> list[onnx.TensorProto]:
     return empties
 
 
+def infer_shapes_lenient(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Shape inference that keeps what it could infer and never fails (the model as it is when it cannot run).
+
+    Used while control flow is inlined: onnx's inference may fail inside a
+    branch that inlining removes; :func:`infer_shapes` runs strictly afterwards.
+    """
+    try:
+        return shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+    except Exception:
+        return model
+
+
 def infer_shapes(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
     """ONNX shape inference with data propagation (so Shape->Reshape chains resolve).
 

@@ -154,6 +154,9 @@ class DataflowGraph:
     #: what the frontend and passes did (folded, fused, dropped ...), for ``inspect``
     notes: tuple[str, ...] = ()
     source_path: str = ""
+    #: graph inputs whose given values the model was specialised to when it was loaded (they decide shapes or
+    #: control flow: ``gspsim/frontend/bind_inputs.py``); no longer inputs, every later input must agree
+    bound_inputs: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_ops(
@@ -165,6 +168,7 @@ class DataflowGraph:
         outputs: Iterable[str],
         notes: Iterable[str] = (),
         source_path: str = "",
+        bound_inputs: Mapping[str, np.ndarray] | None = None,
     ) -> "DataflowGraph":
         """Build the DiGraph from ops: an edge for every tensor one op produces and another reads."""
         g = nx.DiGraph()
@@ -194,6 +198,7 @@ class DataflowGraph:
             outputs=tuple(outputs),
             notes=tuple(notes),
             source_path=source_path,
+            bound_inputs=MappingProxyType(dict(bound_inputs or {})),
         )
 
     # -- queries ---------------------------------------------------------------

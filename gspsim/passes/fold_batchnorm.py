@@ -69,5 +69,6 @@ def fold_batchnorm(graph: DataflowGraph) -> DataflowGraph:
     ops = [replaced.get(op.name, op) for op in graph.ops() if op.name not in dropped]
     note = f"folded {len(dropped)} BatchNormalization node(s) into Conv"
     return DataflowGraph.from_ops(
-        graph.name, ops, tensors, graph.inputs, graph.outputs, (*graph.notes, note), graph.source_path
+        graph.name, ops, tensors, graph.inputs, graph.outputs, (*graph.notes, note), graph.source_path,
+        bound_inputs=graph.bound_inputs,
     )

@@ -182,7 +182,8 @@ def fuse_elementwise(graph: DataflowGraph) -> DataflowGraph:
             fuser.absorbed.update(e.name for e in epilogue)
     ops = [fused.get(op.name, op) for op in graph.ops() if op.name not in fuser.absorbed]
     return DataflowGraph.from_ops(graph.name, ops, graph.tensors, graph.inputs, graph.outputs,
-                                  (*graph.notes, fusion_note(list(fused.values()))), graph.source_path)
+                                  (*graph.notes, fusion_note(list(fused.values()))), graph.source_path,
+                                  bound_inputs=graph.bound_inputs)
 
 
 def fusion_note(nodes: Sequence[OpNode]) -> str:

@@ -157,7 +157,7 @@ def assign_precision(
     summary = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
     note = f"precision: {summary}" + (f"; {len(casts) + len(renamed)} cast(s) inserted" if casts or renamed else "")
     return DataflowGraph.from_ops(graph.name, ops, tensors, graph.inputs, graph.outputs,
-                                  (*graph.notes, note), graph.source_path)
+                                  (*graph.notes, note), graph.source_path, bound_inputs=graph.bound_inputs)
 
 
 def precision_report(graph: DataflowGraph) -> dict[str, str]:

@@ -47,7 +47,8 @@ def _with_weights(graph: DataflowGraph, new: dict[str, np.ndarray], note: str) -
             op = replace(op, weights={n: new.get(n, w) for n, w in op.weights.items()})
         ops.append(op)
     return DataflowGraph.from_ops(
-        graph.name, ops, graph.tensors, graph.inputs, graph.outputs, (*graph.notes, note), graph.source_path
+        graph.name, ops, graph.tensors, graph.inputs, graph.outputs, (*graph.notes, note), graph.source_path,
+        bound_inputs=graph.bound_inputs,
     )
 
 
@@ -270,7 +271,8 @@ def prune_channels(graph: DataflowGraph, fraction: float) -> DataflowGraph:
         tensors[t] = replace(info, shape=(info.shape[0], c, *info.shape[2:]))
     note = f"channel-pruned {len(plan.out_keep)} Conv(s) by {fraction:g}"
     return DataflowGraph.from_ops(
-        graph.name, ops, tensors, graph.inputs, graph.outputs, (*graph.notes, note), graph.source_path
+        graph.name, ops, tensors, graph.inputs, graph.outputs, (*graph.notes, note), graph.source_path,
+        bound_inputs=graph.bound_inputs,
     )
 
 

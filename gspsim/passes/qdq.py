@@ -377,7 +377,7 @@ def _with_precisions(graph: DataflowGraph) -> DataflowGraph:
     ops = [op if precisions[op.name] == "float" or op.precision == "int8" else replace(op, precision="int8")
            for op in graph.ops()]
     return DataflowGraph.from_ops(graph.name, ops, graph.tensors, graph.inputs, graph.outputs, graph.notes,
-                                  graph.source_path)
+                                  graph.source_path, bound_inputs=graph.bound_inputs)
 
 
 def fuse_qdq(graph: DataflowGraph) -> DataflowGraph:

@@ -351,7 +351,7 @@ class GraphBuilder:
         tensors = {k: v for k, v in self.tensors.items() if k in used}
         g = self.source
         return DataflowGraph.from_ops(g.name, self.ops, tensors, g.inputs, g.outputs, (*g.notes, *notes),
-                                      g.source_path)
+                                      g.source_path, bound_inputs=g.bound_inputs)
 
 
 def gemm_as_conv(

@@ -72,5 +72,6 @@ def remove_identity(graph: DataflowGraph) -> DataflowGraph:
     kept = [renames.apply(op) for op in ops if op.name not in removed]
     note = f"dropped {len(removed)} Identity/Dropout node(s)"
     return DataflowGraph.from_ops(
-        graph.name, kept, graph.tensors, graph.inputs, graph.outputs, (*graph.notes, note), graph.source_path
+        graph.name, kept, graph.tensors, graph.inputs, graph.outputs, (*graph.notes, note), graph.source_path,
+        bound_inputs=graph.bound_inputs,
     )

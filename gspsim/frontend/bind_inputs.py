@@ -1,0 +1,113 @@
+"""Specialising a model to the input values given: small inputs that decide shapes or control flow become constants.
+
+Some models take an ``axes``, a shape, pads, a Range's limits, an If's
+condition or a Loop's trip count as a *graph input*.  A static dataflow graph
+cannot leave such a shape open, so when the caller gives input values (the
+API's ``inputs``, the CLI's ``--inputs``), gspsim does what onnxruntime's
+shape inference does at run time: it binds those inputs to the values given,
+and the model is specialised to them.  The rule:
+
+* only an input whose value is needed: it feeds (through any ops other than
+  ``Shape``/``Size``, which read only shapes) a shape-deciding input of a node
+  whose output has no static shape yet (:data:`SHAPE_INPUTS`), or the
+  condition or trip count of an If or Loop that is still unresolved;
+* only integer and bool inputs of at most :data:`MAX_BOUND_ELEMENTS`
+  elements (data inputs stay inputs; a float input is never bound);
+* only when a value is given; without one the model is refused as before.
+
+A bound input is no longer an input of the IR; the graph records it
+(``DataflowGraph.bound_inputs``) and the result's notes name it with its value.
+Inputs given later (another frame's, a check run's) must hold the same value,
+or they are refused in one line (:func:`gspsim.inputs.check_inputs`): a model
+specialised to one value never silently runs with another.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from .control_flow import CONTROL_FLOW_OPS, static_shapes
+
+#: the most elements a bound input may have (shapes, axes, pads, scalars)
+MAX_BOUND_ELEMENTS = 64
+_REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+           "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")
+#: the inputs whose *values* decide an op's output shape (by position)
+SHAPE_INPUTS: Mapping[str, tuple[int, ...]] = {
+    "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Range": (0, 1, 2), "Pad": (1, 3), "Slice": (1, 2, 3, 4),
+    "Squeeze": (1,), "Unsqueeze": (1,), "ConstantOfShape": (0,), "Resize": (2, 3), "Upsample": (1,),
+    "TopK": (1,), "Split": (1,), "OneHot": (1,), "CenterCropPad": (1,), "Col2Im": (1, 2), "AffineGrid": (1,),
+    "MaxUnpool": (2,), "If": (0,), "Loop": (0, 1), **{op: (1,) for op in _REDUCE},
+}
+_SHAPE_ONLY = ("Shape", "Size")
+
+
+def inputs_to_bind(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The graph inputs (by the rule of the module docstring) to bind now, with their values."""
+    graph = model.graph
+    constants = {t.name for t in graph.initializer}
+    inputs = {vi.name: vi for vi in graph.input if vi.name not in constants}
+    producer = {o: n for n in graph.node for o in n.output if o}
+    static = static_shapes(model)
+    roots: list[str] = []
+    for node in graph.node:
+        positions = SHAPE_INPUTS.get(node.op_type, ())
+        unresolved = node.op_type in CONTROL_FLOW_OPS or any(o and o not in static for o in node.output)
+        if unresolved:
+            roots += [node.input[i] for i in positions if i < len(node.input) and node.input[i]]
+    found: dict[str, np.ndarray] = {}
+    seen: set[str] = set()
+    while roots:
+        name = roots.pop()
+        if name in seen or name in constants:
+            continue
+        seen.add(name)
+        if name in inputs:
+            value = _bindable(inputs[name], values.get(name))
+            if value is not None:
+                found[name] = value
+            continue
+        node = producer.get(name)
+        if node is not None and node.op_type not in _SHAPE_ONLY:
+            roots += [i for i in node.input if i]
+    return found
+
+
+def _bindable(vi: onnx.ValueInfoProto, value: object) -> np.ndarray | None:
+    """``value`` as the input's type when the rule allows binding it, else None (checked later as an input)."""
+    if value is None or not vi.type.HasField("tensor_type"):
+        return None
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
+    if dtype.kind not in "iub":
+        return None
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    declared = tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
+    if array.dtype != dtype or array.shape != declared or array.size > MAX_BOUND_ELEMENTS:
+        return None  # check_inputs names the mismatch
+    return array.copy()
+
+
+def bind(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> onnx.ModelProto:
+    """The model with ``values`` as constants in place of those graph inputs."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    kept = [vi for vi in out.graph.input if vi.name not in values]
+    del out.graph.input[:]
+    out.graph.input.extend(kept)
+    out.graph.initializer.extend(numpy_helper.from_array(v, name) for name, v in values.items())
+    return out
+
+
+def describe_bound(values: Mapping[str, np.ndarray]) -> str:
+    parts = ", ".join(f"'{name}' = {np.array2string(v, separator=', ', threshold=16)}" for name, v in values.items())
+    return f"specialised to the input values given: {parts} (they decide shapes or control flow)"
+
+
+__all__ = ["MAX_BOUND_ELEMENTS", "SHAPE_INPUTS", "bind", "describe_bound", "inputs_to_bind"]
