@@ -74,3 +74,16 @@ def test_dynamic_input_needs_a_shape(tmp_path) -> None:
         load_model(path)
     graph = load_model(path, {"x": (2, 4)})
     assert graph.tensors["y"].shape == (2, 4)
+
+
+def test_a_constant_that_is_a_graph_output_runs(tmp_path) -> None:
+    """Folding keeps a Constant that writes a graph output; its kernel writes the value (checked with onnxruntime)."""
+    import gspsim
+
+    value = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
+    path = save_model([helper.make_node("Constant", [], ["c"], value=onnx.numpy_helper.from_array(value, "v")),
+                       helper.make_node("Relu", ["x"], ["y"])],
+                      [tensor("x", [2, 3])], [tensor("c", [2, 3]), tensor("y", [2, 3])], [], tmp_path / "const.onnx")
+    result = gspsim.simulate(path, check=True, accuracy_samples=0)
+    assert result.check.passed
+    np.testing.assert_array_equal(result.outputs["c"], value)

@@ -61,20 +61,12 @@ def _static_bytes(vi: onnx.ValueInfoProto) -> Optional[int]:
 
 
 def _constant_value(node: onnx.NodeProto, where: str) -> np.ndarray:
+    """A Constant node's value, by the same kernel that runs a Constant writing a graph output."""
     try:
-        attrs = node_attributes(node)
-        if "value" in attrs:
-            return np.asarray(attrs["value"])
-        for key, dtype in (("value_float", np.float32), ("value_floats", np.float32),
-                           ("value_int", np.int64), ("value_ints", np.int64)):
-            if key in attrs:
-                return np.asarray(attrs[key], dtype=dtype)
-    except Exception as exc:  # a tensor attribute whose data does not fit its shape
+        return np.asarray(get_kernel("Constant", "fp32").run([], node_attributes(node))[0])
+    except Exception as exc:  # no numeric value attribute, or a tensor whose data does not fit its shape
         reason = " ".join(str(exc).split())[:200]
         raise ModelError(f"{where}: Constant node '{node.name}': cannot read its value ({reason})") from None
-    raise ModelError(f"{where}: Constant node '{node.name}' has no supported value attribute "
-                     f"({', '.join(sorted(attrs))}); "
-                     "gspsim reads value, value_float(s) and value_int(s)")
 
 
 def evaluate_node(

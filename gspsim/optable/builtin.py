@@ -215,6 +215,7 @@ def _layout() -> tuple[OpSpec, ...]:
         lay("CumProd", cost=per_element(1)),
         lay("Range"),
         lay("ConstantOfShape"),
+        lay("Constant"),  # folded into weights, except where it writes a graph output
     )
 
 

@@ -378,6 +378,25 @@ def test_constant_of_shape(shape: list, dtype: Any, seed: int) -> None:
     assert_same(ours("ConstantOfShape", [shape_arr], {})[0], default)
 
 
+@given(shape=st.lists(st.integers(0, 4), max_size=3), dtype=dtypes, seed=seeds)
+def test_constant(shape: list, dtype: Any, seed: int) -> None:
+    """Constant's value tensor, and its list forms (value_floats / value_ints), as onnxruntime gives them."""
+    value = make_array(tuple(shape), dtype, seed)
+    tensor = numpy_helper.from_array(value, "value")
+    assert_same(ours("Constant", [], {"value": tensor})[0], ort_single_node("Constant", [], {"value": tensor})[0])
+    floats = [float(v) for v in value.astype(np.float32).reshape(-1)] or [0.5]
+    assert_same(ours("Constant", [], {"value_floats": floats})[0],
+                ort_single_node("Constant", [], {"value_floats": floats})[0])
+    ints = [int(v) for v in np.arange(len(shape) + 1) * (seed % 7 - 3)]  # helper needs a non-empty list
+    assert_same(ours("Constant", [], {"value_int": 7})[0], ort_single_node("Constant", [], {"value_int": 7})[0])
+    assert_same(ours("Constant", [], {"value_ints": ints})[0], ort_single_node("Constant", [], {"value_ints": ints})[0])
+
+
+def test_constant_refuses_a_string_value() -> None:
+    with pytest.raises(ValueError, match="no supported value attribute \\(value_string\\)"):
+        ours("Constant", [], {"value_string": "x"})
+
+
 @given(
     dtype=st.sampled_from([np.float32, np.int32, np.int64]),
     start=st.integers(-20, 20),

@@ -1,7 +1,7 @@
 """Shape-only layout kernels: ops that re-view, re-order or generate tensors.
 
 Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Expand, Tile, Shape, Size,
-ConstantOfShape, Range, Identity, Dropout (inference) and Cast.  All are
+Constant, ConstantOfShape, Range, Identity, Dropout (inference) and Cast.  All are
 dtype-generic numpy code because the frontend also runs them on int64 shape
 tensors when it folds constant subgraphs.
 
@@ -156,6 +156,26 @@ def constant_of_shape(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
     shape = int_list(inputs[0]) or []
     value = _value_attr(attrs.get("value"))
     return (np.full(shape, value[0], dtype=value.dtype),)
+
+
+#: Constant's value attributes and the types their values have
+CONSTANT_ATTRIBUTES = (("value", None), ("value_float", np.float32), ("value_floats", np.float32),
+                       ("value_int", np.int64), ("value_ints", np.int64))
+
+
+def constant(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """Constant: its ``value`` tensor or ``value_float(s)`` / ``value_int(s)`` (strings and sparse tensors are
+    not numeric tensors: refused)."""
+    for key, dtype in CONSTANT_ATTRIBUTES:
+        if key in attrs:
+            value = attrs[key]
+            if hasattr(value, "data_type") and hasattr(value, "dims"):  # an onnx.TensorProto
+                from onnx import numpy_helper  # noqa: WPS433  (only needed for raw protos)
+
+                value = numpy_helper.to_array(value)
+            return (np.array(value, dtype=dtype),)
+    raise ValueError(f"Constant: no supported value attribute ({', '.join(sorted(attrs)) or 'none'}); "
+                     "gspsim reads value, value_float(s) and value_int(s)")
 
 
 def range_op(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:

@@ -6,7 +6,7 @@ frontend's constant folding of int64 shape subgraphs.  The code lives in
 three private modules by kind:
 
 * ``_layout_shape``: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Expand,
-  Tile, Shape, Size, ConstantOfShape, Range, Identity, Dropout, Cast, CastLike;
+  Tile, Shape, Size, Constant, ConstantOfShape, Range, Identity, Dropout, Cast, CastLike;
 * ``_layout_index``: Slice, Gather, Split, Concat, Pad;
 * ``_layout_logic``: Where, the comparisons, Not, And, Or, Xor, IsNaN, IsInf;
 * ``_layout_select``: GatherElements, GatherND, ScatterElements, ScatterND,
@@ -55,6 +55,7 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel("Cast", ANY, shp.cast, elementwise_rows(shp.cast), ELEMENTWISE_ROW_AXIS),
     Kernel("CastLike", ANY, shp.cast_like),
     *(Kernel(op, ANY, shp.window(op)) for op in ("HannWindow", "HammingWindow", "BlackmanWindow")),
+    Kernel("Constant", ANY, shp.constant),
     Kernel("ConstantOfShape", ANY, shp.constant_of_shape),
     Kernel("Range", ANY, shp.range_op),
     Kernel("Identity", ANY, shp.identity),
