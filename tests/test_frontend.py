@@ -87,3 +87,21 @@ def test_a_constant_that_is_a_graph_output_runs(tmp_path) -> None:
     result = gspsim.simulate(path, check=True, accuracy_samples=0)
     assert result.check.passed
     np.testing.assert_array_equal(result.outputs["c"], value)
+
+
+def test_a_deform_conv_runs_and_is_costed_as_a_convolution(tmp_path) -> None:
+    """DeformConv end to end against onnxruntime; its MACs are output elements x (C/group) x kernel area."""
+    import gspsim
+
+    rng = np.random.default_rng(0)
+    w = onnx.numpy_helper.from_array(rng.standard_normal((4, 1, 3, 3)).astype(np.float32), "w")
+    node = helper.make_node("DeformConv", ["x", "w", "offset"], ["y"], group=2, pads=[1, 1, 1, 1])
+    path = save_model([node], [tensor("x", [1, 2, 5, 5]), tensor("offset", [1, 18, 5, 5])], [tensor("y", [1, 4, 5, 5])],
+                      [w], tmp_path / "deform.onnx", opset=22)
+    inputs = {"x": rng.standard_normal((1, 2, 5, 5)).astype(np.float32),
+              "offset": rng.standard_normal((1, 18, 5, 5)).astype(np.float32)}
+    result = gspsim.simulate(path, inputs=inputs, check=True, accuracy_samples=0)
+    assert result.check.passed
+    graph = load_model(path)
+    op = next(graph.ops())
+    assert op_cost(op, graph.tensors).macs == 4 * 5 * 5 * 1 * 3 * 3

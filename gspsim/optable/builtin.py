@@ -36,6 +36,8 @@ def _conv() -> tuple[OpSpec, ...]:
         OpSpec("QLinearConv", kernel_module="conv", cost=macs(MacRule.CONV, 3), row_map=R.WINDOW, int8=I.INTEGER),
         OpSpec("CausalConvWithState", kernel_module="conv", cost=macs(MacRule.CONV, 1), int8=I.FLOAT),
         OpSpec("Col2Im", kernel_module="conv", int8=I.FLOAT),
+        # its MACs as a convolution's (the bilinear sampling of each tap is not counted)
+        OpSpec("DeformConv", kernel_module="conv", cost=macs(MacRule.CONV, 1), int8=I.FLOAT),
     )
 
 

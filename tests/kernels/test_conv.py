@@ -416,3 +416,64 @@ def test_registered(op: str, precision: str, rows: bool) -> None:
     assert (kernel.op_type, kernel.precision) == (op, precision)
     assert (kernel.run_rows is not None) == rows
     assert kernel.row_axis == (2 if rows else None)
+
+
+# --------------------------------------------------------------------------- DeformConv
+@st.composite
+def deform_conv_case(draw: st.DrawFn) -> tuple[list, dict]:
+    """Random DeformConv geometry: groups, offset groups, stride, dilation, padding, bias and mask."""
+    group, groups_off = draw(st.sampled_from([1, 2])), draw(st.sampled_from([1, 2]))
+    c = group * groups_off * draw(st.integers(1, 2))
+    m = group * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw, dh, dw = (draw(st.integers(1, 2)) for _ in range(4))
+    pads = [draw(st.integers(0, 1)) for _ in range(4)]
+    h, w = draw(st.integers(3, 6)), draw(st.integers(3, 6))
+    oh = (h + pads[0] + pads[2] - ((kh - 1) * dh + 1)) // sh + 1
+    ow = (w + pads[1] + pads[3] - ((kw - 1) * dw + 1)) // sw + 1
+    rng = np.random.default_rng(draw(seeds))
+    n = draw(st.integers(1, 2))
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    weight = rng.standard_normal((m, c // group, kh, kw)).astype(np.float32)
+    # offsets up to two pixels either way: taps fall between pixels and outside the image
+    offset = (rng.random((n, groups_off * kh * kw * 2, oh, ow)) * 4 - 2).astype(np.float32)
+    bias = rng.standard_normal(m).astype(np.float32) if draw(st.booleans()) else None
+    mask = rng.random((n, groups_off * kh * kw, oh, ow)).astype(np.float32) if draw(st.booleans()) else None
+    attrs = {"group": group, "offset_group": groups_off, "kernel_shape": [kh, kw], "strides": [sh, sw],
+             "dilations": [dh, dw], "pads": pads}
+    return [x, weight, offset, bias, mask], attrs
+
+
+@given(case=deform_conv_case())
+def test_deform_conv_matches_onnxruntime(case: tuple) -> None:
+    inputs, attrs = case
+    inputs = inputs if inputs[4] is not None else inputs[:4] if inputs[3] is not None else inputs[:3]
+    got = get_kernel("DeformConv", "fp32").run(inputs, attrs)[0]
+    want = ort_single_node("DeformConv", inputs, attrs, opset=22)[0]
+    x, w = inputs[0], inputs[1]
+    mag = np.full(want.shape, np.abs(x).max() * np.abs(w).sum() / w.shape[0] + 1)  # a bound on the sum's terms
+    assert_close(got, want, mag)
+
+
+def test_deform_conv_with_zero_offsets_is_a_convolution() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 4, 6, 5)).astype(np.float32)
+    w = rng.standard_normal((2, 2, 3, 3)).astype(np.float32)
+    attrs = {"group": 2, "pads": [1, 1, 1, 1], "strides": [2, 1]}
+    conv = get_kernel("Conv", "fp32").run([x, w], attrs)[0]
+    offset = np.zeros((1, 18, *conv.shape[2:]), np.float32)
+    got = get_kernel("DeformConv", "fp32").run([x, w, offset], attrs)[0]
+    np.testing.assert_allclose(got, conv, rtol=1e-5, atol=1e-5)
+
+
+def test_deform_conv_fp16_rounds_once_and_3d_is_refused() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float16)
+    w = rng.standard_normal((2, 2, 2, 2)).astype(np.float16)
+    offset = (rng.random((1, 8, 3, 3)) - 0.5).astype(np.float16)
+    got = get_kernel("DeformConv", "fp16").run([x, w, offset], {})[0]
+    wide = get_kernel("DeformConv", "fp32").run([a.astype(np.float32) for a in (x, w, offset)], {})[0]
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got, wide.astype(np.float16))
+    with pytest.raises(NotImplementedError, match="rank-5"):
+        get_kernel("DeformConv", "fp32").run([np.zeros((1, 1, 2, 2, 2), np.float32)] * 3, {})

@@ -1,4 +1,4 @@
-"""Convolution kernels: Conv and ConvTranspose (fp32, fp16), QLinearConv and ConvInteger (int8).
+"""Convolution kernels: Conv, ConvTranspose and DeformConv (fp32, fp16), QLinearConv and ConvInteger (int8).
 
 Semantics are ONNX opset 20 (1-D and 2-D; a 1-D op runs as a 2-D one with a
 unit W axis).  Numerics:
@@ -530,7 +530,79 @@ def _causal_conv_with_state(precision: str) -> RunFn:
     return run
 
 
+# --------------------------------------------------------------------------- DeformConv
+
+
+def _bilinear_taps(
+    image: np.ndarray, y: np.ndarray, x: np.ndarray, work: type
+) -> np.ndarray:
+    """``image`` (C, H, W) sampled at real positions (y, x) of any shape: (C, *y.shape); zero outside.
+
+    Bilinear between the four neighbours, a neighbour outside the image counting as 0 (GridSample with
+    zero padding and ``align_corners=1``, as ONNX defines DeformConv).
+    """
+    c, h, w = image.shape
+    flat = image.reshape(c, h * w).astype(work)
+    y0, x0 = np.floor(y), np.floor(x)
+    out = np.zeros((c, *y.shape), work)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            yy, xx = y0 + dy, x0 + dx
+            weight = (1 - np.abs(y - yy)) * (1 - np.abs(x - xx))
+            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            index = np.where(inside, yy * w + xx, 0).astype(np.int64)
+            out += flat[:, index] * np.where(inside, weight, 0).astype(work)
+    return out
+
+
+def _deform_conv(inputs: Inputs, attrs: Attrs) -> tuple[np.ndarray, ...]:
+    """DeformConv (2-D): each kernel tap samples the input at its place plus a learned offset (bilinear,
+    zero outside), times the mask; then a grouped convolution of those samples.  Float32 sums (float64
+    for float64 data); fp16 data is widened and the output rounded once."""
+    x, w, offset = (np.asarray(a) for a in inputs[:3])
+    bias = inputs[3] if len(inputs) > 3 and inputs[3] is not None else None
+    mask = inputs[4] if len(inputs) > 4 and inputs[4] is not None else None
+    if x.ndim != 4 or x.dtype.kind != "f":
+        raise NotImplementedError(f"DeformConv of {x.dtype} rank-{x.ndim} data (2-D float only)")
+    work = np.float64 if x.dtype == np.float64 else np.float32
+    n, c, _, _ = x.shape
+    m, c_group, kh, kw = w.shape
+    group = int(attrs.get("group", 1))
+    groups_off = int(attrs.get("offset_group", 1))
+    dh, dw = (int(v) for v in attrs.get("dilations", (1, 1)))
+    sh, sw = (int(v) for v in attrs.get("strides", (1, 1)))
+    top, left = (int(v) for v in list(attrs.get("pads", (0, 0, 0, 0)))[:2])
+    oh, ow = offset.shape[2:]
+    if c != c_group * group or m % group or c % groups_off or offset.shape[1] != groups_off * kh * kw * 2:
+        raise ValueError(f"DeformConv: shapes X {list(x.shape)}, W {list(w.shape)}, offset {list(offset.shape)} "
+                         f"do not fit group={group}, offset_group={groups_off}")
+    off = offset.reshape(n, groups_off, kh, kw, 2, oh, ow).astype(work)
+    scale = (np.ones((n, groups_off, kh, kw, oh, ow), work) if mask is None
+             else np.asarray(mask).reshape(n, groups_off, kh, kw, oh, ow).astype(work))
+    # where each tap of each output pixel reads, before its offset: (kh, kw, oh, ow)
+    base_y = (-top + sh * np.arange(oh))[None, None, :, None] + (dh * np.arange(kh))[:, None, None, None]
+    base_x = (-left + sw * np.arange(ow))[None, None, None, :] + (dw * np.arange(kw))[None, :, None, None]
+    per_off = c // groups_off
+    cols = np.empty((n, c, kh, kw, oh, ow), work)
+    for b in range(n):
+        for g in range(groups_off):
+            taps = _bilinear_taps(x[b, g * per_off:(g + 1) * per_off], base_y + off[b, g, :, :, 0],
+                                  base_x + off[b, g, :, :, 1], work)
+            cols[b, g * per_off:(g + 1) * per_off] = taps * scale[b, g][None]
+    m_group = m // group
+    out = np.empty((n, m, oh * ow), work)
+    weights = w.astype(work).reshape(group, m_group, c_group * kh * kw)
+    for b in range(n):
+        for g in range(group):
+            block = cols[b, g * c_group:(g + 1) * c_group].reshape(c_group * kh * kw, oh * ow)
+            out[b, g * m_group:(g + 1) * m_group] = weights[g] @ block
+    if bias is not None:
+        out += np.asarray(bias, work)[None, :, None]
+    return (out.reshape(n, m, oh, ow).astype(x.dtype),)
+
+
 KERNELS: tuple[Kernel, ...] = (
+    *(Kernel("DeformConv", p, _deform_conv) for p in ("fp32", "fp16")),
     *(Kernel("CausalConvWithState", p, _causal_conv_with_state(p)) for p in ("fp32", "fp16")),
     *(Kernel("Col2Im", p, _col2im) for p in ("fp32", "fp16")),
     _float_conv_kernel("fp32", np.float32),
