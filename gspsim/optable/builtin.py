@@ -232,6 +232,11 @@ def _sampling() -> tuple[OpSpec, ...]:
     )
 
 
+def _text() -> tuple[OpSpec, ...]:
+    # one op per input token (each n-gram length and skip revisits it; not counted)
+    return (OpSpec("TfIdfVectorizer", kernel_module="text", cost=REDUCTION),)
+
+
 def _random() -> tuple[OpSpec, ...]:
     """Random ops: never folded into constants (each run draws anew); no kernel."""
     return tuple(OpSpec(op, foldable=False) for op in (
@@ -240,7 +245,7 @@ def _random() -> tuple[OpSpec, ...]:
 
 BUILTIN_SPECS: tuple[OpSpec, ...] = (
     *_conv(), *_pool(), *_matmul(), *_attention(), *_elementwise(), *_normalization(), *_quantize(), *_layout(),
-    *_resize(), *_sampling(),
+    *_resize(), *_sampling(), *_text(),
     *_random(),
 )
 
