@@ -198,7 +198,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     (r"string|String|Regex|dtype object", "string tensors: gspsim simulates numeric tensors"),
     (r"is not a tensor", "sequence, map or optional values: gspsim simulates tensors"),
     (r"Sequence|Optional", "sequence or optional values: gspsim simulates tensors"),
-    (r"\((If|Loop|Scan)\)|op_type:(If|Loop|Scan)", "control flow (If, Loop, Scan): not simulated"),
+    (r"\((If|Loop|Scan)\)|op_type:(If|Loop|Scan)", "control flow (If, Loop, Scan): not decided when the model loads"),
     (r"no static shape", "an output shape that depends on the input values (no static shape)"),
     (r"unsupported op", "an op without a kernel"),
     (r"not supported:", "an attribute, mode or type the kernel does not implement"),

@@ -293,18 +293,20 @@ def inline_control_flow(model: onnx.ModelProto, where: str) -> tuple[onnx.ModelP
 
 def unresolved_reason(model: onnx.ModelProto, where: str) -> Optional[str]:
     """The one-line refusal for the first control-flow node left, or None when none is left."""
+    from .bind_inputs import MAX_BOUND_ELEMENTS  # it imports this module
+
+    how = (f"(it depends on input values: integer and bool inputs of at most {MAX_BOUND_ELEMENTS} elements are "
+           "bound to the values given, --inputs)")
     for index, node in enumerate(model.graph.node):
         if node.op_type not in CONTROL_FLOW_OPS or node.domain not in ("", "ai.onnx"):
             continue
         label = node_label(node, index)
         if node.op_type == "If":
-            why = ("its condition is not known when the model loads (it depends on input values: give them, "
-                   "--inputs, to specialise the model)")
+            why = f"its condition is not known when the model loads {how}"
         elif node.op_type == "Scan":
             why = "its sequence length is not static"
         else:
-            why = ("its trip count or condition is not known when the model loads (give the input values, "
-                   "--inputs, to specialise the model)")
+            why = f"its trip count or condition is not known when the model loads {how}"
         return (f"{where}: {label}: control flow is simulated only where it is decided when the model loads: "
                 f"{why}")
     return None
