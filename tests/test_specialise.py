@@ -136,8 +136,8 @@ def test_an_if_on_data_is_refused_in_one_line(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("reverse", [0, 1])
-def test_a_scan_is_unrolled_over_its_sequence(tmp_path: Path, reverse: int) -> None:
+@pytest.mark.parametrize("reverse, out_axis", [(0, 1), (1, 1), (0, -1)])
+def test_a_scan_is_unrolled_over_its_sequence(tmp_path: Path, reverse: int, out_axis: int) -> None:
     """A running sum over axis 1, scaled by a constant the body reads from the outer graph (folded there)."""
     body = helper.make_graph(
         [helper.make_node("Add", ["acc_in", "x_t"], ["acc_out"]),
@@ -146,7 +146,7 @@ def test_a_scan_is_unrolled_over_its_sequence(tmp_path: Path, reverse: int) -> N
         [_vi("acc_out", FLOAT, [2]), _vi("y_t", FLOAT, [2])])
     nodes = [helper.make_node("Sqrt", ["four"], ["scale"]),
              helper.make_node("Scan", ["init", "x"], ["final", "ys"], body=body, num_scan_inputs=1,
-                              scan_input_axes=[1], scan_input_directions=[reverse], scan_output_axes=[1])]
+                              scan_input_axes=[1], scan_input_directions=[reverse], scan_output_axes=[out_axis])]
     path = _save(tmp_path / "scan.onnx", nodes, [_vi("init", FLOAT, [2]), _vi("x", FLOAT, [2, 5])],
                  [_vi("final", FLOAT, [2]), _vi("ys", FLOAT, [2, 5])],
                  [numpy_helper.from_array(np.array(4, np.float32), "four")])

@@ -15,6 +15,8 @@ and the model is specialised to them.  The rule:
   elements (data inputs stay inputs; a float input is never bound);
 * only when a value is given; without one the model is refused as before.
 
+So an input is bound only where the model would otherwise be refused.
+
 A bound input is no longer an input of the IR; the graph records it
 (``DataflowGraph.bound_inputs``) and the result's notes name it with its value.
 Inputs given later (another frame's, a check run's) must hold the same value,

@@ -190,9 +190,8 @@ def _unroll_scan(
     for j, (out, a, d) in enumerate(zip(node.output[n_state:], out_axes, out_dirs)):
         if not out:
             continue
-        parts = collected[j][::-1] if d else collected[j]
-        rank = len(body.output[n_state + j].type.tensor_type.shape.dim)
-        _stack(b, parts, a + rank + 1 if a < 0 else a, out)
+        # a negative axis counts from the back of the stacked output, as Unsqueeze's and Concat's do
+        _stack(b, collected[j][::-1] if d else collected[j], int(a), out)
     return b
 
 
