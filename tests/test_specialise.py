@@ -66,6 +66,12 @@ def test_the_data_input_stays_an_input_and_a_later_different_value_is_refused(tm
         gspsim.simulate(graph, inputs={"x": _x(), "axes": np.array([2], np.int64)}, accuracy_samples=0)
 
 
+def test_a_deciding_value_of_the_wrong_type_is_named(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="input 'axes' has dtype int32, the model expects int64"):
+        load_model(_reduce_by_axes_input(tmp_path / "reduce.onnx"),
+                   input_values={"x": _x(), "axes": np.array([1], np.int32)})
+
+
 def test_without_values_a_value_dependent_shape_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no static shape"):
         gspsim.simulate(_reduce_by_axes_input(tmp_path / "reduce.onnx"), accuracy_samples=0)

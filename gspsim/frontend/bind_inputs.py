@@ -32,6 +32,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from ..errors import InputError
 from .control_flow import CONTROL_FLOW_OPS, static_shapes
 
 #: the most elements a bound input may have (shapes, axes, pads, scalars)
@@ -80,7 +81,7 @@ def inputs_to_bind(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> 
 
 
 def _bindable(vi: onnx.ValueInfoProto, value: object) -> np.ndarray | None:
-    """``value`` as the input's type when the rule allows binding it, else None (checked later as an input)."""
+    """``value`` when the rule allows binding it, else None; a value of the wrong type or shape is refused."""
     if value is None or not vi.type.HasField("tensor_type"):
         return None
     dtype = np.dtype(helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
@@ -91,9 +92,13 @@ def _bindable(vi: onnx.ValueInfoProto, value: object) -> np.ndarray | None:
     except (TypeError, ValueError):
         return None
     declared = tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
-    if array.dtype != dtype or array.shape != declared or array.size > MAX_BOUND_ELEMENTS:
-        return None  # check_inputs names the mismatch
-    return array.copy()
+    # the value decides a shape: a mismatch is named here (the model cannot load without it)
+    if array.dtype != dtype:
+        raise InputError(f"inputs: input '{vi.name}' has dtype {array.dtype}, the model expects {dtype}")
+    if array.shape != declared:
+        raise InputError(f"inputs: input '{vi.name}' has shape {list(array.shape)}, the model expects "
+                         f"{list(declared)}")
+    return array.copy() if array.size <= MAX_BOUND_ELEMENTS else None
 
 
 def bind(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> onnx.ModelProto:
