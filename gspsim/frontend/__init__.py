@@ -22,7 +22,7 @@ import onnx
 
 from ..errors import ModelError
 from ..ir.graph import DataflowGraph
-from .bind_inputs import bind, describe_bound, inputs_to_bind
+from .bind_inputs import bind, describe_bound, describe_unbound, inputs_to_bind
 from .control_flow import has_control_flow, inline_control_flow, unresolved_reason
 from .fold_constants import describe_folding, fold_constants
 from .loader import (
@@ -82,7 +82,7 @@ def import_onnx(
             break
         bound.update(wanted)
         model = drop_inferable_value_info(bind(model, wanted))
-    refusal = unresolved_reason(model, where)
+    refusal = describe_unbound(model, where) or unresolved_reason(model, where)
     if refusal:
         raise ModelError(refusal)
     if bound:

@@ -13,7 +13,8 @@ and the model is specialised to them.  The rule:
   condition or trip count of an If or Loop that is still unresolved;
 * only integer and bool inputs of at most :data:`MAX_BOUND_ELEMENTS`
   elements (data inputs stay inputs; a float input is never bound);
-* only when a value is given; without one the model is refused as before.
+* only when a value is given; without one the model is refused in one line
+  naming the inputs whose values it needs (:func:`describe_unbound`).
 
 So an input is bound only where the model would otherwise be refused.
 
@@ -26,7 +27,7 @@ specialised to one value never silently runs with another.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Optional
 
 import numpy as np
 import onnx
@@ -34,6 +35,7 @@ from onnx import helper, numpy_helper
 
 from ..errors import InputError
 from .control_flow import CONTROL_FLOW_OPS, static_shapes
+from .fold_constants import static_shape
 
 #: the most elements a bound input may have (shapes, axes, pads, scalars)
 MAX_BOUND_ELEMENTS = 64
@@ -49,8 +51,8 @@ SHAPE_INPUTS: Mapping[str, tuple[int, ...]] = {
 _SHAPE_ONLY = ("Shape", "Size")
 
 
-def inputs_to_bind(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The graph inputs (by the rule of the module docstring) to bind now, with their values."""
+def deciding_inputs(model: onnx.ModelProto) -> list[str]:
+    """The graph inputs whose values the model needs now (the rule of the module docstring), in graph order."""
     graph = model.graph
     constants = {t.name for t in graph.initializer}
     inputs = {vi.name: vi for vi in graph.input if vi.name not in constants}
@@ -62,7 +64,7 @@ def inputs_to_bind(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> 
         unresolved = node.op_type in CONTROL_FLOW_OPS or any(o and o not in static for o in node.output)
         if unresolved:
             roots += [node.input[i] for i in positions if i < len(node.input) and node.input[i]]
-    found: dict[str, np.ndarray] = {}
+    found: set[str] = set()
     seen: set[str] = set()
     while roots:
         name = roots.pop()
@@ -70,35 +72,59 @@ def inputs_to_bind(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> 
             continue
         seen.add(name)
         if name in inputs:
-            value = _bindable(inputs[name], values.get(name))
-            if value is not None:
-                found[name] = value
+            if _small_integer(inputs[name]):
+                found.add(name)
             continue
         node = producer.get(name)
         if node is not None and node.op_type not in _SHAPE_ONLY:
             roots += [i for i in node.input if i]
+    return [name for name in inputs if name in found]
+
+
+def _small_integer(vi: onnx.ValueInfoProto) -> bool:
+    """An integer or bool tensor input of at most :data:`MAX_BOUND_ELEMENTS` elements (by its declared shape)."""
+    shape = static_shape(vi)
+    if shape is None or int(np.prod(shape, dtype=np.int64)) > MAX_BOUND_ELEMENTS:
+        return False
+    return np.dtype(helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)).kind in "iub"
+
+
+def inputs_to_bind(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The deciding inputs (:func:`deciding_inputs`) that ``values`` holds, as the inputs' types.
+
+    A value of another dtype or shape than the input's is refused in one line
+    (the model cannot load without it).
+    """
+    declared = {vi.name: vi for vi in model.graph.input}
+    found: dict[str, np.ndarray] = {}
+    for name in deciding_inputs(model):
+        if name not in values:
+            continue
+        vi = declared[name]
+        try:
+            array = np.asarray(values[name])
+        except (TypeError, ValueError):
+            raise InputError(f"inputs: input '{name}' is not an array") from None
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
+        shape = static_shape(vi)
+        if array.dtype != dtype:
+            raise InputError(f"inputs: input '{name}' has dtype {array.dtype}, the model expects {dtype}")
+        if array.shape != shape:
+            raise InputError(f"inputs: input '{name}' has shape {list(array.shape)}, the model expects "
+                             f"{list(shape or ())}")
+        found[name] = array.copy()
     return found
 
 
-def _bindable(vi: onnx.ValueInfoProto, value: object) -> np.ndarray | None:
-    """``value`` when the rule allows binding it, else None; a value of the wrong type or shape is refused."""
-    if value is None or not vi.type.HasField("tensor_type"):
+def describe_unbound(model: onnx.ModelProto, where: str) -> Optional[str]:
+    """The one-line refusal of a model that needs input values it was not given, or None."""
+    names = deciding_inputs(model)
+    if not names:
         return None
-    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
-    if dtype.kind not in "iub":
-        return None
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError):
-        return None
-    declared = tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
-    # the value decides a shape: a mismatch is named here (the model cannot load without it)
-    if array.dtype != dtype:
-        raise InputError(f"inputs: input '{vi.name}' has dtype {array.dtype}, the model expects {dtype}")
-    if array.shape != declared:
-        raise InputError(f"inputs: input '{vi.name}' has shape {list(array.shape)}, the model expects "
-                         f"{list(declared)}")
-    return array.copy() if array.size <= MAX_BOUND_ELEMENTS else None
+    listed = ", ".join(f"'{n}'" for n in names)
+    what = f"the value of input {listed} decides" if len(names) == 1 else f"the values of inputs {listed} decide"
+    return (f"{where}: {what} a shape or control flow; give {'it' if len(names) == 1 else 'them'} (--inputs, or "
+            "the API's inputs) and the model is specialised to the values given")
 
 
 def bind(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> onnx.ModelProto:
@@ -117,4 +143,5 @@ def describe_bound(values: Mapping[str, np.ndarray]) -> str:
     return f"specialised to the input values given: {parts} (they decide shapes or control flow)"
 
 
-__all__ = ["MAX_BOUND_ELEMENTS", "SHAPE_INPUTS", "bind", "describe_bound", "inputs_to_bind"]
+__all__ = ["MAX_BOUND_ELEMENTS", "SHAPE_INPUTS", "bind", "deciding_inputs", "describe_bound", "describe_unbound",
+           "inputs_to_bind"]
