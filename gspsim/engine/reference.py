@@ -625,7 +625,7 @@ class ReferenceEngine:
         spilled = self.band_spilled[j]
         blocks = prog.tasks.blocks
         for read in prog.buffer_reads[t]:
-            for p, share, again in zip(read.producer_tiles, read.shares, read.reused):
+            for p, share, again in zip(read.producer_tiles.tolist(), read.shares.tolist(), read.reused.tolist()):
                 # written on this core, or (the halo) read by this core for the group's previous band
                 mine = share if self.rec.core[job.offset + p] == core else (again if follows else 0)
                 local += mine
