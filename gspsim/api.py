@@ -23,7 +23,6 @@ from .engine.records import Workload
 from .accuracy import AccuracyReport
 from .content_cache import cached_accuracy_report
 from .errors import ConfigError
-from .frontend import import_onnx
 from .frontend.memory import format_bytes, resolve_limit
 from .hardware.config import HardwareConfig, load_hardware
 from .inputs import check_inputs, synthetic_inputs
@@ -67,7 +66,14 @@ def load_model(
     A model whose weights and activations need more than ``max_memory_bytes``
     (default: the machine's physical memory) is refused before anything is allocated.
     """
-    return run_default_passes(import_onnx(path, input_shapes, max_memory_bytes))
+    from .frontend import check_cached_limits, import_onnx_with_facts
+    from .model_cache import load_model_cached
+
+    def load() -> tuple[DataflowGraph, Any]:
+        graph, facts = import_onnx_with_facts(path, input_shapes, max_memory_bytes)
+        return run_default_passes(graph), facts
+
+    return load_model_cached(path, input_shapes, resolve_limit(max_memory_bytes), load, check_cached_limits)
 
 
 def _hardware(hw: Union[str, PathLike, HardwareConfig]) -> HardwareConfig:

@@ -11,22 +11,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
-from ..ir.graph import DataflowGraph
-from .fold_constants import describe_folding, fold_constants
-from .loader import (
-    CANONICAL_OPSET,
-    check_model,
-    drop_inferable_value_info,
-    fix_input_shapes,
-    infer_shapes,
-    parse_input_shape,
-    read_model,
-    to_canonical_opset,
-)
-from .memory import check_model_memory, default_max_memory_bytes, parse_memory_size, resolve_limit
-from .to_ir import model_to_ir
+from .memory import check_file_size, check_sizes, default_max_memory_bytes, parse_memory_size, resolve_limit
+
+if TYPE_CHECKING:
+    from ..ir.graph import DataflowGraph
+    from ..model_cache import LoadFacts
 
 MAX_FOLD_ROUNDS = 8
 
@@ -42,9 +33,27 @@ def import_onnx(
     need (default: the machine's physical memory); a model declaring more is
     refused with a :class:`~gspsim.errors.ModelError` before anything is allocated.
     """
+    return import_onnx_with_facts(path, input_shapes, max_memory_bytes)[0]
+
+
+def import_onnx_with_facts(
+    path: str | os.PathLike[str],
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    max_memory_bytes: Optional[int] = None,
+) -> tuple[DataflowGraph, LoadFacts]:
+    """:func:`import_onnx`, with what its checks measured (for :mod:`gspsim.model_cache`)."""
+    # onnx is imported here, by the commands that read a model, not by every command
+    from ..model_cache import LoadFacts, file_sha256
+    from .fold_constants import describe_folding, fold_constants
+    from .loader import (
+        check_model, drop_inferable_value_info, fix_input_shapes, infer_shapes, read_model_and_sources,
+        to_canonical_opset,
+    )
+    from .to_ir import model_to_ir
+
     where = str(path)
     limit = resolve_limit(max_memory_bytes)
-    model = read_model(path, limit)
+    model, file_bytes, sources = read_model_and_sources(path, limit)
     check_model(model, where)
     notes: list[str] = []
     model, converted = to_canonical_opset(model, where)
@@ -52,7 +61,8 @@ def import_onnx(
         notes.append(converted)
     model = drop_inferable_value_info(fix_input_shapes(model, where, input_shapes))
     model = infer_shapes(model, where)
-    check_model_memory(model, where, limit)
+    checked = [_measure(model, where)]
+    check_sizes(*checked[0], where, limit)
 
     total: Counter[str] = Counter()
     for _ in range(MAX_FOLD_ROUNDS):
@@ -65,7 +75,38 @@ def import_onnx(
         model = infer_shapes(drop_inferable_value_info(model), where)
     if total:
         notes.append(describe_folding(total))
-    return model_to_ir(model, where, notes, limit)
+    checked.append(_measure(model, where))  # what model_to_ir checks again, after folding
+    graph = model_to_ir(model, where, notes, limit)
+    facts = LoadFacts(file_bytes=file_bytes, sizes=tuple(checked),
+                      external=tuple((str(f), file_sha256(f)) for f in sources))
+    return graph, facts
 
 
-__all__ = ["CANONICAL_OPSET", "default_max_memory_bytes", "import_onnx", "parse_input_shape", "parse_memory_size"]
+def _measure(model: Any, where: str) -> tuple[tuple[int, str], int]:
+    """(largest tensor, all tensors' bytes) as the memory check sees them."""
+    from .memory import tensor_sizes
+
+    sizes = tensor_sizes(model, where)
+    return (max(sizes), sum(n for n, _ in sizes)) if sizes else ((0, ""), 0)
+
+
+def check_cached_limits(facts: LoadFacts, where: str, limit: int) -> None:
+    """The memory refusals of a fresh load, on the sizes a cached load recorded."""
+    check_file_size(where, facts.file_bytes, limit)
+    for largest, total in facts.sizes:
+        check_sizes(largest, total, where, limit)
+
+
+def __getattr__(name: str) -> Any:
+    """The loader's names, imported (with onnx) when first used."""
+    if name in ("CANONICAL_OPSET", "parse_input_shape"):
+        from . import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CANONICAL_OPSET", "check_cached_limits", "default_max_memory_bytes", "import_onnx", "import_onnx_with_facts",
+    "parse_input_shape", "parse_memory_size",
+]
