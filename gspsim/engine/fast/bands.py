@@ -64,6 +64,13 @@ class Bands:
         #: with the weights' and stacks' counts, as they were when the last readiness pass began
         self.version = 0
         self.seen = (-1, -1, -1)
+        #: per job: counts the changes of its own waiting bands; and the counts its last readiness scan began
+        #: with (its own, the layer order's, the weights' and the stacks'): a job none of them moved for is
+        #: skipped, as its scan would queue nothing and ask for nothing new (every frame waits in one list,
+        #: so scanning them all at every pass made many-frame runs quadratic)
+        self.job_version = [0] * len(jobs)
+        self.job_seen: list[tuple[int, int, int, int]] = [(-1, -1, -1, -1)] * len(jobs)
+        self.layer_version = 0
         schedulers = [wl.scheduler for wl in workloads]
         self.schedulers = schedulers
         #: per workload: every tile's priority, asked once before the run when the scheduler marks it static
@@ -83,6 +90,7 @@ class Bands:
     def _waits(self, j: int, tb: ModelTables, b: int) -> None:
         """Band ``b``'s producers are complete and its frame has arrived: it waits to be ready."""
         self.version += 1
+        self.job_version[j] += 1
         self.waiting[j].setdefault(tb.band_node[b], []).append(b)
         runs = tb.band_runs[b]
         if runs and not self.weights.resident[self.state.job_workload[j]]:
@@ -100,6 +108,7 @@ class Bands:
     def slice_landed(self, j: int, key: tuple[int, int, int]) -> None:
         """A weight slice of job ``j`` is on chip: the runs of tiles waiting for it are ready."""
         self.version += 1
+        self.job_version[j] += 1
         for b, run in self.slice_waiters[j].pop(key, ()):
             self.ready_runs[j][b].append(run)
             self.runs_left[j][b] -= 1
@@ -116,9 +125,14 @@ class Bands:
             return
         self.seen = seen
         st = self.state
+        weights, stacks, job_version, job_seen = self.weights, self.stacks, self.job_version, self.job_seen
         for j, waiting in enumerate(self.waiting):
             if not waiting:
                 continue
+            snapshot = (job_version[j], self.layer_version, weights.version, stacks.version)
+            if job_seen[j] == snapshot:
+                continue
+            job_seen[j] = snapshot
             w = st.job_workload[j]
             tb = st.job_tables[j]
             base = st.job_base[j]
@@ -230,3 +244,4 @@ class Bands:
             nxt = (j, node + 1) if node + 1 < len(tb.node_nbands) else (j + 1, 0)
             self.layer_position = nxt
             self.version += 1
+            self.layer_version += 1
