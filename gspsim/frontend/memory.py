@@ -133,6 +133,6 @@ def check_sizes(largest: tuple[int, str], total: int, where: str, limit: int) ->
 
 
 __all__ = [
-    "FALLBACK_MAX_MEMORY_BYTES", "check_file_size", "check_model_memory", "check_sizes", "default_max_memory_bytes", "format_bytes",
-    "parse_memory_size", "resolve_limit", "tensor_sizes",
+    "FALLBACK_MAX_MEMORY_BYTES", "check_file_size", "check_model_memory", "check_sizes", "default_max_memory_bytes",
+    "format_bytes", "parse_memory_size", "resolve_limit", "tensor_sizes",
 ]
