@@ -23,7 +23,6 @@ from .engine.records import Workload
 from .accuracy import AccuracyReport
 from .content_cache import cached_accuracy_report
 from .errors import ConfigError
-from .frontend import import_onnx
 from .frontend.memory import format_bytes, resolve_limit
 from .hardware.config import HardwareConfig, load_hardware
 from .inputs import check_inputs, synthetic_inputs
@@ -70,7 +69,15 @@ def load_model(
     ``input_values`` (the inputs the model will run on) specialise it where a small integer input decides
     a shape or control flow (``gspsim/frontend/bind_inputs.py``): later inputs must hold the same values.
     """
-    return run_default_passes(import_onnx(path, input_shapes, max_memory_bytes, input_values))
+    from .frontend import check_cached_limits, import_onnx_with_facts
+    from .model_cache import load_model_cached
+
+    def load() -> tuple[DataflowGraph, Any]:
+        graph, facts = import_onnx_with_facts(path, input_shapes, max_memory_bytes, input_values)
+        return run_default_passes(graph), facts
+
+    return load_model_cached(path, input_shapes, resolve_limit(max_memory_bytes), load, check_cached_limits,
+                             input_values)
 
 
 def _hardware(hw: Union[str, PathLike, HardwareConfig]) -> HardwareConfig:

@@ -9,6 +9,8 @@ site-packages, and a stale copy there can shadow a later editable install.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -37,3 +39,18 @@ def configure_numba_cache() -> None:
     config = sys.modules.get("numba.core.config")
     if config is not None:
         config.CACHE_DIR = folder
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of gspsim's own source files (path, size, modification time), for the keys of cached results.
+
+    The version alone would serve a stale entry to a developer who edits the
+    code of an editable install; stat-ing the package's files costs about a millisecond.
+    """
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        st = path.stat()
+        h.update(f"{path.relative_to(package)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()

@@ -348,6 +348,8 @@ def _result_bytes(result) -> int:
 
 
 def _input_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    if not items:  # the loader (and onnx with it) is imported only to parse a shape
+        return {}
     from .frontend import parse_input_shape
 
     return dict(parse_input_shape(t) for t in items)

@@ -9,7 +9,7 @@ load and pruning options), every calibration input's bytes, the calibrator and
 its percentile and the gspsim version; an accuracy entry's key hashes both
 graphs, the precision, the sample count, the seed and the version.  So a
 changed model, input shape, pruning, calibration file, seed, sample count,
-calibrator or gspsim version gives a new key and is never served an old result.
+calibrator, gspsim version or gspsim source file (:func:`gspsim.cache.code_fingerprint`) gives a new key and is never served an old result.
 Entries are small JSON files in ``user_cache_dir()/calibration`` and
 ``/accuracy``, written atomically; an unreadable entry is recomputed and a
 cache folder that cannot be written is skipped.  ``GSPSIM_CALIBRATION_CACHE=0``
@@ -28,7 +28,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ._version import __version__
-from .cache import user_cache_dir
+from .cache import code_fingerprint, user_cache_dir
 from .accuracy import AccuracyReport
 from .ir.graph import DataflowGraph, OpNode
 
@@ -87,7 +87,7 @@ def calibration_key(graph: DataflowGraph, samples: Sequence[Mapping[str, np.ndar
                     percentile: float) -> str:
     """A hex digest of everything calibration's result depends on."""
     h = hashlib.blake2b(digest_size=20)
-    _feed(h, ("calibration", __version__, FORMAT, calibrator, float(percentile)))
+    _feed(h, ("calibration", __version__, code_fingerprint(), FORMAT, calibrator, float(percentile)))
     _feed_graph(h, graph)
     _feed(h, [dict(sample) for sample in samples])
     return h.hexdigest()
@@ -96,7 +96,7 @@ def calibration_key(graph: DataflowGraph, samples: Sequence[Mapping[str, np.ndar
 def accuracy_key(reference: DataflowGraph, graph: DataflowGraph, precision: str, samples: int, seed: int) -> str:
     """A hex digest of everything an accuracy report depends on."""
     h = hashlib.blake2b(digest_size=20)
-    _feed(h, ("accuracy", __version__, FORMAT, precision, int(samples), int(seed)))
+    _feed(h, ("accuracy", __version__, code_fingerprint(), FORMAT, precision, int(samples), int(seed)))
     _feed_graph(h, reference)
     _feed_graph(h, graph)
     return h.hexdigest()

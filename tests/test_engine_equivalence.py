@@ -243,3 +243,18 @@ def test_undersized_line_buffers_spill_the_same_bands(scheduler: str, room: str)
     same = run_both([program], hw, options)
     spills = same["run"].records.spills
     assert spills and all(s.reason.startswith("deadlock") for s in spills)
+
+
+@pytest.mark.parametrize("mode", ["streaming", "layer"])
+@pytest.mark.parametrize("budget", [None, 4096])
+@pytest.mark.parametrize("fps", [None, 2e4])
+def test_many_frames_waiting_on_stacks_and_line_buffers(mode: str, budget, fps) -> None:
+    """Eight frames of a model at once: most wait at a stack's gate or a full line buffer while others run
+    (the fast engine skips frames whose readiness cannot have changed and re-checks only the band at a
+    line buffer's write pointer; the reference looks at every one each time)."""
+    hw = load_hardware("edge-4")
+    options = SimOptions(mode=mode, frames=8, buffer_budget=budget, execute=False, accuracy_samples=0)
+    program = _program(MODELS_DIR / "mobilenetv2_style.onnx", hw, options)
+    same = run_both([program], hw, options, fps=[fps])  # (with fps, both engines stalled before 2026-12)
+    ends = same["run"].records.frame_end[0]
+    assert len(ends) == 8 and all(end > 0 for end in ends)

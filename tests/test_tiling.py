@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import gspsim
@@ -96,3 +96,23 @@ def test_tile_override_and_its_errors() -> None:
     for node in tasks.nodes:
         if node.tiling.axes.row is not None:
             assert node.tiling.rows == 1 and len(tasks.bands[node.bands[0]].tiles) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(nbytes=st.integers(0, 2 ** 40), weights=st.lists(st.integers(0, 300), min_size=1, max_size=40))
+def test_tile_read_shares_on_arrays_equal_the_plain_loop(nbytes, weights) -> None:
+    """A read's shares are cut on int64 arrays (lowering.tasks._rounded_parts); the plain running-sum loop
+    they replace gives the same parts, and the parts add up to the bytes read."""
+    import numpy as np
+
+    from gspsim.lowering.tasks import _rounded_parts
+
+    total = sum(weights)
+    assume(total > 0)
+    plain, done = [], 0
+    for w in weights:
+        start, done = done, done + w
+        plain.append(nbytes * done // total - nbytes * start // total)
+    parts = _rounded_parts(nbytes, np.asarray(weights, dtype=np.int64), total)
+    assert parts.tolist() == plain
+    assert int(parts.sum()) == nbytes

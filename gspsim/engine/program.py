@@ -41,16 +41,24 @@ READ_KINDS = ("weights", "inputs", "intermediate", "spill")
 WRITE_KINDS = ("outputs", "intermediate", "spill")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BufferRead:
     """A tile's read of a line buffer: per producer tile, the bytes it wrote and the part the previous band of
-    the tile's channel group read too (:class:`gspsim.lowering.tasks.TileRead`)."""
+    the tile's channel group read too (:class:`gspsim.lowering.tasks.TileRead`; int64 arrays)."""
 
     tensor: str
     nbytes: int
-    producer_tiles: tuple[int, ...]
-    shares: tuple[int, ...]
-    reused: tuple[int, ...]
+    producer_tiles: np.ndarray
+    shares: np.ndarray
+    reused: np.ndarray
+
+    @property
+    def share_total(self) -> int:
+        return int(self.shares.sum())
+
+    @property
+    def reused_total(self) -> int:
+        return int(self.reused.sum())
 
 
 @dataclass(frozen=True)
@@ -217,11 +225,12 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
             if ring is not None and plan.root(r.tensor) == r.tensor:
                 reads.append(BufferRead(r.tensor, r.nbytes, r.producer_tiles, r.shares, r.reused))
             elif ring is not None:  # through a view: the root's producer tiles, all of them, in equal shares
-                producers = tuple(t for band in nodes[rings[ring].node].bands for t in bands[band].tiles)
+                producers = np.asarray([t for band in nodes[rings[ring].node].bands for t in bands[band].tiles],
+                                       dtype=np.int64)
                 n = len(producers)
-                part = [r.nbytes * (i + 1) // n - r.nbytes * i // n for i in range(n)]
-                again = part if b.previous >= 0 else [0] * n
-                reads.append(BufferRead(rings[ring].tensor, r.nbytes, producers, tuple(part), tuple(again)))
+                part = np.diff(r.nbytes * np.arange(n + 1, dtype=np.int64) // n) if n else producers
+                again = part if b.previous >= 0 else np.zeros(n, dtype=np.int64)
+                reads.append(BufferRead(rings[ring].tensor, r.nbytes, producers, part, again))
             else:
                 drams.append(r.tensor)
                 stage += r.nbytes

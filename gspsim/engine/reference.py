@@ -51,7 +51,9 @@ A run alternates two phases at each cycle where something happens:
 If the event queue runs dry with tiles left, the line buffers have
 deadlocked (only possible with buffers smaller than the compiler's sizing):
 the best blocked tile's band writes to DRAM instead, counted as a spill
-with its reason.
+with its reason.  If no tile is blocked, the stacks kept open for frames
+behind are closed (their frames may first need a stack that only that
+buffer memory lets open; such a frame asks for them again later).
 """
 
 from __future__ import annotations
@@ -625,7 +627,7 @@ class ReferenceEngine:
         spilled = self.band_spilled[j]
         blocks = prog.tasks.blocks
         for read in prog.buffer_reads[t]:
-            for p, share, again in zip(read.producer_tiles, read.shares, read.reused):
+            for p, share, again in zip(read.producer_tiles.tolist(), read.shares.tolist(), read.reused.tolist()):
                 # written on this core, or (the halo) read by this core for the group's previous band
                 mine = share if self.rec.core[job.offset + p] == core else (again if follows else 0)
                 local += mine
@@ -689,7 +691,8 @@ class ReferenceEngine:
 
     # --- deadlocks ------------------------------------------------------------------------------------------
     def _break_deadlock(self) -> bool:
-        """Spill the best queued tile blocked by line-buffer room; False if there is none."""
+        """Spill the best queued tile blocked by line-buffer room, else close the stacks kept open for frames
+        behind; False if there is neither."""
         best = None
         for core, queue in enumerate(self.queues):
             if self.slots[core].count >= self.slots[core].capacity:
@@ -698,7 +701,7 @@ class ReferenceEngine:
                 if best is None or self._key(g) < self._key(best[1]):
                     best = (core, g)
         if best is None:
-            return False
+            return self._close_kept_stacks()
         core, g = best
         j, t = self._locate(g)
         job = self.jobs[j]
@@ -713,6 +716,25 @@ class ReferenceEngine:
         self.queues[core].remove(g)
         self._issue(g, core, self.env.now)
         return True
+
+    def _close_kept_stacks(self) -> bool:
+        """Close every stack kept open for a frame behind (no frame inside): its buffer memory goes to the
+        stacks waiting for it.  A frame behind may wait first for a stack that only that memory lets open."""
+        now = self.env.now
+        closed = False
+        for w, kept in enumerate(self.stack_kept):
+            for s, is_kept in enumerate(kept):
+                if not is_kept:
+                    continue
+                kept[s] = False
+                nbytes = self.workloads[w].program.plan.stacks[s].buffer_bytes
+                if nbytes:
+                    self.buffer_memory.get(nbytes)
+                self.rec.stack_spans.append((w, s, self.stack_open_at[w][s], now))
+                closed = True
+        if closed:
+            self.dirty = True
+        return closed
 
     def _stuck(self) -> str:
         left = [g for g in range(self.total) if self.rec.end[g] == 0 and self.rec.core[g] < 0][:5]

@@ -13,31 +13,16 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import replace
-from types import MappingProxyType
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
-import numpy as np
-import onnx
+from .memory import check_file_size, check_sizes, default_max_memory_bytes, parse_memory_size, resolve_limit
 
-from ..errors import ModelError
-from ..ir.graph import DataflowGraph
-from .bind_inputs import bind, describe_bound, describe_unbound, inputs_to_bind
-from .control_flow import has_control_flow, inline_control_flow, unresolved_reason
-from .fold_constants import describe_folding, fold_constants
-from .loader import (
-    CANONICAL_OPSET,
-    check_model,
-    drop_inferable_value_info,
-    fix_input_shapes,
-    infer_shapes,
-    infer_shapes_lenient,
-    parse_input_shape,
-    read_model,
-    to_canonical_opset,
-)
-from .memory import check_model_memory, default_max_memory_bytes, parse_memory_size, resolve_limit
-from .to_ir import model_to_ir
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+    from ..ir.graph import DataflowGraph
+    from ..model_cache import LoadFacts
 
 MAX_FOLD_ROUNDS = 8
 #: rounds of inlining control flow (each resolves one more level of nesting or of dependence)
@@ -58,9 +43,34 @@ def import_onnx(
     ``input_values`` (the run's inputs, when given) specialise the model where
     an input decides a shape or control flow (:mod:`.bind_inputs`).
     """
+    return import_onnx_with_facts(path, input_shapes, max_memory_bytes, input_values)[0]
+
+
+def import_onnx_with_facts(
+    path: str | os.PathLike[str],
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    max_memory_bytes: Optional[int] = None,
+    input_values: Mapping[str, np.ndarray] | None = None,
+) -> tuple[DataflowGraph, LoadFacts]:
+    """:func:`import_onnx`, with what its checks measured (for :mod:`gspsim.model_cache`)."""
+    # onnx is imported here, by the commands that read a model, not by every command
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from ..errors import ModelError
+    from ..model_cache import LoadFacts, file_sha256
+    from .bind_inputs import bind, describe_bound, describe_unbound, inputs_to_bind
+    from .control_flow import has_control_flow, unresolved_reason
+    from .fold_constants import describe_folding
+    from .loader import (
+        check_model, drop_inferable_value_info, fix_input_shapes, infer_shapes, read_model_and_sources,
+        to_canonical_opset,
+    )
+    from .to_ir import model_to_ir
+
     where = str(path)
     limit = resolve_limit(max_memory_bytes)
-    model = read_model(path, limit)
+    model, file_bytes, sources = read_model_and_sources(path, limit)
     check_model(model, where)
     notes: list[str] = []
     model, converted = to_canonical_opset(model, where)
@@ -68,6 +78,7 @@ def import_onnx(
         notes.append(converted)
     model = drop_inferable_value_info(fix_input_shapes(model, where, input_shapes))
     bound: dict[str, np.ndarray] = {}
+    checked: list[tuple[tuple[int, str], int]] = []
     total: Counter[str] = Counter()
     inlined = 0
     while True:
@@ -75,7 +86,8 @@ def import_onnx(
         inlined += rounds
         if not has_control_flow(model):
             model = infer_shapes(model, where)
-            check_model_memory(model, where, limit)
+            checked.append(_measure(model, where))
+            check_sizes(*checked[-1], where, limit)
             model = _fold(model, where, total)
         wanted = inputs_to_bind(model, input_values) if input_values else {}
         if not wanted:
@@ -91,12 +103,20 @@ def import_onnx(
         notes.append(f"inlined or unrolled {inlined} control-flow node(s) (If, Loop, Scan)")
     if total:
         notes.append(describe_folding(total))
+    checked.append(_measure(model, where))  # what model_to_ir checks again, after folding
     graph = model_to_ir(model, where, notes, limit)
-    return replace(graph, bound_inputs=MappingProxyType(bound)) if bound else graph
+    if bound:
+        graph = replace(graph, bound_inputs=MappingProxyType(bound))
+    facts = LoadFacts(file_bytes=file_bytes, sizes=tuple(checked),
+                      external=tuple((str(f), file_sha256(f)) for f in sources))
+    return graph, facts
 
 
 def _fold(model: onnx.ModelProto, where: str, total: Counter[str]) -> onnx.ModelProto:
     """Constant folding, with shape inference again after each round, until nothing more folds."""
+    from .fold_constants import fold_constants
+    from .loader import drop_inferable_value_info, infer_shapes
+
     for _ in range(MAX_FOLD_ROUNDS):
         model, folded = fold_constants(model, where)
         if not folded:
@@ -116,6 +136,10 @@ def _resolve_control_flow(model: onnx.ModelProto, where: str, total: Counter[str
     After the last inlining, rounds go on while something folds (inlined
     branches often compute shapes from constants).
     """
+    from .control_flow import has_control_flow, inline_control_flow
+    from .fold_constants import fold_constants
+    from .loader import drop_inferable_value_info, infer_shapes_lenient
+
     done = 0
     for _ in range(MAX_CONTROL_FLOW_ROUNDS):
         if not has_control_flow(model) and not done:
@@ -130,4 +154,31 @@ def _resolve_control_flow(model: onnx.ModelProto, where: str, total: Counter[str
     return model, done
 
 
-__all__ = ["CANONICAL_OPSET", "default_max_memory_bytes", "import_onnx", "parse_input_shape", "parse_memory_size"]
+def _measure(model: Any, where: str) -> tuple[tuple[int, str], int]:
+    """(largest tensor, all tensors' bytes) as the memory check sees them."""
+    from .memory import tensor_sizes
+
+    sizes = tensor_sizes(model, where)
+    return (max(sizes), sum(n for n, _ in sizes)) if sizes else ((0, ""), 0)
+
+
+def check_cached_limits(facts: LoadFacts, where: str, limit: int) -> None:
+    """The memory refusals of a fresh load, on the sizes a cached load recorded."""
+    check_file_size(where, facts.file_bytes, limit)
+    for largest, total in facts.sizes:
+        check_sizes(largest, total, where, limit)
+
+
+def __getattr__(name: str) -> Any:
+    """The loader's names, imported (with onnx) when first used."""
+    if name in ("CANONICAL_OPSET", "parse_input_shape"):
+        from . import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CANONICAL_OPSET", "check_cached_limits", "default_max_memory_bytes", "import_onnx", "import_onnx_with_facts",
+    "parse_input_shape", "parse_memory_size",
+]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import operator
 import os
+from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -34,8 +35,8 @@ from onnx import shape_inference, version_converter
 
 from ..errors import ModelError
 from ..input_files import regular_input
-from .external_data import load_external_data
-from .memory import format_bytes, resolve_limit
+from .external_data import external_files, load_external_data
+from .memory import check_file_size, resolve_limit
 from .validate import check_initializers, check_structure, check_text
 
 #: the opset older models are converted up to (what torch 2.13's exporter emits); newer ones stay as they are
@@ -70,13 +71,17 @@ def read_model(path: str | os.PathLike[str], max_memory_bytes: Optional[int] = N
     is read by :mod:`.external_data`, and every constant tensor is checked
     against its declared shape.
     """
+    return read_model_and_sources(path, max_memory_bytes)[0]
+
+
+def read_model_and_sources(path: str | os.PathLike[str], max_memory_bytes: Optional[int] = None
+                           ) -> tuple[onnx.ModelProto, int, list[Path]]:
+    """:func:`read_model`, with the file's size and the external data files it read (for the model cache)."""
     p = regular_input(path, "file", ModelError)
     limit = resolve_limit(max_memory_bytes)
     try:
         size = p.stat().st_size
-        if size > limit:
-            raise ModelError(f"{p}: the file is {format_bytes(size)}, more than the memory limit "
-                             f"{format_bytes(limit)} (raise it with --max-memory)")
+        check_file_size(str(p), size, limit)
         data = p.read_bytes()
     except OSError as exc:
         raise ModelError(f"{p}: cannot read ({exc.strerror or exc})") from None
@@ -90,9 +95,10 @@ def read_model(path: str | os.PathLike[str], max_memory_bytes: Optional[int] = N
     if not model.HasField("graph") or (len(model.graph.node) == 0 and len(model.graph.output) == 0):
         raise ModelError(f"{p}: not an ONNX model (no graph found)")
     check_text(model, str(p))
+    sources = external_files(model, p)
     load_external_data(model, p, limit)
     check_initializers(model, str(p))
-    return model
+    return model, size, sources
 
 
 def check_model(model: onnx.ModelProto, path: str) -> None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Iterable, Optional
-
-import onnx
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from ..errors import ConfigError, ModelError
-from .validate import element_size, node_label
+
+if TYPE_CHECKING:  # onnx is imported where a model is read, not by every command that parses --max-memory
+    import onnx
 
 #: the largest --max-memory accepted (2**63 - 1 bytes: 8 EiB)
 MAX_MEMORY_BYTES = 2**63 - 1
@@ -85,6 +85,8 @@ def _value_infos(graph: onnx.GraphProto) -> Iterable[onnx.ValueInfoProto]:
 
 def tensor_sizes(model: onnx.ModelProto, where: str) -> list[tuple[int, str]]:
     """(bytes, description) of every weight and every statically shaped activation of the top-level graph."""
+    from .validate import element_size, node_label
+
     graph = model.graph
     made_by = {out: node_label(node, i) for i, node in enumerate(graph.node) for out in node.output if out}
     sizes: dict[str, tuple[int, str]] = {}
@@ -106,22 +108,31 @@ def tensor_sizes(model: onnx.ModelProto, where: str) -> list[tuple[int, str]]:
 
 def check_model_memory(model: onnx.ModelProto, where: str, max_memory_bytes: Optional[int] = None) -> None:
     """Refuse the model when one frame's weights and activations would exceed the memory limit."""
-    limit = resolve_limit(max_memory_bytes)
     sizes = tensor_sizes(model, where)
-    if not sizes:
-        return
-    largest, what = max(sizes)
-    if largest > limit:
-        raise ModelError(f"{where}: {what} needs {format_bytes(largest)}, more than the memory limit "
+    if sizes:
+        check_sizes(max(sizes), sum(n for n, _ in sizes), where, resolve_limit(max_memory_bytes))
+
+
+def check_file_size(where: str, size: int, limit: int) -> None:
+    """Refuse a model file larger than the memory limit before reading it."""
+    if size > limit:
+        raise ModelError(f"{where}: the file is {format_bytes(size)}, more than the memory limit "
+                         f"{format_bytes(limit)} (raise it with --max-memory)")
+
+
+def check_sizes(largest: tuple[int, str], total: int, where: str, limit: int) -> None:
+    """The rule of :func:`check_model_memory` on sizes measured before (a cached model's)."""
+    size, what = largest
+    if size > limit:
+        raise ModelError(f"{where}: {what} needs {format_bytes(size)}, more than the memory limit "
                          f"{format_bytes(limit)}; refusing to allocate it (raise the limit with --max-memory)")
-    total = sum(n for n, _ in sizes)
     if total > limit:
         raise ModelError(f"{where}: the model's weights and activations need {format_bytes(total)} "
-                         f"(largest: {what}, {format_bytes(largest)}), more than the memory limit "
+                         f"(largest: {what}, {format_bytes(size)}), more than the memory limit "
                          f"{format_bytes(limit)} (raise it with --max-memory)")
 
 
 __all__ = [
-    "FALLBACK_MAX_MEMORY_BYTES", "check_model_memory", "default_max_memory_bytes", "format_bytes",
-    "parse_memory_size", "resolve_limit", "tensor_sizes",
+    "FALLBACK_MAX_MEMORY_BYTES", "check_file_size", "check_model_memory", "check_sizes", "default_max_memory_bytes",
+    "format_bytes", "parse_memory_size", "resolve_limit", "tensor_sizes",
 ]

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+import numpy as np
+
 from ..errors import UnsupportedOpsError
 from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import sparse_op_cost
@@ -36,18 +38,23 @@ from .maps import (
 from .tiling import NodeTiling, TileShape, choose_tiling
 
 
-@dataclass(frozen=True)
+def _none() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
 class TileRead:
     """One activation input of a tile: the bytes it reads, where they come from, and what it already holds."""
 
     tensor: str
     nbytes: int
-    #: producer tiles whose output the window covers (empty for a graph input)
-    producer_tiles: tuple[int, ...] = ()
+    #: producer tiles whose output the window covers (empty for a graph input); int64 arrays, since a window
+    #: of a wide layer covers hundreds of producer tiles
+    producer_tiles: np.ndarray = field(default_factory=_none)
     #: per producer tile: bytes of the window it wrote (by the rows it covers; they add up to ``nbytes``)
-    shares: tuple[int, ...] = ()
+    shares: np.ndarray = field(default_factory=_none)
     #: per producer tile: bytes of its share that the same channel group's previous band read too (its halo)
-    reused: tuple[int, ...] = ()
+    reused: np.ndarray = field(default_factory=_none)
     #: bytes of the window the previous band's window covered too (all of ``reused``, or the halo rows of an
     #: input with no producer tiles)
     overlap: int = 0
@@ -257,19 +264,33 @@ def _tile_read(name: str, nbytes: int, p: Optional[_Produced], rows: Optional[tu
         weight = [1] * len(b_sel)
         again = [1 if follows else 0] * len(b_sel)
     per_band = len(g_sel) * len(w_sel)
-    tiles, shares, reused = [], [], []
-    total = sum(weight) * per_band
-    done = done_again = 0
-    for b, wgt, agn in zip(b_sel, weight, again):
-        for g in g_sel:
-            for w in w_sel:
-                tiles.append(p.first_tile[b] + g * n_cols + w)
-                # cumulative rounding: the shares add up to nbytes exactly, the reused parts to their total
-                start, done = done, done + wgt
-                shares.append(nbytes * done // total - nbytes * start // total if total else 0)
-                a0, done_again = done_again, done_again + agn
-                reused.append(min(shares[-1], nbytes * done_again // total - nbytes * a0 // total if total else 0))
-    return TileRead(name, nbytes, tuple(tiles), tuple(shares), tuple(reused), sum(reused))
+    # entries in (band, group, column) order; shares by cumulative rounding so that they add up to nbytes
+    # exactly, and the reused parts to their total (the same arithmetic per entry as a loop, on arrays)
+    weights = np.repeat(np.asarray(weight, dtype=np.int64), per_band)
+    agains = np.repeat(np.asarray(again, dtype=np.int64), per_band)
+    first = np.asarray([p.first_tile[b] for b in b_sel], dtype=np.int64)
+    within = (np.asarray(g_sel, dtype=np.int64)[:, None] * n_cols + np.asarray(w_sel, dtype=np.int64)[None, :])
+    tiles = (first[:, None] + within.reshape(1, -1)).reshape(-1)
+    total = int(weights.sum())
+    if total == 0:
+        zeros = np.zeros(len(tiles), dtype=np.int64)
+        return TileRead(name, nbytes, tiles, zeros, zeros, 0)
+    shares = _rounded_parts(nbytes, weights, total)
+    reused = np.minimum(shares, _rounded_parts(nbytes, agains, total))
+    return TileRead(name, nbytes, tiles, shares, reused, int(reused.sum()))
+
+
+def _rounded_parts(nbytes: int, weights: np.ndarray, total: int) -> np.ndarray:
+    """``nbytes * done // total - nbytes * start // total`` for each entry, ``done`` the running sum of
+    ``weights`` and ``start`` the one before it: parts that add up exactly."""
+    done = weights.cumsum()
+    if nbytes * total < 2 ** 62:  # int64 holds every product
+        cut = nbytes * done // total
+    else:  # Python integers for the rare huge tensor
+        cut = np.asarray([nbytes * int(d) // total for d in done], dtype=np.int64)
+    parts = cut.copy()
+    parts[1:] -= cut[:-1]
+    return parts
 
 
 def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[TileShape] = None,
@@ -356,6 +377,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
             band_macs = _share(cost.macs, rows[0], rows[1], r_extent)
             band_vops = _share(cost.vector_ops, rows[0], rows[1], r_extent)
             band_out = _share(cost.write_bytes, rows[0], rows[1], r_extent)
+            same_window: dict[tuple[str, Optional[tuple[int, int, int]], Optional[tuple[int, int, int]]], TileRead] = {}
             for g_index, chans in enumerate(groups):
                 g_macs = _share(band_macs, chans[0], chans[1], c_extent)
                 g_vops = _share(band_vops, chans[0], chans[1], c_extent)
@@ -370,9 +392,16 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
                         c_need = needed_channels(*op.input_reader(i), info, out, axes.channel, chans) \
                             if axes.channel is not None else None
                         w_need = needed_cols(*op.input_reader(i), info, out, cols, tensors) if axes.col is not None else None
-                        nbytes = range_bytes(info, [r_need, c_need, w_need])
-                        reads.append(_tile_read(name, nbytes, produced.get(name), r_need, c_need, w_need,
-                                                prev_window.get(name) if b_index else None, b_index > 0))
+                        # tiles of a band whose windows agree read alike (every channel group of a conv
+                        # reads all input channels): one TileRead, shared
+                        key = (name, c_need, w_need)
+                        read = same_window.get(key)
+                        if read is None:
+                            nbytes = range_bytes(info, [r_need, c_need, w_need])
+                            read = same_window[key] = _tile_read(
+                                name, nbytes, produced.get(name), r_need, c_need, w_need,
+                                prev_window.get(name) if b_index else None, b_index > 0)
+                        reads.append(read)
                     blocks.append(Block(
                         id=len(blocks), node=n_index, band=band_id, index=len(tile_ids), band_index=b_index,
                         group=g_index, col=w_index, rows=rows, channels=chans, cols=cols,

@@ -28,7 +28,6 @@ from dataclasses import replace
 from typing import Mapping, Optional
 
 import numpy as np
-from onnx import helper
 
 from ..errors import ConfigError
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
@@ -63,8 +62,11 @@ def _convert_weight(array: np.ndarray, precision: str) -> np.ndarray:
 
 
 def _onnx_type(dtype: str) -> int:
-    """The ONNX element type (Cast's ``to``) of a numpy dtype name."""
-    return int(helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+    """The ONNX element type (Cast's ``to``) of a numpy dtype name (the kernels' table, without importing onnx)."""
+    from ..kernels.ops._layout_common import ONNX_TO_NUMPY
+
+    wanted = np.dtype(dtype)
+    return next(code for code, held in ONNX_TO_NUMPY.items() if held == wanted)
 
 
 def op_precision(op: OpNode, tensors: Mapping[str, TensorInfo], default: str,

@@ -13,7 +13,7 @@ its held weights and, with the last one, of its stack.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 from ...errors import GspsimError
 from ...scheduling.base import EngineView, has_static_priority, uses_earliest_free
@@ -64,6 +64,17 @@ class Bands:
         #: with the weights' and stacks' counts, as they were when the last readiness pass began
         self.version = 0
         self.seen = (-1, -1, -1)
+        #: per job: counts the changes of its own waiting bands; and the counts its last readiness scan began
+        #: with (its own, the layer order's, the weights' and the stacks'): a job none of them moved for is
+        #: skipped, as its scan would queue nothing and ask for nothing new (every frame waits in one list,
+        #: so scanning them all at every pass made many-frame runs quadratic)
+        self.job_version = [0] * len(jobs)
+        self.job_seen: list[tuple[int, int, int, int]] = [(-1, -1, -1, -1)] * len(jobs)
+        self.layer_version = 0
+        #: jobs whose own count moved since the last pass began, and the shared counts that pass began with:
+        #: while the shared counts stay, only those jobs are looked at
+        self.moved: set[int] = set()
+        self.shared_seen = (-1, -1, -1)
         schedulers = [wl.scheduler for wl in workloads]
         self.schedulers = schedulers
         #: per workload: every tile's priority, asked once before the run when the scheduler marks it static
@@ -83,6 +94,8 @@ class Bands:
     def _waits(self, j: int, tb: ModelTables, b: int) -> None:
         """Band ``b``'s producers are complete and its frame has arrived: it waits to be ready."""
         self.version += 1
+        self.job_version[j] += 1
+        self.moved.add(j)
         self.waiting[j].setdefault(tb.band_node[b], []).append(b)
         runs = tb.band_runs[b]
         if runs and not self.weights.resident[self.state.job_workload[j]]:
@@ -100,6 +113,8 @@ class Bands:
     def slice_landed(self, j: int, key: tuple[int, int, int]) -> None:
         """A weight slice of job ``j`` is on chip: the runs of tiles waiting for it are ready."""
         self.version += 1
+        self.job_version[j] += 1
+        self.moved.add(j)
         for b, run in self.slice_waiters[j].pop(key, ()):
             self.ready_runs[j][b].append(run)
             self.runs_left[j][b] -= 1
@@ -116,9 +131,19 @@ class Bands:
             return
         self.seen = seen
         st = self.state
-        for j, waiting in enumerate(self.waiting):
+        weights, stacks, job_version, job_seen = self.weights, self.stacks, self.job_version, self.job_seen
+        shared = (self.layer_version, weights.version, stacks.version)
+        jobs: Iterable[int] = sorted(self.moved) if shared == self.shared_seen else range(len(self.waiting))
+        self.shared_seen = shared
+        self.moved = set()
+        for j in jobs:
+            waiting = self.waiting[j]
             if not waiting:
                 continue
+            snapshot = (job_version[j], self.layer_version, weights.version, stacks.version)
+            if job_seen[j] == snapshot:
+                continue
+            job_seen[j] = snapshot
             w = st.job_workload[j]
             tb = st.job_tables[j]
             base = st.job_base[j]
@@ -230,3 +255,4 @@ class Bands:
             nxt = (j, node + 1) if node + 1 < len(tb.node_nbands) else (j + 1, 0)
             self.layer_position = nxt
             self.version += 1
+            self.layer_version += 1

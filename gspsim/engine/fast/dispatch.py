@@ -51,6 +51,9 @@ class Dispatcher:
             count += len(rings)
         #: per global line buffer: global band -> (tile whose test it failed, [(core, key) parked])
         self.parked: list[dict[int, tuple[int, list[tuple[int, Key]]]]] = [{} for _ in range(count)]
+        #: per global line buffer: its object, and (frame, band index) -> global band of each band parked on it
+        self.buffers = [buffer for rings in state.rings for buffer in rings]
+        self.parked_at: list[dict[tuple[int, int], int]] = [{} for _ in range(count)]
         # the walk under way: its core, the key it has reached, the unparked keys it has passed
         self.walking = -1
         self.position: Key = ()
@@ -135,31 +138,49 @@ class Dispatcher:
     def _park(self, ring: int, g: int, core: int, key: Key) -> None:
         st = self.state
         j = st.job_of[g]
-        gb = st.job_band_base[j] + st.job_tables[j].band[g - st.job_base[j]]
+        t = g - st.job_base[j]
+        tb = st.job_tables[j]
+        gb = st.job_band_base[j] + tb.band[t]
         parked = self.parked[ring].get(gb)
         if parked is None:
             self.parked[ring][gb] = (g, [(core, key)])
+            self.parked_at[ring][(st.job_frame[j], tb.band_index[t])] = gb
         else:
             parked[1].append((core, key))
         self.parked_count[core] += 1
 
     def _changed(self, ring: int) -> None:
-        """A line buffer moved its write pointer or freed room: the bands it would now let pass come back."""
+        """A line buffer moved its write pointer or freed room: the bands it would now let pass come back.
+
+        Only the band at the buffer's write pointer can be one: the buffer refuses every other band, and
+        a band parked here passed the buffers it writes before this one, which cannot change while it
+        waits (their pointers wait at its band, and no other band reserves room in them meanwhile).
+        """
         parked = self.parked[ring]
         if not parked:
             return
+        buffer = self.buffers[ring]
+        position = (buffer.next_frame, buffer.next_band)
+        gb = self.parked_at[ring].get(position)
+        if gb is None:
+            return
+        if self.reserve(parked[gb][0], check=True) != ring:
+            self._unpark(ring, gb)
+
+    def _unpark(self, ring: int, gb: int) -> None:
+        """Band ``gb``'s tiles parked on ``ring`` go back to their cores' queues."""
+        g, tiles = self.parked[ring].pop(gb)
+        st = self.state
+        j = st.job_of[g]
+        del self.parked_at[ring][(st.job_frame[j], st.job_tables[j].band_index[g - st.job_base[j]])]
         count, queues, touched = self.parked_count, self.queues, self.cores.touched
-        for gb, (g, tiles) in list(parked.items()):
-            if self.reserve(g, check=True) == ring:
-                continue
-            del parked[gb]
-            for core, key in tiles:
-                count[core] -= 1
-                if core == self.walking and key < self.position:
-                    self.passed.append(key)
-                else:
-                    heapq.heappush(queues[core], key)
-                    touched[core] = 1
+        for core, key in tiles:
+            count[core] -= 1
+            if core == self.walking and key < self.position:
+                self.passed.append(key)
+            else:
+                heapq.heappush(queues[core], key)
+                touched[core] = 1
 
     def free(self, w: int, r: int, band: int, now: float) -> None:
         """Every reader is done with band ``band`` of workload ``w``'s line buffer ``r``."""
@@ -186,11 +207,9 @@ class Dispatcher:
             heapq.heappop(self.queues[core])
         else:
             for parked in self.parked:
-                for gb, (_, tiles) in list(parked.items()):
+                for _, tiles in parked.values():
                     if (core, key) in tiles:
                         tiles.remove((core, key))
-                        if not tiles:
-                            del parked[gb]
                         self.parked_count[core] -= 1
         cores.touched[core] = 1
         g = key[-1]
@@ -201,6 +220,10 @@ class Dispatcher:
         w, frame, band = st.job_workload[j], st.job_frame[j], tb.band_index[t]
         st.spilled[gb] = 1
         st.job_spills[j] += 1
+        # the band's other parked tiles may start now (it writes DRAM); the reference's walk finds them
+        for ring, parked in enumerate(self.parked):
+            if gb in parked:
+                self._unpark(ring, gb)
         if not st.reserved[gb]:
             for r, _ in tb.ring_writes[t]:
                 st.rings[w][r].skip(frame, band)

@@ -237,9 +237,13 @@ class FastEngine:
 
     # --- deadlocks ------------------------------------------------------------------------------------------
     def _break_deadlock(self, now: float) -> bool:
-        """Spill the best queued tile blocked by line-buffer room and start it; False if there is none."""
+        """Spill the best queued tile blocked by line-buffer room and start it, else close the stacks kept open
+        for frames behind; False if there is neither."""
         spilled = self.dispatcher.spill_best(now)
         if spilled is None:
+            if self.stacks.close_kept(now):  # the reference's second remedy
+                self.dirty = True
+                return True
             return False
         self._issue(spilled[0], spilled[1], now)
         return True

@@ -37,7 +37,7 @@ class StackGate:
         self.kept = [[False] * len(plan.stacks) for plan in plans]
         #: per job: whether its frame has arrived (the list the band tracker keeps; set by the engine)
         self.arrived: Sequence[bool] = [False] * len(jobs)
-        #: counts the frames that entered a stack (a change that can make their bands ready)
+        #: counts the frames that entered a stack and the stacks kept open (changes that can make bands ready)
         self.version = 0
         #: (buffer bytes held, the waiting head) when the head last did not fit: it cannot until either changes
         self.waited: Optional[tuple[int, tuple[int, int]]] = None
@@ -91,9 +91,23 @@ class StackGate:
             self.claims[w][s] -= 1
             if self.claims[w][s] == 0 and self._frame_behind(w, s):
                 self.kept[w][s] = True
+                self.version += 1  # a frame behind may now join it
             elif self.claims[w][s] == 0:
                 self.level -= self.buffer_bytes[w][s]
                 self.rec.stack_spans.append((w, s, self.open_at[w][s], now))
+
+    def close_kept(self, now: float) -> bool:
+        """Close every stack kept open for a frame behind (the reference's ``_close_kept_stacks``)."""
+        closed = False
+        for w, kept in enumerate(self.kept):
+            for s, is_kept in enumerate(kept):
+                if is_kept:
+                    kept[s] = False
+                    self.level -= self.buffer_bytes[w][s]
+                    self.rec.stack_spans.append((w, s, self.open_at[w][s], now))
+                    self.version += 1
+                    closed = True
+        return closed
 
     def _frame_behind(self, w: int, s: int) -> bool:
         """Whether an arrived frame of workload ``w`` has yet to pass stack ``s`` (the reference's rule)."""

@@ -41,6 +41,8 @@ class RunState:
             self.cycles.extend(tables[job.workload].cycles)
         # per global tile: the records
         self.core = array("q", [-1]) * self.total
+        #: the same memory as a numpy array (the array module never resizes it), for reads of many tiles
+        self.core_view = np.frombuffer(self.core, dtype=np.int64)
         self.issue = array("d", bytes(8 * self.total))
         self.compute = array("d", bytes(8 * self.total))
         self.end = array("d", bytes(8 * self.total))

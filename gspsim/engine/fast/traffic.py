@@ -59,14 +59,22 @@ class Traffic:
             spills = st.job_spills[j]
             spilled, band_of, band_base = st.spilled, tb.band, st.job_band_base[j]
             for read in reads:
-                for p, share, again in zip(read.producer_tiles, read.shares, read.reused):
-                    # written on this core, or (the halo) read by this core for the group's previous band
-                    mine = share if placed[base + p] == core else (again if follows else 0)
+                if read.small or spills:
+                    for p, share, again in read.all_entries():
+                        # written on this core, or (the halo) read by this core for the group's previous band
+                        mine = share if placed[base + p] == core else (again if follows else 0)
+                        local += mine
+                        if spills and spilled[band_base + band_of[p]]:
+                            dram += share - mine
+                        else:
+                            onchip += share - mine
+                else:  # the same sums over arrays
+                    here = st.core_view[base:base + tb.tiles][read.tiles] == core
+                    mine = int(read.shares[here].sum())
+                    if follows:
+                        mine += read.reused_total - int(read.reused[here].sum())
                     local += mine
-                    if spills and spilled[band_base + band_of[p]]:
-                        dram += share - mine
-                    else:
-                        onchip += share - mine
+                    onchip += read.share_total - mine
         rec = self.rec
         if dram:
             rec.dram_read["spill"] += dram

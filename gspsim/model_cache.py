@@ -1,0 +1,210 @@
+"""Loaded models remembered on disk by content, so that a model's next run skips onnx entirely.
+
+Loading a model (parsing, opset conversion, shape inference, constant folding,
+the IR and the default passes) takes about half a second for ResNet-18, and
+importing onnx, which it needs, as long again (docs/performance.md).  Both are
+deterministic functions of what they are given, so :func:`load_model_cached`
+keeps the loaded IR graph in ``user_cache_dir()/models``:
+
+* the **key** hashes the model file's bytes, the ``--input-shape`` overrides,
+  the fingerprint of gspsim's own code (:func:`gspsim.cache.code_fingerprint`)
+  and the installed onnx version; a graph specialised to input values (an
+  input that decides a shape, docs/onnx-conformance.md) is served only for
+  the same values;
+* the **entry** also records the sha256 of every external data file the model
+  read, and what the memory checks measured (the file's size, the largest
+  tensor and all tensors together, before and after folding).  A hit re-hashes those files and applies
+  the memory limit of *this* run to the recorded sizes with the frontend's
+  own rule, so an edited data file or a lower ``--max-memory`` is never served
+  an old graph and refuses exactly as a fresh load would.
+
+Entries are pickles written atomically; an unreadable or mismatched entry is
+loaded afresh and rewritten, a cache folder that cannot be written is skipped,
+and only the :data:`KEEP` most recently used entries are kept (each is about
+the size of the model's weights).  ``GSPSIM_MODEL_CACHE=0`` turns it off.  The
+folder is the user's own, like Numba's cache beside it, which pickles too.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import hashlib
+import os
+import pickle
+import stat
+import tempfile
+from types import MappingProxyType
+from dataclasses import dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .cache import code_fingerprint, user_cache_dir
+from .ir.graph import DataflowGraph
+
+#: bump when the entry format changes
+FORMAT = 1
+#: entries kept (most recently used first); older ones are deleted when a new one is written
+KEEP = 8
+
+
+@dataclass(frozen=True)
+class LoadFacts:
+    """What a fresh load measured that a cached load must check again."""
+
+    #: bytes of the model file
+    file_bytes: int
+    #: per memory check the load made (before and after constant folding): (bytes, description) of the
+    #: largest tensor, and all tensors' bytes
+    sizes: tuple[tuple[tuple[int, str], int], ...]
+    #: (path, sha256) of every external data file the model read
+    external: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    format: int
+    key: str
+    facts: LoadFacts
+    graph: DataflowGraph
+
+
+def cache_enabled() -> bool:
+    """False when the user set ``GSPSIM_MODEL_CACHE=0`` (or ``off``/``no``/``false``)."""
+    return os.environ.get("GSPSIM_MODEL_CACHE", "1").strip().lower() not in ("0", "off", "no", "false")
+
+
+def cache_folder() -> Path:
+    return user_cache_dir() / "models"
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _onnx_version() -> str:
+    try:
+        return metadata.version("onnx")
+    except metadata.PackageNotFoundError:  # pragma: no cover - onnx is a dependency
+        return "?"
+
+
+def model_key(model_sha256: str, input_shapes: Optional[Mapping[str, Sequence[int]]]) -> str:
+    shapes = sorted((str(k), tuple(int(d) for d in v)) for k, v in (input_shapes or {}).items())
+    text = repr((FORMAT, model_sha256, shapes, code_fingerprint(), _onnx_version()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _proxy(items: dict) -> MappingProxyType:
+    return MappingProxyType(items)
+
+
+def _reduce_proxy(proxy: MappingProxyType) -> tuple:
+    return _proxy, (dict(proxy),)
+
+
+def _dump(entry: _Entry, f: object) -> None:
+    """Pickle ``entry``; the IR's read-only mappings go as dicts and come back read-only."""
+    pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+    pickler.dispatch_table = copyreg.dispatch_table.copy()
+    pickler.dispatch_table[MappingProxyType] = _reduce_proxy
+    pickler.dump(entry)
+
+
+def _read(path: Path, key: str) -> Optional[_Entry]:
+    try:
+        with open(path, "rb") as f:
+            entry = pickle.load(f)
+    except Exception:  # missing, truncated or from another version: load afresh
+        return None
+    if not isinstance(entry, _Entry) or entry.format != FORMAT or entry.key != key:
+        return None
+    return entry
+
+
+def _write(folder: Path, path: Path, entry: _Entry) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pkl")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                _dump(entry, f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        entries = sorted(folder.glob("*.pkl"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in entries[KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError:  # a read-only or full cache folder costs the next run a fresh load, nothing else
+        return
+
+
+def _still_valid(facts: LoadFacts) -> bool:
+    for name, digest in facts.external:
+        try:
+            if file_sha256(name) != digest:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _same_values(bound: Mapping[str, np.ndarray], given: Optional[Mapping[str, Any]]) -> bool:
+    """Whether the inputs given hold exactly the values a cached graph was specialised to."""
+    if not bound:
+        return True
+    if given is None:
+        return False
+    for name, value in bound.items():
+        other = given.get(name)
+        if not isinstance(other, np.ndarray) or other.dtype != value.dtype or other.shape != value.shape \
+                or not np.array_equal(other, value):
+            return False
+    return True
+
+
+def load_model_cached(path: str | os.PathLike[str], input_shapes: Optional[Mapping[str, Sequence[int]]],
+                      limit: int, load: Callable[[], tuple[DataflowGraph, LoadFacts]],
+                      check_limit: Callable[[LoadFacts, str, int], None],
+                      input_values: Optional[Mapping[str, Any]] = None) -> DataflowGraph:
+    """The graph of ``path``: from the cache when an entry matches, else ``load()`` (then remembered).
+
+    ``check_limit(facts, where, limit)`` raises as a fresh load would for a model over ``limit``.
+    A graph specialised to input values (``bound_inputs``: the frontend binds inputs only where the model
+    needs them) is served only when ``input_values`` hold the same values; otherwise the model is loaded
+    afresh (and the entry replaced), as the values given decide the graph.
+    """
+    if not cache_enabled():
+        return load()[0]
+    where = str(path)
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            raise OSError("the loader refuses it")
+        digest = file_sha256(path)
+    except OSError:  # missing, unreadable, a FIFO, a folder, too large ...: the loader says what is wrong
+        return load()[0]
+    key = model_key(digest, input_shapes)
+    folder = cache_folder()
+    entry_path = folder / f"{key}.pkl"
+    entry = _read(entry_path, key)
+    if entry is not None and _still_valid(entry.facts) and _same_values(entry.graph.bound_inputs, input_values):
+        check_limit(entry.facts, where, limit)
+        try:
+            os.utime(entry_path)  # most recently used
+        except OSError:
+            pass
+        return replace(entry.graph, source_path=where)
+    graph, facts = load()
+    _write(folder, entry_path, _Entry(FORMAT, key, facts, graph))
+    return graph
+
+
+__all__ = ["KEEP", "LoadFacts", "cache_enabled", "cache_folder", "file_sha256", "load_model_cached", "model_key"]
