@@ -204,3 +204,13 @@ def test_a_retired_hardware_field_is_one_warning_line(tmp_path: Path) -> None:
     assert lines == [f"warning: {chip} [dram]: field 'channels' is ignored: DRAM channels are interleaved, so they "
                      "act as one pipe of the total bandwidth (bandwidth_bytes_per_s); the field never changed a "
                      "result and was removed"]
+
+
+def test_a_model_of_views_only_states_no_throughput(tmp_path: Path) -> None:
+    """An Identity model takes 0 cycles: the summary says its rate is n/a instead of printing 0.0 fps."""
+    path = save_model([helper.make_node("Identity", ["x"], ["y"])], [tensor("x", [1, 4])], [tensor("y", [1, 4])],
+                      [], tmp_path / "views.onnx")
+    done = run_cli("run", str(path), "--json", str(tmp_path / "r.json"))
+    assert done.returncode == 0, done.stderr
+    assert "n/a (0 cycles" in done.stdout and "0.0 fps" not in done.stdout
+    assert json.loads((tmp_path / "r.json").read_text())["steady_state_fps"] == 0

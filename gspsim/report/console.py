@@ -100,7 +100,10 @@ def time_rows(result) -> list[tuple[str, str]]:
         why = "steady state: the input rate"
     else:
         why = "steady state: frames / active time"
-    rows.append(("throughput", f"{result.steady_state_fps:,.1f} fps ({why})"))
+    if result.active_cycles <= 0:  # nothing to compute (views of the inputs only): no rate to state
+        rows.append(("throughput", "n/a (0 cycles: the model only relabels its inputs; 0 in the JSON)"))
+    else:
+        rows.append(("throughput", f"{result.steady_state_fps:,.1f} fps ({why})"))
     rows.append(("lower bound / efficiency", f"{result.active_lower_bound_cycles:,.0f} cycles / "
                                              f"{result.active_efficiency:.2f} of the active time"))
     return rows
