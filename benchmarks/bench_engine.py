@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_engine.py [--models-dir DIR] [--models resnet18-224 mobilenetv2-224]
         [--precision int8] [--modes streaming layer] [--engines fast reference] [--repeats N]
+        [--frames 1 80 300]
 
 Per model, precision and mode, the model is compiled once -- ONNX import,
 the precision pass (int8: post-training quantization with a 2-sample
@@ -53,8 +54,9 @@ def best(fn: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
-def bench(path: Path, precision: str, mode: str, engines: list[str], repeats: dict[str, int]) -> list[dict]:
-    """Per engine: tiles, seconds of engine and of engine + result, and the run's JSON."""
+def bench(path: Path, precision: str, mode: str, engines: list[str], repeats: dict[str, int],
+          frames: int = 1) -> list[dict]:
+    """Per engine: tiles (of every frame), seconds of engine and of engine + result, and the run's JSON."""
     from dataclasses import replace
 
     from gspsim.api import compile_model, load_model, prepare_graph
@@ -66,15 +68,16 @@ def bench(path: Path, precision: str, mode: str, engines: list[str], repeats: di
     from gspsim.scheduling import make_scheduler
 
     hw = load_hardware(HW)
-    options = SimOptions(mode=mode, precision=precision, execute=False, accuracy_samples=0, calibration_samples=2)
+    options = SimOptions(mode=mode, precision=precision, execute=False, accuracy_samples=0, calibration_samples=2,
+                         frames=frames)
     program = compile_model(prepare_graph(load_model(path), options), hw, options)
-    tiles = len(program.tasks.blocks)
+    tiles = len(program.tasks.blocks) * frames
     rows = []
     for engine in engines:
         run_options = replace(options, engine=engine)
 
         def workloads() -> list[Workload]:
-            return [Workload(program, make_scheduler(run_options.scheduler_name, run_options.seed), (0.0,))]
+            return [Workload(program, make_scheduler(run_options.scheduler_name, run_options.seed), (0.0,) * frames)]
 
         def engine_only() -> None:
             run_engine(workloads(), hw, run_options)
@@ -98,22 +101,25 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["streaming"])
     parser.add_argument("--engines", nargs="+", default=["fast", "reference"], choices=["fast", "reference"])
     parser.add_argument("--repeats", type=int, default=9, help="runs of the fast engine (the reference: 1/3 of them)")
+    parser.add_argument("--frames", type=int, nargs="+", default=[1],
+                        help="frames arriving at once, one row each (how the engine scales with frames in flight)")
     args = parser.parse_args()
     repeats = {"fast": args.repeats, "reference": max(1, args.repeats // 3)}
     print("$ python " + " ".join(shlex.quote(a) for a in sys.argv))
-    print(f"{'model':16s} {'prec':5s} {'mode':9s} {'engine':9s} {'tiles':>6s} {'engine ms':>10s} {'tiles/s':>9s}"
-          f" {'+result ms':>10s} {'tiles/s':>9s}")
+    print(f"{'model':16s} {'prec':5s} {'mode':9s} {'frames':>6s} {'engine':9s} {'tiles':>7s} {'engine ms':>10s} "
+          f"{'tiles/s':>9s} {'+result ms':>10s} {'tiles/s':>9s}")
     for name in args.models:
-        for mode in args.modes:
-            rows = bench(model_path(name, args.models_dir), args.precision, mode, args.engines, repeats)
+        for mode, frames in ((m, f) for m in args.modes for f in args.frames):
+            rows = bench(model_path(name, args.models_dir), args.precision, mode, args.engines, repeats, frames)
             for r in rows:
-                print(f"{name:16s} {args.precision:5s} {mode:9s} {r['engine']:9s} {r['tiles']:6d} "
+                print(f"{name:16s} {args.precision:5s} {mode:9s} {frames:6d} {r['engine']:9s} {r['tiles']:7d} "
                       f"{r['engine_s'] * 1e3:10.1f} {r['tiles'] / r['engine_s']:9,.0f} "
                       f"{r['total_s'] * 1e3:10.1f} {r['tiles'] / r['total_s']:9,.0f}", flush=True)
             times = {r["engine"]: r for r in rows}
             if {"fast", "reference"} <= times.keys():
                 ref, fast = times["reference"], times["fast"]
-                print(f"{'':16s} {'':5s} {mode:9s} {'ratio':9s} {'':6s} {ref['engine_s'] / fast['engine_s']:9.1f}x"
+                print(f"{'':16s} {'':5s} {mode:9s} {frames:6d} {'ratio':9s} {'':7s} "
+                      f"{ref['engine_s'] / fast['engine_s']:9.1f}x"
                       f" {'':9s} {ref['total_s'] / fast['total_s']:9.1f}x", flush=True)
             if len({r["json"] for r in rows}) > 1:
                 print(f"  !! {name} {mode}: the engines' JSON results differ", flush=True)
