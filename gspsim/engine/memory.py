@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
@@ -84,8 +85,9 @@ class LineBuffer:
     next_frame: int = 0
     next_band: int = 0
     high_water: int = 0
-    #: (cycle, bytes held) after every change
-    levels: list[tuple[float, int]] = field(default_factory=list)
+    #: cycle, bytes held, cycle, bytes held ... after every change (flat float64: 16 bytes an entry, where a
+    #: list of tuples took about 100, and runs of millions of tiles make millions of entries)
+    levels: array = field(default_factory=lambda: array("d"))
 
     def can_reserve(self, frame: int, band: int) -> bool:
         return (frame, band) == (self.next_frame, self.next_band) and \
@@ -106,13 +108,13 @@ class LineBuffer:
         """A tile has written ``nbytes`` of its reserved band."""
         self.reserved -= nbytes
         self.level += nbytes
-        self.levels.append((now, self.level))
+        self.levels.extend((now, self.level))
         if self.level > self.high_water:
             self.high_water = self.level
 
     def free(self, band: int, now: float) -> None:
         self.level -= self.band_bytes[band]
-        self.levels.append((now, self.level))
+        self.levels.extend((now, self.level))
 
 
 class WeightBook:

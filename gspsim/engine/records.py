@@ -8,6 +8,7 @@ equivalence test checks through the JSON result.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
@@ -107,7 +108,7 @@ class Records:
     dram_busy_cycles: float = 0.0
     onchip_busy_cycles: float = 0.0
     #: per line buffer (label): (cycle, bytes held) after every change, capacity and high water
-    ring_levels: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    ring_levels: dict[str, array] = field(default_factory=dict)
     ring_capacity: dict[str, int] = field(default_factory=dict)
     ring_high_water: dict[str, int] = field(default_factory=dict)
     #: most line-buffer bytes allocated at once (all stacks of all models)
