@@ -106,3 +106,19 @@ def test_a_worker_shares_lowering_between_points_and_splits_its_time() -> None:
         assert all(t >= 0 for t in timings.values()) and sum(timings.values()) <= record["wall_s"]
     assert second["timings_s"]["lowering"] < first["timings_s"]["lowering"]
     lowering_cache.cache_clear()
+
+
+def test_the_cache_keeps_the_most_recently_used_lowerings() -> None:
+    graph = load_model(RESNET)
+    hw = load_hardware("blaize-1600")
+    cache = LoweringCache(max_entries=2)
+    options = SimOptions(execute=False)
+    four, eight, sixteen = (_chip(hw, cores=n) for n in (4, 8, 16))
+    for chip in (four, eight, four, sixteen):  # 4 is used again before 16 arrives: 8 goes out
+        cache.lower(graph, chip, options, 2**34)
+    assert (cache.hits, cache.misses) == (1, 3)
+    cache.lower(graph, four, options, 2**34)
+    cache.lower(graph, sixteen, options, 2**34)
+    assert (cache.hits, cache.misses) == (3, 3)
+    cache.lower(graph, eight, options, 2**34)
+    assert (cache.hits, cache.misses) == (3, 4)

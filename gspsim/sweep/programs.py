@@ -123,10 +123,10 @@ class LoweringCache:
 
     ``lower`` has the signature of :func:`gspsim.api.lower_model` and is passed
     to ``simulate(lower=...)``.  ``source`` graphs are matched by identity (the
-    worker loads each model once); ``max_entries`` bounds memory, oldest out first.
+    worker loads each model once); ``max_entries`` bounds memory, least recently used out first.
     """
 
-    max_entries: int = 16
+    max_entries: int = 4
     hits: int = 0
     misses: int = 0
     _entries: list[tuple["DataflowGraph", int, _Entry]] = field(default_factory=list)
@@ -134,9 +134,10 @@ class LoweringCache:
     def lower(self, source: "DataflowGraph", hw: HardwareConfig, options: SimOptions, limit: int) -> "Lowered":
         from ..api import lower_model
 
-        for entry_source, entry_limit, entry in self._entries:
+        for index, (entry_source, entry_limit, entry) in enumerate(self._entries):
             if entry_source is source and entry_limit == limit and self._matches(entry, hw, options):
                 self.hits += 1
+                self._entries.append(self._entries.pop(index))  # most recently used last
                 return entry.lowered
         self.misses += 1
         hw_log, option_log = ReadLog(), ReadLog()
