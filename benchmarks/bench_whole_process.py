@@ -6,6 +6,8 @@ Usage::
     python benchmarks/bench_whole_process.py --model /tmp/bm/resnet18-224.onnx [--repeats 3] [--json PATH]
         [--tree DIR]
     python benchmarks/bench_whole_process.py [--repeats 3]     # start-up and the bundled default model only
+    python -m gspsim.models.export --out /tmp/bm --names yolov3-416
+    python benchmarks/bench_whole_process.py --timing-only-model /tmp/bm/yolov3-416.onnx [--repeats 1]
 
 A user waits for the whole command, imports and all, not only for the simulation
 that ``bench_models.py`` times.  Every row is a fresh ``python -m gspsim ...``
@@ -34,6 +36,16 @@ and the precision pass, lowering (``compile_model``), the accuracy report
 (``accuracy_report``), the content cache's keys (hashing graphs and inputs) and
 the simulation (``run_engine``, kernels executing); "other" is the remainder
 (inputs, results, printing).
+
+``--timing-only-model MODEL`` (the big-model goal: YOLOv3-416 under 2 s and
+1 GiB) times ``run MODEL --timing-only -q`` instead: wall, CPU and the peak
+resident memory of the process (``ru_maxrss`` from ``wait4``), best of
+``--repeats``, then one process with wall and CPU timers and the peak resident
+memory after each phase: ONNX import, default passes (BN folding, constant
+folding), precision and fusion, lowering to tiles (``lower_to_tasks``), the
+memory plan (``plan_layer_stacks``), the engine's tables
+(``compile_program``), the engine (``run_engine``) and the result
+(``build_result``).
 
 ``--tree DIR`` times another checkout of gspsim (say ``git archive COMMIT``
 extracted to DIR): its processes run with ``PYTHONPATH=DIR``.  The benchmark
@@ -118,6 +130,83 @@ sys.exit(code)
 """
 
 
+#: (module, attribute, phase) of a timing-only run, in the order they run (gspsim.api imports them by name)
+TIMING_ONLY_PHASES: tuple[tuple[str, str, str], ...] = (
+    ("gspsim.api", "import_onnx", "load: ONNX import"),
+    ("gspsim.api", "run_default_passes", "load: default passes"),
+    ("gspsim.api", "prepare_graph", "precision + fusion"),
+    ("gspsim.api", "lower_to_tasks", "lowering: tiles"),
+    ("gspsim.api", "plan_layer_stacks", "lowering: memory plan"),
+    ("gspsim.api", "compile_program", "lowering: engine tables"),
+    ("gspsim.api", "run_engine", "engine"),
+    ("gspsim.api", "build_result", "results"),
+)
+
+TIMING_ONLY_SCRIPT = """
+import importlib, json, resource, sys, time
+wall0, cpu0 = time.perf_counter(), time.process_time()
+import gspsim.cli, gspsim.api
+phases = {"imports": [time.perf_counter() - wall0, time.process_time() - cpu0,
+                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024]}
+def wrap(module, attr, phase):
+    mod = importlib.import_module(module)
+    inner = getattr(mod, attr, None)
+    if inner is None:
+        return  # a checkout without it
+    def timed(*args, **kwargs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            got = phases.setdefault(phase, [0.0, 0.0, 0])
+            got[0] += time.perf_counter() - wall
+            got[1] += time.process_time() - cpu
+            got[2] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # the peak so far
+    setattr(mod, attr, timed)
+for module, attr, phase in json.loads(sys.argv[1]):
+    wrap(module, attr, phase)
+code = gspsim.cli.main(sys.argv[2:])
+phases["whole process"] = [time.perf_counter() - wall0, time.process_time() - cpu0,
+                           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024]
+print("PHASES" + json.dumps(phases))
+sys.exit(code)
+"""
+
+
+def run_measured(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds, peak resident bytes (``wait4``'s ``ru_maxrss``) and stdout of one process."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"error: {' '.join(argv)} exited {proc.returncode}: {err.read().strip()[-500:]}")
+        out.seek(0)
+        return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out.read()
+
+
+def timing_only_benchmark(model: str, tree: Path, repeats: int) -> dict[str, object]:
+    """The big-model goal: ``run MODEL --timing-only`` as a whole process, and its phase split (module docstring)."""
+    py = sys.executable
+    with tempfile.TemporaryDirectory(prefix="gspsim-bench-") as tmp:
+        env, cwd = _env(tree, Path(tmp) / "cache"), Path(tmp)
+        command = [py, "-m", "gspsim", "run", model, "--timing-only", "-q"]
+        runs = [run_measured(command, env, cwd) for _ in range(repeats)]
+        _, _, _, out = run_measured([py, "-c", TIMING_ONLY_SCRIPT, json.dumps(TIMING_ONLY_PHASES),
+                                     *command[3:]], env, cwd)
+    phases = json.loads(out.split("PHASES", 1)[1])
+    wall, cpu, peak = min(r[0] for r in runs), min(r[1] for r in runs), min(r[2] for r in runs)
+    print(f"\n`run {Path(model).name} --timing-only`, whole process, best of {repeats}: {wall:.2f} s wall, "
+          f"{cpu:.2f} CPU s, peak resident memory {peak / 2**30:.2f} GiB (goal: under 2 s and 1 GiB)\n")
+    print("| phase | wall s | CPU s | peak resident memory after it, GiB |\n|---|---|---|---|")
+    for phase, (p_wall, p_cpu, p_peak) in phases.items():
+        print(f"| {phase} | {p_wall:.2f} | {p_cpu:.2f} | {p_peak / 2**30:.2f} |")
+    return {"model": model, "wall_s": wall, "cpu_s": cpu, "peak_rss_bytes": peak, "phases": phases}
+
+
 def _env(tree: Path, cache: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(tree) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -185,11 +274,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="the big model, e.g. ResNet-18 224 (see the usage above); without it, only "
                                     "the start-up rows and the bundled default model (no phase split)")
+    ap.add_argument("--timing-only-model", metavar="MODEL",
+                    help="time `run MODEL --timing-only` (wall, CPU, peak memory) and its phase split, nothing else")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--tree", default=str(ROOT), help="the gspsim checkout to time (default: this one)")
     ap.add_argument("--json", metavar="PATH")
     args = ap.parse_args(argv)
     tree = Path(args.tree).resolve()
+    if args.timing_only_model:
+        figures = timing_only_benchmark(str(Path(args.timing_only_model).resolve()), tree, args.repeats)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"tree": str(tree), "repeats": args.repeats,
+                                                   "load_average": os.getloadavg(), **figures}, indent=1))
+        return 0
     model = str(Path(args.model).resolve()) if args.model else None
     default_model = str(tree / "gspsim" / "models" / "small_cnn.onnx")
     py = sys.executable

@@ -211,6 +211,24 @@ def compile_model(graph: DataflowGraph, hw: HardwareConfig, options: SimOptions)
     return compile_program(tasks, plan, hw, CostModel(hw))
 
 
+#: a model as it runs: the float graph after pruning, the graph as lowered, and its program
+Lowered = tuple[DataflowGraph, DataflowGraph, Program]
+#: how a run turns a loaded model into what it simulates (:func:`lower_model`, or a sweep's cache of it)
+LowerFn = Callable[[DataflowGraph, HardwareConfig, SimOptions, int], Lowered]
+
+
+def lower_model(source: DataflowGraph, hw: HardwareConfig, options: SimOptions, limit: int) -> Lowered:
+    """Pruning, precision, fusion and lowering of one loaded model: everything a run does before the engine.
+
+    A pure function of its arguments (the graphs are immutable), so a sweep may
+    share its result between points that give it the same inputs
+    (gspsim.sweep.programs).
+    """
+    pruned = prepare_pruning(source, options)
+    graph = prepare_graph(pruned, options, limit)
+    return pruned, graph, compile_model(graph, hw, options)  # refuses ops without a kernel
+
+
 def check_calibration_memory(graph: DataflowGraph, samples: int, limit: int) -> None:
     """Synthetic calibration holds every sample's inputs at once: refuse more than the memory limit."""
     need = samples * sum(graph.tensors[name].nbytes for name in graph.inputs)
@@ -249,6 +267,7 @@ def simulate(
     fps: Optional[float] = None,
     max_memory_bytes: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    lower: LowerFn = lower_model,
     **option_overrides: Any,
 ) -> SimResult:
     """Compile ``model`` (a path, an IR graph, or None for the bundled default) and simulate it.
@@ -258,11 +277,12 @@ def simulate(
     default to seeded synthetic tensors; ``check=True`` compares the outputs with
     onnxruntime's and stores the verdict in ``result.check``; ``fps`` makes the
     frames arrive at that rate instead of all at once; ``progress(blocks done,
-    total blocks)`` is called about 100 times while the engine runs.
+    total blocks)`` is called about 100 times while the engine runs; ``lower`` is
+    :func:`lower_model` or a cache of it (a sweep's workers share it between points).
     """
     return simulate_many(
         [model], hw, options, inputs=[inputs], check=check, scheduler=scheduler, input_shapes=input_shapes,
-        fps=[fps], max_memory_bytes=max_memory_bytes, progress=progress, **option_overrides,
+        fps=[fps], max_memory_bytes=max_memory_bytes, progress=progress, lower=lower, **option_overrides,
     )
 
 
@@ -278,6 +298,7 @@ def simulate_many(
     fps: Optional[Sequence[Optional[float]]] = None,
     max_memory_bytes: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    lower: LowerFn = lower_model,
     **option_overrides: Any,
 ) -> SimResult:
     """Several models sharing one chip, each streaming ``options.frames`` frames at its own ``fps``.
@@ -326,9 +347,10 @@ def simulate_many(
                                                                              values)
         paths.append(source.source_path or str(model))
         unpruned_sources.append(source)
-        sources.append(prepare_pruning(source, options))
-        graphs.append(prepare_graph(sources[-1], options, limit))
-        programs.append(compile_model(graphs[-1], hardware, options))  # refuses ops without a kernel
+        pruned, graph, program = lower(source, hardware, options, limit)
+        sources.append(pruned)
+        graphs.append(graph)
+        programs.append(program)
     periods = [hardware.cores.clock_hz / rate if rate else 0.0 for rate in fps]
     check_memory(programs, hardware, options, periods, paths, limit)
     workloads: list[Workload] = []

@@ -11,7 +11,7 @@ from gspsim import load_model
 from gspsim.errors import ModelError
 from gspsim.ir.costs import op_cost
 
-from helpers import MLP_LEGACY, MOBILENET_LEGACY, RESNET, RESNET_LEGACY, TRANSFORMER, save_model, tensor
+from helpers import MLP_LEGACY, MOBILENET_LEGACY, RESNET, RESNET_LEGACY, ROOT, TRANSFORMER, save_model, tensor
 
 
 def _op_types(graph) -> list[str]:
@@ -105,3 +105,18 @@ def test_a_deform_conv_runs_and_is_costed_as_a_convolution(tmp_path) -> None:
     graph = load_model(path)
     op = next(graph.ops())
     assert op_cost(op, graph.tensors).macs == 4 * 5 * 5 * 1 * 3 * 3
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tests" / "models").glob("*.onnx")) +
+                         sorted((ROOT / "gspsim" / "models").glob("*.onnx")), ids=lambda p: p.stem)
+def test_shape_inference_without_the_weights_finds_what_onnx_finds_with_them(path) -> None:
+    """The frontend shows checker and shape inference the model without its large float constants (a 240 MB
+    model was serialized twice for them); what they find is exactly onnx's inference on the whole model."""
+    from gspsim.frontend.loader import infer_shapes, read_model, weightless
+
+    model = read_model(path)
+    light = weightless(model)
+    assert light is not model and len(light.graph.initializer) < len(model.graph.initializer)
+    expected = onnx.shape_inference.infer_shapes(read_model(path), check_type=True, strict_mode=True,
+                                                 data_prop=True)
+    assert infer_shapes(model, str(path)).SerializeToString() == expected.SerializeToString()

@@ -148,14 +148,33 @@ def test_every_committed_onnx_file_has_a_recipe() -> None:
 
 
 def test_benchmark_configs_have_reference_parameter_counts() -> None:
-    """ResNet-18 and MobileNetV2 1.0 match torchvision's published sizes (11,689,512 / 3,504,872 parameters)."""
+    """ResNet-18 and MobileNetV2 1.0 match torchvision's published sizes (11,689,512 / 3,504,872 parameters),
+    YOLOv3 darknet's yolov3.cfg (61,949,149 with BatchNorm's scales and shifts)."""
     pytest.importorskip("torch")
     from gspsim.models import definitions
 
-    for name, expected in (("resnet18-224", 11_689_512), ("mobilenetv2-224", 3_504_872)):
+    for name, expected in (("resnet18-224", 11_689_512), ("mobilenetv2-224", 3_504_872),
+                           ("yolov3-416", 61_949_149)):
         spec = MODELS[name]
         model = getattr(definitions, spec.class_name)(**spec.config)
         assert sum(p.numel() for p in model.parameters()) == expected
+
+
+def test_narrow_yolov3_has_75_convs_and_matches_onnxruntime(tmp_path: Path) -> None:
+    """YOLOv3's graph at 1/8 width and 64x64 (the full one is a 240 MB benchmark file): 75 Conv, two Resize
+    (the upsamples), two Concat, three outputs at strides 32, 16, 8, and gspsim's outputs agree with onnxruntime."""
+    pytest.importorskip("torch")
+    import gspsim
+    from gspsim.models.variants import export_variant
+
+    path = export_variant("yolov3-416", tmp_path, width=0.125, resolution=64)
+    graph = onnx.load(str(path)).graph
+    ops = collections.Counter(node.op_type for node in graph.node)
+    assert (ops["Conv"], ops["Resize"], ops["Concat"], ops["LeakyRelu"]) == (75, 2, 2, 72)
+    assert [[d.dim_value for d in o.type.tensor_type.shape.dim] for o in graph.output] == [
+        [1, 255, 2, 2], [1, 255, 4, 4], [1, 255, 8, 8]]
+    result = gspsim.simulate(str(path), check=True)
+    assert result.check is not None and result.check.passed, result.check
 
 
 def test_zoo_and_exporter_import_without_torch() -> None:

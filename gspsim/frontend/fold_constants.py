@@ -104,7 +104,19 @@ def fold_constants(model: onnx.ModelProto, where: str = "model") -> tuple[onnx.M
     ``where`` (the model's path) starts the message of a :class:`ModelError`.
     """
     graph = model.graph
-    constants: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    stored = {t.name: t for t in graph.initializer}
+    #: constant values by name; a stored constant is converted when a node to fold reads it (a model's
+    #: weights, which no foldable node reads, are never copied into arrays here)
+    constants: dict[str, np.ndarray] = {}
+
+    def is_constant(name: str) -> bool:
+        return name in constants or name in stored
+
+    def read(name: str) -> Optional[np.ndarray]:
+        if name not in constants and name in stored:
+            constants[name] = numpy_helper.to_array(stored[name])
+        return constants.get(name)
+
     shapes: dict[str, tuple[int, ...]] = {}
     out_bytes: dict[str, int] = {}
     for vi in [*graph.input, *graph.value_info, *graph.output]:
@@ -129,16 +141,17 @@ def fold_constants(model: onnx.ModelProto, where: str = "model") -> tuple[onnx.M
             continue
         data_inputs = [i for i in node.input if i]
         needs_values = node.op_type not in ("Shape", "Size")
-        if needs_values and not all(i in constants for i in data_inputs):
+        if needs_values and not all(is_constant(i) for i in data_inputs):
             kept.append(node)
             continue
         if not needs_values and node.input[0] not in shapes:
             kept.append(node)
             continue
-        if needs_values and not (_small_enough(node, out_bytes) or _small_range(node, constants)):
+        if needs_values and not (_small_enough(node, out_bytes) or (node.op_type == "Range" and _small_range(
+                node, {i: read(i) for i in node.input[:3] if i}))):
             kept.append(node)
             continue
-        inputs = [constants.get(i) if i else None for i in node.input]
+        inputs = [read(i) if i else None for i in node.input]
         try:
             with np.errstate(all="ignore"):
                 outputs = evaluate_node(node.op_type, inputs, node_attributes(node), [shapes.get(i) for i in node.input])
@@ -170,7 +183,7 @@ def fold_constants(model: onnx.ModelProto, where: str = "model") -> tuple[onnx.M
     del new_graph.value_info[:]
     new_graph.value_info.extend(kept_vi)
     # drop graph inputs that were only initializer declarations of removed tensors
-    keep_inputs = [i for i in graph.input if i.name in used or i.name not in constants]
+    keep_inputs = [i for i in graph.input if i.name in used or not is_constant(i.name)]
     del new_graph.input[:]
     new_graph.input.extend(keep_inputs)
     return new_model, folded

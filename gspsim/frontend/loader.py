@@ -24,10 +24,11 @@ node, naming the attribute or type.
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import onnx
@@ -37,7 +38,7 @@ from ..errors import ModelError
 from ..input_files import regular_input
 from .external_data import external_files, load_external_data
 from .memory import check_file_size, resolve_limit
-from .validate import check_initializers, check_structure, check_text
+from .validate import _is_repeated as is_repeated, check_initializers, check_structure, check_text
 
 #: the opset older models are converted up to (what torch 2.13's exporter emits); newer ones stay as they are
 CANONICAL_OPSET = 20
@@ -47,6 +48,13 @@ MAX_DIM = 2**63 - 1
 MAX_IR_VERSION = int(onnx.IR_VERSION)
 #: the newest default-domain opset read: the installed onnx package's
 MAX_OPSET = int(onnx.defs.onnx_opset_version())
+#: float constants of at least this many elements are shown to the ONNX checker and to shape inference as
+#: typed graph inputs without their data: both only read their type and shape, and serializing a 240 MB
+#: model's weights for each of them cost seconds and a copy of the weights each (shape-like constants are
+#: integers, or small)
+WEIGHTLESS_MIN_ELEMENTS = 1024
+_FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16,
+                          onnx.TensorProto.DOUBLE})
 
 
 def default_opset(model: onnx.ModelProto) -> int:
@@ -117,7 +125,7 @@ def check_model(model: onnx.ModelProto, path: str) -> None:
         raise ModelError(f"{path}: opset_import gives a negative opset version {version}")
     check_structure(model, path)
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(weightless(model))
     except Exception as exc:
         raise ModelError(f"{path}: invalid ONNX model: {one_line(exc)}") from None
 
@@ -219,17 +227,49 @@ def drop_inferable_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
     tensor keeps the recorded output shape), and a hand-edited or corrupted
     file then reaches the kernels with shapes that do not fit.  Outputs of
     default-domain ops are re-inferred from the inputs; value_info of other
-    domains' ops (which ONNX cannot infer) is kept.
+    domains' ops (which ONNX cannot infer) is kept.  Changes ``model`` in place
+    (the frontend's own parse: copying it would copy the weights) and returns it.
     """
     inferable = {o for n in model.graph.node if n.domain in ("", "ai.onnx") for o in n.output}
-    kept = [vi for vi in model.graph.value_info if vi.name not in inferable]
-    if len(kept) == len(model.graph.value_info):
+    kept = [onnx.ValueInfoProto.FromString(vi.SerializeToString())
+            for vi in model.graph.value_info if vi.name not in inferable]
+    if len(kept) < len(model.graph.value_info):
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(kept)
+    return model
+
+
+def _copy_fields(source: Any, target: Any, skip: str) -> None:
+    """Every set field of protobuf message ``source`` but ``skip`` into the empty message ``target``."""
+    for field, value in source.ListFields():
+        if field.name == skip:
+            continue
+        if is_repeated(field):
+            getattr(target, field.name).extend(value)
+        elif field.message_type is not None:
+            getattr(target, field.name).CopyFrom(value)
+        else:
+            setattr(target, field.name, value)
+
+
+def weightless(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with its large float constants turned into typed graph inputs without data (see
+    :data:`WEIGHTLESS_MIN_ELEMENTS`); ``model`` itself when it has none.  Nothing is copied but the rest."""
+    heavy = [t for t in model.graph.initializer
+             if t.data_type in _FLOAT_TYPES and math.prod(t.dims) >= WEIGHTLESS_MIN_ELEMENTS]
+    if not heavy:
         return model
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    del out.graph.value_info[:]
-    out.graph.value_info.extend(kept)
-    return out
+    from onnx import helper
+
+    heavy_names = {t.name for t in heavy}
+    light = onnx.ModelProto()
+    _copy_fields(model, light, skip="graph")
+    _copy_fields(model.graph, light.graph, skip="initializer")
+    light.graph.initializer.extend(t for t in model.graph.initializer if t.name not in heavy_names)
+    listed = {vi.name for vi in model.graph.input}
+    light.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                             for t in heavy if t.name not in listed)
+    return light
 
 
 def _empty_inputs(model: onnx.ModelProto) -> list[onnx.TensorProto]:
@@ -274,26 +314,33 @@ def infer_shapes(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
     resolves the shape chains).  Models with ops of other domains (QOperator
     quantized models, registered ops) also get their outputs' shapes
     (:mod:`gspsim.frontend.contrib_shapes`).
+
+    Inference sees the model :func:`weightless`; when that left weights out,
+    the shapes it found are written into ``model`` itself (its value_info and
+    outputs), which is returned, so the weights are never copied (the empty
+    constants of empty inputs are never added to it either).
     """
     from .contrib_shapes import infer_contrib_shapes, uses_contrib_ops
 
-    empties = _empty_inputs(model)
+    light = weightless(model)
+    empties = _empty_inputs(light)
     if empties:
-        model = onnx.ModelProto.FromString(model.SerializeToString())
-        model.graph.initializer.extend(empties)
+        light = onnx.ModelProto.FromString(light.SerializeToString())
+        light.graph.initializer.extend(empties)
     try:
-        if uses_contrib_ops(model):
-            inferred = infer_contrib_shapes(model)
+        if uses_contrib_ops(light):
+            inferred = infer_contrib_shapes(light)
         else:
-            inferred = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+            inferred = shape_inference.infer_shapes(light, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:
         try:
-            inferred = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=False)
+            inferred = shape_inference.infer_shapes(light, check_type=True, strict_mode=True, data_prop=False)
         except Exception:
             raise ModelError(f"{path}: shape inference failed: {one_line(exc)}") from None
-    if empties:
-        names = {t.name for t in empties}
-        kept = [t for t in inferred.graph.initializer if t.name not in names]
-        del inferred.graph.initializer[:]
-        inferred.graph.initializer.extend(kept)
-    return inferred
+    if light is not model:  # the weights were left out: copy what inference adds into the model that has them
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(inferred.graph.value_info)
+        del model.graph.output[:]
+        model.graph.output.extend(inferred.graph.output)
+        return model
+    return inferred  # neither weights nor empty inputs left out: inference's own copy

@@ -35,6 +35,9 @@ __all__ = [
     "TinyDecoder",
     "DecoderPrefill",
     "DecoderStep",
+    "DarknetConv",
+    "DarknetResidual",
+    "YOLOv3",
     "MOBILENETV2_SETTINGS",
     "init_weights",
     "calibrate_batchnorm",
@@ -369,6 +372,96 @@ class DecoderStep(nn.Module):
 
     def forward(self, token: torch.Tensor, *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self.decoder(token, past)
+
+
+class DarknetConv(nn.Module):
+    """Darknet's convolution: conv (no bias), BatchNorm, LeakyReLU(0.1); stride 2 downsamples, padding keeps size."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.act = nn.LeakyReLU(0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class DarknetResidual(nn.Module):
+    """Darknet-53's residual block: 1x1 conv to half the channels, 3x3 conv back, residual Add."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.reduce = DarknetConv(channels, channels // 2, 1)
+        self.expand = DarknetConv(channels // 2, channels, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.expand(self.reduce(x))
+
+
+#: Darknet-53's stages after the stem: (output channels, residual blocks), each opened by a 3x3/2 conv.
+DARKNET53_STAGES: tuple[tuple[int, int], ...] = ((64, 1), (128, 2), (256, 8), (512, 8), (1024, 4))
+
+
+class YOLOv3(nn.Module):
+    """YOLOv3 (Redmon and Farhadi, 2018): Darknet-53 backbone and three detection heads, 75 convolutions.
+
+    At 416x416 with 80 classes: 61.9 M parameters, 32.9 GMACs, as darknet's
+    ``yolov3.cfg``.  The heads see strides 32, 16 and 8: each runs five
+    alternating 1x1/3x3 convs, a 3x3 conv and a 1x1 conv with bias to
+    ``3 * (5 + classes)`` channels (no BatchNorm, linear); the two finer heads
+    take a 1x1 conv of the coarser head's features, upsampled 2x (Resize,
+    nearest) and concatenated with the backbone's stride-16 or stride-8 map.
+    Outputs are the three raw head maps, coarsest first; box decoding and
+    non-maximum suppression are post-processing, outside the network.
+    """
+
+    def __init__(self, num_classes: int = 80, anchors_per_scale: int = 3, width: int = 32,
+                 in_channels: int = 3) -> None:
+        super().__init__()
+        self.stem = DarknetConv(in_channels, width, 3)
+        stages: list[nn.Module] = []
+        prev = width
+        for multiple, blocks in ((c // 32, n) for c, n in DARKNET53_STAGES):
+            out = width * multiple
+            stages.append(nn.Sequential(DarknetConv(prev, out, 3, stride=2),
+                                        *(DarknetResidual(out) for _ in range(blocks))))
+            prev = out
+        self.stages = nn.ModuleList(stages)
+        head_out = anchors_per_scale * (5 + num_classes)
+        c8, c16, c32 = width * 8, width * 16, width * 32  # backbone channels at strides 8, 16, 32
+        self.neck32 = self._five(c32, c32 // 2)
+        self.head32 = self._head(c32 // 2, head_out)
+        self.lateral16 = DarknetConv(c32 // 2, c16 // 2, 1)
+        self.neck16 = self._five(c16 + c16 // 2, c16 // 2)
+        self.head16 = self._head(c16 // 2, head_out)
+        self.lateral8 = DarknetConv(c16 // 2, c8 // 2, 1)
+        self.neck8 = self._five(c8 + c8 // 2, c8 // 2)
+        self.head8 = self._head(c8 // 2, head_out)
+        self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
+
+    @staticmethod
+    def _five(in_channels: int, channels: int) -> nn.Sequential:
+        """The five alternating convs before each head: 1x1 to ``channels``, 3x3 to twice that, and so on."""
+        return nn.Sequential(DarknetConv(in_channels, channels, 1), DarknetConv(channels, 2 * channels, 3),
+                             DarknetConv(2 * channels, channels, 1), DarknetConv(channels, 2 * channels, 3),
+                             DarknetConv(2 * channels, channels, 1))
+
+    @staticmethod
+    def _head(channels: int, out_channels: int) -> nn.Sequential:
+        return nn.Sequential(DarknetConv(channels, 2 * channels, 3), nn.Conv2d(2 * channels, out_channels, 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.stem(x)
+        routes: list[torch.Tensor] = []
+        for stage in self.stages:
+            x = stage(x)
+            routes.append(x)
+        stride8, stride16, stride32 = routes[2], routes[3], routes[4]
+        n32 = self.neck32(stride32)
+        n16 = self.neck16(torch.cat((self.upsample(self.lateral16(n32)), stride16), dim=1))
+        n8 = self.neck8(torch.cat((self.upsample(self.lateral8(n16)), stride8), dim=1))
+        return self.head32(n32), self.head16(n16), self.head8(n8)
 
 
 def init_weights(model: nn.Module, seed: int) -> nn.Module:

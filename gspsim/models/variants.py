@@ -50,6 +50,7 @@ WIDTH_RULES: Mapping[str, Callable[[dict[str, Any], float], dict[str, Any]]] = {
     "ResNetStyle": lambda c, m: {**c, "width": _scale_int(int(c["width"]), m)},
     "MobileNetV2Style": lambda c, m: {**c, "width_mult": float(c["width_mult"]) * m},
     "TinyTransformerEncoder": _transformer,
+    "YOLOv3": lambda c, m: {**c, "width": _scale_int(int(c["width"]), m, 2)},
 }
 
 

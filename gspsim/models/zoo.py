@@ -80,6 +80,9 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType({
                   {"width": 64, "blocks_per_stage": (2, 2, 2, 2), "num_classes": 1000}, (1, 3, 224, 224)),
         ModelSpec("mobilenetv2-224", "MobileNetV2Style",
                   {"width_mult": 1.0, "num_classes": 1000}, (1, 3, 224, 224)),
+        # a benchmark model (~240 MB as ONNX, never bundled): the three raw head maps, strides 32, 16, 8
+        ModelSpec("yolov3-416", "YOLOv3", {"num_classes": 80}, (1, 3, 416, 416), output_name="output_13",
+                  extra_outputs=("output_26", "output_52")),
     )
 })
 

@@ -17,6 +17,7 @@ from ..engine.options import SimOptions
 from ..errors import GspsimError
 from ..hardware.config import HardwareConfig
 from .modelfiles import ModelBlob, materialize
+from .programs import LoweringCache
 
 OK = "ok"
 FAILED = "failed"
@@ -54,6 +55,12 @@ def _graph(path: str, sha256: str, input_shapes: tuple[tuple[str, tuple[int, ...
     return load_model(path, dict(input_shapes) or None, max_memory_bytes)
 
 
+@functools.lru_cache(maxsize=1)
+def lowering_cache() -> LoweringCache:
+    """This worker process's lowered models, shared by its points (see gspsim.sweep.programs)."""
+    return LoweringCache()
+
+
 def metrics_of(result: Any) -> dict[str, Any]:
     """The sweep's columns from a SimResult."""
     util = result.core_active_utilization
@@ -83,24 +90,49 @@ def metrics_of(result: Any) -> dict[str, Any]:
 
 
 def run_point(task: PointTask) -> dict[str, Any]:
-    """Simulate one point; never raises for a problem of the point itself."""
+    """Simulate one point; never raises for a problem of the point itself.
+
+    The record's ``timings_s`` splits the point's wall time: ``load`` (the model,
+    once per worker), ``lowering`` (once per distinct lowering input per worker;
+    ``lowering_shared`` says whether this point reused one), ``simulation`` (inputs,
+    the engine and the result) and ``record`` (the metrics and the result document).
+    """
     from ..api import simulate
 
     start = time.perf_counter()
     record: dict[str, Any] = {"key": task.key, "status": OK, "error": None, "metrics": None, "result": None}
+    timings = {"load": 0.0, "lowering": 0.0, "simulation": 0.0, "record": 0.0}
+    cache = lowering_cache()
+    hits = cache.hits
+
+    def lower(*args: Any) -> Any:
+        begin = time.perf_counter()
+        try:
+            return cache.lower(*args)
+        finally:
+            timings["lowering"] += time.perf_counter() - begin
+
     try:
         path = str(materialize(task.model)) if isinstance(task.model, ModelBlob) else task.model
         graph = _graph(path, task.model_sha256, task.input_shapes, task.max_memory_bytes)
-        result = simulate(graph, task.hardware, task.options, check=task.check, max_memory_bytes=task.max_memory_bytes)
+        loaded = time.perf_counter()
+        timings["load"] = loaded - start
+        result = simulate(graph, task.hardware, task.options, check=task.check, max_memory_bytes=task.max_memory_bytes,
+                          lower=lower)
+        simulated = time.perf_counter()
+        timings["simulation"] = simulated - loaded - timings["lowering"]
         record["metrics"] = metrics_of(result)
         doc = replace(result, timeline=None).to_dict()
         doc["model"]["path"] = path
         record["result"] = doc
+        timings["record"] = time.perf_counter() - simulated
     except GspsimError as exc:
         record.update(status=FAILED, error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # a bug in gspsim: keep the traceback in the point file
         record.update(status=FAILED, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
     record["wall_s"] = time.perf_counter() - start
+    record["timings_s"] = timings
+    record["lowering_shared"] = cache.hits > hits
     return record
 
 
