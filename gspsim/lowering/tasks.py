@@ -38,6 +38,10 @@ from .maps import (
 from .tiling import NodeTiling, TileShape, choose_tiling
 
 
+#: a window not computed yet (None is a computed "the whole extent")
+_UNSET = object()
+
+
 def _none() -> np.ndarray:
     return np.zeros(0, dtype=np.int64)
 
@@ -339,6 +343,9 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
         # first-occurrence inputs (an op may read one tensor twice, e.g. x * x)
         seen: set[str] = set()
         unique_inputs = [(i, n) for i, n in activation_inputs if not (n in seen or seen.add(n))]
+        readers = {i: op.input_reader(i) for i, _ in unique_inputs}
+        channel_window: dict[tuple[int, Range], Optional[tuple[int, int, int]]] = {}
+        col_window: dict[tuple[int, Range], Optional[tuple[int, int, int]]] = {}
         band_ids: list[int] = []
         tile_ids: list[int] = []
         first_tiles: list[int] = []
@@ -354,7 +361,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
             need_rows: dict[str, Optional[tuple[int, int, int]]] = {}
             for i, name in unique_inputs:
                 info = tensors[name]
-                need = needed_rows(*op.input_reader(i), info, out, axes.row, rows, tensors) if axes.row is not None else None
+                need = needed_rows(*readers[i], info, out, axes.row, rows, tensors) if axes.row is not None else None
                 need_rows[name] = need
                 p = produced.get(name)
                 if p is not None:
@@ -389,9 +396,15 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
                     for i, name in unique_inputs:
                         info = tensors[name]
                         r_need = need_rows[name]
-                        c_need = needed_channels(*op.input_reader(i), info, out, axes.channel, chans) \
-                            if axes.channel is not None else None
-                        w_need = needed_cols(*op.input_reader(i), info, out, cols, tensors) if axes.col is not None else None
+                        # the windows of a channel group and of a column range are the same in every band
+                        c_need = channel_window.get((i, chans), _UNSET)
+                        if c_need is _UNSET:
+                            c_need = channel_window[(i, chans)] = needed_channels(
+                                *readers[i], info, out, axes.channel, chans) if axes.channel is not None else None
+                        w_need = col_window.get((i, cols), _UNSET)
+                        if w_need is _UNSET:
+                            w_need = col_window[(i, cols)] = needed_cols(
+                                *readers[i], info, out, cols, tensors) if axes.col is not None else None
                         # tiles of a band whose windows agree read alike (every channel group of a conv
                         # reads all input channels): one TileRead, shared
                         key = (name, c_need, w_need)
