@@ -41,24 +41,42 @@ READ_KINDS = ("weights", "inputs", "intermediate", "spill")
 WRITE_KINDS = ("outputs", "intermediate", "spill")
 
 
+#: a read of at most this many producer tiles is summed in a Python loop by the fast engine, a longer one with numpy
+SMALL_READ = 24
+
+
 @dataclass(frozen=True, eq=False)
 class BufferRead:
     """A tile's read of a line buffer: per producer tile, the bytes it wrote and the part the previous band of
-    the tile's channel group read too (:class:`gspsim.lowering.tasks.TileRead`; int64 arrays)."""
+    the tile's channel group read too (:class:`gspsim.lowering.tasks.TileRead`; int64 arrays).
+
+    Built once per program (tiles whose windows agree share one), with what the fast engine's hot path reads:
+    the totals, and for a short read its entries as Python tuples.
+    """
 
     tensor: str
     nbytes: int
     producer_tiles: np.ndarray
     shares: np.ndarray
     reused: np.ndarray
+    share_total: int = 0
+    reused_total: int = 0
+    #: (producer tile, share, reused) per producer tile when the read is short (<= SMALL_READ), else empty
+    entries: tuple[tuple[int, int, int], ...] = ()
+
+    @classmethod
+    def of(cls, tensor: str, nbytes: int, tiles: np.ndarray, shares: np.ndarray, reused: np.ndarray) -> "BufferRead":
+        small = len(tiles) <= SMALL_READ
+        entries = tuple(zip(tiles.tolist(), shares.tolist(), reused.tolist())) if small else ()
+        return cls(tensor, nbytes, tiles, shares, reused, int(shares.sum()), int(reused.sum()), entries)
 
     @property
-    def share_total(self) -> int:
-        return int(self.shares.sum())
+    def small(self) -> bool:
+        return len(self.producer_tiles) <= SMALL_READ
 
-    @property
-    def reused_total(self) -> int:
-        return int(self.reused.sum())
+    def all_entries(self) -> tuple[tuple[int, int, int], ...]:
+        return self.entries if self.small else tuple(
+            zip(self.producer_tiles.tolist(), self.shares.tolist(), self.reused.tolist()))
 
 
 @dataclass(frozen=True)
@@ -204,6 +222,7 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
              for i, r in enumerate(rings)]
 
     buffer_reads: list[tuple[BufferRead, ...]] = []
+    shared_reads: dict[int, BufferRead] = {}  # by id of the lowering's TileRead (alive as long as the tasks)
     dram_reads: list[tuple[str, ...]] = []
     staging: list[int] = []
     staging_reuse: list[int] = []
@@ -223,14 +242,18 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
         for r in b.inputs:
             ring = source(r.tensor, b.node)
             if ring is not None and plan.root(r.tensor) == r.tensor:
-                reads.append(BufferRead(r.tensor, r.nbytes, r.producer_tiles, r.shares, r.reused))
+                read = shared_reads.get(id(r))
+                if read is None:  # tiles of a band whose windows agree share their TileRead, and this
+                    read = shared_reads[id(r)] = BufferRead.of(r.tensor, r.nbytes, r.producer_tiles, r.shares,
+                                                               r.reused)
+                reads.append(read)
             elif ring is not None:  # through a view: the root's producer tiles, all of them, in equal shares
                 producers = np.asarray([t for band in nodes[rings[ring].node].bands for t in bands[band].tiles],
                                        dtype=np.int64)
                 n = len(producers)
                 part = np.diff(r.nbytes * np.arange(n + 1, dtype=np.int64) // n) if n else producers
                 again = part if b.previous >= 0 else np.zeros(n, dtype=np.int64)
-                reads.append(BufferRead(rings[ring].tensor, r.nbytes, producers, part, again))
+                reads.append(BufferRead.of(rings[ring].tensor, r.nbytes, producers, part, again))
             else:
                 drams.append(r.tensor)
                 stage += r.nbytes

@@ -11,36 +11,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
-
-from ..program import BufferRead, Program
-
-#: a read of at most this many producer tiles is summed in a Python loop, a longer one with numpy
-SMALL_READ = 24
-
-
-class ReadTable:
-    """A tile's read of a line buffer, ready for the hot path: Python tuples when short, arrays when long."""
-
-    __slots__ = ("tensor", "small", "entries", "tiles", "shares", "reused", "share_total", "reused_total")
-
-    def __init__(self, read: BufferRead) -> None:
-        self.tensor = read.tensor
-        self.small = len(read.producer_tiles) <= SMALL_READ
-        #: (producer tile, share, reused) per producer tile, for short reads and the spill path
-        self.entries: tuple[tuple[int, int, int], ...] = tuple(
-            zip(read.producer_tiles.tolist(), read.shares.tolist(), read.reused.tolist())) if self.small else ()
-        self.tiles: np.ndarray = read.producer_tiles
-        self.shares: np.ndarray = read.shares
-        self.reused: np.ndarray = read.reused
-        self.share_total = read.share_total
-        self.reused_total = read.reused_total
-
-    def all_entries(self) -> tuple[tuple[int, int, int], ...]:
-        return self.entries if self.small else tuple(
-            zip(self.tiles.tolist(), self.shares.tolist(), self.reused.tolist()))
-
-
+from ..program import Program
 
 class ModelTables:
     """One model's tiles, bands and nodes as lists indexed by local tile, band and node id."""
@@ -69,7 +40,7 @@ class ModelTables:
         self.weight_bytes = [b.weight_bytes for b in blocks]
         self.home_core = program.home_core
         self.previous = program.previous
-        self.buffer_reads = [tuple(ReadTable(r) for r in reads) for reads in program.buffer_reads]
+        self.buffer_reads = program.buffer_reads
         self.dram_reads = program.dram_reads
         self.staging_bytes = program.staging_bytes
         self.staging_reuse = program.staging_reuse

@@ -69,7 +69,7 @@ class Traffic:
                         else:
                             onchip += share - mine
                 else:  # the same sums over arrays
-                    here = st.core_view[base:base + tb.tiles][read.tiles] == core
+                    here = st.core_view[base:base + tb.tiles][read.producer_tiles] == core
                     mine = int(read.shares[here].sum())
                     if follows:
                         mine += read.reused_total - int(read.reused[here].sum())
