@@ -142,7 +142,9 @@ def _write(folder: Path, path: Path, entry: _Entry) -> None:
         entries = sorted(folder.glob("*.pkl"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
         for old in entries[KEEP:]:
             old.unlink(missing_ok=True)
-    except OSError:  # a read-only or full cache folder costs the next run a fresh load, nothing else
+    except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        # a read-only or full cache folder, or a graph that does not pickle (an attribute value of a
+        # registered op, say), costs the next run a fresh load, nothing else
         return
 
 
