@@ -99,12 +99,12 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["resnet18-224", "mobilenetv2-224"], choices=list(MODELS))
     parser.add_argument("--precision", default="int8")
     parser.add_argument("--modes", nargs="+", default=["streaming"])
-    parser.add_argument("--engines", nargs="+", default=["fast", "reference"], choices=["fast", "reference"])
+    parser.add_argument("--engines", nargs="+", default=["fast", "reference"], choices=["fast", "python", "reference"])
     parser.add_argument("--repeats", type=int, default=9, help="runs of the fast engine (the reference: 1/3 of them)")
     parser.add_argument("--frames", type=int, nargs="+", default=[1],
                         help="frames arriving at once, one row each (how the engine scales with frames in flight)")
     args = parser.parse_args()
-    repeats = {"fast": args.repeats, "reference": max(1, args.repeats // 3)}
+    repeats = {"fast": args.repeats, "python": args.repeats, "reference": max(1, args.repeats // 3)}
     print("$ python " + " ".join(shlex.quote(a) for a in sys.argv))
     print(f"{'model':16s} {'prec':5s} {'mode':9s} {'frames':>6s} {'engine':9s} {'tiles':>7s} {'engine ms':>10s} "
           f"{'tiles/s':>9s} {'+result ms':>10s} {'tiles/s':>9s}")

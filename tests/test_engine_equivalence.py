@@ -1,10 +1,11 @@
 """The fast engine against the reference engine: the same records, hence byte-identical JSON results.
 
 The reference engine (``gspsim/engine/reference.py``, one SimPy process per
-tile) is the definition of the run-time rules; the fast engine
-(``gspsim/engine/fast/``) plays out the same rules with its own event loop
-and tables.  Every speed-up of the fast engine is checked here rather than
-claimed: both engines run the same compiled programs and must fill every
+tile) is the definition of the run-time rules; the fast engine plays out the
+same rules with its own event loop and tables, in Python
+(``gspsim/engine/fast/``) and, for one model with a built-in scheduler, in
+Numba (``gspsim/engine/compiled/``).  Every speed-up of the fast engine is
+checked here rather than claimed: every engine runs the same compiled programs and must fill every
 field of :class:`~gspsim.engine.records.Records` identically (per-tile
 cores, cycles and bytes, DRAM totals by kind, weight loads, DRAM transfers,
 line-buffer levels, stalls, spills, stack spans, frame ends, outputs), and
@@ -32,6 +33,7 @@ from hypothesis import strategies as st
 import gspsim
 from gspsim.api import compile_model, load_model, prepare_graph, simulate_many
 from gspsim.engine import run_engine
+from gspsim.engine.compiled import compiled_rule
 from gspsim.engine.options import SimOptions
 from gspsim.engine.program import Program
 from gspsim.engine.records import Records, Workload, progress_every
@@ -73,19 +75,24 @@ def assert_same_records(ref: Records, fast: Records) -> None:
 def run_both(programs: Sequence[Program], hw: HardwareConfig, options: SimOptions,
              schedulers: Sequence[Any] = (), fps: Optional[Sequence[Optional[float]]] = None,
              inputs: Sequence[Sequence[dict]] = ()) -> dict[str, Any]:
-    """Run both engines on fresh workloads of ``programs``; assert the same records and JSON; the fast run.
+    """Run every engine on fresh workloads of ``programs``; assert the same records and JSON; the fast run.
 
-    Both engines raising the same error (a deadlock nothing can spill) counts as the same outcome.
+    The engines: the reference, the fast engine's Python loop, and the fast engine as a user gets it (the
+    compiled loop where the run allows it, else the Python loop, which then runs once).  All raising the
+    same error (a deadlock nothing can spill) counts as the same outcome.
     """
     fps = list(fps) if fps is not None else [None] * len(programs)
     outcomes: dict[str, Any] = {}
-    for engine in ("reference", "fast"):
+    for engine in ("reference", "python", "fast"):
         workloads = []
         for i, program in enumerate(programs):
             strategy = schedulers[i]() if schedulers else make_scheduler(options.scheduler_name, options.seed)
             period = hw.cores.clock_hz / fps[i] if fps[i] else 0.0
             workloads.append(Workload(program, strategy, tuple(f * period for f in range(options.frames)),
                                       tuple(inputs[i]) if inputs else ()))
+        if engine == "fast" and compiled_rule(workloads) is None:
+            outcomes["fast"] = outcomes["python"]
+            break
         run_options = replace(options, engine=engine)
         calls: list[tuple[int, int]] = []
         try:
@@ -93,21 +100,25 @@ def run_both(programs: Sequence[Program], hw: HardwareConfig, options: SimOption
         except GspsimError as exc:
             outcomes[engine] = exc
             continue
-        assert run.engine == engine
+        assert run.engine == {"fast": "compiled"}.get(engine, engine)
         result = build_result(workloads, hw, run_options, run, [p.tasks.graph.name for p in programs], fps)
         outcomes[engine] = (run, result.to_json(), calls)
-    ref, fast = outcomes["reference"], outcomes["fast"]
-    if isinstance(ref, Exception) or isinstance(fast, Exception):
-        assert type(ref) is type(fast) and str(ref) == str(fast), (ref, fast)
+    ref = outcomes["reference"]
+    for name in ("python", "fast"):
+        other = outcomes[name]
+        if isinstance(ref, Exception) or isinstance(other, Exception):
+            assert type(ref) is type(other) and str(ref) == str(other), (name, ref, other)
+            continue
+        assert_same_records(ref[0].records, other[0].records)
+        assert ref[1] == other[1]
+        # the progress callback: the same calls, every progress_every(total) tiles (about a hundred) and at the end
+        total = len(other[0].records.issue)
+        every = progress_every(total)
+        assert ref[2] == other[2] and other[2][-1] == (total, total)
+        assert len(other[2]) == total // every + (total % every > 0)
+    if isinstance(ref, Exception):
         return {}
-    assert_same_records(ref[0].records, fast[0].records)
-    assert ref[1] == fast[1]
-    # the progress callback: the same calls, every progress_every(total) tiles (about a hundred) and at the end
-    total = len(fast[0].records.issue)
-    every = progress_every(total)
-    assert ref[2] == fast[2] and fast[2][-1] == (total, total)
-    assert len(fast[2]) == total // every + (total % every > 0)
-    return {"run": fast[0], "json": fast[1]}
+    return {"run": outcomes["fast"][0], "json": outcomes["fast"][1]}
 
 
 @functools.cache
@@ -165,8 +176,8 @@ def test_two_models_sharing_a_chip(mode: str) -> None:
     results = {engine: simulate_many(models, "edge-4", SimOptions(mode=mode, frames=2, engine=engine,
                                                                   accuracy_samples=0, execute=False),
                                      fps=[2e4, None])
-               for engine in ("reference", "fast")}
-    assert results["reference"].to_json() == results["fast"].to_json()
+               for engine in ("reference", "python", "fast")}
+    assert results["reference"].to_json() == results["python"].to_json() == results["fast"].to_json()
     hw = load_hardware("edge-4")
     options = SimOptions(mode=mode, frames=2, execute=False, accuracy_samples=0)
     run_both([_program(m, hw, options) for m in models], hw, options, fps=[2e4, None])

@@ -61,19 +61,46 @@ def has_static_priority(scheduler: "Scheduler") -> bool:
     return bool(getattr(type(scheduler).priority, "static_priority", False))
 
 
-def assigns_earliest_free(method: _F) -> _F:
-    """Mark an ``assign`` that returns exactly ``earliest_free_core(view, self.cores)``
-    (``gspsim.scheduling.builtin``): the engine may then do that scan itself, over its own state.
+#: the placement rules an engine may play itself instead of calling ``assign`` (see :func:`assign_rule`)
+ASSIGN_RULES = {
+    "earliest-free": "earliest_free_core(view, self.cores) (gspsim.scheduling.builtin)",
+    "home-unless-sooner": "the block's home core unless the earliest-free core would start it sooner by more "
+                          "than its compute cycles (DepthFirstScheduler)",
+    "node-index": "block.index % self.cores (LayerScheduler)",
+    "arrival-turns": "cores in turn, in the order blocks become ready, from core 0 (RoundRobinScheduler)",
+}
 
-    A subclass that overrides ``assign`` loses the mark.
+
+def assign_rule(rule: str) -> Callable[[_F], _F]:
+    """Mark an ``assign`` that returns exactly what placement rule ``rule`` of :data:`ASSIGN_RULES` returns.
+
+    The engine may then play that rule over its own state instead of calling
+    ``assign`` for every block (the compiled engine, :mod:`gspsim.engine.compiled`,
+    needs it); ``tests/test_engine_equivalence.py`` holds the engine that calls
+    ``assign`` and the one that plays the rule to the same records.  A subclass
+    that overrides ``assign`` loses the mark.
     """
-    method.earliest_free = True  # type: ignore[attr-defined]
-    return method
+    if rule not in ASSIGN_RULES:
+        raise ValueError(f"unknown placement rule '{rule}'")
+
+    def mark(method: _F) -> _F:
+        method.assign_rule = rule  # type: ignore[attr-defined]
+        return method
+    return mark
+
+
+def placement_rule(scheduler: "Scheduler") -> Optional[str]:
+    """The rule ``scheduler.assign`` is marked with by :func:`assign_rule`, or None."""
+    return getattr(type(scheduler).assign, "assign_rule", None)
+
+
+#: an ``assign`` that returns exactly ``earliest_free_core(view, self.cores)``
+assigns_earliest_free = assign_rule("earliest-free")
 
 
 def uses_earliest_free(scheduler: "Scheduler") -> bool:
-    """True when ``scheduler.assign`` is marked with :func:`assigns_earliest_free`."""
-    return bool(getattr(type(scheduler).assign, "earliest_free", False))
+    """True when ``scheduler.assign`` is marked with the "earliest-free" rule."""
+    return placement_rule(scheduler) == "earliest-free"
 
 
 class Scheduler(ABC):

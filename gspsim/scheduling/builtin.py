@@ -8,7 +8,7 @@ import numpy as np
 
 from ..hardware.config import HardwareConfig
 from ..lowering.tasks import Block, TaskGraph
-from .base import EngineView, Scheduler, static_priority
+from .base import EngineView, Scheduler, assign_rule, static_priority
 
 
 def earliest_free_core(view: EngineView, cores: int) -> int:
@@ -35,6 +35,7 @@ class LayerScheduler(Scheduler):
     def priority(self, block: Block) -> Any:
         return (block.node, block.index)
 
+    @assign_rule("node-index")
     def assign(self, block: Block, view: EngineView) -> int:
         return block.index % self.cores
 
@@ -56,6 +57,7 @@ class RoundRobinScheduler(Scheduler):
     def priority(self, block: Block) -> Any:
         return 0  # ties keep arrival order
 
+    @assign_rule("arrival-turns")
     def assign(self, block: Block, view: EngineView) -> int:
         core = self._next % self.cores
         self._next += 1
@@ -85,6 +87,7 @@ class DepthFirstScheduler(Scheduler):
     def priority(self, block: Block) -> Any:
         return (-block.node, block.index)
 
+    @assign_rule("home-unless-sooner")
     def assign(self, block: Block, view: EngineView) -> int:
         best = earliest_free_core(view, self.cores)
         home = block.home_core

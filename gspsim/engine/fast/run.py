@@ -44,7 +44,7 @@ from .weights import WeightMemory
 class FastEngine:
     """One run of the fast engine (use :func:`gspsim.engine.run_engine`); it is also the scheduler's view."""
 
-    name = "fast"
+    name = "python"
 
     def __init__(self, workloads: Sequence[Workload], hw: HardwareConfig, options: SimOptions,
                  progress: Optional[Callable[[int, int], None]] = None) -> None:

@@ -1,0 +1,232 @@
+"""One model's compiled program as flat numpy arrays: what the compiled event loop reads.
+
+The same facts as :class:`gspsim.engine.fast.tables.ModelTables` (per tile,
+per band, per node, per line buffer), laid out for Numba: every ragged
+per-tile list (a tile's line-buffer writes, its reads and each read's
+producer tiles, its DRAM loads) becomes a CSR pair, an offsets array
+``*_ptr`` beside the values; a weight slice key ``(node, group, band)``
+becomes a small integer; a tensor a band loads from DRAM becomes a *stream*
+(node, tensor) whose rows per band are a table.  Built once per program and
+kept with it (:func:`flat_program`); nothing here depends on the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..program import READ_KINDS, WRITE_KINDS, Program
+
+_I64 = np.int64
+
+
+def _csr(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets and values of a ragged list of int lists."""
+    ptr = np.zeros(len(rows) + 1, dtype=_I64)
+    if rows:
+        np.cumsum([len(r) for r in rows], out=ptr[1:])
+    values = np.fromiter((v for r in rows for v in r), dtype=_I64, count=int(ptr[-1]))
+    return ptr, values
+
+
+@dataclass(frozen=True, eq=False)
+class FlatProgram:
+    """A program's tables as arrays (module docstring); ``t`` a tile, ``b`` a band, ``n`` a node, ``r`` a ring."""
+
+    tiles: int
+    bands: int
+    nodes: int
+    # per tile
+    cycles: np.ndarray
+    node: np.ndarray
+    band: np.ndarray
+    band_index: np.ndarray
+    index: np.ndarray
+    weight_bytes: np.ndarray
+    home_core: np.ndarray
+    previous: np.ndarray
+    staging_bytes: np.ndarray
+    staging_reuse: np.ndarray
+    dram_write_bytes: np.ndarray
+    #: index in WRITE_KINDS
+    dram_write_kind: np.ndarray
+    #: the weight slice the tile waits for when its node's weights come slice by slice, else -1
+    slice_id: np.ndarray
+    #: (ring, bytes) of each line buffer the tile writes
+    write_ptr: np.ndarray
+    write_ring: np.ndarray
+    write_bytes: np.ndarray
+    #: the tile's line-buffer reads, and per read its (producer tile, share, reused) entries
+    read_ptr: np.ndarray
+    read_id: np.ndarray
+    entry_ptr: np.ndarray
+    entry_tile: np.ndarray
+    entry_share: np.ndarray
+    entry_reused: np.ndarray
+    #: the DRAM streams (node, tensor) the tile reads through its band's loads
+    stream_ptr: np.ndarray
+    stream_id: np.ndarray
+    # per stream: its rows (bytes, READ_KINDS index) per band of its node, at row_ptr[stream] + band index
+    row_ptr: np.ndarray
+    row_bytes: np.ndarray
+    row_kind: np.ndarray
+    # per band
+    band_tile_ptr: np.ndarray
+    band_tile: np.ndarray
+    band_deps: np.ndarray
+    band_node: np.ndarray
+    consumer_ptr: np.ndarray
+    consumer: np.ndarray
+    #: line-buffer bands it releases: (ring, band index) -> flat ring band ring_band_ptr[ring] + index
+    release_ptr: np.ndarray
+    release: np.ndarray
+    #: runs of tiles of one weight slice (slice id, first tile, end), in tile order, for slice-by-slice nodes
+    run_ptr: np.ndarray
+    run_slice: np.ndarray
+    run_first: np.ndarray
+    run_end: np.ndarray
+    roots: np.ndarray
+    # per node
+    nbands: np.ndarray
+    stack_of: np.ndarray
+    holds: np.ndarray
+    has_weights: np.ndarray
+    # per ring, and per flat ring band
+    ring_capacity: np.ndarray
+    ring_band_ptr: np.ndarray
+    ring_band_bytes: np.ndarray
+    ring_band_readers: np.ndarray
+    #: per flat ring band: its ring, and the producer band it stands for (its node's band)
+    ring_band_ring: np.ndarray
+    ring_band_band: np.ndarray
+    ring_labels: tuple[str, ...]
+    # per stack
+    stack_bytes: np.ndarray
+    stack_bands: np.ndarray
+    #: weight slice key (node, group, band) -> slice id
+    slice_ids: dict[tuple[int, int, int], int]
+
+    @property
+    def slices(self) -> int:
+        return len(self.slice_ids)
+
+
+def build_flat_program(program: Program) -> FlatProgram:
+    """The arrays of ``program`` (module docstring)."""
+    tasks, plan = program.tasks, program.plan
+    blocks, bands, nodes = tasks.blocks, tasks.bands, tasks.nodes
+    n_tiles = len(blocks)
+
+    def ints(values: Sequence[int]) -> np.ndarray:
+        return np.asarray(values, dtype=_I64).reshape(-1)
+
+    has_weights = [bool(loads) for loads in program.weight_loads]
+    holds = [plan.holds(n.index) for n in nodes]
+    slice_node = [w and not h for w, h in zip(has_weights, holds)]
+    slice_ids: dict[tuple[int, int, int], int] = {}
+    for loads in program.weight_loads:
+        for load in loads:
+            if slice_node[load.node]:
+                slice_ids.setdefault((load.node, load.group, load.band), len(slice_ids))
+    slice_id = np.full(n_tiles, -1, dtype=_I64)
+    for t, b in enumerate(blocks):
+        if slice_node[b.node]:
+            slice_id[t] = slice_ids.setdefault(program.weight_key[t], len(slice_ids))
+
+    write_ptr, write_ring = _csr([[r for r, _ in w] for w in program.ring_writes])
+    _, write_bytes = _csr([[n for _, n in w] for w in program.ring_writes])
+    read_index: dict[int, int] = {}
+    reads = []
+    tile_reads = []
+    for per_tile in program.buffer_reads:
+        ids = []
+        for read in per_tile:
+            k = read_index.get(id(read))
+            if k is None:
+                k = read_index[id(read)] = len(reads)
+                reads.append(read)
+            ids.append(k)
+        tile_reads.append(ids)
+    read_ptr, read_id = _csr(tile_reads)
+    entry_ptr = np.zeros(len(reads) + 1, dtype=_I64)
+    np.cumsum([len(r.producer_tiles) for r in reads], out=entry_ptr[1:])
+
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts).astype(_I64) if parts else np.zeros(0, dtype=_I64)
+
+    # DRAM streams: one per (node, tensor) a tile reads from DRAM, rows per band of the node
+    stream_index: dict[tuple[int, str], int] = {}
+    row_ptr, row_bytes, row_kind = [0], [], []
+    tile_streams = []
+    for t, tensors in enumerate(program.dram_reads):
+        ids = []
+        n = blocks[t].node
+        for tensor in tensors:
+            s = stream_index.get((n, tensor))
+            if s is None:
+                s = stream_index[(n, tensor)] = len(stream_index)
+                for band in nodes[n].bands:
+                    nbytes, kind = program.band_loads[band][tensor]
+                    row_bytes.append(nbytes)
+                    row_kind.append(READ_KINDS.index(kind))
+                row_ptr.append(len(row_bytes))
+            ids.append(s)
+        tile_streams.append(ids)
+    stream_ptr, stream_id = _csr(tile_streams)
+
+    ring_band_ptr = np.zeros(len(program.rings) + 1, dtype=_I64)
+    np.cumsum([len(r.band_bytes) for r in program.rings], out=ring_band_ptr[1:])
+    ring_band_readers = np.zeros(int(ring_band_ptr[-1]), dtype=_I64)
+    for (ring, k), count in program.band_readers.items():
+        ring_band_readers[ring_band_ptr[ring] + k] = count
+    release_ptr, release = _csr([[int(ring_band_ptr[r]) + k for r, k in rel] for rel in program.band_releases])
+
+    runs: list[list[tuple[int, int, int]]] = []
+    for band in bands:
+        band_runs: list[tuple[int, int, int]] = []
+        if slice_node[band.node]:
+            for t in band.tiles:
+                s = int(slice_id[t])
+                if band_runs and band_runs[-1][0] == s and band_runs[-1][2] == t:
+                    band_runs[-1] = (s, band_runs[-1][1], t + 1)
+                else:
+                    band_runs.append((s, t, t + 1))
+        runs.append(band_runs)
+    run_ptr, run_slice = _csr([[s for s, _, _ in r] for r in runs])
+    _, run_first = _csr([[f for _, f, _ in r] for r in runs])
+    _, run_end = _csr([[e for _, _, e in r] for r in runs])
+    band_tile_ptr, band_tile = _csr([b.tiles for b in bands])
+    consumer_ptr, consumer = _csr(tasks.band_consumers)
+
+    return FlatProgram(
+        tiles=n_tiles, bands=len(bands), nodes=len(nodes),
+        cycles=ints(program.cycles), node=ints([b.node for b in blocks]), band=ints([b.band for b in blocks]),
+        band_index=ints([b.band_index for b in blocks]), index=ints([b.index for b in blocks]),
+        weight_bytes=ints([b.weight_bytes for b in blocks]), home_core=ints(program.home_core),
+        previous=ints(program.previous), staging_bytes=ints(program.staging_bytes),
+        staging_reuse=ints(program.staging_reuse),
+        dram_write_bytes=ints([n for n, _ in program.dram_write]),
+        dram_write_kind=ints([WRITE_KINDS.index(k) for _, k in program.dram_write]),
+        slice_id=slice_id, write_ptr=write_ptr, write_ring=write_ring, write_bytes=write_bytes,
+        read_ptr=read_ptr, read_id=read_id, entry_ptr=entry_ptr,
+        entry_tile=cat([r.producer_tiles for r in reads]), entry_share=cat([r.shares for r in reads]),
+        entry_reused=cat([r.reused for r in reads]),
+        stream_ptr=stream_ptr, stream_id=stream_id, row_ptr=ints(row_ptr), row_bytes=ints(row_bytes),
+        row_kind=ints(row_kind),
+        band_tile_ptr=band_tile_ptr, band_tile=band_tile, band_deps=ints([len(b.deps) for b in bands]),
+        band_node=ints([b.node for b in bands]), consumer_ptr=consumer_ptr, consumer=consumer,
+        release_ptr=release_ptr, release=release, run_ptr=run_ptr, run_slice=run_slice, run_first=run_first,
+        run_end=run_end, roots=ints([b.id for b in bands if not b.deps]),
+        nbands=ints([len(n.bands) for n in nodes]), stack_of=ints(plan.stack_of), holds=ints(holds),
+        has_weights=ints(has_weights),
+        ring_capacity=ints([r.capacity for r in program.rings]), ring_band_ptr=ring_band_ptr,
+        ring_band_bytes=ints([n for r in program.rings for n in r.band_bytes]),
+        ring_band_readers=ring_band_readers,
+        ring_band_ring=ints([i for i, r in enumerate(program.rings) for _ in r.band_bytes]),
+        ring_band_band=ints([band for r in program.rings for band in nodes[r.node].bands[:len(r.band_bytes)]]),
+        ring_labels=tuple(r.tensor for r in program.rings),
+        stack_bytes=ints([s.buffer_bytes for s in plan.stacks]), stack_bands=ints(program.stack_bands),
+        slice_ids=slice_ids,
+    )
