@@ -269,3 +269,34 @@ def test_many_frames_waiting_on_stacks_and_line_buffers(mode: str, budget, fps) 
     same = run_both([program], hw, options, fps=[fps])  # (with fps, both engines stalled before 2026-12)
     ends = same["run"].records.frame_end[0]
     assert len(ends) == 8 and all(end > 0 for end in ends)
+
+
+# --- (f) which loop the fast engine runs --------------------------------------------------------------------------
+@pytest.mark.parametrize("scheduler", scheduler_names())
+def test_fast_engine_compiles_the_built_in_rules(scheduler: str) -> None:
+    """One model with a built-in scheduler runs in the compiled loop unless its placement draws from a generator
+    (random) or its priority is not static (pipeline); a subclass that overrides ``assign`` loses the rule."""
+    hw = load_hardware("edge-4")
+    options = SimOptions(mode="streaming", scheduler=scheduler, execute=False, accuracy_samples=0)
+    program = _program(MODELS_DIR / "resnet_style.onnx", hw, options)
+    strategy = make_scheduler(scheduler, 0)
+    run = run_engine([Workload(program, strategy, (0.0,))], hw, options)
+    assert run.engine == ("python" if scheduler in ("random", "pipeline") else "compiled")
+
+    class Overridden(type(strategy)):  # type: ignore[misc]
+        def assign(self, block: Block, view: EngineView) -> int:
+            return super().assign(block, view)
+
+    run = run_engine([Workload(program, Overridden(0), (0.0,))], hw, options)
+    assert run.engine == "python"
+
+
+def test_two_models_and_user_schedulers_take_the_python_loop() -> None:
+    hw = load_hardware("edge-4")
+    options = SimOptions(mode="streaming", execute=False, accuracy_samples=0)
+    program = _program(MODELS_DIR / "resnet_style.onnx", hw, options)
+    two = [Workload(program, make_scheduler("depth-first", 0), (0.0,)) for _ in range(2)]
+    assert run_engine(two, hw, options).engine == "python"
+    assert run_engine([Workload(program, StickyScheduler(), (0.0,))], hw, options).engine == "python"
+    assert run_engine([Workload(program, make_scheduler("depth-first", 0), (0.0,))], hw,
+                      replace(options, engine="python")).engine == "python"
