@@ -13,6 +13,8 @@ kept with it (:func:`flat_program`); nothing here depends on the run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
 from typing import Sequence
 
 import numpy as np
@@ -22,13 +24,40 @@ from ..program import READ_KINDS, WRITE_KINDS, Program
 _I64 = np.int64
 
 
+def _offsets(rows: Sequence[Sequence[object]]) -> np.ndarray:
+    """Where each row of a ragged list starts in its concatenation (and the total at the end)."""
+    ptr = np.zeros(len(rows) + 1, dtype=_I64)
+    np.cumsum(np.fromiter(map(len, rows), dtype=_I64, count=len(rows)), out=ptr[1:])
+    return ptr
+
+
 def _csr(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Offsets and values of a ragged list of int lists."""
-    ptr = np.zeros(len(rows) + 1, dtype=_I64)
-    if rows:
-        np.cumsum([len(r) for r in rows], out=ptr[1:])
-    values = np.fromiter((v for r in rows for v in r), dtype=_I64, count=int(ptr[-1]))
-    return ptr, values
+    ptr = _offsets(rows)
+    return ptr, np.fromiter(chain.from_iterable(rows), dtype=_I64, count=int(ptr[-1]))
+
+
+def _column(items: Sequence[object], name: str) -> np.ndarray:
+    """Attribute ``name`` of every item, as int64."""
+    return np.fromiter(map(attrgetter(name), items), dtype=_I64, count=len(items))
+
+
+def _runs(band_tile_ptr: np.ndarray, band_tile: np.ndarray, slice_id: np.ndarray,
+          sliced_band: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per band of a node loaded slice by slice: its tiles as runs of consecutive tiles of one slice, in the
+    band's tile order: (run_ptr, slice, first tile, end tile)."""
+    counts = np.diff(band_tile_ptr)
+    band_of = np.repeat(np.arange(len(counts), dtype=_I64), counts)
+    keep = sliced_band[band_of]
+    tiles, band_of = band_tile[keep], band_of[keep]
+    starts = np.ones(len(tiles), dtype=bool)  # a run starts at a band's first tile, a new slice or a gap
+    starts[1:] = (band_of[1:] != band_of[:-1]) | (slice_id[tiles[1:]] != slice_id[tiles[:-1]]) | \
+        (tiles[1:] != tiles[:-1] + 1)
+    first = np.flatnonzero(starts)
+    last = np.append(first[1:], len(tiles)) - 1
+    run_ptr = np.zeros(len(counts) + 1, dtype=_I64)
+    np.cumsum(np.bincount(band_of[first], minlength=len(counts)), out=run_ptr[1:])
+    return run_ptr, slice_id[tiles[first]], tiles[first], tiles[last] + 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,34 +153,33 @@ def build_flat_program(program: Program) -> FlatProgram:
 
     has_weights = [bool(loads) for loads in program.weight_loads]
     holds = [plan.holds(n.index) for n in nodes]
-    slice_node = [w and not h for w, h in zip(has_weights, holds)]
+    slice_node = np.asarray([w and not h for w, h in zip(has_weights, holds)], dtype=bool)
     slice_ids: dict[tuple[int, int, int], int] = {}
     for loads in program.weight_loads:
         for load in loads:
             if slice_node[load.node]:
                 slice_ids.setdefault((load.node, load.group, load.band), len(slice_ids))
+    node = _column(blocks, "node")
     slice_id = np.full(n_tiles, -1, dtype=_I64)
-    for t, b in enumerate(blocks):
-        if slice_node[b.node]:
-            slice_id[t] = slice_ids.setdefault(program.weight_key[t], len(slice_ids))
+    sliced = np.flatnonzero(slice_node[node])
+    keys = program.weight_key
+    slice_id[sliced] = [slice_ids.setdefault(keys[t], len(slice_ids)) for t in sliced.tolist()]
 
-    write_ptr, write_ring = _csr([[r for r, _ in w] for w in program.ring_writes])
-    _, write_bytes = _csr([[n for _, n in w] for w in program.ring_writes])
+    write_ptr = _offsets(program.ring_writes)  # (ring, bytes) pairs
+    pairs = np.fromiter(chain.from_iterable(chain.from_iterable(program.ring_writes)), dtype=_I64,
+                        count=2 * int(write_ptr[-1])).reshape(-1, 2)
+    write_ring, write_bytes = pairs[:, 0].copy(), pairs[:, 1].copy()
+    # line-buffer reads: tiles whose windows agree share one BufferRead object, and so one read here
+    read_ptr = _offsets(program.buffer_reads)
     read_index: dict[int, int] = {}
     reads = []
-    tile_reads = []
-    for per_tile in program.buffer_reads:
-        ids = []
-        for read in per_tile:
-            k = read_index.get(id(read))
-            if k is None:
-                k = read_index[id(read)] = len(reads)
-                reads.append(read)
-            ids.append(k)
-        tile_reads.append(ids)
-    read_ptr, read_id = _csr(tile_reads)
+    for read in chain.from_iterable(program.buffer_reads):
+        if read_index.setdefault(id(read), len(reads)) == len(reads):
+            reads.append(read)
+    read_id = np.fromiter(map(read_index.__getitem__, map(id, chain.from_iterable(program.buffer_reads))),
+                          dtype=_I64, count=int(read_ptr[-1]))
     entry_ptr = np.zeros(len(reads) + 1, dtype=_I64)
-    np.cumsum([len(r.producer_tiles) for r in reads], out=entry_ptr[1:])
+    np.cumsum(np.fromiter((len(r.producer_tiles) for r in reads), dtype=_I64, count=len(reads)), out=entry_ptr[1:])
 
     def cat(parts: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(parts).astype(_I64) if parts else np.zeros(0, dtype=_I64)
@@ -159,11 +187,11 @@ def build_flat_program(program: Program) -> FlatProgram:
     # DRAM streams: one per (node, tensor) a tile reads from DRAM, rows per band of the node
     stream_index: dict[tuple[int, str], int] = {}
     row_ptr, row_bytes, row_kind = [0], [], []
-    tile_streams = []
-    for t, tensors in enumerate(program.dram_reads):
+    tile_streams: list[Sequence[int]] = [()] * n_tiles
+    for t in np.flatnonzero(np.fromiter(map(len, program.dram_reads), dtype=_I64, count=n_tiles)).tolist():
         ids = []
-        n = blocks[t].node
-        for tensor in tensors:
+        n = int(node[t])
+        for tensor in program.dram_reads[t]:
             s = stream_index.get((n, tensor))
             if s is None:
                 s = stream_index[(n, tensor)] = len(stream_index)
@@ -173,7 +201,7 @@ def build_flat_program(program: Program) -> FlatProgram:
                     row_kind.append(READ_KINDS.index(kind))
                 row_ptr.append(len(row_bytes))
             ids.append(s)
-        tile_streams.append(ids)
+        tile_streams[t] = ids
     stream_ptr, stream_id = _csr(tile_streams)
 
     ring_band_ptr = np.zeros(len(program.rings) + 1, dtype=_I64)
@@ -183,32 +211,22 @@ def build_flat_program(program: Program) -> FlatProgram:
         ring_band_readers[ring_band_ptr[ring] + k] = count
     release_ptr, release = _csr([[int(ring_band_ptr[r]) + k for r, k in rel] for rel in program.band_releases])
 
-    runs: list[list[tuple[int, int, int]]] = []
-    for band in bands:
-        band_runs: list[tuple[int, int, int]] = []
-        if slice_node[band.node]:
-            for t in band.tiles:
-                s = int(slice_id[t])
-                if band_runs and band_runs[-1][0] == s and band_runs[-1][2] == t:
-                    band_runs[-1] = (s, band_runs[-1][1], t + 1)
-                else:
-                    band_runs.append((s, t, t + 1))
-        runs.append(band_runs)
-    run_ptr, run_slice = _csr([[s for s, _, _ in r] for r in runs])
-    _, run_first = _csr([[f for _, f, _ in r] for r in runs])
-    _, run_end = _csr([[e for _, _, e in r] for r in runs])
     band_tile_ptr, band_tile = _csr([b.tiles for b in bands])
+    band_node = _column(bands, "node")
+    run_ptr, run_slice, run_first, run_end = _runs(band_tile_ptr, band_tile, slice_id, slice_node[band_node])
     consumer_ptr, consumer = _csr(tasks.band_consumers)
+    write_kinds = {kind: WRITE_KINDS.index(kind) for kind in WRITE_KINDS}
+    dram_write_bytes, dram_write_kind = zip(*program.dram_write) if n_tiles else ((), ())
 
     return FlatProgram(
         tiles=n_tiles, bands=len(bands), nodes=len(nodes),
-        cycles=ints(program.cycles), node=ints([b.node for b in blocks]), band=ints([b.band for b in blocks]),
-        band_index=ints([b.band_index for b in blocks]), index=ints([b.index for b in blocks]),
-        weight_bytes=ints([b.weight_bytes for b in blocks]), home_core=ints(program.home_core),
+        cycles=ints(program.cycles), node=node, band=_column(blocks, "band"),
+        band_index=_column(blocks, "band_index"), index=_column(blocks, "index"),
+        weight_bytes=_column(blocks, "weight_bytes"), home_core=ints(program.home_core),
         previous=ints(program.previous), staging_bytes=ints(program.staging_bytes),
         staging_reuse=ints(program.staging_reuse),
-        dram_write_bytes=ints([n for n, _ in program.dram_write]),
-        dram_write_kind=ints([WRITE_KINDS.index(k) for _, k in program.dram_write]),
+        dram_write_bytes=ints(dram_write_bytes),
+        dram_write_kind=ints(list(map(write_kinds.__getitem__, dram_write_kind))),
         slice_id=slice_id, write_ptr=write_ptr, write_ring=write_ring, write_bytes=write_bytes,
         read_ptr=read_ptr, read_id=read_id, entry_ptr=entry_ptr,
         entry_tile=cat([r.producer_tiles for r in reads]), entry_share=cat([r.shares for r in reads]),
@@ -216,7 +234,7 @@ def build_flat_program(program: Program) -> FlatProgram:
         stream_ptr=stream_ptr, stream_id=stream_id, row_ptr=ints(row_ptr), row_bytes=ints(row_bytes),
         row_kind=ints(row_kind),
         band_tile_ptr=band_tile_ptr, band_tile=band_tile, band_deps=ints([len(b.deps) for b in bands]),
-        band_node=ints([b.node for b in bands]), consumer_ptr=consumer_ptr, consumer=consumer,
+        band_node=band_node, consumer_ptr=consumer_ptr, consumer=consumer,
         release_ptr=release_ptr, release=release, run_ptr=run_ptr, run_slice=run_slice, run_first=run_first,
         run_end=run_end, roots=ints([b.id for b in bands if not b.deps]),
         nbands=ints([len(n.bands) for n in nodes]), stack_of=ints(plan.stack_of), holds=ints(holds),
