@@ -42,7 +42,7 @@ _INT_LIST = types.ListType(types.int64)
 (I_DONE, I_VERSION, I_LAYER_VERSION, I_WEIGHTS_VERSION, I_STACKS_VERSION, I_SEEN0, I_SEEN1, I_SEEN2,
  I_SHARED0, I_SHARED1, I_SHARED2, I_LAYER_JOB, I_LAYER_NODE, I_WALKING, I_POSITION, I_W_LEVEL, I_W_BUSY,
  I_W_HEAD, I_W_WAITED_LEVEL, I_W_WAITED_BUSY, I_S_LEVEL, I_S_WAITED_LEVEL, I_S_WAITED_HEAD, I_S_QHEAD,
- I_BUFFER_HIGH, I_DIRTY, I_EVENTS, I_TURN, I_FREE, I_SCALARS) = range(30)
+ I_BUFFER_HIGH, I_DIRTY, I_EVENTS, I_TURN, I_SCALARS) = range(29)
 
 MODEL_FIELDS = (
     "T", "B", "N", "NS", "cycles", "node", "band", "band_index", "index", "weight_bytes", "home_core",
@@ -896,7 +896,6 @@ def make_ready(m, p, s, now):
     if not same_shared:
         s.moved_flag[:] = 0
     i[I_SHARED0], i[I_SHARED1], i[I_SHARED2] = i[I_LAYER_VERSION], i[I_WEIGHTS_VERSION], i[I_STACKS_VERSION]
-    base_t = 0
     for k in range(len(jobs)):
         j = jobs[k]
         if s.wait_count[j] == 0:

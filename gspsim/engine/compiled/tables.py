@@ -54,7 +54,7 @@ def _runs(band_tile_ptr: np.ndarray, band_tile: np.ndarray, slice_id: np.ndarray
     starts[1:] = (band_of[1:] != band_of[:-1]) | (slice_id[tiles[1:]] != slice_id[tiles[:-1]]) | \
         (tiles[1:] != tiles[:-1] + 1)
     first = np.flatnonzero(starts)
-    last = np.append(first[1:], len(tiles)) - 1
+    last = np.append(first[1:], len(tiles))[:len(first)] - 1
     run_ptr = np.zeros(len(counts) + 1, dtype=_I64)
     np.cumsum(np.bincount(band_of[first], minlength=len(counts)), out=run_ptr[1:])
     return run_ptr, slice_id[tiles[first]], tiles[first], tiles[last] + 1
