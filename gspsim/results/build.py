@@ -64,20 +64,38 @@ def power_series(events: np.ndarray, latency: float, static_w: float, clock_hz: 
     edges = np.arange(0.0, latency + step, step, dtype=np.float64)
     edges = edges[edges < latency]
     edges = np.append(edges, latency)
-    energy_at = np.zeros_like(edges)
-    if len(events):
-        s, e, j = events[:, 0], events[:, 1], events[:, 2]
-        width = np.maximum(e - s, 1e-9)
-        for chunk in range(0, len(events), 4096):
-            sl = slice(chunk, chunk + 4096)
-            frac = np.subtract(edges[None, :], s[sl, None])
-            np.divide(frac, width[sl, None], out=frac)
-            np.clip(frac, 0.0, 1.0, out=frac)
-            np.multiply(frac, j[sl, None], out=frac)
-            energy_at += frac.sum(axis=0)
+    energy_at = energy_spent_by(events, edges)
     dt_s = np.diff(edges) / clock_hz
     watts = np.diff(energy_at) / np.where(dt_s > 0, dt_s, 1.0) + static_w
     return {"resolution_cycles": step, "start_cycles": edges[:-1].tolist(), "watts": np.round(watts, 9).tolist()}
+
+
+def energy_spent_by(events: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per edge cycle, the energy the events (rows: start, end, joules) have spent by then, each at an even rate.
+
+    Added up 4096 events at a time in their order; an edge before a chunk's
+    first start gets nothing from it and one past its last end all of its
+    energy, computed as the same sums without the events' fractions.
+    """
+    energy_at = np.zeros_like(edges)
+    if not len(events):
+        return energy_at
+    s, e, j = events[:, 0], events[:, 1], events[:, 2]
+    width = np.maximum(e - s, 1e-9)
+    for chunk in range(0, len(events), 4096):
+        sl = slice(chunk, chunk + 4096)
+        # the edges up to the chunk's first start, and from one cycle past its last end (a cycle, so that an
+        # event of no duration has spent all at each: (edge - start) / 1e-9 >= 1)
+        started = int(np.searchsorted(edges, s[sl].min(), side="right"))
+        spent = max(started, int(np.searchsorted(edges, e[sl].max() + 1.0, side="left")))
+        frac = np.subtract(edges[None, started:spent], s[sl, None])
+        np.divide(frac, width[sl, None], out=frac)
+        np.clip(frac, 0.0, 1.0, out=frac)
+        np.multiply(frac, j[sl, None], out=frac)
+        energy_at[started:spent] += frac.sum(axis=0)
+        # the energies added one after another, as the sum over the rows above adds each column
+        energy_at[spent:] += np.add.accumulate(j[sl])[-1]
+    return energy_at
 
 
 def nearest_rank(values: Sequence[float], percent: float) -> float:
