@@ -16,6 +16,7 @@ computed here, with the cost model's rules (docs/cost-model.md):
 from __future__ import annotations
 
 import math
+from itertools import chain
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -205,10 +206,11 @@ class _TileTables:
         per_workload = []
         for w in workloads:
             blocks, nodes = w.tasks.blocks, w.tasks.nodes
-            node, index, macs, vops, out_and_weight = np.array(
-                [(b.node, b.index, b.macs, b.vector_ops, b.out_bytes + b.weight_bytes) for b in blocks],
-                dtype=np.int64).reshape(-1, 5).T
-            in_bytes = np.array([b.in_bytes for b in blocks], dtype=np.int64)
+            fields = chain.from_iterable((b.node, b.index, b.macs, b.vector_ops, b.out_bytes + b.weight_bytes)
+                                         for b in blocks)
+            node, index, macs, vops, out_and_weight = np.fromiter(
+                fields, dtype=np.int64, count=5 * len(blocks)).reshape(-1, 5).T
+            in_bytes = np.fromiter((b.in_bytes for b in blocks), dtype=np.int64, count=len(blocks))
             precision = np.asarray([n.op.precision for n in nodes], dtype=object)[node]
             views = np.asarray([n.is_view for n in nodes], dtype=bool)[node]
             per_workload.append((
