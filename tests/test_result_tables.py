@@ -3,6 +3,8 @@ lowered models and real engine runs."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from gspsim.engine.records import Workload
 from gspsim.hardware.config import load_hardware
 from gspsim.hardware.cost_model import CostModel
 from gspsim.results.bounds import critical_path_cycles, slowest_tile_cycles
-from gspsim.results.build import _TileTables, cores_per_node, energy_spent_by
+from gspsim.results.build import _in_bytes, _TileTables, cores_per_node, energy_spent_by
 from gspsim.scheduling import make_scheduler
 
 from helpers import MOBILENET, RESNET, TRANSFORMER
@@ -38,6 +40,20 @@ def test_slowest_tile_per_band_is_the_max_over_the_bands_tiles(workload_run) -> 
     for band in prog.tasks.bands:
         finish[band.id] = max((finish[d] for d in band.deps), default=0.0) + plain[band.id]
     assert critical_path_cycles(workload) == max(finish) > 0
+
+
+def test_per_tile_tables_are_each_tiles_own_figures(workload_run) -> None:
+    workload, run = workload_run
+    tables = _TileTables(run, CostModel(load_hardware("blaize-1600")))
+    blocks, nodes = workload.tasks.blocks, workload.tasks.nodes
+    sram = [0 if nodes[b.node].is_view else b.in_bytes + b.out_bytes + b.weight_bytes for b in blocks]
+    assert tables.sram.tolist() == sram * workload.frames
+    assert tables.node.tolist() == [b.node for b in blocks] * workload.frames
+    assert tables.index.tolist() == [b.index for b in blocks] * workload.frames
+    assert sum(sram) > 0 and any(len(b.inputs) > 1 for b in blocks)
+    # tiles that read nothing (a node of constants) among others
+    mixed = [blocks[0], dataclasses.replace(blocks[0], inputs=()), *blocks[1:4], dataclasses.replace(blocks[5], inputs=())]
+    assert _in_bytes(mixed).tolist() == [b.in_bytes for b in mixed]
 
 
 def test_cores_per_node_are_the_distinct_cores_of_its_tiles(workload_run) -> None:

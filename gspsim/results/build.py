@@ -27,6 +27,7 @@ from ..engine.options import SimOptions
 from ..engine.records import EngineRun, Workload
 from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import CostModel
+from ..lowering.tasks import Block
 from .bounds import critical_path_cycles, rooflines
 from .names import model_display_name
 from .result import CheckResult, NodeResult, SimResult, Timeline
@@ -197,6 +198,15 @@ def _memory_summary(w: Workload) -> dict[str, Any]:
     }
 
 
+def _in_bytes(blocks: Sequence[Block]) -> np.ndarray:
+    """``Block.in_bytes`` of every tile: the sum of its reads' bytes, as differences of one running total."""
+    reads = np.fromiter((len(b.inputs) for b in blocks), dtype=np.int64, count=len(blocks))
+    nbytes = np.fromiter((r.nbytes for b in blocks for r in b.inputs), dtype=np.int64, count=int(reads.sum()))
+    running = np.concatenate(([0], np.cumsum(nbytes)))
+    last = np.cumsum(reads)
+    return running[last] - running[last - reads]
+
+
 class _TileTables:
     """Per global tile, across jobs: what the records need to be turned into energy and per-node figures."""
 
@@ -210,7 +220,7 @@ class _TileTables:
                                          for b in blocks)
             node, index, macs, vops, out_and_weight = np.fromiter(
                 fields, dtype=np.int64, count=5 * len(blocks)).reshape(-1, 5).T
-            in_bytes = np.fromiter((b.in_bytes for b in blocks), dtype=np.int64, count=len(blocks))
+            in_bytes = _in_bytes(blocks)
             precision = np.asarray([n.op.precision for n in nodes], dtype=object)[node]
             views = np.asarray([n.is_view for n in nodes], dtype=bool)[node]
             per_workload.append((
