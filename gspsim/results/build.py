@@ -75,8 +75,8 @@ def power_series(events: np.ndarray, latency: float, static_w: float, clock_hz: 
 def energy_spent_by(events: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Per edge cycle, the energy the events (rows: start, end, joules) have spent by then, each at an even rate.
 
-    Added up 4096 events at a time in their order; an edge before a chunk's
-    first start gets nothing from it and one past its last end all of its
+    Added up 4096 events at a time in their order; an edge at or before a chunk's
+    first start gets nothing from it and one a cycle past its last end all of its
     energy, computed as the same sums without the events' fractions.
     """
     energy_at = np.zeros_like(edges)
