@@ -13,7 +13,7 @@ Indented JSON (what ``gspsim run --json`` writes) is written by
 faster: the standard library writes indented JSON in pure Python one value
 at a time (its C encoder serves only compact JSON), and a result carries
 per-tile lists of hundreds of thousands of numbers, which the writer formats
-with one join per list.
+in one pass per list.
 """
 
 from __future__ import annotations
