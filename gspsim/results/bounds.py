@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
+
 from ..engine.records import Workload
 from ..hardware.cost_model import CostModel
 from ..lowering.buffers import alias_roots
@@ -28,12 +30,29 @@ from ..lowering.buffers import alias_roots
 def critical_path_cycles(workload: Workload) -> float:
     """The longest chain of dependent bands of one frame."""
     prog = workload.program
-    tasks = prog.tasks
-    finish = [0.0] * len(tasks.bands)
-    for band in tasks.bands:  # topological order
+    bands = prog.tasks.bands
+    finish = [0.0] * len(bands)
+    for band, slowest in zip(bands, slowest_tile_cycles(workload)):  # topological order
         start = max((finish[d] for d in band.deps), default=0.0)
-        finish[band.id] = start + max((prog.cycles[t] for t in band.tiles), default=0)
+        finish[band.id] = start + slowest
     return max(finish, default=0.0)
+
+
+def slowest_tile_cycles(workload: Workload) -> list[int]:
+    """Per band, the compute cycles of its slowest tile (0 for a band without tiles).
+
+    Lowering numbers tiles band by band, so a band's tiles are the slice of
+    the program's cycles from its first tile to the next band's first.
+    """
+    prog = workload.program
+    cycles = np.asarray(prog.cycles, dtype=np.int64)
+    slowest = np.zeros(len(prog.tasks.bands), dtype=np.int64)
+    firsts = np.fromiter((b.tiles.start for b in prog.tasks.bands), dtype=np.int64, count=len(slowest))
+    sizes = np.fromiter((len(b.tiles) for b in prog.tasks.bands), dtype=np.int64, count=len(slowest))
+    tiled = sizes > 0
+    if tiled.any():
+        slowest[tiled] = np.maximum.reduceat(cycles, firsts[tiled])
+    return slowest.tolist()
 
 
 def mandatory_dram_bytes(workload: Workload) -> int:
@@ -57,13 +76,11 @@ def mandatory_dram_bytes(workload: Workload) -> int:
     return weights + workload.frames * io
 
 
-def lower_bounds(workloads: Sequence[Workload], cost: CostModel, cores: int) -> dict[str, float]:
-    """The three bounds for models sharing a chip."""
-    path = max((max(w.release_cycles, default=0.0) + critical_path_cycles(w) for w in workloads), default=0.0)
+def rooflines(workloads: Sequence[Workload], cost: CostModel, cores: int) -> dict[str, float]:
+    """The compute and DRAM rooflines of models sharing a chip, in cycles."""
     compute = sum(w.frames * sum(w.program.cycles) for w in workloads)
     dram = sum(mandatory_dram_bytes(w) for w in workloads)
     return {
-        "critical_path": float(path),
         "compute_roofline": float(compute / cores),
         "dram_roofline": float(math.ceil(dram / cost.dram_bytes_per_cycle)),
     }

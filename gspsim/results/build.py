@@ -16,6 +16,7 @@ computed here, with the cost model's rules (docs/cost-model.md):
 from __future__ import annotations
 
 import math
+from itertools import chain
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -26,7 +27,8 @@ from ..engine.options import SimOptions
 from ..engine.records import EngineRun, Workload
 from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import CostModel
-from .bounds import critical_path_cycles, lower_bounds
+from ..lowering.tasks import Block
+from .bounds import critical_path_cycles, rooflines
 from .names import model_display_name
 from .result import CheckResult, NodeResult, SimResult, Timeline
 
@@ -64,20 +66,38 @@ def power_series(events: np.ndarray, latency: float, static_w: float, clock_hz: 
     edges = np.arange(0.0, latency + step, step, dtype=np.float64)
     edges = edges[edges < latency]
     edges = np.append(edges, latency)
-    energy_at = np.zeros_like(edges)
-    if len(events):
-        s, e, j = events[:, 0], events[:, 1], events[:, 2]
-        width = np.maximum(e - s, 1e-9)
-        for chunk in range(0, len(events), 4096):
-            sl = slice(chunk, chunk + 4096)
-            frac = np.subtract(edges[None, :], s[sl, None])
-            np.divide(frac, width[sl, None], out=frac)
-            np.clip(frac, 0.0, 1.0, out=frac)
-            np.multiply(frac, j[sl, None], out=frac)
-            energy_at += frac.sum(axis=0)
+    energy_at = energy_spent_by(events, edges)
     dt_s = np.diff(edges) / clock_hz
     watts = np.diff(energy_at) / np.where(dt_s > 0, dt_s, 1.0) + static_w
     return {"resolution_cycles": step, "start_cycles": edges[:-1].tolist(), "watts": np.round(watts, 9).tolist()}
+
+
+def energy_spent_by(events: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per edge cycle, the energy the events (rows: start, end, joules) have spent by then, each at an even rate.
+
+    Added up 4096 events at a time in their order; an edge at or before a chunk's
+    first start gets nothing from it and one a cycle past its last end all of its
+    energy, computed as the same sums without the events' fractions.
+    """
+    energy_at = np.zeros_like(edges)
+    if not len(events):
+        return energy_at
+    s, e, j = events[:, 0], events[:, 1], events[:, 2]
+    width = np.maximum(e - s, 1e-9)
+    for chunk in range(0, len(events), 4096):
+        sl = slice(chunk, chunk + 4096)
+        # the edges up to the chunk's first start, and from one cycle past its last end (a cycle, so that an
+        # event of no duration has spent all at each: (edge - start) / 1e-9 >= 1)
+        started = int(np.searchsorted(edges, s[sl].min(), side="right"))
+        spent = max(started, int(np.searchsorted(edges, e[sl].max() + 1.0, side="left")))
+        frac = np.subtract(edges[None, started:spent], s[sl, None])
+        np.divide(frac, width[sl, None], out=frac)
+        np.clip(frac, 0.0, 1.0, out=frac)
+        np.multiply(frac, j[sl, None], out=frac)
+        energy_at[started:spent] += frac.sum(axis=0)
+        # the energies added one after another, as the sum over the rows above adds each column
+        energy_at[spent:] += np.add.accumulate(j[sl])[-1]
+    return energy_at
 
 
 def nearest_rank(values: Sequence[float], percent: float) -> float:
@@ -120,6 +140,17 @@ def frame_latency_figures(arrivals: Sequence[float], ends: Sequence[float], cloc
     }
 
 
+def cores_per_node(node: np.ndarray, core: np.ndarray, count: int) -> list[tuple[int, ...]]:
+    """Per node (of ``count``), the distinct cores its tiles ran on, ascending; ``node`` and ``core`` are per tile."""
+    per_node: list[list[int]] = [[] for _ in range(count)]
+    if len(node):
+        lowest = int(core.min())
+        span = int(core.max()) - lowest + 1
+        for key in np.unique(node * span + (core - lowest)).tolist():  # sorted by node, then core
+            per_node[key // span].append(key % span + lowest)
+    return [tuple(c) for c in per_node]
+
+
 def active_lower_bounds(workloads: Sequence[Workload], cost: CostModel, cores: int) -> dict[str, float]:
     """Active cycles no schedule can beat (see docs/json-result.md and :mod:`gspsim.results.bounds`).
 
@@ -130,13 +161,9 @@ def active_lower_bounds(workloads: Sequence[Workload], cost: CostModel, cores: i
     frame arrives at cycle 0 and needs every weight before it is done; graph
     inputs and outputs move while their frame is in flight).
     """
-    makespan_bounds = lower_bounds(workloads, cost, cores)
-    spans = [(r, r + critical_path_cycles(w)) for w in workloads for r in w.release_cycles]
-    return {
-        "critical_path": _union_length(spans),
-        "compute_roofline": makespan_bounds["compute_roofline"],
-        "dram_roofline": makespan_bounds["dram_roofline"],
-    }
+    paths = [critical_path_cycles(w) for w in workloads]
+    spans = [(r, r + path) for w, path in zip(workloads, paths) for r in w.release_cycles]
+    return {"critical_path": _union_length(spans), **rooflines(workloads, cost, cores)}
 
 
 def _model_summary(w: Workload, path: str) -> dict:
@@ -171,6 +198,15 @@ def _memory_summary(w: Workload) -> dict[str, Any]:
     }
 
 
+def _in_bytes(blocks: Sequence[Block]) -> np.ndarray:
+    """``Block.in_bytes`` of every tile: the sum of its reads' bytes, as differences of one running total."""
+    reads = np.fromiter((len(b.inputs) for b in blocks), dtype=np.int64, count=len(blocks))
+    nbytes = np.fromiter((r.nbytes for b in blocks for r in b.inputs), dtype=np.int64, count=int(reads.sum()))
+    running = np.concatenate(([0], np.cumsum(nbytes)))
+    last = np.cumsum(reads)
+    return running[last] - running[last - reads]
+
+
 class _TileTables:
     """Per global tile, across jobs: what the records need to be turned into energy and per-node figures."""
 
@@ -180,17 +216,18 @@ class _TileTables:
         per_workload = []
         for w in workloads:
             blocks, nodes = w.tasks.blocks, w.tasks.nodes
-            macs = np.fromiter((b.macs for b in blocks), dtype=np.int64, count=len(blocks))
-            vops = np.fromiter((b.vector_ops for b in blocks), dtype=np.int64, count=len(blocks))
-            precision = np.asarray([nodes[b.node].op.precision for b in blocks], dtype=object)
-            views = np.asarray([nodes[b.node].is_view for b in blocks], dtype=bool)
-            sram = np.fromiter((0 if v else b.in_bytes + b.out_bytes + b.weight_bytes
-                                for b, v in zip(blocks, views)), dtype=np.int64, count=len(blocks))
+            fields = chain.from_iterable((b.node, b.index, b.macs, b.vector_ops, b.out_bytes + b.weight_bytes)
+                                         for b in blocks)
+            node, index, macs, vops, out_and_weight = np.fromiter(
+                fields, dtype=np.int64, count=5 * len(blocks)).reshape(-1, 5).T
+            in_bytes = _in_bytes(blocks)
+            precision = np.asarray([n.op.precision for n in nodes], dtype=object)[node]
+            views = np.asarray([n.is_view for n in nodes], dtype=bool)[node]
             per_workload.append((
                 cost.compute_energy_array(macs, vops, precision) if len(blocks) else np.zeros(0),
-                sram,
-                np.fromiter((b.node for b in blocks), dtype=np.int64, count=len(blocks)),
-                np.fromiter((b.index for b in blocks), dtype=np.int64, count=len(blocks)),
+                np.where(views, 0, in_bytes + out_and_weight),  # a view's tile moves no bytes through SRAM
+                node,
+                index,
                 np.asarray(w.program.cycles, dtype=np.int64),
             ))
         parts = [per_workload[j.workload] for j in jobs]
@@ -281,16 +318,16 @@ def build_result(
         load_node = (tables.node_base[loads[:, 3].astype(np.int64)] + loads[:, 4].astype(np.int64))
         np.add.at(node_dram, load_node, load_bytes)
         np.add.at(node_energy, load_node, e_load)
+    node_cores = cores_per_node(node, rec.core, count)
     nodes = []
     for w, wl in enumerate(workloads):
         prefix = f"m{w}/" if many else ""
         for n in wl.tasks.nodes:
             k = int(tables.node_base[w]) + n.index
-            cores = np.unique(rec.core[node == k])
             t = n.tiling
             nodes.append(NodeResult(
                 name=prefix + n.op.name, op=n.op.op_type, precision=n.op.precision, blocks=len(n.blocks),
-                cores=tuple(int(c) for c in cores), start_cycle=float(starts[k]) if starts[k] != np.inf else 0.0,
+                cores=node_cores[k], start_cycle=float(starts[k]) if starts[k] != np.inf else 0.0,
                 end_cycle=float(ends[k]), busy_cycles=float(node_busy[k]), macs=n.cost.macs * wl.frames,
                 dram_bytes=int(node_dram[k]), energy_j=float(node_energy[k]),
                 bands=len(n.bands), tile=(t.rows, t.channels, t.cols),
