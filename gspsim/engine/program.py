@@ -27,7 +27,7 @@ buffer bands it releases when it is complete.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -40,6 +40,8 @@ from ..lowering.tasks import TaskGraph
 READ_KINDS = ("weights", "inputs", "intermediate", "spill")
 WRITE_KINDS = ("outputs", "intermediate", "spill")
 
+
+_T = TypeVar("_T")
 
 #: a read of at most this many producer tiles is summed in a Python loop by the fast engine, a longer one with numpy
 SMALL_READ = 24
@@ -146,6 +148,17 @@ class Program:
     @property
     def weight_bytes(self) -> int:
         return sum(load.nbytes for loads in self.weight_loads for load in loads)
+
+    def derived(self, name: str, build: Callable[["Program"], _T]) -> _T:
+        """A table derived from the program alone (never from a run), built on first use and kept with it.
+
+        The program is immutable, so the table cannot go stale; runs of the same program (frames, sweep
+        points, repeats) share it.  ``name`` says whose table it is (e.g. "engine.compiled.tables").
+        """
+        tables = self.__dict__.setdefault("_derived", {})
+        if name not in tables:
+            tables[name] = build(self)
+        return tables[name]
 
     def planned_activation_bytes(self) -> dict[str, int]:
         """DRAM bytes of activations per frame that the plan implies, before any run: graph inputs read and

@@ -56,12 +56,8 @@ def compiled_rule(workloads: Sequence[Workload]) -> Optional[int]:
 
 
 def flat_program(program: Program) -> FlatProgram:
-    """The program's flat tables, built on first use and kept with the program (it is immutable)."""
-    flat = program.__dict__.get("_flat_program")
-    if flat is None:
-        flat = build_flat_program(program)
-        object.__setattr__(program, "_flat_program", flat)
-    return flat
+    """The program's flat tables, built on first use and kept with the program (``Program.derived``)."""
+    return program.derived("engine.compiled.tables", build_flat_program)
 
 
 def priority_ranks(priorities: Sequence[object]) -> np.ndarray:
