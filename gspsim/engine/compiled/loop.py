@@ -42,7 +42,9 @@ _INT_LIST = types.ListType(types.int64)
 (I_DONE, I_VERSION, I_LAYER_VERSION, I_WEIGHTS_VERSION, I_STACKS_VERSION, I_SEEN0, I_SEEN1, I_SEEN2,
  I_SHARED0, I_SHARED1, I_SHARED2, I_LAYER_JOB, I_LAYER_NODE, I_WALKING, I_POSITION, I_W_LEVEL, I_W_BUSY,
  I_W_HEAD, I_W_WAITED_LEVEL, I_W_WAITED_BUSY, I_S_LEVEL, I_S_WAITED_LEVEL, I_S_WAITED_HEAD, I_S_QHEAD,
- I_BUFFER_HIGH, I_DIRTY, I_EVENTS, I_TURN, I_SCALARS) = range(29)
+ I_BUFFER_HIGH, I_DIRTY, I_EVENTS, I_TURN, I_N_LEVELS, I_N_TRANSFERS, I_SCALARS) = range(31)
+#: rows of ``s.bag``: what the wake-ups report to the next pass, and the scheduler pass's scratch lists
+SOON, ARRIVED_NOW, LOADED_NOW, INPUTS_IN, COMPUTED, WRITTEN, PASSED, MOVED, BAGS = range(9)
 
 MODEL_FIELDS = (
     "T", "B", "N", "NS", "cycles", "node", "band", "band_index", "index", "weight_bytes", "home_core",
@@ -66,17 +68,20 @@ STATE_FIELDS = (
     # events: a binary heap over (cycle, kind, id)
     "ev_time", "ev_kind", "ev_id",
     # per global tile
-    "core_of", "issue", "compute", "end", "dram_b", "onchip_b", "local_b", "ready",
+    "core_of", "issue", "compute", "end", "dram_b", "onchip_b", "local_b", "ready", "rank",
     # per core
     "slots_used", "unit_busy", "alu_free", "pending", "queued", "stall_since", "touched", "parked_count",
-    "queues", "unit_waiting",
+    # per core: a heap of ready tiles (row ``core``, ``queue_len[core]`` long) and of tiles waiting for its unit
+    "queue", "queue_len", "unit_waiting", "unit_len",
     # per ring
     "r_level", "r_reserved", "r_next_frame", "r_next_band", "r_high", "r_parked",
     # per global band
     "spilled", "reserved", "deps_left", "band_left", "runs_left", "ready_head", "parked_ring", "parked_first",
     "parked_head", "compute_left",
     # per job, and per job x node / ring band / stack / slice / stream row
-    "arrived", "tiles_left", "node_left", "readers_left", "wait_head", "wait_count", "job_version", "job_seen",
+    "arrived", "tiles_left", "node_left", "readers_left", "wait_head", "wait_count",
+    # per job: the first and last node with a waiting band (the readiness scan looks at no other node)
+    "wait_lo", "wait_hi", "job_version", "job_seen",
     "moved_flag", "job_spills", "claimed", "stack_left", "job_held", "job_slices", "slice_left",
     "waiter_head", "loaded_rows", "row_arrival",
     # per stack
@@ -87,8 +92,8 @@ STATE_FIELDS = (
     "load_job", "load_stored", "load_landed", "load_slice",
     # a pool of linked-list entries (next, a, b), with its free entries
     "pool_next", "pool_a", "pool_b", "pool_free",
-    # what the wake-ups report to the next pass
-    "soon", "arrived_now", "loaded_now", "inputs_in", "computed", "written", "passed", "moved",
+    # short lists of tile, job or load ids (rows SOON ... MOVED), ``bag_len[row]`` long
+    "bag", "bag_len",
     # channels: (free_at, busy cycles) of DRAM and of the on-chip channel
     "channel",
     # records
@@ -142,122 +147,174 @@ structref.define_proxy(State, StateType, STATE_FIELDS)
 
 # --- keys and heaps ------------------------------------------------------------------------------------------
 @njit(cache=True)
-def before(m, s, a, b):
-    """Whether tile ``a``'s key comes before tile ``b``'s: (priority rank, ready cycle, tile)."""
-    ra, rb = m.rank[a % m.T], m.rank[b % m.T]
-    if ra != rb:
-        return ra < rb
-    if s.ready[a] != s.ready[b]:
-        return s.ready[a] < s.ready[b]
+def before(rank, ready, a, b):
+    """Whether tile ``a``'s key comes before tile ``b``'s: (priority rank, ready cycle, tile).
+
+    (The hot functions take the arrays they read rather than the state: each read of a structref's array
+    field is a reference count taken and dropped.)
+    """
+    if rank[a] != rank[b]:
+        return rank[a] < rank[b]
+    if ready[a] != ready[b]:
+        return ready[a] < ready[b]
     return a < b
 
 
 @njit(cache=True)
-def heap_push(m, s, heap, g):
-    heap.append(g)
-    i = len(heap) - 1
-    while i > 0:
-        parent = (i - 1) >> 1
-        if not before(m, s, g, heap[parent]):
-            break
-        heap[i] = heap[parent]
-        i = parent
-    heap[i] = g
+def _wider(table):
+    """``table`` with twice the columns (its rows keep their entries)."""
+    out = np.empty((table.shape[0], max(4, 2 * table.shape[1])), dtype=table.dtype)
+    out[:, :table.shape[1]] = table
+    return out
 
 
 @njit(cache=True)
-def heap_pop(m, s, heap):
-    top = heap[0]
-    last = heap.pop()
-    n = len(heap)
+def _longer(values, need):
+    """``values`` with room for at least ``need`` entries."""
+    out = np.empty(max(need, 2 * len(values)), dtype=values.dtype)
+    out[:len(values)] = values
+    return out
+
+
+@njit(cache=True)
+def heap_push(rank, ready, heap, lens, row, g):
+    """Push tile ``g`` on row ``row`` of a table of heaps (the row has room)."""
+    i = lens[row]
+    lens[row] = i + 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if not before(rank, ready, g, heap[row, parent]):
+            break
+        heap[row, i] = heap[row, parent]
+        i = parent
+    heap[row, i] = g
+
+
+@njit(cache=True)
+def heap_pop(rank, ready, heap, lens, row):
+    """Remove and return the first tile of row ``row`` of a table of heaps."""
+    top = heap[row, 0]
+    n = lens[row] - 1
+    lens[row] = n
+    last = heap[row, n]
     if n:
         i = 0
         while True:
             c = 2 * i + 1
             if c >= n:
                 break
-            if c + 1 < n and before(m, s, heap[c + 1], heap[c]):
+            if c + 1 < n and before(rank, ready, heap[row, c + 1], heap[row, c]):
                 c += 1
-            if not before(m, s, heap[c], last):
+            if not before(rank, ready, heap[row, c], last):
                 break
-            heap[i] = heap[c]
+            heap[row, i] = heap[row, c]
             i = c
-        heap[i] = last
+        heap[row, i] = last
     return top
 
 
 @njit(cache=True)
-def sort_by_key(m, s, tiles):
-    """``tiles`` (a list) as an array in key order (insertion sort: the lists of one pass are short)."""
-    out = np.empty(len(tiles), dtype=np.int64)
-    for k in range(len(tiles)):
-        g = tiles[k]
-        i = k
-        while i > 0 and before(m, s, g, out[i - 1]):
-            out[i] = out[i - 1]
-            i -= 1
-        out[i] = g
+def queue_push(m, s, core, g):
+    """Tile ``g`` joins ``core``'s queue of ready tiles."""
+    if s.queue_len[core] == s.queue.shape[1]:
+        s.queue = _wider(s.queue)
+    heap_push(s.rank, s.ready, s.queue, s.queue_len, core, g)
+
+
+@njit(cache=True)
+def unit_push(m, s, core, g):
+    """Tile ``g`` waits for ``core``'s compute unit."""
+    if s.unit_len[core] == s.unit_waiting.shape[1]:
+        s.unit_waiting = _wider(s.unit_waiting)
+    heap_push(s.rank, s.ready, s.unit_waiting, s.unit_len, core, g)
+
+
+@njit(cache=True)
+def bag_push(s, row, value):
+    n = s.bag_len[row]
+    if n == s.bag.shape[1]:
+        s.bag = _wider(s.bag)
+    s.bag[row, n] = value
+    s.bag_len[row] = n + 1
+
+
+@njit(cache=True)
+def bag_take(s, row):
+    """The row's entries (a copy) in the order they came; the row is emptied."""
+    out = s.bag[row, :s.bag_len[row]].copy()
+    s.bag_len[row] = 0
     return out
 
 
 @njit(cache=True)
-def take_sorted(lst):
-    """The list's ints in ascending order; the list is emptied."""
-    out = np.empty(len(lst), dtype=np.int64)
-    for k in range(len(lst)):
-        out[k] = lst[k]
-    lst.clear()
+def bag_take_sorted(s, row):
+    """The row's entries in ascending order; the row is emptied."""
+    out = bag_take(s, row)
     out.sort()
     return out
 
 
 @njit(cache=True)
-def _event_less(s, a, b):
-    ta, tb = s.ev_time[a], s.ev_time[b]
-    if ta != tb:
-        return ta < tb
-    if s.ev_kind[a] != s.ev_kind[b]:
-        return s.ev_kind[a] < s.ev_kind[b]
-    return s.ev_id[a] < s.ev_id[b]
+def sort_by_key(rank, ready, tiles):
+    """``tiles`` (an array) in key order, in place (insertion sort: the lists of one pass are short)."""
+    for k in range(1, len(tiles)):
+        g = tiles[k]
+        i = k
+        while i > 0 and before(rank, ready, g, tiles[i - 1]):
+            tiles[i] = tiles[i - 1]
+            i -= 1
+        tiles[i] = g
+    return tiles
 
 
 @njit(cache=True)
-def _event_swap(s, a, b):
-    s.ev_time[a], s.ev_time[b] = s.ev_time[b], s.ev_time[a]
-    s.ev_kind[a], s.ev_kind[b] = s.ev_kind[b], s.ev_kind[a]
-    s.ev_id[a], s.ev_id[b] = s.ev_id[b], s.ev_id[a]
+def _event_less(time, kind, ident, a, b):
+    if time[a] != time[b]:
+        return time[a] < time[b]
+    if kind[a] != kind[b]:
+        return kind[a] < kind[b]
+    return ident[a] < ident[b]
+
+
+@njit(cache=True)
+def _event_swap(time, kind, ident, a, b):
+    time[a], time[b] = time[b], time[a]
+    kind[a], kind[b] = kind[b], kind[a]
+    ident[a], ident[b] = ident[b], ident[a]
 
 
 @njit(cache=True)
 def event_at(s, when, kind, ident):
     """Wake ``ident`` at cycle ``when`` with ``kind`` (gspsim.engine.fast.events.EventQueue.at)."""
+    time_, kind_, id_ = s.ev_time, s.ev_kind, s.ev_id
     i = s.i[I_EVENTS]
     s.i[I_EVENTS] = i + 1
-    s.ev_time[i], s.ev_kind[i], s.ev_id[i] = when, kind, ident
+    time_[i], kind_[i], id_[i] = when, kind, ident
     while i > 0:
         parent = (i - 1) >> 1
-        if not _event_less(s, i, parent):
+        if not _event_less(time_, kind_, id_, i, parent):
             break
-        _event_swap(s, i, parent)
+        _event_swap(time_, kind_, id_, i, parent)
         i = parent
 
 
 @njit(cache=True)
 def event_pop(s):
     """Remove the first wake-up (its fields are read from index 0 before)."""
+    time_, kind_, id_ = s.ev_time, s.ev_kind, s.ev_id
     n = s.i[I_EVENTS] - 1
     s.i[I_EVENTS] = n
-    _event_swap(s, 0, n)
+    _event_swap(time_, kind_, id_, 0, n)
     i = 0
     while True:
         c = 2 * i + 1
         if c >= n:
             break
-        if c + 1 < n and _event_less(s, c + 1, c):
+        if c + 1 < n and _event_less(time_, kind_, id_, c + 1, c):
             c += 1
-        if not _event_less(s, c, i):
+        if not _event_less(time_, kind_, id_, c, i):
             break
-        _event_swap(s, i, c)
+        _event_swap(time_, kind_, id_, i, c)
         i = c
 
 
@@ -299,9 +356,11 @@ def reserve_channel(p, s, c, now, nbytes):
     s.channel[c, 0] = free_at
     s.channel[c, 1] += cycles
     if c == 0:
-        s.transfers.append(start)
-        s.transfers.append(free_at)
-        s.transfers.append(float(nbytes))
+        n = s.i[I_N_TRANSFERS]
+        if n + 3 > len(s.transfers):
+            s.transfers = _longer(s.transfers, n + 3)
+        s.transfers[n], s.transfers[n + 1], s.transfers[n + 2] = start, free_at, nbytes
+        s.i[I_N_TRANSFERS] = n + 3
         return free_at + p.dram_latency
     return free_at
 
@@ -323,12 +382,20 @@ def skip_band(m, s, r, frame, band):
 
 
 @njit(cache=True)
+def record_level(s, r, now):
+    """A line buffer's level changed: (ring, cycle, bytes held)."""
+    n = s.i[I_N_LEVELS]
+    if n + 3 > len(s.levels):
+        s.levels = _longer(s.levels, n + 3)
+    s.levels[n], s.levels[n + 1], s.levels[n + 2] = r, now, s.r_level[r]
+    s.i[I_N_LEVELS] = n + 3
+
+
+@njit(cache=True)
 def commit_band(s, r, nbytes, now):
     s.r_reserved[r] -= nbytes
     s.r_level[r] += nbytes
-    s.levels.append(float(r))
-    s.levels.append(now)
-    s.levels.append(float(s.r_level[r]))
+    record_level(s, r, now)
     if s.r_level[r] > s.r_high[r]:
         s.r_high[r] = s.r_level[r]
 
@@ -409,10 +476,10 @@ def unpark(m, s, ring, gb):
     while e >= 0:
         core, g = s.pool_a[e], s.pool_b[e]
         s.parked_count[core] -= 1
-        if core == walking and before(m, s, g, position):
-            s.passed.append(g)
+        if core == walking and before(s.rank, s.ready, g, position):
+            bag_push(s, PASSED, g)
         else:
-            heap_push(m, s, s.queues[core], g)
+            queue_push(m, s, core, g)
             s.touched[core] = 1
         nxt = s.pool_next[e]
         s.pool_free.append(e)
@@ -423,9 +490,7 @@ def unpark(m, s, ring, gb):
 def free_ring_band(m, p, s, r, k, now):
     """Every reader is done with band ``k`` of line buffer ``r``."""
     s.r_level[r] -= m.ring_band_bytes[m.ring_band_ptr[r] + k]
-    s.levels.append(float(r))
-    s.levels.append(now)
-    s.levels.append(float(s.r_level[r]))
+    record_level(s, r, now)
     changed(m, p, s, r)
 
 
@@ -449,12 +514,11 @@ def dispatch(m, p, s, now):
         if not s.touched[core]:
             continue
         s.touched[core] = 0
-        queue = s.queues[core]
-        if len(queue) and s.slots_used[core] < slots:
+        if s.queue_len[core] and s.slots_used[core] < slots:
             s.i[I_WALKING] = core
-            s.passed.clear()
-            while len(queue) and s.slots_used[core] < slots:
-                g = heap_pop(m, s, queue)
+            s.bag_len[PASSED] = 0
+            while s.queue_len[core] and s.slots_used[core] < slots:
+                g = heap_pop(s.rank, s.ready, s.queue, s.queue_len, core)
                 s.i[I_POSITION] = g
                 ring = reserve(m, p, s, g)
                 if ring >= 0:
@@ -462,10 +526,10 @@ def dispatch(m, p, s, now):
                     continue
                 issue_tile(m, p, s, g, core, now)
             s.i[I_WALKING] = -1
-            passed = len(s.passed)
-            for k in range(passed):
-                heap_push(m, s, queue, s.passed[k])
-            s.passed.clear()
+            passed_tiles = bag_take(s, PASSED)
+            passed = len(passed_tiles)
+            for g in passed_tiles:
+                queue_push(m, s, core, g)
             s.touched[core] = 1 if passed else 0
             stalled = s.slots_used[core] < slots and (passed > 0 or s.parked_count[core] > 0)
         else:
@@ -613,7 +677,7 @@ def issue_tile(m, p, s, g, core, now):
     if arrive > now:
         event_at(s, now + (arrive - now), INPUTS, g)
     else:
-        s.soon.append(g)
+        bag_push(s, SOON, g)
 
 
 # --- weights (gspsim.engine.fast.weights) -------------------------------------------------------------------------
@@ -793,7 +857,7 @@ def mark_moved(s, j):
     s.job_version[j] += 1
     if not s.moved_flag[j]:
         s.moved_flag[j] = 1
-        s.moved.append(j)
+        bag_push(s, MOVED, j)
 
 
 @njit(cache=True)
@@ -803,6 +867,11 @@ def band_waits(m, p, s, j, b):
     slot = j * m.N + m.band_node[b]
     if s.wait_head[slot] < 0:
         s.wait_count[j] += 1
+        node = m.band_node[b]
+        if node < s.wait_lo[j]:
+            s.wait_lo[j] = node
+        if node > s.wait_hi[j]:
+            s.wait_hi[j] = node
     s.wait_head[slot] = pool_add(s, s.wait_head[slot], b, 0)
     first, end = m.run_ptr[b], m.run_ptr[b + 1]
     if first < end and not p.resident:
@@ -872,7 +941,7 @@ def enqueue(m, p, s, j, g, t, now):
     else:
         core = s.i[I_TURN] % p.cores
         s.i[I_TURN] += 1
-    heap_push(m, s, s.queues[core], g)
+    queue_push(m, s, core, g)
     s.queued[core] += m.cycles[t]
     s.touched[core] = 1
 
@@ -887,10 +956,10 @@ def make_ready(m, p, s, now):
     same_shared = (i[I_SHARED0] == i[I_LAYER_VERSION] and i[I_SHARED1] == i[I_WEIGHTS_VERSION]
                    and i[I_SHARED2] == i[I_STACKS_VERSION])
     if same_shared:
-        jobs = take_sorted(s.moved)
+        jobs = bag_take_sorted(s, MOVED)
     else:
         jobs = np.arange(len(p.job_frame))
-        s.moved.clear()
+        s.bag_len[MOVED] = 0
     for k in range(len(jobs)):
         s.moved_flag[jobs[k]] = 0
     if not same_shared:
@@ -907,10 +976,14 @@ def make_ready(m, p, s, now):
         seen[0], seen[1], seen[2], seen[3] = (s.job_version[j], i[I_LAYER_VERSION], i[I_WEIGHTS_VERSION],
                                               i[I_STACKS_VERSION])
         base_t = j * m.T
-        for node in range(m.N):
+        lo, hi = m.N, -1  # the first and last node still waiting after the scan
+        for node in range(s.wait_lo[j], s.wait_hi[j] + 1):
             slot = j * m.N + node
             if s.wait_head[slot] < 0:
                 continue
+            if node < lo:
+                lo = node
+            hi = node
             if p.layer_mode and (i[I_LAYER_JOB] != j or i[I_LAYER_NODE] != node):
                 continue
             if not open_for(m, p, s, j, m.stack_of[node], now):
@@ -945,6 +1018,12 @@ def make_ready(m, p, s, now):
             s.wait_head[slot] = head
             if head < 0:
                 s.wait_count[j] -= 1
+        # nodes that left: the bounds shrink to the waiting nodes (none: lo > hi)
+        while lo <= hi and s.wait_head[j * m.N + lo] < 0:
+            lo += 1
+        while hi >= lo and s.wait_head[j * m.N + hi] < 0:
+            hi -= 1
+        s.wait_lo[j], s.wait_hi[j] = lo, hi
 
 
 # --- completions (gspsim.engine.fast.bands) -----------------------------------------------------------------------
@@ -1024,14 +1103,14 @@ def spill_best(m, p, s, now):
     """Spill the band of the best queued tile on a core with a free slot and start it; False if there is none."""
     best, best_core = -1, -1
     for core in range(p.cores):
-        queue = s.queues[core]
-        if s.slots_used[core] < p.slots and len(queue) and (best < 0 or before(m, s, queue[0], best)):
-            best, best_core = queue[0], core
+        if s.slots_used[core] < p.slots and s.queue_len[core] and \
+                (best < 0 or before(s.rank, s.ready, s.queue[core, 0], best)):
+            best, best_core = s.queue[core, 0], core
     for gb in range(len(s.parked_head)):
         e = s.parked_head[gb]
         while e >= 0:
             core, g = s.pool_a[e], s.pool_b[e]
-            if s.slots_used[core] < p.slots and (best < 0 or before(m, s, g, best)):
+            if s.slots_used[core] < p.slots and (best < 0 or before(s.rank, s.ready, g, best)):
                 best, best_core = g, core
             e = s.pool_next[e]
     if best < 0:
@@ -1039,9 +1118,8 @@ def spill_best(m, p, s, now):
     core, g = best_core, best
     j, t = g // m.T, g % m.T
     gb = j * m.B + m.band[t]
-    queue = s.queues[core]
-    if len(queue) and queue[0] == g:
-        heap_pop(m, s, queue)
+    if s.queue_len[core] and s.queue[core, 0] == g:
+        heap_pop(s.rank, s.ready, s.queue, s.queue_len, core)
     else:  # parked: take it out of its band's list
         prev, e = -1, s.parked_head[gb]
         while e >= 0:
@@ -1077,65 +1155,64 @@ def spill_best(m, p, s, now):
 @njit(cache=True)
 def inputs_arrived(m, s, g, now):
     if m.cycles[g % m.T]:
-        s.inputs_in.append(g)
+        bag_push(s, INPUTS_IN, g)
     else:
         s.compute[g] = now
-        s.computed.append(g)
+        bag_push(s, COMPUTED, g)
 
 
 @njit(cache=True)
 def wake(m, p, s, now):
     """Handle every wake-up due at ``now``: each only reports."""
     s.i[I_DIRTY] = 1
-    if len(s.soon):
-        for g in take_sorted(s.soon):  # (their order does not matter: what they report is sorted)
+    if s.bag_len[SOON]:
+        for g in bag_take(s, SOON):  # (their order does not matter: what they report is sorted)
             inputs_arrived(m, s, g, now)
     while s.i[I_EVENTS] and s.ev_time[0] == now:
         kind, ident = s.ev_kind[0], s.ev_id[0]
         event_pop(s)
         if kind == COMPUTED:
             core = s.core_of[ident]
-            waiting = s.unit_waiting[core]
-            if len(waiting):
-                start_compute(m, s, heap_pop(m, s, waiting), core, now)
+            if s.unit_len[core]:
+                start_compute(m, s, heap_pop(s.rank, s.ready, s.unit_waiting, s.unit_len, core), core, now)
             else:
                 s.unit_busy[core] = 0
-            s.computed.append(ident)
+            bag_push(s, COMPUTED, ident)
         elif kind == WRITTEN:
             core = s.core_of[ident]
             s.slots_used[core] -= 1
             s.touched[core] = 1
-            s.written.append(ident)
+            bag_push(s, WRITTEN, ident)
         elif kind == INPUTS:
             inputs_arrived(m, s, ident, now)
         elif kind == LANDED:
             s.i[I_W_BUSY] -= 1
             s.load_landed[ident] = 1
             s.i[I_WEIGHTS_VERSION] += 1
-            s.loaded_now.append(ident)
+            bag_push(s, LOADED_NOW, ident)
         else:
-            s.arrived_now.append(ident)
+            bag_push(s, ARRIVED_NOW, ident)
 
 
 @njit(cache=True)
 def decide(m, p, s, now):
     """The hardware scheduler's pass, steps a-h of the reference engine."""
-    if len(s.written):
-        for g in take_sorted(s.written):
+    if s.bag_len[WRITTEN]:
+        for g in bag_take_sorted(s, WRITTEN):
             complete(m, p, s, g, now)
-    if len(s.arrived_now):
-        for j in take_sorted(s.arrived_now):
+    if s.bag_len[ARRIVED_NOW]:
+        for j in bag_take_sorted(s, ARRIVED_NOW):
             arrive(m, p, s, j)
-    if len(s.loaded_now):
-        for load in take_sorted(s.loaded_now):
+    if s.bag_len[LOADED_NOW]:
+        for load in bag_take_sorted(s, LOADED_NOW):
             if s.load_slice[load] >= 0:
                 slice_landed(m, s, s.load_job[load], s.load_slice[load])
     start_loads(m, p, s, now)
     open_waiting(m, p, s, now)
     make_ready(m, p, s, now)
     dispatch(m, p, s, now)
-    if len(s.computed):
-        for g in take_sorted(s.computed):
+    if s.bag_len[COMPUTED]:
+        for g in bag_take_sorted(s, COMPUTED):
             j, t = g // m.T, g % m.T
             end = traffic_send(m, p, s, j, t, g, now)
             if end > now:
@@ -1144,15 +1221,14 @@ def decide(m, p, s, now):
                 core = s.core_of[g]
                 s.slots_used[core] -= 1
                 s.touched[core] = 1
-                s.written.append(g)
+                bag_push(s, WRITTEN, g)
                 s.i[I_DIRTY] = 1
-    if len(s.inputs_in):
-        keyed = sort_by_key(m, s, s.inputs_in)
-        s.inputs_in.clear()
+    if s.bag_len[INPUTS_IN]:
+        keyed = sort_by_key(s.rank, s.ready, bag_take(s, INPUTS_IN))
         for g in keyed:
             core = s.core_of[g]
             if s.unit_busy[core]:
-                heap_push(m, s, s.unit_waiting[core], g)
+                unit_push(m, s, core, g)
             else:
                 s.unit_busy[core] = 1
                 start_compute(m, s, g, core, now)
@@ -1169,12 +1245,12 @@ def play(m, p, s):
     status = FINISHED
     while True:
         s.now[0] = now
-        if len(s.soon) or (s.i[I_EVENTS] and s.ev_time[0] == now):
+        if s.bag_len[SOON] or (s.i[I_EVENTS] and s.ev_time[0] == now):
             wake(m, p, s, now)
         if s.i[I_DIRTY]:
             s.i[I_DIRTY] = 0
             decide(m, p, s, now)
-            if s.i[I_DIRTY] or len(s.soon) or (s.i[I_EVENTS] and s.ev_time[0] == now):
+            if s.i[I_DIRTY] or s.bag_len[SOON] or (s.i[I_EVENTS] and s.ev_time[0] == now):
                 continue
         if not s.i[I_EVENTS]:
             if s.i[I_DONE] == total:
@@ -1213,11 +1289,6 @@ def new_state(m, p):
     for k in (I_SEEN0, I_SEEN1, I_SEEN2, I_SHARED0, I_SHARED1, I_SHARED2, I_WALKING, I_POSITION,
               I_W_WAITED_LEVEL, I_W_WAITED_BUSY, I_S_WAITED_LEVEL, I_S_WAITED_HEAD):
         i[k] = -1
-    queues = List.empty_list(_INT_LIST)
-    unit_waiting = List.empty_list(_INT_LIST)
-    for _ in range(cores):
-        queues.append(_ints())
-        unit_waiting.append(_ints())
     joiners = List.empty_list(_INT_LIST)
     for _ in range(S):
         joiners.append(_ints())
@@ -1241,22 +1312,27 @@ def new_state(m, p):
     for j in range(jobs):
         readers[j * ring_bands:(j + 1) * ring_bands] = m.ring_band_readers
     events = total + jobs + len(p.q_job) + 1
+    rank = np.empty(total, dtype=np.int64)  # each tile's priority rank, by global tile
+    for j in range(jobs):
+        rank[j * m.T:(j + 1) * m.T] = m.rank
     return State(
         i, np.zeros(1),
         np.zeros(events), np.zeros(events, dtype=np.int64), np.zeros(events, dtype=np.int64),
         np.full(total, -1, dtype=np.int64), np.zeros(total), np.zeros(total), np.zeros(total),
         np.zeros(total, dtype=np.int64), np.zeros(total, dtype=np.int64), np.zeros(total, dtype=np.int64),
-        np.zeros(total),
+        np.zeros(total), rank,
         np.zeros(cores, dtype=np.int64), np.zeros(cores, dtype=np.int64), np.zeros(cores), np.zeros(cores),
         np.zeros(cores), np.full(cores, np.nan), np.zeros(cores, dtype=np.int64), np.zeros(cores, dtype=np.int64),
-        queues, unit_waiting,
+        np.zeros((cores, 64), dtype=np.int64), np.zeros(cores, dtype=np.int64),
+        np.zeros((cores, 16), dtype=np.int64), np.zeros(cores, dtype=np.int64),
         np.zeros(rings, dtype=np.int64), np.zeros(rings, dtype=np.int64), np.zeros(rings, dtype=np.int64),
         np.zeros(rings, dtype=np.int64), np.zeros(rings, dtype=np.int64), np.zeros(rings, dtype=np.int64),
         np.zeros(bands, dtype=np.int64), np.zeros(bands, dtype=np.int64), deps, per_band,
         np.zeros(bands, dtype=np.int64), np.full(bands, -1, dtype=np.int64), np.full(bands, -1, dtype=np.int64),
         np.full(bands, -1, dtype=np.int64), np.full(bands, -1, dtype=np.int64), per_band.copy(),
         np.zeros(jobs, dtype=np.int64), np.full(jobs, m.T, dtype=np.int64), node_left, readers,
-        np.full(jobs * m.N, -1, dtype=np.int64), np.zeros(jobs, dtype=np.int64), np.zeros(jobs, dtype=np.int64),
+        np.full(jobs * m.N, -1, dtype=np.int64), np.zeros(jobs, dtype=np.int64),
+        np.full(jobs, m.N, dtype=np.int64), np.full(jobs, -1, dtype=np.int64), np.zeros(jobs, dtype=np.int64),
         np.full((jobs, 4), -1, dtype=np.int64), np.zeros(jobs, dtype=np.int64), np.zeros(jobs, dtype=np.int64),
         np.zeros(jobs * S, dtype=np.int64), stack_left, np.full(jobs * m.N, -1, dtype=np.int64),
         np.full(jobs * m.NS, -1, dtype=np.int64), slice_left, np.full(jobs * m.NS, -1, dtype=np.int64),
@@ -1266,9 +1342,10 @@ def new_state(m, p):
         np.full(m.N, -1, dtype=np.int64), np.full(m.N, -1, dtype=np.int64), np.zeros(m.N, dtype=np.int64),
         _ints(), _ints(), _ints(), _ints(),
         _ints(), _ints(), _ints(), _ints(),
-        _ints(), _ints(), _ints(), _ints(), _ints(), _ints(), _ints(), _ints(),
+        np.zeros((BAGS, 64), dtype=np.int64), np.zeros(BAGS, dtype=np.int64),
         np.zeros((2, 2)),
-        _floats(), _floats(), _floats(), _floats(), _floats(), _floats(), np.zeros(4, dtype=np.int64),
+        _floats(), _floats(), _floats(), _floats(), np.zeros(192), np.zeros(3 * total + 192),
+        np.zeros(4, dtype=np.int64),
         np.zeros(3, dtype=np.int64), np.zeros(len(p.frame_job)), _ints(),
     )
 
@@ -1299,4 +1376,4 @@ def run_loop(tables, params):
     return (status, s.now[0], s.core_of, s.issue, s.compute, s.end, s.dram_b, s.onchip_b, s.local_b,
             s.stall_since, s.channel, s.r_high, s.i[I_BUFFER_HIGH], s.dram_read, s.dram_write, s.frame_end,
             as_array(s.stalls), as_array(s.spills), as_array(s.spans), as_array(s.weight_loads),
-            as_array(s.transfers), as_array(s.levels), as_int_array(s.band_order), s.i[I_DONE])
+            s.transfers[:s.i[I_N_TRANSFERS]], s.levels[:s.i[I_N_LEVELS]], as_int_array(s.band_order), s.i[I_DONE])
