@@ -6,8 +6,9 @@ gspsim.cache).  The kernels are lazily typed, so "every kernel" means every
 kernel a model calls at every precision and in both modes: warm-up simulates
 each model (default: the bundled ones) at fp32, fp16, bf16 and int8, streaming
 and layer, on one frame, with the kernels executing and the accuracy report
-off.  A kernel already in the cache is loaded, not compiled, so a second
-warm-up compiles nothing.
+off.  Those runs go through the compiled engine's event loop
+(gspsim.engine.compiled), which is compiled with them.  A kernel already in
+the cache is loaded, not compiled, so a second warm-up compiles nothing.
 """
 
 from __future__ import annotations
