@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 import gspsim
 from gspsim.api import compile_model, load_model, prepare_graph, simulate_many
 from gspsim.engine import run_engine
-from gspsim.engine.compiled import compiled_rule
+from gspsim.engine.compiled import compiled_rule, flat_program, priority_ranks, static_ranks
 from gspsim.engine.options import SimOptions
 from gspsim.engine.program import Program
 from gspsim.engine.records import Records, Workload, progress_every
@@ -44,6 +44,7 @@ from gspsim.lowering.tasks import Block
 from gspsim.models import bundled_model_path
 from gspsim.results.build import build_result
 from gspsim.scheduling import EngineView, Scheduler, make_scheduler, scheduler_names
+from gspsim.scheduling.base import has_static_priority
 
 from random_graphs import random_chip, random_cnn, save
 
@@ -300,3 +301,19 @@ def test_two_models_and_user_schedulers_take_the_python_loop() -> None:
     assert run_engine([Workload(program, StickyScheduler(), (0.0,))], hw, options).engine == "python"
     assert run_engine([Workload(program, make_scheduler("depth-first", 0), (0.0,))], hw,
                       replace(options, engine="python")).engine == "python"
+
+
+@pytest.mark.parametrize("scheduler", scheduler_names())
+def test_static_priority_ranks_at_once_equal_block_by_block(scheduler: str) -> None:
+    """The compiled engine's ranks of a built-in static priority, computed over arrays when it can, are the
+    ranks of asking every block."""
+    hw = load_hardware("blaize-1600")
+    options = SimOptions(mode="streaming", scheduler=scheduler, execute=False, accuracy_samples=0)
+    program = _program(MODELS_DIR / "mobilenetv2_style.onnx", hw, options)
+    strategy = make_scheduler(scheduler, 0)
+    if not has_static_priority(strategy):
+        pytest.skip("its priority is asked at readiness, not ranked before the run")
+    strategy.prepare(program.tasks, hw, program.cycles)
+    by_block = priority_ranks([strategy.priority(b) for b in program.tasks.blocks])
+    assert len(set(by_block.tolist())) > 1 or scheduler in ("greedy", "round-robin")
+    assert np.array_equal(static_ranks(strategy, program, flat_program(program)), by_block)

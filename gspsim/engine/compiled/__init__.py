@@ -24,6 +24,7 @@ progress callback is called when the loop has finished, with the same
 from __future__ import annotations
 
 from array import array
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -31,7 +32,7 @@ import numpy as np
 from ...hardware.config import HardwareConfig
 from ...hardware.cost_model import CostModel
 from ...lowering.memory import buffer_budget_bytes, weight_capacity_bytes
-from ...scheduling.base import has_static_priority, placement_rule
+from ...scheduling.base import Scheduler, has_static_priority, placement_rule
 from ..executor import KernelExecutor
 from ..memory import resident_models, weight_load_order
 from ..options import SimOptions
@@ -58,6 +59,48 @@ def compiled_rule(workloads: Sequence[Workload]) -> Optional[int]:
 def flat_program(program: Program) -> FlatProgram:
     """The program's flat tables, built on first use and kept with the program (``Program.derived``)."""
     return program.derived("engine.compiled.tables", build_flat_program)
+
+
+@dataclass(frozen=True)
+class TileFields:
+    """Every tile's fields as arrays, under a ``Block``'s names: a built-in static priority written with
+    arithmetic on the block's fields gives every tile's priority at once when called on this."""
+
+    id: np.ndarray
+    node: np.ndarray
+    band: np.ndarray
+    index: np.ndarray
+    band_index: np.ndarray
+    home_core: np.ndarray
+    weight_bytes: np.ndarray
+
+
+def static_ranks(scheduler: Scheduler, program: Program, flat: FlatProgram) -> np.ndarray:
+    """Each tile's place among the distinct static priorities of ``scheduler`` (``priority_ranks``).
+
+    A built-in scheduler's priority (gspsim.scheduling) is first called once on :class:`TileFields`: when it
+    gives numbers or a tuple of arrays of numbers, the ranks come from one lexicographic sort of them; a
+    test holds this to the per-block ranks.  Anything else (a user's priority, or one that indexes a
+    Python list by the block's id) is asked block by block.
+    """
+    if type(scheduler).priority.__module__.startswith("gspsim.scheduling."):
+        fields = TileFields(np.arange(flat.tiles, dtype=np.int64), flat.node, flat.band, flat.index, flat.band_index,
+                            flat.home_core, flat.weight_bytes)
+        try:
+            key = scheduler.priority(fields)  # type: ignore[arg-type]
+            parts = [np.broadcast_to(np.asarray(k), (flat.tiles,)) for k in (key if isinstance(key, tuple) else (key,))]
+        except (TypeError, ValueError, IndexError):
+            parts = []
+        if parts and all(p.dtype.kind in "iuf" for p in parts):
+            order = np.lexsort(parts[::-1]) if flat.tiles else np.zeros(0, dtype=np.int64)
+            new = np.zeros(len(order), dtype=bool)
+            for part in parts:
+                ordered = part[order]
+                new[1:] |= ordered[1:] != ordered[:-1]
+            ranks = np.empty(flat.tiles, dtype=np.int64)
+            ranks[order] = np.cumsum(new)
+            return ranks
+    return priority_ranks([scheduler.priority(b) for b in program.tasks.blocks])
 
 
 def priority_ranks(priorities: Sequence[object]) -> np.ndarray:
@@ -93,7 +136,7 @@ class CompiledEngine:
         self.flat = flat = flat_program(program)
         self.jobs = jobs = order_jobs(workloads)
         cost = CostModel(hw)
-        ranks = priority_ranks([scheduler.priority(b) for b in program.tasks.blocks])
+        ranks = static_ranks(scheduler, program, flat)
         self.model = loop.ModelTables(
             flat.tiles, flat.bands, flat.nodes, flat.slices, flat.cycles, flat.node, flat.band, flat.band_index,
             flat.index, flat.weight_bytes, flat.home_core, flat.previous, flat.staging_bytes, flat.staging_reuse,
