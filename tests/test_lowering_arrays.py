@@ -37,8 +37,8 @@ from random_graphs import random_chip, random_cnn, save
 BLOCK_FIELDS = ("id", "node", "band", "index", "band_index", "group", "col", "rows", "channels", "cols", "macs",
                 "vector_ops", "out_bytes", "weight_bytes", "home_core", "previous")
 #: Program tables compared with ==, and their types
-TABLES = ("cycles", "home_core", "previous", "dram_reads", "staging_bytes", "staging_reuse", "ring_writes", "dram_write",
-          "band_loads", "band_releases", "band_readers", "rings", "node_rings", "weight_loads", "stack_bands",
+TABLES = ("cycles", "home_core", "previous", "dram_reads", "staging_bytes", "staging_reuse", "ring_writes",
+          "dram_write", "band_loads", "band_releases", "band_readers", "rings", "node_rings", "weight_loads", "stack_bands",
           "weight_key")
 
 
@@ -97,7 +97,8 @@ def test_array_lowering_equals_the_per_tile_lowering_with_forced_tiles(tile: str
 
 
 @settings(max_examples=30, deadline=None)
-@given(model=random_cnn(), hw=random_chip(), tile=st.sampled_from([None, "rows=1", "rows=2,channels=1", "rows=3,cols=2"]))
+@given(model=random_cnn(), hw=random_chip(),
+       tile=st.sampled_from([None, "rows=1", "rows=2,channels=1", "rows=3,cols=2"]))
 def test_array_lowering_equals_the_per_tile_lowering_on_random_graphs(model, hw, tile) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         graph = prepare_graph(gspsim.load_model(save(model, Path(tmp))), gspsim.SimOptions())

@@ -227,6 +227,8 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
     ring_writes: list[tuple[tuple[int, int], ...]] = []
     dram_write: list[tuple[int, str]] = []
     line_reads = _LineBufferReads(tasks)
+    # equal per-tile entries are one tuple (a big model has hundreds of thousands of tiles and few distinct ones)
+    same: dict[tuple, tuple] = {}  # type: ignore[type-arg]
     for node in nodes:
         a, z = node.blocks.start, node.blocks.stop
         n = z - a
@@ -255,7 +257,7 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
                 drams.append(tensor)
                 staging[a:z] += tasks.reads.nbytes[column]
                 staging_reuse[a:z] += tasks.reads.overlap[column]
-        buffer_reads.extend(zip(*per_input) if per_input else [()] * n)
+        buffer_reads.extend([same.setdefault(r, r) for r in zip(*per_input)] if per_input else [()] * n)
         dram_reads.extend([tuple(drams)] * n)
         # what each tile writes: its share of a single output (the whole tensor of a multi-output node)
         outs = [o for o in node.op.outputs if o]
@@ -269,14 +271,14 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
             r = ring_index.get(name)
             if r is not None:  # a band no one in the stack reads takes no room (but keeps its turn in the ring)
                 read = np.asarray([(r, k) in band_readers for k in range(len(node.bands))], dtype=bool)
-                writes.append([(r, w) for w in np.where(read[band_index], size, 0).tolist()])
+                writes.append([same.setdefault((r, w), (r, w)) for w in np.where(read[band_index], size, 0).tolist()])
             placement = plan.tensors.get(name)
             if placement is not None and placement.to_dram:
                 to_dram += size
                 if name in graph_outputs:
                     kind = "outputs"
-        ring_writes.extend(zip(*writes) if writes else [()] * n)
-        dram_write.extend((w, kind) for w in to_dram.tolist())
+        ring_writes.extend([same.setdefault(w, w) for w in zip(*writes)] if writes else [()] * n)
+        dram_write.extend([same.setdefault((w, kind), (w, kind)) for w in to_dram.tolist()])
 
     weight_loads: list[tuple[WeightLoad, ...]] = []
     for node in nodes:
@@ -302,7 +304,7 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
         band_loads=tuple(band_loads), band_releases=tuple(band_releases), band_readers=band_readers,
         rings=tuple(rings), node_rings=tuple(tuple(r) for r in node_rings), weight_loads=tuple(weight_loads),
         stack_bands=tuple(sum(len(nodes[n].bands) for n in s.nodes) for s in plan.stacks),
-        weight_key=_weight_keys(tasks, weight_loads),
+        weight_key=_weight_keys(tasks, weight_loads, same),
     )
 
 
@@ -342,7 +344,8 @@ class _LineBufferReads:
         return made
 
 
-def _weight_keys(tasks: TaskGraph, weight_loads: Sequence[Sequence[WeightLoad]]) -> tuple[tuple[int, int, int], ...]:
+def _weight_keys(tasks: TaskGraph, weight_loads: Sequence[Sequence[WeightLoad]],
+                 same: dict[tuple, tuple]) -> tuple[tuple[int, int, int], ...]:  # type: ignore[type-arg]
     """Per tile: the (node, group, band) key of the weight slice it waits for, the same key as its node's loads
     (the group only when the node's weights come per group, the band only when they come per band)."""
     keys: list[tuple[int, int, int]] = []
@@ -357,5 +360,5 @@ def _weight_keys(tasks: TaskGraph, weight_loads: Sequence[Sequence[WeightLoad]])
         n = z - a
         groups = tiles.group[a:z].tolist() if first.group >= 0 else [-1] * n
         bands = tiles.band_index[a:z].tolist() if first.band >= 0 else [-1] * n
-        keys.extend(zip([first.node] * n, groups, bands))
+        keys.extend([same.setdefault(k, k) for k in zip([first.node] * n, groups, bands)])
     return tuple(keys)

@@ -217,20 +217,24 @@ class _Columns:
         return first
 
     def finish(self) -> tuple[TileColumns, ReadTable]:
-        def cat(chunks: list[np.ndarray]) -> np.ndarray:
-            return np.concatenate(chunks).astype(np.int64, copy=False) if chunks else np.zeros(0, dtype=np.int64)
+        """Join the chunks, one column at a time, each column's chunks let go as soon as it is joined."""
+        def cat(chunks: dict[str, list[np.ndarray]], key: str) -> np.ndarray:
+            parts = chunks.pop(key)
+            joined = np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, dtype=np.int64)
+            parts.clear()
+            return joined
 
-        counts = cat(self.read_counts)
-        read_start = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=read_start[1:])
-        tiles = TileColumns(**{k: cat(v) for k, v in self.tiles.items()}, read_start=read_start)
-        lengths = cat(self.reads["lengths"])
-        start = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=start[1:])
-        reads = ReadTable(names=tuple(self.names), tensor=cat(self.reads["tensor"]), nbytes=cat(self.reads["nbytes"]),
-                          overlap=cat(self.reads["overlap"]), start=start,
-                          producer_tiles=cat(self.reads["producer_tiles"]), shares=cat(self.reads["shares"]),
-                          reused=cat(self.reads["reused"]))
+        def offsets(counts: np.ndarray) -> np.ndarray:
+            out = np.zeros(len(counts) + 1, dtype=np.int64)
+            np.cumsum(counts, out=out[1:])
+            return out
+
+        read_start = offsets(cat({"counts": self.read_counts}, "counts"))
+        tiles = TileColumns(**{k: cat(self.tiles, k) for k in list(self.tiles)}, read_start=read_start)
+        r = self.reads
+        reads = ReadTable(names=tuple(self.names), tensor=cat(r, "tensor"), nbytes=cat(r, "nbytes"),
+                          overlap=cat(r, "overlap"), start=offsets(cat(r, "lengths")),
+                          producer_tiles=cat(r, "producer_tiles"), shares=cat(r, "shares"), reused=cat(r, "reused"))
         return tiles, reads
 
 
@@ -251,6 +255,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
     tensors = graph.tensors
     nodes: list[NodeTasks] = []
     bands: list[Band] = []
+    node_ranges: list[tuple[list[Range], list[Range]]] = []
     columns = _Columns()
     n_tiles = 0
     producer: dict[str, int] = {}
@@ -350,8 +355,6 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
             "node": np.full(n, n_index, dtype=np.int64), "band": per_tile(np.asarray(band_ids, dtype=np.int64), 0),
             "index": index, "band_index": band_index, "group": group,
             "col": per_tile(np.arange(len(col_ranges), dtype=np.int64), 2),
-            "channel_start": per_tile(g_starts, 1), "channel_stop": per_tile(g_stops, 1),
-            "col_start": per_tile(w_starts, 2), "col_stop": per_tile(w_stops, 2),
             "macs": tile_shares(cost.macs), "vector_ops": tile_shares(cost.vector_ops),
             "out_bytes": tile_shares(cost.write_bytes), "weight_bytes": per_tile(weights, 1),
             "home_core": (group_base + group) % cores,
@@ -376,6 +379,7 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
             columns.tiles[k].append(v)
         columns.read_counts.append(np.full(n, len(unique_inputs), dtype=np.int64))
         nodes.append(NodeTasks(n_index, op, cost, kernel, tiling, tuple(band_ids), range(first_tile, first_tile + n)))
+        node_ranges.append((groups, col_ranges))
         n_tiles += n
         group_base += len(groups)
         one = len(outputs) == 1
@@ -397,6 +401,6 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
     tile_columns, read_table = columns.finish()
     return TaskGraph(
         graph=graph, nodes=tuple(nodes), bands=tuple(bands),
-        blocks=BlockView(tile_columns, read_table, [b.rows for b in bands]),
+        blocks=BlockView(tile_columns, read_table, [b.rows for b in bands], node_ranges),
         band_consumers=tuple(tuple(c) for c in band_consumers), producer=producer, tensor_bytes=nbytes_of,
     )

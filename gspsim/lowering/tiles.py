@@ -23,8 +23,10 @@ checks every field against that plain per-tile version on real models.
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Sequence, Union, overload
+from typing import Iterator, NamedTuple, Optional, Sequence, Union, overload
 
 import numpy as np
 
@@ -38,7 +40,7 @@ def _none() -> np.ndarray:
     return np.zeros(0, dtype=np.int64)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class TileRead:
     """One activation input of a tile: the bytes it reads, where they come from, and what it already holds."""
 
@@ -56,9 +58,12 @@ class TileRead:
     overlap: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
-    """One tile: a thread of one node over a band of rows, a group of channels and a range of columns."""
+class Block(NamedTuple):
+    """One tile: a thread of one node over a band of rows, a group of channels and a range of columns.
+
+    A named tuple rather than a dataclass: a big model has hundreds of thousands of tiles, and a tuple is built
+    about ten times faster (immutable, compared and hashed by value all the same).
+    """
 
     id: int
     node: int
@@ -89,15 +94,16 @@ class Block:
 
 
 #: the int64 columns of :class:`TileColumns`, in the order they are built
-TILE_FIELDS = ("node", "band", "index", "band_index", "group", "col", "channel_start", "channel_stop",
-               "col_start", "col_stop", "macs", "vector_ops", "out_bytes", "weight_bytes", "home_core", "previous")
+TILE_FIELDS = ("node", "band", "index", "band_index", "group", "col", "macs", "vector_ops", "out_bytes", "weight_bytes",
+               "home_core", "previous")
 
 
 @dataclass(frozen=True, eq=False)
 class TileColumns:
     """Every tile's scalar facts as int64 arrays indexed by tile id (the fields of :class:`Block`).
 
-    A tile's rows are its band's (``TaskGraph.bands[band].rows``); its reads are
+    A tile's rows are its band's (``TaskGraph.bands[band].rows``), its channels and columns its node's group and
+    column range (:attr:`BlockView.node_ranges`); its reads are
     ``read_ids[read_start[t]:read_start[t + 1]]``, rows of the :class:`ReadTable`,
     one per distinct activation input of its node in input order.
     """
@@ -108,10 +114,6 @@ class TileColumns:
     band_index: np.ndarray
     group: np.ndarray
     col: np.ndarray
-    channel_start: np.ndarray
-    channel_stop: np.ndarray
-    col_start: np.ndarray
-    col_stop: np.ndarray
     macs: np.ndarray
     vector_ops: np.ndarray
     out_bytes: np.ndarray
@@ -142,16 +144,24 @@ class ReadTable:
     def __len__(self) -> int:
         return len(self.nbytes)
 
-    def read(self, k: int) -> TileRead:
-        a, b = int(self.start[k]), int(self.start[k + 1])
-        return TileRead(self.names[int(self.tensor[k])], int(self.nbytes[k]), self.producer_tiles[a:b],
-                        self.shares[a:b], self.reused[a:b], int(self.overlap[k]))
-
     def totals(self, values: np.ndarray) -> np.ndarray:
         """Per read: the sum of ``values`` (an entry column) over its entries."""
         done = np.zeros(len(values) + 1, dtype=np.int64)
         np.cumsum(values, out=done[1:])
         return done[self.start[1:]] - done[self.start[:-1]]
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while records without cycles are built by the hundred thousand: it would
+    otherwise walk every live object again and again (40% of building a big model's records)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 class BlockView(Sequence[Block]):
@@ -163,10 +173,13 @@ class BlockView(Sequence[Block]):
     #: tiles built at a time when the whole view is iterated (bounds the temporary Python lists)
     CHUNK = 1 << 16
 
-    def __init__(self, tiles: TileColumns, reads: ReadTable, band_rows: Sequence[Range]) -> None:
+    def __init__(self, tiles: TileColumns, reads: ReadTable, band_rows: Sequence[Range],
+                 node_ranges: Sequence[tuple[Sequence[Range], Sequence[Range]]]) -> None:
         self.tiles = tiles
         self.reads = reads
         self._band_rows = band_rows
+        #: per node: its channel groups' and column tiles' ranges
+        self.node_ranges = node_ranges
         self._blocks: list[Optional[Block]] = [None] * len(tiles)
         self._read_objects: list[Optional[TileRead]] = [None] * len(reads)
         self._built = 0  # how many tiles (from 0) are known built, so that iterating twice costs nothing
@@ -175,9 +188,10 @@ class BlockView(Sequence[Block]):
         return len(self._blocks)
 
     def read(self, k: int) -> TileRead:
+        """Read ``k`` of the read table, built on first access and kept."""
+        self._build_reads([k])
         r = self._read_objects[k]
-        if r is None:
-            r = self._read_objects[k] = self.reads.read(k)
+        assert r is not None
         return r
 
     @overload
@@ -199,27 +213,54 @@ class BlockView(Sequence[Block]):
 
     def __iter__(self) -> Iterator[Block]:
         if self._built < len(self):
-            for a in range(self._built, len(self), self.CHUNK):
-                self._build(a, min(len(self), a + self.CHUNK))
+            with _cycle_collector_paused():
+                for a in range(self._built, len(self), self.CHUNK):
+                    self._build(a, min(len(self), a + self.CHUNK))
             self._built = len(self)
         return iter(self._blocks)  # type: ignore[arg-type]
 
     def _build(self, a: int, b: int) -> None:
-        """Build tiles ``a .. b-1`` that are not built yet."""
+        """Build tiles ``a .. b-1`` (and the reads they hold) that are not built yet.
+
+        Tiles that hold the same reads share one ``inputs`` tuple, and a node's tiles its range tuples.
+        """
         c = self.tiles
-        cols = [getattr(c, name)[a:b].tolist() for name in TILE_FIELDS]
         read_start = c.read_start[a:b + 1].tolist()
-        read_ids = c.read_ids[read_start[0]:read_start[-1]].tolist()
-        base = read_start[0]
-        blocks, rows_of, read = self._blocks, self._band_rows, self.read
-        for j, (node, band, index, band_index, group, col, c0, c1, w0, w1, macs, vops, out, weight, home,
-                previous) in enumerate(zip(*cols)):
+        ids = c.read_ids[read_start[0]:read_start[-1]]
+        self._build_reads(np.unique(ids).tolist())
+        base, reads = read_start[0], self._read_objects
+        read_ids = ids.tolist()
+        cols = [getattr(c, name)[a:b].tolist() for name in TILE_FIELDS]
+        blocks, rows_of, ranges, new = self._blocks, self._band_rows, self.node_ranges, tuple.__new__
+        held: dict[object, tuple[TileRead, ...]] = {}
+        for j, (node, band, index, band_index, group, col, macs, vops, out, weight, home, previous) in enumerate(
+                zip(*cols)):
             t = a + j
             if blocks[t] is not None:
                 continue
-            inputs = tuple(read(k) for k in read_ids[read_start[j] - base:read_start[j + 1] - base])
-            blocks[t] = Block(t, node, band, index, band_index, group, col, rows_of[band], (c0, c1), (w0, w1),
-                              macs, vops, out, weight, inputs, home, previous)
+            first, end = read_start[j] - base, read_start[j + 1] - base
+            key: object = read_ids[first] if end - first == 1 else tuple(read_ids[first:end])
+            inputs = held.get(key)
+            if inputs is None:
+                inputs = held[key] = tuple([reads[k] for k in read_ids[first:end]])  # type: ignore[misc]
+            groups, col_ranges = ranges[node]
+            blocks[t] = new(Block, (t, node, band, index, band_index, group, col, rows_of[band], groups[group],
+                                    col_ranges[col], macs, vops, out, weight, inputs, home, previous))
+
+    def _build_reads(self, ks: list[int]) -> None:
+        """Build the reads ``ks`` (sorted) that are not built yet."""
+        made = self._read_objects
+        ks = [k for k in ks if made[k] is None]
+        if not ks:
+            return
+        r = self.reads
+        at = np.asarray(ks, dtype=np.int64)
+        starts, ends = r.start[at].tolist(), r.start[at + 1].tolist()
+        names = [r.names[i] for i in r.tensor[at].tolist()]
+        tiles, shares, reused = r.producer_tiles, r.shares, r.reused
+        nbytes, overlap = r.nbytes[at].tolist(), r.overlap[at].tolist()
+        for k, name, size, halo, s, e in zip(ks, names, nbytes, overlap, starts, ends):
+            made[k] = TileRead(name, size, tiles[s:e], shares[s:e], reused[s:e], halo)
 
 
 # --- a node's tiles over arrays ----------------------------------------------------------------------------
@@ -372,8 +413,8 @@ def node_reads(nbytes: np.ndarray, p: Optional[Produced], row_needs: Sequence[Op
     g_sel = [_selection(group_starts, group_stops, need, p.axes.channel) for need in chan_needs]
     w_sel = [_selection(col_starts, col_stops, need, p.axes.col) for need in col_needs]
     b_lo, b_n = np.asarray(band_lo, dtype=np.int64), np.asarray(band_n, dtype=np.int64)
-    g_lo, g_n = np.asarray([s.start for s in g_sel], dtype=np.int64), np.asarray([len(s) for s in g_sel], dtype=np.int64)
-    w_lo, w_n = np.asarray([s.start for s in w_sel], dtype=np.int64), np.asarray([len(s) for s in w_sel], dtype=np.int64)
+    g_lo, g_n = (np.asarray(v, dtype=np.int64) for v in ([s.start for s in g_sel], [len(s) for s in g_sel]))
+    w_lo, w_n = (np.asarray(v, dtype=np.int64) for v in ([s.start for s in w_sel], [len(s) for s in w_sel]))
     weight_flat = np.concatenate(weight_parts) if weight_parts else np.zeros(0, dtype=np.int64)
     again_flat = np.concatenate(again_parts) if again_parts else np.zeros(0, dtype=np.int64)
     weight_base = np.zeros(n_rows, dtype=np.int64)
