@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
+from itertools import repeat
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple, Optional, Sequence, Union, overload
 
@@ -222,30 +223,32 @@ class BlockView(Sequence[Block]):
     def _build(self, a: int, b: int) -> None:
         """Build tiles ``a .. b-1`` (and the reads they hold) that are not built yet.
 
-        Tiles that hold the same reads share one ``inputs`` tuple, and a node's tiles its range tuples.
+        Field by field over the chunk (list comprehensions), then one tuple per tile; tiles that hold the same
+        reads share one ``inputs`` tuple, and a node's tiles its range tuples.
         """
         c = self.tiles
         read_start = c.read_start[a:b + 1].tolist()
         ids = c.read_ids[read_start[0]:read_start[-1]]
         self._build_reads(np.unique(ids).tolist())
-        base, reads = read_start[0], self._read_objects
-        read_ids = ids.tolist()
-        cols = [getattr(c, name)[a:b].tolist() for name in TILE_FIELDS]
-        blocks, rows_of, ranges, new = self._blocks, self._band_rows, self.node_ranges, tuple.__new__
+        reads = self._read_objects
+        counts = np.diff(c.read_start[a:b + 1])
         held: dict[object, tuple[TileRead, ...]] = {}
-        for j, (node, band, index, band_index, group, col, macs, vops, out, weight, home, previous) in enumerate(
-                zip(*cols)):
-            t = a + j
-            if blocks[t] is not None:
-                continue
-            first, end = read_start[j] - base, read_start[j + 1] - base
-            key: object = read_ids[first] if end - first == 1 else tuple(read_ids[first:end])
-            inputs = held.get(key)
-            if inputs is None:
-                inputs = held[key] = tuple([reads[k] for k in read_ids[first:end]])  # type: ignore[misc]
-            groups, col_ranges = ranges[node]
-            blocks[t] = new(Block, (t, node, band, index, band_index, group, col, rows_of[band], groups[group],
-                                    col_ranges[col], macs, vops, out, weight, inputs, home, previous))
+        if len(counts) and (counts == 1).all():  # one input per tile: the read id is the key
+            keys: list[object] = ids.tolist()
+        else:
+            flat, base = ids.tolist(), read_start[0]
+            keys = [tuple(flat[s - base:e - base]) for s, e in zip(read_start, read_start[1:])]
+        for key in keys:
+            if key not in held:
+                held[key] = (reads[key],) if isinstance(key, int) else tuple(reads[k] for k in key)  # type: ignore
+        node, band, index, band_index, group, col, macs, vops, out, weight, home, previous = (
+            getattr(c, name)[a:b].tolist() for name in TILE_FIELDS)
+        ranges, rows_of = self.node_ranges, self._band_rows
+        built = map(tuple.__new__, repeat(Block), zip(
+            range(a, b), node, band, index, band_index, group, col, [rows_of[k] for k in band],
+            [ranges[n][0][g] for n, g in zip(node, group)], [ranges[n][1][w] for n, w in zip(node, col)],
+            macs, vops, out, weight, [held[k] for k in keys], home, previous))
+        self._blocks[a:b] = [old if old is not None else new for old, new in zip(self._blocks[a:b], built)]
 
     def _build_reads(self, ks: list[int]) -> None:
         """Build the reads ``ks`` (sorted) that are not built yet."""
