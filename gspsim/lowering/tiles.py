@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from itertools import repeat
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Iterator, NamedTuple, Optional, Sequence, Union, overload
 
 import numpy as np
