@@ -99,20 +99,28 @@ def test_tile_override_and_its_errors() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(nbytes=st.integers(0, 2 ** 40), weights=st.lists(st.integers(0, 300), min_size=1, max_size=40))
-def test_tile_read_shares_on_arrays_equal_the_plain_loop(nbytes, weights) -> None:
-    """A read's shares are cut on int64 arrays (lowering.tasks._rounded_parts); the plain running-sum loop
-    they replace gives the same parts, and the parts add up to the bytes read."""
+@given(segments=st.lists(st.tuples(st.integers(0, 2 ** 52), st.lists(st.integers(0, 300), max_size=40)),
+                         min_size=1, max_size=6))
+def test_tile_read_shares_on_arrays_equal_the_plain_loop(segments) -> None:
+    """Reads' shares are cut on int64 arrays, many reads at once (lowering.tiles.segment_rounded_parts); the plain
+    running-sum loop of each read gives the same parts, and a read's parts add up to its bytes."""
     import numpy as np
 
-    from gspsim.lowering.tasks import _rounded_parts
+    from gspsim.lowering.tiles import segment_rounded_parts
 
-    total = sum(weights)
-    assume(total > 0)
-    plain, done = [], 0
-    for w in weights:
-        start, done = done, done + w
-        plain.append(nbytes * done // total - nbytes * start // total)
-    parts = _rounded_parts(nbytes, np.asarray(weights, dtype=np.int64), total)
+    plain: list[int] = []
+    for nbytes, weights in segments:
+        total, done = sum(weights), 0
+        for w in weights:
+            start, done = done, done + w
+            plain.append(nbytes * done // total - nbytes * start // total if total else 0)
+    lengths = [len(w) for _, w in segments]
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    per_entry = [(nbytes, sum(w)) for nbytes, w in segments for _ in w]
+    parts = segment_rounded_parts(np.asarray([n for n, _ in per_entry], dtype=np.int64).reshape(-1),
+                                  np.asarray([w for _, ws in segments for w in ws], dtype=np.int64).reshape(-1),
+                                  np.asarray([t for _, t in per_entry], dtype=np.int64).reshape(-1), starts)
     assert parts.tolist() == plain
-    assert int(parts.sum()) == nbytes
+    for k, (nbytes, weights) in enumerate(segments):
+        if sum(weights):
+            assert int(parts[starts[k]:starts[k + 1]].sum()) == nbytes

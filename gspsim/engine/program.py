@@ -177,11 +177,10 @@ class Program:
 
 def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost: CostModel) -> Program:
     """The tables of one model (module docstring)."""
-    nodes, bands, blocks = tasks.nodes, tasks.bands, tasks.blocks
-    macs = np.fromiter((b.macs for b in blocks), dtype=np.int64, count=len(blocks))
-    vops = np.fromiter((b.vector_ops for b in blocks), dtype=np.int64, count=len(blocks))
-    precision = np.asarray([nodes[b.node].op.precision for b in blocks], dtype=object)
-    cycles = cost.compute_cycles_array(macs, vops, precision) if len(blocks) else np.zeros(0, dtype=np.int64)
+    nodes, bands, tiles = tasks.nodes, tasks.bands, tasks.tiles
+    precision = np.asarray([node.op.precision for node in nodes], dtype=object)[tiles.node]
+    cycles = (cost.compute_cycles_array(tiles.macs, tiles.vector_ops, precision) if len(tiles)
+              else np.zeros(0, dtype=np.int64))
 
     graph_inputs = set(tasks.graph.inputs)
     graph_outputs = {plan.root(o) for o in tasks.graph.outputs}
@@ -235,60 +234,64 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
              for i, r in enumerate(rings)]
 
     buffer_reads: list[tuple[BufferRead, ...]] = []
-    shared_reads: dict[int, BufferRead] = {}  # by id of the lowering's TileRead (alive as long as the tasks)
     dram_reads: list[tuple[str, ...]] = []
-    staging: list[int] = []
-    staging_reuse: list[int] = []
+    staging = np.zeros(len(tiles), dtype=np.int64)
+    staging_reuse = np.zeros(len(tiles), dtype=np.int64)
     ring_writes: list[tuple[tuple[int, int], ...]] = []
     dram_write: list[tuple[int, str]] = []
-    for b in blocks:
-        node = nodes[b.node]
+    line_reads = _LineBufferReads(tasks)
+    # equal per-tile entries are one tuple (a big model has hundreds of thousands of tiles and few distinct ones)
+    same: dict[tuple, tuple] = {}  # type: ignore[type-arg]
+    for node in nodes:
+        a, z = node.blocks.start, node.blocks.stop
+        n = z - a
         if node.is_view:
-            buffer_reads.append(())
-            dram_reads.append(())
-            staging.append(0)
-            staging_reuse.append(0)
-            ring_writes.append(())
-            dram_write.append((0, "outputs"))
+            buffer_reads.extend([()] * n)
+            dram_reads.extend([()] * n)
+            ring_writes.extend([()] * n)
+            dram_write.extend([(0, "outputs")] * n)
             continue
-        reads, drams, stage, reuse = [], [], 0, 0
-        for r in b.inputs:
-            ring = source(r.tensor, b.node)
-            if ring is not None and plan.root(r.tensor) == r.tensor:
-                read = shared_reads.get(id(r))
-                if read is None:  # tiles of a band whose windows agree share their TileRead, and this
-                    read = shared_reads[id(r)] = BufferRead.of(r.tensor, r.nbytes, r.producer_tiles, r.shares,
-                                                               r.reused)
-                reads.append(read)
+        # a node's tiles read the same inputs in the same order: one column of read ids per input
+        ids = tiles.read_ids[tiles.read_start[a]:tiles.read_start[z]].reshape(n, -1)
+        follows = tiles.previous[a:z] >= 0
+        per_input: list[list[BufferRead]] = []
+        drams: list[str] = []
+        for j in range(ids.shape[1]):
+            column = ids[:, j]
+            tensor = tasks.reads.names[int(tasks.reads.tensor[column[0]])]
+            ring = source(tensor, node.index)
+            if ring is not None and plan.root(tensor) == tensor:
+                per_input.append([line_reads.direct(k) for k in column.tolist()])
             elif ring is not None:  # through a view: the root's producer tiles, all of them, in equal shares
-                producers = np.asarray([t for band in nodes[rings[ring].node].bands for t in bands[band].tiles],
-                                       dtype=np.int64)
-                n = len(producers)
-                part = np.diff(r.nbytes * np.arange(n + 1, dtype=np.int64) // n) if n else producers
-                again = part if b.previous >= 0 else np.zeros(n, dtype=np.int64)
-                reads.append(BufferRead.of(rings[ring].tensor, r.nbytes, producers, part, again))
-            else:
-                drams.append(r.tensor)
-                stage += r.nbytes
-                reuse += r.overlap
-        buffer_reads.append(tuple(reads))
-        dram_reads.append(tuple(drams))
-        staging.append(stage)
-        staging_reuse.append(reuse)
+                root = nodes[rings[ring].node].blocks
+                per_input.append([line_reads.through_view(k, rings[ring].tensor, root, f)
+                                  for k, f in zip(column.tolist(), follows.tolist())])
+            else:  # from DRAM, through the band's loads and the staging area
+                drams.append(tensor)
+                staging[a:z] += tasks.reads.nbytes[column]
+                staging_reuse[a:z] += tasks.reads.overlap[column]
+        buffer_reads.extend([same.setdefault(r, r) for r in zip(*per_input)] if per_input else [()] * n)
+        dram_reads.extend([tuple(drams)] * n)
+        # what each tile writes: its share of a single output (the whole tensor of a multi-output node)
         outs = [o for o in node.op.outputs if o]
-        writes, to_dram, kind = [], 0, "intermediate"
+        out_bytes = tiles.out_bytes[a:z]
+        band_index = tiles.band_index[a:z]
+        writes: list[list[tuple[int, int]]] = []
+        to_dram = np.zeros(n, dtype=np.int64)
+        kind = "intermediate"
         for name in outs:
-            size = b.out_bytes if len(outs) == 1 else tasks.nbytes(name)
+            size = out_bytes if len(outs) == 1 else np.full(n, tasks.nbytes(name), dtype=np.int64)
             r = ring_index.get(name)
             if r is not None:  # a band no one in the stack reads takes no room (but keeps its turn in the ring)
-                writes.append((r, size if (r, b.band_index) in band_readers else 0))
-            p = plan.tensors.get(name)
-            if p is not None and p.to_dram:
+                read = np.asarray([(r, k) in band_readers for k in range(len(node.bands))], dtype=bool)
+                writes.append([same.setdefault((r, w), (r, w)) for w in np.where(read[band_index], size, 0).tolist()])
+            placement = plan.tensors.get(name)
+            if placement is not None and placement.to_dram:
                 to_dram += size
                 if name in graph_outputs:
                     kind = "outputs"
-        ring_writes.append(tuple(writes))
-        dram_write.append((to_dram, kind))
+        ring_writes.extend([same.setdefault(w, w) for w in zip(*writes)] if writes else [()] * n)
+        dram_write.extend([same.setdefault((w, kind), (w, kind)) for w in to_dram.tolist()])
 
     weight_loads: list[tuple[WeightLoad, ...]] = []
     for node in nodes:
@@ -298,35 +301,77 @@ def compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost
         elif plan.holds(node.index) or plan.resident:
             weight_loads.append((WeightLoad(node.index, -1, w),))
         else:  # slice by slice, one per channel group if the weights are cut by channel; per band if re-fetched
-            firsts: dict[int, int] = {}
-            for t in node.blocks:
-                firsts.setdefault(blocks[t].group, t)
-            slices = [(g, blocks[t].weight_bytes) for g, t in firsts.items()]
+            # each channel group's slice, in group order (the order of their first tiles)
+            groups, first = np.unique(tiles.group[node.blocks.start:node.blocks.stop], return_index=True)
+            slices = list(zip(groups.tolist(), tiles.weight_bytes[node.blocks.start + first].tolist()))
             if sum(n for _, n in slices) != w:
                 slices = [(-1, w)]
             per_band = range(len(node.bands)) if plan.weight_policy[node.index] == REFETCH else (-1,)
             weight_loads.append(tuple(WeightLoad(node.index, g, n, k) for k in per_band for g, n in slices))
     return Program(
         tasks=tasks, plan=plan, cycles=tuple(cycles.tolist()),
-        home_core=tuple(b.home_core for b in blocks), previous=tuple(b.previous for b in blocks),
-        buffer_reads=tuple(buffer_reads), dram_reads=tuple(dram_reads), staging_bytes=tuple(staging),
-        staging_reuse=tuple(staging_reuse),
+        home_core=tuple(tiles.home_core.tolist()), previous=tuple(tiles.previous.tolist()),
+        buffer_reads=tuple(buffer_reads), dram_reads=tuple(dram_reads), staging_bytes=tuple(staging.tolist()),
+        staging_reuse=tuple(staging_reuse.tolist()),
         ring_writes=tuple(ring_writes), dram_write=tuple(dram_write),
         band_loads=tuple(band_loads), band_releases=tuple(band_releases), band_readers=band_readers,
         rings=tuple(rings), node_rings=tuple(tuple(r) for r in node_rings), weight_loads=tuple(weight_loads),
         stack_bands=tuple(sum(len(nodes[n].bands) for n in s.nodes) for s in plan.stacks),
-        weight_key=tuple(_weight_key(weight_loads[b.node], b.group, b.band_index) for b in blocks),
+        weight_key=_weight_keys(tasks, weight_loads, same),
     )
 
 
-def _weight_key(loads: Sequence[WeightLoad], group: int, band: int) -> tuple[int, int, int]:
-    """The (node, group, band) key of the slice a tile of a node with these loads waits for."""
-    if not loads:
-        return (-1, -1, -1)
-    first = loads[0]
-    return (first.node, group if first.group >= 0 else -1, band if first.band >= 0 else -1)
+class _LineBufferReads:
+    """The :class:`BufferRead` of each distinct tile read that comes from a line buffer, built once and shared by
+    every tile that reads it (with the totals of all reads summed at once)."""
+
+    def __init__(self, tasks: TaskGraph) -> None:
+        self.reads = tasks.reads
+        self.bands, self.nodes = tasks.bands, tasks.nodes
+        self.share_totals = self.reads.totals(self.reads.shares).tolist()
+        self.reused_totals = self.reads.totals(self.reads.reused).tolist()
+        self.starts = self.reads.start.tolist()
+        self.made: dict[int, BufferRead] = {}
+        self.views: dict[tuple[int, bool], BufferRead] = {}
+
+    def direct(self, k: int) -> BufferRead:
+        """Read ``k`` of the producer's own line buffer."""
+        made = self.made.get(k)
+        if made is None:
+            r, a, z = self.reads, self.starts[k], self.starts[k + 1]
+            tiles, shares, reused = r.producer_tiles[a:z], r.shares[a:z], r.reused[a:z]
+            entries = tuple(zip(tiles.tolist(), shares.tolist(), reused.tolist())) if z - a <= SMALL_READ else ()
+            made = self.made[k] = BufferRead(r.names[int(r.tensor[k])], int(r.nbytes[k]), tiles, shares, reused,
+                                             self.share_totals[k], self.reused_totals[k], entries)
+        return made
+
+    def through_view(self, k: int, root: str, producers: range, follows: bool) -> BufferRead:
+        """Read ``k`` of a view of ``root``: every producer tile of the root, in equal shares."""
+        made = self.views.get((k, follows))
+        if made is None:
+            tiles = np.arange(producers.start, producers.stop, dtype=np.int64)
+            n, nbytes = len(tiles), int(self.reads.nbytes[k])
+            part = np.diff(nbytes * np.arange(n + 1, dtype=np.int64) // n) if n else tiles
+            again = part if follows else np.zeros(n, dtype=np.int64)
+            made = self.views[(k, follows)] = BufferRead.of(root, nbytes, tiles, part, again)
+        return made
 
 
-def shares(nbytes: int, count: int) -> list[int]:
-    """``nbytes`` split into ``count`` parts that add up exactly (part i = n(i+1)//c - ni//c)."""
-    return [nbytes * (i + 1) // count - nbytes * i // count for i in range(count)]
+def _weight_keys(tasks: TaskGraph, weight_loads: Sequence[Sequence[WeightLoad]],
+                 same: dict[tuple, tuple]) -> tuple[tuple[int, int, int], ...]:  # type: ignore[type-arg]
+    """Per tile: the (node, group, band) key of the weight slice it waits for, the same key as its node's loads
+    (the group only when the node's weights come per group, the band only when they come per band)."""
+    keys: list[tuple[int, int, int]] = []
+    tiles = tasks.tiles
+    for node in tasks.nodes:
+        a, z = node.blocks.start, node.blocks.stop
+        loads = weight_loads[node.index]
+        if not loads:
+            keys.extend([(-1, -1, -1)] * (z - a))
+            continue
+        first = loads[0]
+        n = z - a
+        groups = tiles.group[a:z].tolist() if first.group >= 0 else [-1] * n
+        bands = tiles.band_index[a:z].tolist() if first.band >= 0 else [-1] * n
+        keys.extend([same.setdefault(k, k) for k in zip([first.node] * n, groups, bands)])
+    return tuple(keys)

@@ -158,7 +158,8 @@ def plan_layer_stacks(tasks: TaskGraph, hw: HardwareConfig, mode: str,
     resident = total_weights <= capacity
     policy = tuple(weight_policy(n, capacity) for n in nodes)
     holds = tuple(p == HELD for p in policy)
-    slice_bytes = [max((tasks.blocks[b].weight_bytes for b in n.blocks), default=0) if not holds[n.index] else 0
+    weight_bytes = tasks.tiles.weight_bytes
+    slice_bytes = [int(weight_bytes[n.blocks.start:n.blocks.stop].max(initial=0)) if not holds[n.index] else 0
                    for n in nodes]
     inputs_of = [[roots.get(t, t) for t in dict.fromkeys(n.op.activation_inputs) if roots.get(t, t) in infos]
                  for n in nodes]

@@ -16,12 +16,15 @@ sizes).  Every other node is one band of one tile over the whole tensor.
   the tiling.
 
 Nodes are in topological order; bands and tiles are numbered node by node.
+A node's tiles and reads are computed at once over arrays and kept as columns
+(:mod:`gspsim.lowering.tiles`); ``TaskGraph.blocks`` builds a tile's
+:class:`Block` record from them when it is asked for.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -32,68 +35,17 @@ from ..ir.costs import OpCost, op_cost
 from ..ir.graph import DataflowGraph, OpNode, TensorInfo
 from ..kernels import Kernel, UnsupportedKernel, fused_kernel, get_kernel
 from .maps import (
-    Range, TileAxes, needed_channels, needed_cols, needed_rows, normalize_axis, overlapping, range_bytes,
+    AxisRange, Range, TileAxes, needed_channels, needed_cols, needed_rows, normalize_axis, overlapping, range_bytes,
     split_ranges, tile_axes, weight_channel_axis,
+)
+from .tiles import (
+    TILE_FIELDS, Block, BlockView, NodeReads, Produced, ReadTable, TileColumns, TileRead, node_reads, split_shares,
+    window_bytes,
 )
 from .tiling import NodeTiling, TileShape, choose_tiling
 
-
-#: a window not computed yet (None is a computed "the whole extent")
-_UNSET = object()
-
-
-def _none() -> np.ndarray:
-    return np.zeros(0, dtype=np.int64)
-
-
-@dataclass(frozen=True, eq=False)
-class TileRead:
-    """One activation input of a tile: the bytes it reads, where they come from, and what it already holds."""
-
-    tensor: str
-    nbytes: int
-    #: producer tiles whose output the window covers (empty for a graph input); int64 arrays, since a window
-    #: of a wide layer covers hundreds of producer tiles
-    producer_tiles: np.ndarray = field(default_factory=_none)
-    #: per producer tile: bytes of the window it wrote (by the rows it covers; they add up to ``nbytes``)
-    shares: np.ndarray = field(default_factory=_none)
-    #: per producer tile: bytes of its share that the same channel group's previous band read too (its halo)
-    reused: np.ndarray = field(default_factory=_none)
-    #: bytes of the window the previous band's window covered too (all of ``reused``, or the halo rows of an
-    #: input with no producer tiles)
-    overlap: int = 0
-
-
-@dataclass(frozen=True)
-class Block:
-    """One tile: a thread of one node over a band of rows, a group of channels and a range of columns."""
-
-    id: int
-    node: int
-    #: global id of the band it belongs to
-    band: int
-    #: tile index within its node, and its band, channel group and column tile within the node
-    index: int
-    band_index: int
-    group: int
-    col: int
-    rows: Range
-    channels: Range
-    cols: Range
-    macs: int
-    vector_ops: int
-    out_bytes: int
-    #: bytes of the node's weights this tile uses (its channel group's slice, or all of them)
-    weight_bytes: int
-    inputs: tuple[TileRead, ...]
-    #: the core that keeps its channel group's weight slice (see :func:`home_core`)
-    home_core: int = 0
-    #: the tile of the same channel group and columns in the node's previous band (-1 for the first band)
-    previous: int = -1
-
-    @property
-    def in_bytes(self) -> int:
-        return sum(i.nbytes for i in self.inputs)
+__all__ = ["Band", "BandLoad", "Block", "NodeTasks", "TaskGraph", "TileRead", "check_supported", "home_core",
+           "kernel_for", "lower_to_tasks"]
 
 
 @dataclass(frozen=True)
@@ -134,7 +86,8 @@ class NodeTasks:
     kernel: Kernel
     tiling: NodeTiling
     bands: tuple[int, ...]
-    blocks: tuple[int, ...]
+    #: its tiles' ids (consecutive)
+    blocks: range
 
     @property
     def row_axis(self) -> Optional[int]:
@@ -152,13 +105,24 @@ class TaskGraph:
     graph: DataflowGraph
     nodes: tuple[NodeTasks, ...]
     bands: tuple[Band, ...]
-    blocks: tuple[Block, ...]
+    #: per tile its :class:`Block` (built from ``tiles`` and ``reads`` when first asked for)
+    blocks: BlockView
     #: per band, the bands that read its output
     band_consumers: tuple[tuple[int, ...], ...]
     #: node index that produces each tensor (graph inputs and weights absent)
     producer: Mapping[str, int]
     #: bytes of every tensor a node reads or writes, computed once
     tensor_bytes: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def tiles(self) -> TileColumns:
+        """Every tile's fields as int64 arrays (what code over all tiles should read rather than ``blocks``)."""
+        return self.blocks.tiles
+
+    @property
+    def reads(self) -> ReadTable:
+        """Every distinct tile read as columns (``tiles.read_ids`` index it)."""
+        return self.blocks.reads
 
     def nbytes(self, tensor: str) -> int:
         size = self.tensor_bytes.get(tensor)
@@ -170,11 +134,11 @@ class TaskGraph:
 
     def block_deps(self, block: int) -> tuple[int, ...]:
         """Producer tiles a tile waits for: every tile of the bands its band depends on."""
-        return tuple(t for d in self.bands[self.blocks[block].band].deps for t in self.bands[d].tiles)
+        return tuple(t for d in self.bands[int(self.tiles.band[block])].deps for t in self.bands[d].tiles)
 
     def consumers(self, block: int) -> tuple[int, ...]:
         """Tiles that wait for this tile: every tile of the bands that read its band."""
-        return tuple(t for c in self.band_consumers[self.blocks[block].band] for t in self.bands[c].tiles)
+        return tuple(t for c in self.band_consumers[int(self.tiles.band[block])] for t in self.bands[c].tiles)
 
 
 def home_core(group_base: int, group: int, cores: int) -> int:
@@ -218,83 +182,60 @@ def _share(total: int, start: int, stop: int, extent: int) -> int:
     return total * stop // extent - total * start // extent
 
 
-@dataclass(frozen=True)
-class _Produced:
-    """How a produced tensor is cut: its node's axes, band and tile layout."""
 
-    node: int
-    axes: TileAxes
-    band_starts: list[int]
-    band_stops: list[int]
-    band_ids: tuple[int, ...]
-    #: per band: its first tile id
-    first_tile: tuple[int, ...]
-    groups: list[Range]
-    col_ranges: list[Range]
+def _ranges(ranges: Sequence[Range]) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and stops of ranges as int64 arrays."""
+    return (np.asarray([r[0] for r in ranges], dtype=np.int64), np.asarray([r[1] for r in ranges], dtype=np.int64))
 
 
-def _span(a: tuple[int, int], b: tuple[int, int]) -> int:
-    return max(0, min(a[1], b[1]) - max(a[0], b[0]))
+def _distinct(windows: Sequence[Optional[AxisRange]]) -> tuple[list[Optional[AxisRange]], np.ndarray]:
+    """The distinct windows (first-seen order), and each window's index among them."""
+    index: dict[Optional[AxisRange], int] = {}
+    ids = [index.setdefault(w, len(index)) for w in windows]
+    return list(index), np.asarray(ids, dtype=np.int64)
 
 
-def _tile_read(name: str, nbytes: int, p: Optional[_Produced], rows: Optional[tuple[int, int, int]],
-               ch: Optional[tuple[int, int, int]], col: Optional[tuple[int, int, int]],
-               before: Optional[tuple[int, int, int]], follows: bool) -> TileRead:
-    """A tile's read of one input: the producer tiles it covers with the bytes each wrote (split by rows),
-    and the bytes the same group's previous band read too (``before``: its window; ``follows``: it exists)."""
-    aligned = rows is not None and (p is None or p.axes.row == rows[0])
-    if aligned and before is not None and before[0] == rows[0]:
-        overlap_rows: Optional[tuple[int, int]] = (max(before[1], rows[1]), min(before[2], rows[2]))
-    else:
-        overlap_rows = None
-    height = rows[2] - rows[1] if rows is not None else 0
-    if p is None:
-        if overlap_rows is not None and height:
-            return TileRead(name, nbytes, overlap=nbytes * max(0, overlap_rows[1] - overlap_rows[0]) // height)
-        return TileRead(name, nbytes, overlap=nbytes if follows and rows is None else 0)
-    n_cols = len(p.col_ranges)
-    g_sel = range(len(p.groups))
-    if ch is not None and p.axes.channel == ch[0]:
-        g_sel = overlapping([g[0] for g in p.groups], [g[1] for g in p.groups], ch[1], ch[2])
-    w_sel = range(n_cols)
-    if col is not None and p.axes.col == col[0]:
-        w_sel = overlapping([w[0] for w in p.col_ranges], [w[1] for w in p.col_ranges], col[1], col[2])
-    if aligned and height:
-        b_sel = overlapping(p.band_starts, p.band_stops, rows[1], rows[2])
-        weight = [_span((rows[1], rows[2]), (p.band_starts[b], p.band_stops[b])) for b in b_sel]
-        again = [_span(overlap_rows, (p.band_starts[b], p.band_stops[b])) if overlap_rows else 0 for b in b_sel]
-    else:
-        b_sel = range(len(p.band_ids))
-        weight = [1] * len(b_sel)
-        again = [1 if follows else 0] * len(b_sel)
-    per_band = len(g_sel) * len(w_sel)
-    # entries in (band, group, column) order; shares by cumulative rounding so that they add up to nbytes
-    # exactly, and the reused parts to their total (the same arithmetic per entry as a loop, on arrays)
-    weights = np.repeat(np.asarray(weight, dtype=np.int64), per_band)
-    agains = np.repeat(np.asarray(again, dtype=np.int64), per_band)
-    first = np.asarray([p.first_tile[b] for b in b_sel], dtype=np.int64)
-    within = (np.asarray(g_sel, dtype=np.int64)[:, None] * n_cols + np.asarray(w_sel, dtype=np.int64)[None, :])
-    tiles = (first[:, None] + within.reshape(1, -1)).reshape(-1)
-    total = int(weights.sum())
-    if total == 0:
-        zeros = np.zeros(len(tiles), dtype=np.int64)
-        return TileRead(name, nbytes, tiles, zeros, zeros, 0)
-    shares = _rounded_parts(nbytes, weights, total)
-    reused = np.minimum(shares, _rounded_parts(nbytes, agains, total))
-    return TileRead(name, nbytes, tiles, shares, reused, int(reused.sum()))
+class _Columns:
+    """Chunks of the tile and read columns, node by node, joined at the end."""
 
+    def __init__(self) -> None:
+        self.tiles: dict[str, list[np.ndarray]] = {name: [] for name in (*TILE_FIELDS, "read_ids")}
+        self.read_counts: list[np.ndarray] = []
+        self.names: dict[str, int] = {}
+        self.reads: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("tensor", "nbytes", "overlap", "lengths", "producer_tiles", "shares", "reused")}
+        self.n_reads = 0
 
-def _rounded_parts(nbytes: int, weights: np.ndarray, total: int) -> np.ndarray:
-    """``nbytes * done // total - nbytes * start // total`` for each entry, ``done`` the running sum of
-    ``weights`` and ``start`` the one before it: parts that add up exactly."""
-    done = weights.cumsum()
-    if nbytes * total < 2 ** 62:  # int64 holds every product
-        cut = nbytes * done // total
-    else:  # Python integers for the rare huge tensor
-        cut = np.asarray([nbytes * int(d) // total for d in done], dtype=np.int64)
-    parts = cut.copy()
-    parts[1:] -= cut[:-1]
-    return parts
+    def add_reads(self, tensor: str, reads: NodeReads) -> int:
+        """Append one node input's reads; the id of its first."""
+        first = self.n_reads
+        n = len(reads.nbytes)
+        self.reads["tensor"].append(np.full(n, self.names.setdefault(tensor, len(self.names)), dtype=np.int64))
+        for k in ("nbytes", "overlap", "lengths", "producer_tiles", "shares", "reused"):
+            self.reads[k].append(getattr(reads, k))
+        self.n_reads += n
+        return first
+
+    def finish(self) -> tuple[TileColumns, ReadTable]:
+        """Join the chunks, one column at a time, each column's chunks let go as soon as it is joined."""
+        def cat(chunks: dict[str, list[np.ndarray]], key: str) -> np.ndarray:
+            parts = chunks.pop(key)
+            joined = np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, dtype=np.int64)
+            parts.clear()
+            return joined
+
+        def offsets(counts: np.ndarray) -> np.ndarray:
+            out = np.zeros(len(counts) + 1, dtype=np.int64)
+            np.cumsum(counts, out=out[1:])
+            return out
+
+        read_start = offsets(cat({"counts": self.read_counts}, "counts"))
+        tiles = TileColumns(**{k: cat(self.tiles, k) for k in list(self.tiles)}, read_start=read_start)
+        r = self.reads
+        reads = ReadTable(names=tuple(self.names), tensor=cat(r, "tensor"), nbytes=cat(r, "nbytes"),
+                          overlap=cat(r, "overlap"), start=offsets(cat(r, "lengths")),
+                          producer_tiles=cat(r, "producer_tiles"), shares=cat(r, "shares"), reused=cat(r, "reused"))
+        return tiles, reads
 
 
 def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[TileShape] = None,
@@ -303,6 +244,8 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
 
     ``weight_capacity`` is the chip's weight memory (the tiling rule puts a node
     whose weights exceed it in one band); ``tile`` overrides the tile size.
+    Bands are built one by one (their dependences); a node's tiles and reads
+    at once, over arrays (:mod:`gspsim.lowering.tiles`).
     """
     from .memory import weight_capacity_bytes  # the chip's memory split, defined once there
 
@@ -312,9 +255,11 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
     tensors = graph.tensors
     nodes: list[NodeTasks] = []
     bands: list[Band] = []
-    blocks: list[Block] = []
+    node_ranges: list[tuple[list[Range], list[Range]]] = []
+    columns = _Columns()
+    n_tiles = 0
     producer: dict[str, int] = {}
-    produced: dict[str, _Produced] = {}
+    produced: dict[str, Produced] = {}
     nbytes_of: dict[str, int] = {}
     group_base = 0
     cores = hw.cores.count
@@ -335,38 +280,35 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
         axes = tile_axes(op, _row_axis(op, kernel, out, len(outputs)), out)
         tiling = choose_tiling(op, axes, out, tensors, cost, hw, weight_capacity, tile)
         ext = (lambda a: out.shape[a] if (a is not None and out is not None) else 1)
-        row_ranges = split_ranges(ext(axes.row), tiling.rows)
-        groups = split_ranges(ext(axes.channel), tiling.channels)
-        col_ranges = split_ranges(ext(axes.col), tiling.cols)
+        r_extent, c_extent, w_extent = ext(axes.row), ext(axes.channel), ext(axes.col)
+        row_ranges = split_ranges(r_extent, tiling.rows)
+        groups = split_ranges(c_extent, tiling.channels)
+        col_ranges = split_ranges(w_extent, tiling.cols)
         weight_split = axes.channel is not None and weight_channel_axis(op) is not None
         activation_inputs = [(i, name) for i, name in enumerate(op.inputs) if name and name not in op.weights]
         # first-occurrence inputs (an op may read one tensor twice, e.g. x * x)
         seen: set[str] = set()
         unique_inputs = [(i, n) for i, n in activation_inputs if not (n in seen or seen.add(n))]
         readers = {i: op.input_reader(i) for i, _ in unique_inputs}
-        channel_window: dict[tuple[int, Range], Optional[tuple[int, int, int]]] = {}
-        col_window: dict[tuple[int, Range], Optional[tuple[int, int, int]]] = {}
-        band_ids: list[int] = []
-        tile_ids: list[int] = []
-        first_tiles: list[int] = []
-        prev_hi: dict[str, int] = {}
-        prev_window: dict[str, Optional[tuple[int, int, int]]] = {}
-        r_extent, c_extent, w_extent = ext(axes.row), ext(axes.channel), ext(axes.col)
         per_band = len(groups) * len(col_ranges)
+        first_tile = n_tiles
+        # -- bands: the producer bands each reads (its dependences) and the rows it brings from DRAM ------------
+        band_ids: list[int] = []
+        row_needs: dict[str, list[Optional[AxisRange]]] = {name: [] for _, name in unique_inputs}
+        prev_hi: dict[str, int] = {}
         for b_index, rows in enumerate(row_ranges):
             band_id = len(bands)
             deps: set[int] = set()
             loads: list[BandLoad] = []
             band_reads: list[tuple[str, int, int]] = []
-            need_rows: dict[str, Optional[tuple[int, int, int]]] = {}
             for i, name in unique_inputs:
                 info = tensors[name]
                 need = needed_rows(*readers[i], info, out, axes.row, rows, tensors) if axes.row is not None else None
-                need_rows[name] = need
+                row_needs[name].append(need)
                 p = produced.get(name)
                 if p is not None:
                     if need is not None and p.axes.row == need[0]:
-                        read = overlapping(p.band_starts, p.band_stops, need[1], need[2])
+                        read = overlapping(p.band_starts.tolist(), p.band_stops.tolist(), need[1], need[2])
                     else:
                         read = range(len(p.band_ids))
                     if len(read):
@@ -380,75 +322,85 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
                     new = range_bytes(info, [(need[0], start, hi)]) if hi > start else 0
                     prev_hi[name] = max(prev_hi.get(name, 0), hi)
                 loads.append(BandLoad(name, new))
-            first_tile = len(blocks)
-            band_macs = _share(cost.macs, rows[0], rows[1], r_extent)
-            band_vops = _share(cost.vector_ops, rows[0], rows[1], r_extent)
-            band_out = _share(cost.write_bytes, rows[0], rows[1], r_extent)
-            same_window: dict[tuple[str, Optional[tuple[int, int, int]], Optional[tuple[int, int, int]]], TileRead] = {}
-            for g_index, chans in enumerate(groups):
-                g_macs = _share(band_macs, chans[0], chans[1], c_extent)
-                g_vops = _share(band_vops, chans[0], chans[1], c_extent)
-                g_out = _share(band_out, chans[0], chans[1], c_extent)
-                g_weight = _share(cost.weight_bytes, chans[0], chans[1], c_extent) if weight_split \
-                    else cost.weight_bytes
-                for w_index, cols in enumerate(col_ranges):
-                    reads = []
-                    for i, name in unique_inputs:
-                        info = tensors[name]
-                        r_need = need_rows[name]
-                        # the windows of a channel group and of a column range are the same in every band
-                        c_need = channel_window.get((i, chans), _UNSET)
-                        if c_need is _UNSET:
-                            c_need = channel_window[(i, chans)] = needed_channels(
-                                *readers[i], info, out, axes.channel, chans) if axes.channel is not None else None
-                        w_need = col_window.get((i, cols), _UNSET)
-                        if w_need is _UNSET:
-                            w_need = col_window[(i, cols)] = needed_cols(
-                                *readers[i], info, out, cols, tensors) if axes.col is not None else None
-                        # tiles of a band whose windows agree read alike (every channel group of a conv
-                        # reads all input channels): one TileRead, shared
-                        key = (name, c_need, w_need)
-                        read = same_window.get(key)
-                        if read is None:
-                            nbytes = range_bytes(info, [r_need, c_need, w_need])
-                            read = same_window[key] = _tile_read(
-                                name, nbytes, produced.get(name), r_need, c_need, w_need,
-                                prev_window.get(name) if b_index else None, b_index > 0)
-                        reads.append(read)
-                    blocks.append(Block(
-                        id=len(blocks), node=n_index, band=band_id, index=len(tile_ids), band_index=b_index,
-                        group=g_index, col=w_index, rows=rows, channels=chans, cols=cols,
-                        macs=_share(g_macs, cols[0], cols[1], w_extent),
-                        vector_ops=_share(g_vops, cols[0], cols[1], w_extent),
-                        out_bytes=_share(g_out, cols[0], cols[1], w_extent),
-                        weight_bytes=g_weight, inputs=tuple(reads),
-                        home_core=home_core(group_base, g_index, cores),
-                        previous=len(blocks) - per_band if b_index else -1,
-                    ))
-                    tile_ids.append(len(blocks) - 1)
-            prev_window = dict(need_rows)
+            tiles_start = first_tile + b_index * per_band
             bands.append(Band(
-                id=band_id, node=n_index, index=b_index, rows=rows, tiles=range(first_tile, len(blocks)),
-                deps=tuple(sorted(deps)), out_bytes=band_out, loads=tuple(loads), reads=tuple(band_reads),
+                id=band_id, node=n_index, index=b_index, rows=rows, tiles=range(tiles_start, tiles_start + per_band),
+                deps=tuple(sorted(deps)), out_bytes=_share(cost.write_bytes, rows[0], rows[1], r_extent),
+                loads=tuple(loads), reads=tuple(band_reads),
             ))
             band_ids.append(band_id)
-            first_tiles.append(first_tile)
-        nodes.append(NodeTasks(n_index, op, cost, kernel, tiling, tuple(band_ids), tuple(tile_ids)))
+        # -- tiles: every band x channel group x column range, over arrays --------------------------------------
+        r_starts, r_stops = _ranges(row_ranges)
+        g_starts, g_stops = _ranges(groups)
+        w_starts, w_stops = _ranges(col_ranges)
+        shape = (len(row_ranges), len(groups), len(col_ranges))
+        n = len(row_ranges) * per_band
+
+        def per_tile(values: np.ndarray, axis: int) -> np.ndarray:
+            """A value per band (axis 0), per group (1) or per column range (2), repeated for every tile."""
+            return np.broadcast_to(values.reshape([-1 if a == axis else 1 for a in range(3)]), shape).reshape(-1)
+
+        def tile_shares(total: int) -> np.ndarray:
+            """``total`` cut by rows, then channels, then columns (each tile's part; they add up exactly)."""
+            band = split_shares(np.asarray([total], dtype=np.int64), r_starts, r_stops, r_extent)[0]
+            group = split_shares(band, g_starts, g_stops, c_extent)
+            return split_shares(group, w_starts, w_stops, w_extent).reshape(-1)
+
+        index = np.arange(n, dtype=np.int64)
+        band_index = per_tile(np.arange(len(row_ranges), dtype=np.int64), 0)
+        group = per_tile(np.arange(len(groups), dtype=np.int64), 1)
+        weights = (split_shares(np.asarray([cost.weight_bytes], dtype=np.int64), g_starts, g_stops, c_extent)[0]
+                   if weight_split else np.full(len(groups), cost.weight_bytes, dtype=np.int64))
+        chunk = {
+            "node": np.full(n, n_index, dtype=np.int64), "band": per_tile(np.asarray(band_ids, dtype=np.int64), 0),
+            "index": index, "band_index": band_index, "group": group,
+            "col": per_tile(np.arange(len(col_ranges), dtype=np.int64), 2),
+            "macs": tile_shares(cost.macs), "vector_ops": tile_shares(cost.vector_ops),
+            "out_bytes": tile_shares(cost.write_bytes), "weight_bytes": per_tile(weights, 1),
+            "home_core": (group_base + group) % cores,
+            "previous": np.where(band_index > 0, first_tile + index - per_band, -1),
+        }
+        # -- reads: per input, one per band x distinct channel window x distinct column window ---------------
+        read_ids = np.zeros((n, len(unique_inputs)), dtype=np.int64)
+        for j, (i, name) in enumerate(unique_inputs):
+            info = tensors[name]
+            # the windows of a channel group and of a column range are the same in every band; tiles of a band
+            # whose windows agree read alike (every channel group of a conv reads all input channels)
+            chans, chan_of = _distinct([needed_channels(*readers[i], info, out, axes.channel, g)
+                                        if axes.channel is not None else None for g in groups])
+            cols, col_of = _distinct([needed_cols(*readers[i], info, out, w, tensors) if axes.col is not None else None
+                                      for w in col_ranges])
+            nbytes = window_bytes(info.shape, info.itemsize, row_needs[name], chans, cols)
+            first = columns.add_reads(name, node_reads(nbytes, produced.get(name), row_needs[name], chans, cols))
+            per_read_band = len(chans) * len(cols)
+            read_ids[:, j] = first + band_index * per_read_band + chan_of[group] * len(cols) + per_tile(col_of, 2)
+        chunk["read_ids"] = read_ids.reshape(-1)
+        for k, v in chunk.items():
+            columns.tiles[k].append(v)
+        columns.read_counts.append(np.full(n, len(unique_inputs), dtype=np.int64))
+        nodes.append(NodeTasks(n_index, op, cost, kernel, tiling, tuple(band_ids), range(first_tile, first_tile + n)))
+        node_ranges.append((groups, col_ranges))
+        n_tiles += n
         group_base += len(groups)
+        one = len(outputs) == 1
         for name in outputs:
             producer[name] = n_index
-            produced[name] = _Produced(
-                node=n_index, axes=axes if len(outputs) == 1 else TileAxes(None, None, None),
-                band_starts=[r[0] for r in row_ranges], band_stops=[r[1] for r in row_ranges],
-                band_ids=tuple(band_ids), first_tile=tuple(first_tiles),
-                groups=groups if len(outputs) == 1 else [(0, 1)],
-                col_ranges=col_ranges if len(outputs) == 1 else [(0, 1)],
+            produced[name] = Produced(
+                node=n_index, axes=axes if one else TileAxes(None, None, None),
+                band_starts=r_starts, band_stops=r_stops, band_ids=tuple(band_ids),
+                first_tile=first_tile + np.arange(len(row_ranges), dtype=np.int64) * per_band,
+                group_starts=g_starts if one else np.zeros(1, dtype=np.int64),
+                group_stops=g_stops if one else np.ones(1, dtype=np.int64),
+                col_starts=w_starts if one else np.zeros(1, dtype=np.int64),
+                col_stops=w_stops if one else np.ones(1, dtype=np.int64),
             )
     band_consumers: list[list[int]] = [[] for _ in bands]
     for b in bands:
         for d in b.deps:
             band_consumers[d].append(b.id)
+    tile_columns, read_table = columns.finish()
     return TaskGraph(
-        graph=graph, nodes=tuple(nodes), bands=tuple(bands), blocks=tuple(blocks),
+        graph=graph, nodes=tuple(nodes), bands=tuple(bands),
+        blocks=BlockView(tile_columns, read_table, [b.rows for b in bands], node_ranges),
         band_consumers=tuple(tuple(c) for c in band_consumers), producer=producer, tensor_bytes=nbytes_of,
     )

@@ -1,0 +1,451 @@
+"""Tiles as columns: a node's tiles and their reads worked out over numpy arrays, ``Block`` records on demand.
+
+A big model lowers to hundreds of thousands of tiles (YOLOv3-416: 540,826).
+Building a Python record per tile, with its reads and its shares of the node's
+MACs and bytes one at a time, cost about 39 us and 1 KiB a tile.  Here a node's
+tiles are computed at once, as arrays over its bands x channel groups x column
+ranges:
+
+* :class:`TileColumns`: every tile's scalar facts (the fields of :class:`Block`),
+  one int64 array each, indexed by tile id;
+* :class:`ReadTable`: every distinct read of an input window (the tiles of a band
+  whose windows agree share one), with its producer tiles, their shares and the
+  reused (halo) bytes as flat arrays cut by offsets;
+* :class:`BlockView`: ``TaskGraph.blocks``, a sequence of :class:`Block` that
+  builds a tile's record from the columns when it is first asked for and keeps
+  it, so code that reads tiles one by one (schedulers, reports) sees the same
+  records as before, and code that reads columns never builds them.
+
+The arithmetic is the per-tile lowering's, entry for entry (shares by
+cumulative rounding, so they add up exactly); ``tests/test_lowering_arrays.py``
+checks every field against that plain per-tile version on real models.
+"""
+
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Iterator, NamedTuple, Optional, Sequence, Union, overload
+
+import numpy as np
+
+from .maps import AxisRange, Range, TileAxes, overlapping
+
+#: products below this fit int64; larger ones are computed on Python integers
+_INT64_SAFE = 2 ** 62
+
+
+def _none() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class TileRead:
+    """One activation input of a tile: the bytes it reads, where they come from, and what it already holds."""
+
+    tensor: str
+    nbytes: int
+    #: producer tiles whose output the window covers (empty for a graph input); int64 arrays, since a window
+    #: of a wide layer covers hundreds of producer tiles
+    producer_tiles: np.ndarray = field(default_factory=_none)
+    #: per producer tile: bytes of the window it wrote (by the rows it covers; they add up to ``nbytes``)
+    shares: np.ndarray = field(default_factory=_none)
+    #: per producer tile: bytes of its share that the same channel group's previous band read too (its halo)
+    reused: np.ndarray = field(default_factory=_none)
+    #: bytes of the window the previous band's window covered too (all of ``reused``, or the halo rows of an
+    #: input with no producer tiles)
+    overlap: int = 0
+
+
+class Block(NamedTuple):
+    """One tile: a thread of one node over a band of rows, a group of channels and a range of columns.
+
+    A named tuple rather than a dataclass: a big model has hundreds of thousands of tiles, and a tuple is built
+    about ten times faster (immutable, compared and hashed by value all the same).
+    """
+
+    id: int
+    node: int
+    #: global id of the band it belongs to
+    band: int
+    #: tile index within its node, and its band, channel group and column tile within the node
+    index: int
+    band_index: int
+    group: int
+    col: int
+    rows: Range
+    channels: Range
+    cols: Range
+    macs: int
+    vector_ops: int
+    out_bytes: int
+    #: bytes of the node's weights this tile uses (its channel group's slice, or all of them)
+    weight_bytes: int
+    inputs: tuple[TileRead, ...]
+    #: the core that keeps its channel group's weight slice (see :func:`gspsim.lowering.tasks.home_core`)
+    home_core: int = 0
+    #: the tile of the same channel group and columns in the node's previous band (-1 for the first band)
+    previous: int = -1
+
+    @property
+    def in_bytes(self) -> int:
+        return sum(i.nbytes for i in self.inputs)
+
+
+#: the int64 columns of :class:`TileColumns`, in the order they are built
+TILE_FIELDS = ("node", "band", "index", "band_index", "group", "col", "macs", "vector_ops", "out_bytes", "weight_bytes",
+               "home_core", "previous")
+
+
+@dataclass(frozen=True, eq=False)
+class TileColumns:
+    """Every tile's scalar facts as int64 arrays indexed by tile id (the fields of :class:`Block`).
+
+    A tile's rows are its band's (``TaskGraph.bands[band].rows``), its channels and columns its node's group and
+    column range (:attr:`BlockView.node_ranges`); its reads are
+    ``read_ids[read_start[t]:read_start[t + 1]]``, rows of the :class:`ReadTable`,
+    one per distinct activation input of its node in input order.
+    """
+
+    node: np.ndarray
+    band: np.ndarray
+    index: np.ndarray
+    band_index: np.ndarray
+    group: np.ndarray
+    col: np.ndarray
+    macs: np.ndarray
+    vector_ops: np.ndarray
+    out_bytes: np.ndarray
+    weight_bytes: np.ndarray
+    home_core: np.ndarray
+    previous: np.ndarray
+    read_start: np.ndarray
+    read_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.node)
+
+
+@dataclass(frozen=True, eq=False)
+class ReadTable:
+    """Every distinct tile read (:class:`TileRead`) as columns: entries of read ``k`` are ``start[k]:start[k+1]``."""
+
+    #: tensor names; ``tensor[k]`` indexes them
+    names: tuple[str, ...]
+    tensor: np.ndarray
+    nbytes: np.ndarray
+    overlap: np.ndarray
+    start: np.ndarray
+    producer_tiles: np.ndarray
+    shares: np.ndarray
+    reused: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.nbytes)
+
+    def totals(self, values: np.ndarray) -> np.ndarray:
+        """Per read: the sum of ``values`` (an entry column) over its entries."""
+        done = np.zeros(len(values) + 1, dtype=np.int64)
+        np.cumsum(values, out=done[1:])
+        return done[self.start[1:]] - done[self.start[:-1]]
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while records without cycles are built by the hundred thousand: it would
+    otherwise walk every live object again and again (40% of building a big model's records)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+class BlockView(Sequence[Block]):
+    """``TaskGraph.blocks``: tile ``t``'s :class:`Block`, built from the columns on first access and kept.
+
+    Reads are shared the same way: every tile that reads read ``k`` holds the same :class:`TileRead`.
+    """
+
+    #: tiles built at a time when the whole view is iterated (bounds the temporary Python lists)
+    CHUNK = 1 << 16
+
+    def __init__(self, tiles: TileColumns, reads: ReadTable, band_rows: Sequence[Range],
+                 node_ranges: Sequence[tuple[Sequence[Range], Sequence[Range]]]) -> None:
+        self.tiles = tiles
+        self.reads = reads
+        self._band_rows = band_rows
+        #: per node: its channel groups' and column tiles' ranges
+        self.node_ranges = node_ranges
+        self._blocks: list[Optional[Block]] = [None] * len(tiles)
+        self._read_objects: list[Optional[TileRead]] = [None] * len(reads)
+        self._built = 0  # how many tiles (from 0) are known built, so that iterating twice costs nothing
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    def read(self, k: int) -> TileRead:
+        """Read ``k`` of the read table, built on first access and kept."""
+        self._build_reads([k])
+        r = self._read_objects[k]
+        assert r is not None
+        return r
+
+    @overload
+    def __getitem__(self, i: int) -> Block: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Block, ...]: ...
+
+    def __getitem__(self, i: Union[int, slice]) -> Union[Block, tuple[Block, ...]]:
+        if isinstance(i, slice):
+            return tuple(self[t] for t in range(*i.indices(len(self))))
+        block = self._blocks[i]
+        if block is None:
+            t = i + len(self) if i < 0 else i
+            self._build(t, t + 1)
+            block = self._blocks[t]
+            assert block is not None
+        return block
+
+    def __iter__(self) -> Iterator[Block]:
+        if self._built < len(self):
+            with _cycle_collector_paused():
+                for a in range(self._built, len(self), self.CHUNK):
+                    self._build(a, min(len(self), a + self.CHUNK))
+            self._built = len(self)
+        return iter(self._blocks)  # type: ignore[arg-type]
+
+    def _build(self, a: int, b: int) -> None:
+        """Build tiles ``a .. b-1`` (and the reads they hold) that are not built yet.
+
+        Field by field over the chunk (list comprehensions), then one tuple per tile; tiles that hold the same
+        reads share one ``inputs`` tuple, and a node's tiles its range tuples.
+        """
+        c = self.tiles
+        read_start = c.read_start[a:b + 1].tolist()
+        ids = c.read_ids[read_start[0]:read_start[-1]]
+        self._build_reads(np.unique(ids).tolist())
+        reads = self._read_objects
+        counts = np.diff(c.read_start[a:b + 1])
+        held: dict[object, tuple[TileRead, ...]] = {}
+        if len(counts) and (counts == 1).all():  # one input per tile: the read id is the key
+            keys: list[object] = ids.tolist()
+        else:
+            flat, base = ids.tolist(), read_start[0]
+            keys = [tuple(flat[s - base:e - base]) for s, e in zip(read_start, read_start[1:])]
+        for key in keys:
+            if key not in held:
+                held[key] = (reads[key],) if isinstance(key, int) else tuple(reads[k] for k in key)  # type: ignore
+        node, band, index, band_index, group, col, macs, vops, out, weight, home, previous = (
+            getattr(c, name)[a:b].tolist() for name in TILE_FIELDS)
+        ranges, rows_of = self.node_ranges, self._band_rows
+        built = map(tuple.__new__, repeat(Block), zip(
+            range(a, b), node, band, index, band_index, group, col, [rows_of[k] for k in band],
+            [ranges[n][0][g] for n, g in zip(node, group)], [ranges[n][1][w] for n, w in zip(node, col)],
+            macs, vops, out, weight, [held[k] for k in keys], home, previous))
+        self._blocks[a:b] = [old if old is not None else new for old, new in zip(self._blocks[a:b], built)]
+
+    def _build_reads(self, ks: list[int]) -> None:
+        """Build the reads ``ks`` (sorted) that are not built yet."""
+        made = self._read_objects
+        ks = [k for k in ks if made[k] is None]
+        if not ks:
+            return
+        r = self.reads
+        at = np.asarray(ks, dtype=np.int64)
+        starts, ends = r.start[at].tolist(), r.start[at + 1].tolist()
+        names = [r.names[i] for i in r.tensor[at].tolist()]
+        tiles, shares, reused = r.producer_tiles, r.shares, r.reused
+        nbytes, overlap = r.nbytes[at].tolist(), r.overlap[at].tolist()
+        for k, name, size, halo, s, e in zip(ks, names, nbytes, overlap, starts, ends):
+            made[k] = TileRead(name, size, tiles[s:e], shares[s:e], reused[s:e], halo)
+
+
+# --- a node's tiles over arrays ----------------------------------------------------------------------------
+def split_shares(totals: np.ndarray, starts: np.ndarray, stops: np.ndarray, extent: int) -> np.ndarray:
+    """``totals[..., None] * stops // extent - totals[..., None] * starts // extent``: each total cut into the parts
+    that ranges ``[start, stop)`` of ``extent`` carry (parts of a total add up to it exactly)."""
+    t = totals[..., None]
+    if int(totals.max(initial=0)) * max(1, extent) < _INT64_SAFE:
+        return t * stops // extent - t * starts // extent
+    t = t.astype(object)  # Python integers for the rare huge total
+    return (t * stops.astype(object) // extent - t * starts.astype(object) // extent).astype(np.int64)
+
+
+def segment_rounded_parts(nbytes: np.ndarray, weights: np.ndarray, totals: np.ndarray,
+                          starts: np.ndarray) -> np.ndarray:
+    """Per entry, within its segment (entries ``starts[k]`` to the next start): ``nbytes * done // total -
+    nbytes * before // total``, ``done`` the running sum of the segment's ``weights`` and ``before`` the one
+    before it; ``nbytes`` and ``totals`` are given per entry.  Parts of a segment add up exactly to its bytes
+    (when its total is the sum of its weights).  A zero total gives zero parts."""
+    if not len(weights):
+        return np.zeros(0, dtype=np.int64)
+    run = weights.cumsum()
+    lengths = np.diff(starts)
+    first = starts[:-1][lengths > 0]  # each non-empty segment's first entry
+    before = np.where(first > 0, run[first - 1], 0)  # the running sum where each segment begins
+    done = run - np.repeat(before, lengths[lengths > 0])
+    safe_totals = np.where(totals == 0, 1, totals)
+    if int(nbytes.max(initial=0)) * int(totals.max(initial=0)) < _INT64_SAFE:
+        cut = nbytes * done // safe_totals
+    else:
+        cut = (nbytes.astype(object) * done.astype(object) // safe_totals.astype(object)).astype(np.int64)
+    parts = cut.copy()
+    parts[1:] -= cut[:-1]
+    parts[first] = cut[first]
+    parts[totals == 0] = 0
+    return parts
+
+
+@dataclass(frozen=True)
+class Produced:
+    """How a produced tensor is cut: its node's axes, band and tile layout (as its readers need it)."""
+
+    node: int
+    axes: TileAxes
+    band_starts: np.ndarray
+    band_stops: np.ndarray
+    band_ids: tuple[int, ...]
+    #: per band: its first tile id
+    first_tile: np.ndarray
+    group_starts: np.ndarray
+    group_stops: np.ndarray
+    col_starts: np.ndarray
+    col_stops: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class NodeReads:
+    """The distinct reads of one input of one node: one per band x channel window x column window, in that order."""
+
+    nbytes: np.ndarray
+    overlap: np.ndarray
+    #: entries per read, and the entries (producer tile, share, reused) of all reads one after the other
+    lengths: np.ndarray
+    producer_tiles: np.ndarray
+    shares: np.ndarray
+    reused: np.ndarray
+
+
+def _selection(starts: list[int], stops: list[int], need: Optional[AxisRange], axis: Optional[int]) -> range:
+    """Indices of a producer's ranges along ``axis`` that the window ``need`` covers (all of them when it is
+    read whole or cut along another axis)."""
+    if need is not None and axis == need[0]:
+        return overlapping(starts, stops, need[1], need[2])
+    return range(len(starts))
+
+
+def window_bytes(shape: Sequence[int], itemsize: int, row_needs: Sequence[Optional[AxisRange]],
+                 chan_needs: Sequence[Optional[AxisRange]], col_needs: Sequence[Optional[AxisRange]]) -> np.ndarray:
+    """Bytes of every window (band x channel window x column window): :func:`gspsim.lowering.maps.range_bytes`
+    over arrays (the input's extents, cut along each window's axis; a later cut of the same axis wins)."""
+    ext = np.empty((len(row_needs), len(chan_needs), len(col_needs), len(shape)), dtype=np.int64)
+    ext[...] = np.asarray(shape, dtype=np.int64)
+    for b, need in enumerate(row_needs):
+        if need is not None:
+            ext[b, :, :, need[0]] = max(0, need[2] - need[1])
+    for c, need in enumerate(chan_needs):
+        if need is not None:
+            ext[:, c, :, need[0]] = max(0, need[2] - need[1])
+    for w, need in enumerate(col_needs):
+        if need is not None:
+            ext[:, :, w, need[0]] = max(0, need[2] - need[1])
+    return ext.prod(axis=-1) * itemsize
+
+
+def node_reads(nbytes: np.ndarray, p: Optional[Produced], row_needs: Sequence[Optional[AxisRange]],
+               chan_needs: Sequence[Optional[AxisRange]], col_needs: Sequence[Optional[AxisRange]]) -> NodeReads:
+    """The reads of one input by one node's tiles, for every band, channel window and column window at once.
+
+    ``nbytes`` (band x channel window x column window) are the windows' bytes; ``row_needs`` the rows each band
+    reads.  A read covers the producer tiles of the producer bands its rows overlap (every band when the rows
+    are read whole or cut along another axis) x the groups and columns its windows overlap; each producer tile's
+    share is by the rows of its band the window covers, cut by cumulative rounding so the shares add up to the
+    read's bytes, and its reused part is the share of the rows the previous band's window covered too.
+    """
+    n_rows, n_chan, n_col = nbytes.shape
+    # per band: are its rows cut along the producer's row axis, its height, and the rows it shares with the band
+    # before it (when both cut the same axis)
+    aligned, height, overlap_rows = [], [], []
+    for b, need in enumerate(row_needs):
+        before = row_needs[b - 1] if b else None
+        a = need is not None and (p is None or p.axes.row == need[0])
+        aligned.append(a)
+        height.append(need[2] - need[1] if need is not None else 0)
+        overlap_rows.append((max(before[1], need[1]), min(before[2], need[2]))
+                            if a and before is not None and need is not None and before[0] == need[0] else None)
+    follows = np.arange(n_rows) > 0
+    if p is None:  # a graph input: no producer tiles; the halo is the share of the rows both bands read
+        overlap = np.zeros_like(nbytes)
+        for b in range(n_rows):
+            ov, h = overlap_rows[b], height[b]
+            if ov is not None and h:
+                overlap[b] = nbytes[b] * max(0, ov[1] - ov[0]) // h
+            elif follows[b] and row_needs[b] is None:
+                overlap[b] = nbytes[b]
+        zeros = np.zeros(0, dtype=np.int64)
+        return NodeReads(nbytes.reshape(-1), overlap.reshape(-1), np.zeros(nbytes.size, dtype=np.int64),
+                         zeros, zeros, zeros)
+    # producer bands each consumer band reads, with their weights (rows covered) and reused rows
+    band_lo, band_n, weight_parts, again_parts = [], [], [], []
+    band_starts, band_stops = p.band_starts.tolist(), p.band_stops.tolist()
+    for b, need in enumerate(row_needs):
+        if aligned[b] and height[b]:
+            assert need is not None
+            sel = overlapping(band_starts, band_stops, need[1], need[2])
+            starts, stops = p.band_starts[sel.start:sel.stop], p.band_stops[sel.start:sel.stop]
+            weight = np.maximum(0, np.minimum(need[2], stops) - np.maximum(need[1], starts))
+            ov = overlap_rows[b]
+            again = (np.maximum(0, np.minimum(ov[1], stops) - np.maximum(ov[0], starts)) if ov is not None
+                     else np.zeros(len(sel), dtype=np.int64))
+        else:
+            sel = range(len(p.band_ids))
+            weight = np.ones(len(sel), dtype=np.int64)
+            again = np.full(len(sel), 1 if follows[b] else 0, dtype=np.int64)
+        band_lo.append(sel.start)
+        band_n.append(len(sel))
+        weight_parts.append(weight)
+        again_parts.append(again)
+    group_starts, group_stops = p.group_starts.tolist(), p.group_stops.tolist()
+    col_starts, col_stops = p.col_starts.tolist(), p.col_stops.tolist()
+    g_sel = [_selection(group_starts, group_stops, need, p.axes.channel) for need in chan_needs]
+    w_sel = [_selection(col_starts, col_stops, need, p.axes.col) for need in col_needs]
+    b_lo, b_n = np.asarray(band_lo, dtype=np.int64), np.asarray(band_n, dtype=np.int64)
+    g_lo, g_n = (np.asarray(v, dtype=np.int64) for v in ([s.start for s in g_sel], [len(s) for s in g_sel]))
+    w_lo, w_n = (np.asarray(v, dtype=np.int64) for v in ([s.start for s in w_sel], [len(s) for s in w_sel]))
+    weight_flat = np.concatenate(weight_parts) if weight_parts else np.zeros(0, dtype=np.int64)
+    again_flat = np.concatenate(again_parts) if again_parts else np.zeros(0, dtype=np.int64)
+    weight_base = np.zeros(n_rows, dtype=np.int64)
+    weight_base[1:] = np.cumsum(b_n)[:-1]
+    weight_sum = np.asarray([int(w.sum()) for w in weight_parts], dtype=np.int64)
+    # entries of read (b, c, w), in (producer band, group, column) order: b_n[b] x g_n[c] x w_n[w]
+    per_band = g_n[:, None] * w_n[None, :]  # (channel window, column window)
+    lengths = (b_n[:, None, None] * per_band[None, :, :]).reshape(-1)
+    totals = (weight_sum[:, None, None] * per_band[None, :, :]).reshape(-1)
+    starts = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    read = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    e = np.arange(int(starts[-1]), dtype=np.int64) - starts[read]
+    rb, rc, rw = read // (n_chan * n_col), (read // n_col) % n_chan, read % n_col
+    n_gw, n_w = per_band[rc, rw], w_n[rw]
+    bi = e // np.maximum(n_gw, 1)
+    gw = e - bi * n_gw
+    gi = gw // np.maximum(n_w, 1)
+    wi = gw - gi * n_w
+    n_cols = len(p.col_starts)
+    tiles = p.first_tile[b_lo[rb] + bi] + (g_lo[rc] + gi) * n_cols + (w_lo[rw] + wi)
+    weights = weight_flat[weight_base[rb] + bi]
+    agains = again_flat[weight_base[rb] + bi]
+    flat_bytes = nbytes.reshape(-1)
+    entry_bytes, entry_totals = flat_bytes[read], totals[read]
+    shares = segment_rounded_parts(entry_bytes, weights, entry_totals, starts)
+    reused = np.minimum(shares, segment_rounded_parts(entry_bytes, agains, entry_totals, starts))
+    done = np.zeros(len(reused) + 1, dtype=np.int64)
+    np.cumsum(reused, out=done[1:])
+    overlap = done[starts[1:]] - done[starts[:-1]]
+    return NodeReads(flat_bytes, overlap, lengths, tiles, shares, reused)
