@@ -237,6 +237,6 @@ class CompiledEngine:
         """The Python loop's message for a run that stalled with nothing to spill."""
         tasks = self.workloads[0].program.tasks
         left = np.flatnonzero((end == 0) & (core < 0))[:5].tolist()
-        names = [f"'{tasks.nodes[tasks.blocks[g % self.flat.tiles].node].op.name}'" for g in left]
+        names = [f"'{tasks.nodes[int(self.flat.node[g % self.flat.tiles])].op.name}'" for g in left]
         return (f"simulation stalled with {len(end) - done} tile(s) left and nothing to spill "
                 f"(waiting nodes: {', '.join(names)})")

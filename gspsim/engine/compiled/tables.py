@@ -145,8 +145,8 @@ class FlatProgram:
 def build_flat_program(program: Program) -> FlatProgram:
     """The arrays of ``program`` (module docstring)."""
     tasks, plan = program.tasks, program.plan
-    blocks, bands, nodes = tasks.blocks, tasks.bands, tasks.nodes
-    n_tiles = len(blocks)
+    tiles, bands, nodes = tasks.tiles, tasks.bands, tasks.nodes  # the tiles' columns: no Block record is built
+    n_tiles = len(tiles)
 
     def ints(values: Sequence[int]) -> np.ndarray:
         return np.asarray(values, dtype=_I64).reshape(-1)
@@ -159,7 +159,7 @@ def build_flat_program(program: Program) -> FlatProgram:
         for load in loads:
             if slice_node[load.node]:
                 slice_ids.setdefault((load.node, load.group, load.band), len(slice_ids))
-    node = _column(blocks, "node")
+    node = tiles.node
     slice_id = np.full(n_tiles, -1, dtype=_I64)
     sliced = np.flatnonzero(slice_node[node])
     keys = program.weight_key
@@ -220,9 +220,8 @@ def build_flat_program(program: Program) -> FlatProgram:
 
     return FlatProgram(
         tiles=n_tiles, bands=len(bands), nodes=len(nodes),
-        cycles=ints(program.cycles), node=node, band=_column(blocks, "band"),
-        band_index=_column(blocks, "band_index"), index=_column(blocks, "index"),
-        weight_bytes=_column(blocks, "weight_bytes"), home_core=ints(program.home_core),
+        cycles=ints(program.cycles), node=node, band=tiles.band, band_index=tiles.band_index, index=tiles.index,
+        weight_bytes=tiles.weight_bytes, home_core=ints(program.home_core),
         previous=ints(program.previous), staging_bytes=ints(program.staging_bytes),
         staging_reuse=ints(program.staging_reuse),
         dram_write_bytes=ints(dram_write_bytes),

@@ -34,10 +34,11 @@ class ModelTables:
         self.tiles = len(blocks)
         # per tile
         self.cycles = program.cycles
-        self.node = [b.node for b in blocks]
-        self.band = [b.band for b in blocks]
-        self.band_index = [b.band_index for b in blocks]
-        self.weight_bytes = [b.weight_bytes for b in blocks]
+        columns = tasks.tiles  # (the tiles' columns: reading them builds no Block record)
+        self.node = columns.node.tolist()
+        self.band = columns.band.tolist()
+        self.band_index = columns.band_index.tolist()
+        self.weight_bytes = columns.weight_bytes.tolist()
         self.home_core = program.home_core
         self.previous = program.previous
         self.buffer_reads = program.buffer_reads
