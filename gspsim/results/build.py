@@ -16,6 +16,7 @@ computed here, with the cost model's rules (docs/cost-model.md):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Optional, Sequence
 
@@ -24,6 +25,7 @@ import numpy as np
 from .._version import __version__
 from ..accuracy import AccuracyReport
 from ..engine.options import SimOptions
+from ..engine.program import Program
 from ..engine.records import EngineRun, Workload
 from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import CostModel
@@ -166,35 +168,96 @@ def active_lower_bounds(workloads: Sequence[Workload], cost: CostModel, cores: i
     return {"critical_path": _union_length(spans), **rooflines(workloads, cost, cores)}
 
 
+@dataclass(frozen=True, eq=False)
+class _ProgramFacts:
+    """What a result reports of a program's model, plan and nodes that no run changes (built once per program).
+
+    Kept as tuples; each result gets its own lists and dicts built from them, so that no caller can change
+    what the next run of the program reports.
+    """
+
+    graph_name: str
+    nodes: int
+    params: int
+    weight_bytes: int
+    macs: int
+    inputs: tuple[tuple[str, tuple[int, ...]], ...]
+    outputs: tuple[tuple[str, tuple[int, ...]], ...]
+    notes: tuple[str, ...]
+    #: the memory plan: budgets, stacks (first, last, nodes, buffer, held weight and weight bytes), cuts
+    plan: tuple[Any, ...]
+    stacks: tuple[tuple[Any, ...], ...]
+    cuts: tuple[tuple[str, int], ...]
+    #: per node: name, op type, precision, tiles, bands, tile shape, stack, MACs per frame
+    node_rows: tuple[tuple[str, str, str, int, int, tuple[int, int, int], int, int], ...]
+    #: tensor -> producing op, tensor root -> reading ops (line buffers' ends)
+    producer: tuple[tuple[str, str], ...]
+    consumers: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @staticmethod
+    def of(program: Program) -> "_ProgramFacts":
+        tasks, plan = program.tasks, program.plan
+        graph = tasks.graph
+        producer: dict[str, str] = {}
+        consumers: dict[str, list[str]] = {}
+        for op in graph.ops():
+            for t in op.outputs:
+                producer[t] = op.name
+            for t in dict.fromkeys(op.activation_inputs):
+                consumers.setdefault(plan.root(t), []).append(op.name)
+        return _ProgramFacts(
+            graph_name=graph.name, nodes=len(graph), params=graph.num_params, weight_bytes=graph.weight_bytes,
+            macs=sum(n.cost.macs for n in tasks.nodes),
+            inputs=tuple((i, tuple(graph.tensors[i].shape)) for i in graph.inputs),
+            outputs=tuple((o, tuple(graph.tensors[o].shape)) for o in graph.outputs),
+            notes=tuple(graph.notes),
+            plan=(plan.buffer_budget, plan.weight_capacity, plan.min_buffer_budget, plan.resident),
+            stacks=tuple((tasks.nodes[st.first].op.name, tasks.nodes[st.last].op.name, len(st.nodes),
+                          st.buffer_bytes, st.held_weight_bytes, st.weight_bytes) for st in plan.stacks),
+            cuts=tuple((t, tasks.nbytes(t)) for t in plan.cuts),
+            node_rows=tuple((n.op.name, n.op.op_type, n.op.precision, len(n.blocks), len(n.bands),
+                             (n.tiling.rows, n.tiling.channels, n.tiling.cols), plan.stack_of[n.index], n.cost.macs)
+                            for n in tasks.nodes),
+            producer=tuple(producer.items()),
+            consumers=tuple((k, tuple(v)) for k, v in consumers.items()),
+        )
+
+
+def program_facts(program: Program) -> _ProgramFacts:
+    """The program's run-independent facts (built on first use, then kept with the program)."""
+    return program.derived("results.facts", _ProgramFacts.of)
+
+
 def _model_summary(w: Workload, path: str) -> dict:
-    graph = w.tasks.graph
+    facts = program_facts(w.program)
     return {
         "path": path,
-        "name": model_display_name(graph.name, path),
-        "graph_name": graph.name,
-        "nodes": len(graph),
-        "params": graph.num_params,
-        "weight_bytes": graph.weight_bytes,
-        "macs": sum(n.cost.macs for n in w.tasks.nodes),
-        "inputs": {i: list(graph.tensors[i].shape) for i in graph.inputs},
-        "outputs": {o: list(graph.tensors[o].shape) for o in graph.outputs},
-        "notes": list(graph.notes),
+        "name": model_display_name(facts.graph_name, path),
+        "graph_name": facts.graph_name,
+        "nodes": facts.nodes,
+        "params": facts.params,
+        "weight_bytes": facts.weight_bytes,
+        "macs": facts.macs,
+        "inputs": {i: list(shape) for i, shape in facts.inputs},
+        "outputs": {o: list(shape) for o, shape in facts.outputs},
+        "notes": list(facts.notes),
     }
+
+
+_STACK_KEYS = ("first", "last", "nodes", "buffer_bytes", "held_weight_bytes", "weight_bytes")
 
 
 def _memory_summary(w: Workload) -> dict[str, Any]:
     """The compiler's memory plan of one model (docs/execution-model.md)."""
-    plan, tasks = w.program.plan, w.tasks
+    facts = program_facts(w.program)
+    buffer_budget, weight_capacity, min_buffer_budget, resident = facts.plan
     return {
-        "buffer_budget_bytes": plan.buffer_budget,
-        "weight_capacity_bytes": plan.weight_capacity,
-        "min_buffer_budget_bytes": plan.min_buffer_budget,
-        "resident_weights": plan.resident,
-        "stacks": [{"first": tasks.nodes[s.first].op.name, "last": tasks.nodes[s.last].op.name,
-                    "nodes": len(s.nodes), "buffer_bytes": s.buffer_bytes,
-                    "held_weight_bytes": s.held_weight_bytes, "weight_bytes": s.weight_bytes}
-                   for s in plan.stacks],
-        "cuts": [{"tensor": t, "bytes": tasks.nbytes(t)} for t in plan.cuts],
+        "buffer_budget_bytes": buffer_budget,
+        "weight_capacity_bytes": weight_capacity,
+        "min_buffer_budget_bytes": min_buffer_budget,
+        "resident_weights": resident,
+        "stacks": [dict(zip(_STACK_KEYS, row)) for row in facts.stacks],
+        "cuts": [{"tensor": t, "bytes": nbytes} for t, nbytes in facts.cuts],
     }
 
 
@@ -207,41 +270,72 @@ def _in_bytes(blocks: Sequence[Block]) -> np.ndarray:
     return running[last] - running[last - reads]
 
 
+@dataclass(frozen=True, eq=False)
+class _ProgramTiles:
+    """Per tile of one frame of a program: what turns its records into energy and per-node figures.
+
+    Built once per program (:meth:`gspsim.engine.program.Program.derived`); energies are not kept here, as
+    they depend on the chip's energy figures, which a sweep varies over one program.
+    """
+
+    node: np.ndarray
+    index: np.ndarray
+    macs: np.ndarray
+    vector_ops: np.ndarray
+    #: each tile's node's precision (an object array)
+    precision: np.ndarray
+    #: bytes through its core's local SRAM: reads, writes and its weight slice (a view's tile: none)
+    sram: np.ndarray
+    cycles: np.ndarray
+    #: per node: the compute cycles of its tiles
+    node_cycles: np.ndarray
+
+    @staticmethod
+    def of(program: Program) -> "_ProgramTiles":
+        blocks, nodes = program.tasks.blocks, program.tasks.nodes
+        fields = chain.from_iterable((b.node, b.index, b.macs, b.vector_ops, b.out_bytes + b.weight_bytes)
+                                     for b in blocks)
+        node, index, macs, vops, out_and_weight = np.fromiter(
+            fields, dtype=np.int64, count=5 * len(blocks)).reshape(-1, 5).T
+        views = np.asarray([n.is_view for n in nodes], dtype=bool)[node]
+        cycles = np.asarray(program.cycles, dtype=np.int64)
+        node_cycles = np.zeros(len(nodes), dtype=np.int64)
+        np.add.at(node_cycles, node, cycles)
+        tables = _ProgramTiles(
+            node=node, index=index, macs=macs, vector_ops=vops,
+            precision=np.asarray([n.op.precision for n in nodes], dtype=object)[node],
+            sram=np.where(views, 0, _in_bytes(blocks) + out_and_weight), cycles=cycles, node_cycles=node_cycles)
+        for array in (tables.node, tables.index, tables.macs, tables.vector_ops, tables.precision, tables.sram,
+                      tables.cycles, tables.node_cycles):
+            array.flags.writeable = False  # shared by every run of the program
+        return tables
+
+
+def program_tiles(program: Program) -> _ProgramTiles:
+    """The program's per-tile tables (built on first use, then kept with the program)."""
+    return program.derived("results.tiles", _ProgramTiles.of)
+
+
 class _TileTables:
     """Per global tile, across jobs: what the records need to be turned into energy and per-node figures."""
 
     def __init__(self, run: EngineRun, cost: CostModel) -> None:
         workloads, jobs = run.workloads, run.records.jobs
         node_base = np.cumsum([0] + [len(w.tasks.nodes) for w in workloads])
-        per_workload = []
-        for w in workloads:
-            blocks, nodes = w.tasks.blocks, w.tasks.nodes
-            fields = chain.from_iterable((b.node, b.index, b.macs, b.vector_ops, b.out_bytes + b.weight_bytes)
-                                         for b in blocks)
-            node, index, macs, vops, out_and_weight = np.fromiter(
-                fields, dtype=np.int64, count=5 * len(blocks)).reshape(-1, 5).T
-            in_bytes = _in_bytes(blocks)
-            precision = np.asarray([n.op.precision for n in nodes], dtype=object)[node]
-            views = np.asarray([n.is_view for n in nodes], dtype=bool)[node]
-            per_workload.append((
-                cost.compute_energy_array(macs, vops, precision) if len(blocks) else np.zeros(0),
-                np.where(views, 0, in_bytes + out_and_weight),  # a view's tile moves no bytes through SRAM
-                node,
-                index,
-                np.asarray(w.program.cycles, dtype=np.int64),
-            ))
-        parts = [per_workload[j.workload] for j in jobs]
-        cat = (lambda k, dtype: np.concatenate([p[k] for p in parts]).astype(dtype) if parts else np.zeros(0, dtype))
-        self.e_compute = cat(0, np.float64)
-        self.sram = cat(1, np.int64)
-        self.node = np.concatenate([per_workload[j.workload][2] + node_base[j.workload] for j in jobs]).astype(
-            np.int64) if jobs else np.zeros(0, np.int64)
-        self.index = cat(3, np.int64)
-        self.cycles = cat(4, np.int64)
-        self.frame = np.concatenate([np.full(len(per_workload[j.workload][2]), j.frame) for j in jobs]).astype(
-            np.int64) if jobs else np.zeros(0, np.int64)
-        self.model = np.concatenate([np.full(len(per_workload[j.workload][2]), j.workload) for j in jobs]).astype(
-            np.int64) if jobs else np.zeros(0, np.int64)
+        programs = [program_tiles(w.program) for w in workloads]
+        e_compute = [cost.compute_energy_array(t.macs, t.vector_ops, t.precision) if len(t.node) else np.zeros(0)
+                     for t in programs]
+        parts = [j.workload for j in jobs]
+        sizes = np.asarray([len(programs[w].node) for w in parts], dtype=np.int64)
+        cat = (lambda arrays, dtype: np.concatenate([arrays[w] for w in parts]).astype(dtype, copy=False)
+               if parts else np.zeros(0, dtype))
+        self.e_compute = cat(e_compute, np.float64)
+        self.sram = cat([t.sram for t in programs], np.int64)
+        self.node = cat([t.node + node_base[w] for w, t in enumerate(programs)], np.int64)
+        self.index = cat([t.index for t in programs], np.int64)
+        self.cycles = cat([t.cycles for t in programs], np.int64)
+        self.frame = np.repeat(np.asarray([j.frame for j in jobs], dtype=np.int64), sizes)
+        self.model = np.repeat(np.asarray(parts, dtype=np.int64), sizes)
         self.node_count = int(node_base[-1])
         self.node_base = node_base
 
@@ -308,8 +402,8 @@ def build_result(
     ends = np.zeros(count)
     np.minimum.at(starts, node, rec.issue)
     np.maximum.at(ends, node, rec.end)
-    node_busy = np.zeros(count, dtype=np.int64)
-    np.add.at(node_busy, node, tables.cycles)
+    # every frame of a model runs each of its tiles once
+    node_busy = np.concatenate([program_tiles(wl.program).node_cycles * wl.frames for wl in workloads])
     node_dram = np.zeros(count, dtype=np.int64)
     np.add.at(node_dram, node, rec.dram_bytes)
     node_energy = np.zeros(count)
@@ -320,18 +414,18 @@ def build_result(
         np.add.at(node_energy, load_node, e_load)
     node_cores = cores_per_node(node, rec.core, count)
     nodes = []
+    node_starts = np.where(starts != np.inf, starts, 0.0).tolist()
+    per_node = list(zip(node_cores, node_starts, ends.tolist(), node_busy.astype(np.float64).tolist(),
+                        node_dram.tolist(), node_energy.tolist()))
     for w, wl in enumerate(workloads):
         prefix = f"m{w}/" if many else ""
-        for n in wl.tasks.nodes:
-            k = int(tables.node_base[w]) + n.index
-            t = n.tiling
+        base = int(tables.node_base[w])
+        for (name, op, precision, blocks, bands, tile, stack, macs), (cores, start, end, cycles, dram, joules) in zip(
+                program_facts(wl.program).node_rows, per_node[base:]):
             nodes.append(NodeResult(
-                name=prefix + n.op.name, op=n.op.op_type, precision=n.op.precision, blocks=len(n.blocks),
-                cores=node_cores[k], start_cycle=float(starts[k]) if starts[k] != np.inf else 0.0,
-                end_cycle=float(ends[k]), busy_cycles=float(node_busy[k]), macs=n.cost.macs * wl.frames,
-                dram_bytes=int(node_dram[k]), energy_j=float(node_energy[k]),
-                bands=len(n.bands), tile=(t.rows, t.channels, t.cols),
-                stack=wl.program.plan.stack_of[n.index],
+                name=prefix + name, op=op, precision=precision, blocks=blocks, cores=cores, start_cycle=start,
+                end_cycle=end, busy_cycles=cycles, macs=macs * wl.frames, dram_bytes=dram, energy_j=joules,
+                bands=bands, tile=tile, stack=stack,
             ))
 
     streams = []
@@ -448,14 +542,12 @@ def _buffers(workloads: Sequence[Workload], rec) -> tuple[dict, ...]:
     consumers: dict[str, list[str]] = {}
     for w, wl in enumerate(workloads):
         prefix = f"m{w}/" if many else ""
-        plan = wl.program.plan
-        for op in wl.tasks.graph.ops():
-            for t in op.outputs:
-                producer[prefix + t] = prefix + op.name
-            for t in dict.fromkeys(op.activation_inputs):
-                consumers.setdefault(prefix + plan.root(t), []).append(prefix + op.name)
+        facts = program_facts(wl.program)
+        producer.update((prefix + t, prefix + op) for t, op in facts.producer)
+        for t, ops in facts.consumers:
+            consumers.setdefault(prefix + t, []).extend(prefix + op for op in ops)
     return tuple(
-        {"tensor": k, "producer": producer.get(k, ""), "consumers": consumers.get(k, []),
+        {"tensor": k, "producer": producer.get(k, ""), "consumers": list(consumers.get(k, ())),
          "capacity_bytes": rec.ring_capacity[k], "high_water_bytes": v}
         for k, v in sorted(rec.ring_high_water.items())
     )
@@ -464,10 +556,11 @@ def _buffers(workloads: Sequence[Workload], rec) -> tuple[dict, ...]:
 def build_timeline(workloads: Sequence[Workload], run: EngineRun, tables: _TileTables) -> Timeline:
     rec = run.records
     many = len(workloads) > 1
-    names = tuple((f"m{w}/" if many else "") + n.op.name for w, wl in enumerate(workloads) for n in wl.tasks.nodes)
+    rows = [(w, row) for w, wl in enumerate(workloads) for row in program_facts(wl.program).node_rows]
+    names = tuple((f"m{w}/" if many else "") + row[0] for w, row in rows)
     return Timeline(
         node_names=names,
-        node_ops=tuple(n.op.op_type for wl in workloads for n in wl.tasks.nodes),
+        node_ops=tuple(row[1] for _, row in rows),
         block_node=tables.node,
         block_frame=tables.frame,
         block_index=tables.index,
