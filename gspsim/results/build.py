@@ -50,13 +50,48 @@ def _union_length(intervals) -> float:
     return float(np.add.accumulate(ends - s[first])[-1])
 
 
-def _minus_length(a, b, b_length: float) -> float:
-    """Length of the union of ``a`` not covered by the union of ``b`` (whose length is ``b_length``)."""
-    if not len(a):
-        return 0.0
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 2)
-    return _union_length(np.concatenate((a, b))) - b_length
+def union_lengths(starts: np.ndarray, ends: np.ndarray, group: np.ndarray, groups: int) -> list[float]:
+    """Per group ``0 .. groups - 1``, :func:`_union_length` of its intervals (the same floats), all groups at once.
+
+    The intervals are sorted by group, start and end; each group's running furthest end is a running
+    maximum of the ends' ranks offset by the group (so it restarts at each group), and each group's runs
+    of overlapping intervals are summed one after another, as :func:`_union_length` sums them.
+    """
+    out = [0.0] * groups
+    if not len(starts):
+        return out
+    order = np.lexsort((ends, starts, group))
+    g, s, e = group[order], starts[order], ends[order]
+    values, rank = np.unique(e, return_inverse=True)
+    offset = g * len(values)
+    reach = values[np.maximum.accumulate(rank + offset) - offset]
+    new = np.empty(len(s), dtype=bool)
+    new[0] = True
+    np.logical_or(g[1:] != g[:-1], s[1:] > reach[:-1], out=new[1:])
+    first = np.flatnonzero(new)
+    lengths = reach[np.append(first[1:] - 1, len(s) - 1)] - s[first]
+    run_group = g[first]
+    cuts = np.searchsorted(run_group, np.arange(groups + 1)).tolist()
+    for k in np.unique(run_group).tolist():
+        out[k] = float(np.add.accumulate(lengths[cuts[k]:cuts[k + 1]])[-1])
+    return out
+
+
+def core_busy_and_stalled(compute: np.ndarray, cycles: np.ndarray, core: np.ndarray, stalls: Sequence[Sequence],
+                          cores: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per core, cycles its compute unit ran a tile (the union of its tiles' compute intervals), and cycles it
+    stalled and was not busy (the union of its stall intervals, less the busy union)."""
+    computing = cycles > 0
+    busy_start = compute[computing]
+    busy_end = busy_start + cycles[computing]
+    busy_core = core[computing].astype(np.int64)
+    busy = union_lengths(busy_start, busy_end, busy_core, cores)
+    stall = np.asarray([iv for c in range(cores) for iv in stalls[c]], dtype=np.float64).reshape(-1, 2)
+    stall_core = np.repeat(np.arange(cores, dtype=np.int64), [len(stalls[c]) for c in range(cores)])
+    either = union_lengths(np.concatenate((stall[:, 0], busy_start)), np.concatenate((stall[:, 1], busy_end)),
+                           np.concatenate((stall_core, busy_core)), cores)
+    stalled = tuple(either[c] - busy[c] if len(stalls[c]) else 0.0 for c in range(cores))
+    return tuple(busy), stalled
 
 
 def power_series(events: np.ndarray, latency: float, static_w: float, clock_hz: float,
@@ -384,12 +419,7 @@ def build_result(
         np.column_stack((rec.issue, rec.end, e_tiles))
 
     # -- cores ------------------------------------------------------------------------------------------
-    computing = tables.cycles > 0
-    busy_iv = np.column_stack((rec.compute[computing], rec.compute[computing] + tables.cycles[computing]))
-    core_of = rec.core[computing]
-    busy_lists = [busy_iv[core_of == c] for c in range(hw.cores.count)]
-    busy = tuple(_union_length(b) for b in busy_lists)
-    stalled = tuple(_minus_length(st, b, u) for st, b, u in zip(rec.stalls, busy_lists, busy))
+    busy, stalled = core_busy_and_stalled(rec.compute, tables.cycles, rec.core, rec.stalls, hw.cores.count)
     idle = tuple(max(0.0, makespan - x - y) for x, y in zip(busy, stalled))
 
     bounds = active_lower_bounds(workloads, cost, hw.cores.count)
