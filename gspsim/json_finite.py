@@ -134,11 +134,23 @@ class IndentedWriter:
             self.parts.append("{}")
             return
         inner = "\n" + self.indent * (level + 1)
-        self.parts.append("{")
-        for i, (key, value) in enumerate(items.items()):
-            self.parts.append(("," + inner if i else inner) + encode_basestring_ascii(_key_text(key)) + ": ")
-            self._value(value, level + 1)
-        self.parts.append("\n" + self.indent * level + "}")
+        parts = self.parts
+        parts.append("{")
+        separator = inner
+        for key, value in items.items():
+            head = separator + encode_basestring_ascii(key if type(key) is str else _key_text(key)) + ": "
+            kind = type(value)  # the common scalars written here, the rest by _value
+            if kind is str:
+                parts.append(head + encode_basestring_ascii(value))
+            elif kind is int:
+                parts.append(head + int.__repr__(value))
+            elif kind is float:
+                parts.append(head + _float_text(value))
+            else:
+                parts.append(head)
+                self._value(value, level + 1)
+            separator = "," + inner
+        parts.append("\n" + self.indent * level + "}")
 
 
 def _number_list_text(items: list | tuple, separator: str) -> Optional[str]:
@@ -162,6 +174,8 @@ def _array_text(values: np.ndarray, separator: str) -> Optional[str]:
     """A 1-D numpy array of ints or floats as :func:`_number_list_text` writes its ``tolist()``."""
     if values.dtype.kind in "iu":
         return _joined("%d", values.tolist(), separator)
+    if len(values) < _FEW:
+        return _number_list_text(values.tolist(), separator)
     return _float_array_text(values.astype(np.float64, copy=False), None, separator)
 
 
