@@ -114,12 +114,15 @@ def energy_spent_by(events: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
     Added up 4096 events at a time in their order; an edge at or before a chunk's
     first start gets nothing from it and one a cycle past its last end all of its
-    energy, computed as the same sums without the events' fractions.
+    energy, computed as the same sums without the events' fractions; the edges
+    between take each event's fraction (:mod:`gspsim.results.spent`).
     """
+    from .spent import add_spent  # Numba, loaded with the first power series
+
     energy_at = np.zeros_like(edges)
     if not len(events):
         return energy_at
-    s, e, j = events[:, 0], events[:, 1], events[:, 2]
+    s, e, j = (np.ascontiguousarray(events[:, k], dtype=np.float64) for k in range(3))
     width = np.maximum(e - s, 1e-9)
     for chunk in range(0, len(events), 4096):
         sl = slice(chunk, chunk + 4096)
@@ -127,11 +130,7 @@ def energy_spent_by(events: np.ndarray, edges: np.ndarray) -> np.ndarray:
         # event of no duration has spent all at each: (edge - start) / 1e-9 >= 1)
         started = int(np.searchsorted(edges, s[sl].min(), side="right"))
         spent = max(started, int(np.searchsorted(edges, e[sl].max() + 1.0, side="left")))
-        frac = np.subtract(edges[None, started:spent], s[sl, None])
-        np.divide(frac, width[sl, None], out=frac)
-        np.clip(frac, 0.0, 1.0, out=frac)
-        np.multiply(frac, j[sl, None], out=frac)
-        energy_at[started:spent] += frac.sum(axis=0)
+        add_spent(edges, s, width, j, chunk, min(chunk + 4096, len(events)), started, spent, energy_at)
         # the energies added one after another, as the sum over the rows above adds each column
         energy_at[spent:] += np.add.accumulate(j[sl])[-1]
     return energy_at
