@@ -17,7 +17,7 @@ from gspsim.hardware.config import load_hardware
 from gspsim.hardware.cost_model import CostModel
 from gspsim.results.bounds import critical_path_cycles, slowest_tile_cycles
 from gspsim.results.build import (_in_bytes, _TileTables, _union_length, core_busy_and_stalled, cores_per_node,
-                                  energy_spent_by, union_lengths)
+                                  energy_spent_by, node_first_and_last, sums_by, union_lengths)
 from gspsim.scheduling import make_scheduler
 
 from helpers import MOBILENET, RESNET, TRANSFORMER
@@ -148,3 +148,28 @@ def test_core_busy_and_stalled_are_each_cores_unions(workload_run) -> None:
     assert stalled == tuple(_union_length(np.concatenate((np.asarray(st, dtype=np.float64).reshape(-1, 2), b))) - u
                             if len(st) else 0.0 for st, b, u in zip(stalls, per_core, busy))
     assert sum(stalled) > 0
+
+
+def test_sums_by_add_each_bins_values_in_order_as_add_at_does(workload_run) -> None:
+    workload, run = workload_run
+    rec = run.records
+    tables = _TileTables(run, CostModel(load_hardware("blaize-1600")))
+    rng = np.random.default_rng(1)
+    for values in (rec.issue * 1.1e-7 + rng.uniform(0, 1e-3, len(rec.issue)), rec.dram_bytes):
+        plain = np.zeros(tables.node_count, dtype=values.dtype)
+        np.add.at(plain, tables.node, values)
+        np.testing.assert_array_equal(sums_by(tables.node, values, tables.node_count), plain)
+    assert sums_by(tables.node[:0], rec.issue[:0], 5).tolist() == [0.0] * 5
+
+
+def test_node_first_and_last_are_the_extremes_over_each_nodes_tiles(workload_run) -> None:
+    workload, run = workload_run
+    rec = run.records
+    tables = _TileTables(run, CostModel(load_hardware("blaize-1600")))
+    starts, ends = node_first_and_last([workload], tables, rec.issue, rec.end)
+    plain_starts, plain_ends = np.full(tables.node_count, np.inf), np.zeros(tables.node_count)
+    np.minimum.at(plain_starts, tables.node, rec.issue)
+    np.maximum.at(plain_ends, tables.node, rec.end)
+    np.testing.assert_array_equal(starts, plain_starts)
+    np.testing.assert_array_equal(ends, plain_ends)
+    assert workload.frames > 1 and len(set(rec.issue.tolist())) > tables.node_count
