@@ -120,8 +120,8 @@ def test_union_lengths_per_group_are_each_groups_union_length(seed: int) -> None
     rng = np.random.default_rng(seed)
     n, groups = int(rng.integers(1, 3000)), int(rng.integers(1, 40))
     start = np.round(rng.uniform(0, 10**5, n), int(rng.integers(0, 3)))
-    end = start + np.where(rng.random(n) < 0.1, 0.0, np.round(rng.exponential(500, n), 1))
     start[rng.random(n) < 0.2] = start[0]  # repeated starts
+    end = start + np.where(rng.random(n) < 0.1, 0.0, np.round(rng.exponential(500, n), 1))
     group = rng.integers(0, groups, n) if rng.random() < 0.5 else rng.integers(0, max(1, groups // 2), n)
     plain = [_union_length(np.column_stack((start[group == k], end[group == k]))) for k in range(groups)]
     assert union_lengths(start, end, group, groups) == plain
