@@ -60,9 +60,12 @@ class IndentedWriter:
     """``json.dumps(doc, indent=indent, allow_nan=False, default=default)``: the same text, faster.
 
     A list of plain ints, or of finite plain floats, is written with one
-    ``join`` of their ``repr`` (what ``json`` writes for each); everything
-    else value by value, as ``json``'s own Python encoder does.  No check for
-    circular references (a document gspsim writes has none).
+    ``%`` of the whole list (what ``json`` writes for each).  Given a
+    ``default``, a 1-D numpy array of numbers is written the same way, as its
+    ``tolist()``, without calling ``default`` (every default gspsim passes,
+    e.g. :func:`gspsim.results.result.json_default`, gives that list).
+    Everything else is written value by value, as ``json``'s own Python encoder does.
+    No check for circular references (a document gspsim writes has none).
     """
 
     def __init__(self, indent: int, default: Optional[Callable[[Any], Any]] = None) -> None:
@@ -94,6 +97,8 @@ class IndentedWriter:
             self._dict(value, level)
         elif self.default is None:
             raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+        elif isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iuf":
+            self._array(value, level)
         else:
             self._value(self.default(value), level)
 
@@ -113,16 +118,39 @@ class IndentedWriter:
             self._value(item, level + 1)
         self.parts.append(close)
 
+    def _array(self, values: np.ndarray, level: int) -> None:
+        """A 1-D array of numbers, written as its ``tolist()`` (a non-finite float raises, as ``json``'s would)."""
+        if not len(values):
+            self.parts.append("[]")
+            return
+        inner = "\n" + self.indent * (level + 1)
+        numbers = _array_text(values, "," + inner)
+        if numbers is None:
+            raise ValueError("Out of range float values are not JSON compliant")
+        self.parts.append("[" + inner + numbers + "\n" + self.indent * level + "]")
+
     def _dict(self, items: dict, level: int) -> None:
         if not items:
             self.parts.append("{}")
             return
         inner = "\n" + self.indent * (level + 1)
-        self.parts.append("{")
-        for i, (key, value) in enumerate(items.items()):
-            self.parts.append(("," + inner if i else inner) + encode_basestring_ascii(_key_text(key)) + ": ")
-            self._value(value, level + 1)
-        self.parts.append("\n" + self.indent * level + "}")
+        parts = self.parts
+        parts.append("{")
+        separator = inner
+        for key, value in items.items():
+            head = separator + encode_basestring_ascii(key if type(key) is str else _key_text(key)) + ": "
+            kind = type(value)  # the common scalars written here, the rest by _value
+            if kind is str:
+                parts.append(head + encode_basestring_ascii(value))
+            elif kind is int:
+                parts.append(head + int.__repr__(value))
+            elif kind is float:
+                parts.append(head + _float_text(value))
+            else:
+                parts.append(head)
+                self._value(value, level + 1)
+            separator = "," + inner
+        parts.append("\n" + self.indent * level + "}")
 
 
 def _number_list_text(items: list | tuple, separator: str) -> Optional[str]:
@@ -134,10 +162,45 @@ def _number_list_text(items: list | tuple, separator: str) -> Optional[str]:
     """
     kinds = set(map(type, items))
     if kinds == {int}:
-        return (("%d" + separator) * (len(items) - 1) + "%d") % tuple(items)
-    if kinds == {float} and all(map(math.isfinite, items)):
-        return (("%r" + separator) * (len(items) - 1) + "%r") % tuple(items)
+        return _joined("%d", items, separator)
+    if kinds == {float}:
+        if len(items) < _FEW:
+            return _joined("%r", items, separator) if all(map(math.isfinite, items)) else None
+        return _float_array_text(np.array(items, dtype=np.float64), items, separator)
     return None
+
+
+def _array_text(values: np.ndarray, separator: str) -> Optional[str]:
+    """A 1-D numpy array of ints or floats as :func:`_number_list_text` writes its ``tolist()``."""
+    if values.dtype.kind in "iu":
+        return _joined("%d", values.tolist(), separator)
+    if len(values) < _FEW:
+        return _number_list_text(values.tolist(), separator)
+    return _float_array_text(values.astype(np.float64, copy=False), None, separator)
+
+
+#: a float list shorter than this is written without numpy's whole-number check (which costs more than it saves)
+_FEW = 64
+
+
+def _float_array_text(values: np.ndarray, items: Optional[list | tuple], separator: str) -> Optional[str]:
+    """The JSON texts of finite floats (``items``: the same as Python floats, if at hand), or None if one is not."""
+    if not np.isfinite(values).all():
+        return None
+    if _whole_and_short(values):  # cycles, mostly: an int's digits and ".0", as ``repr`` writes them
+        return _joined("%d.0", values.astype(np.int64).tolist(), separator)
+    return _joined("%r", values.tolist() if items is None else items, separator)
+
+
+def _joined(spec: str, items: list | tuple, separator: str) -> str:
+    return ((spec + separator) * (len(items) - 1) + spec) % tuple(items)
+
+
+def _whole_and_short(values: np.ndarray) -> bool:
+    """Whether every float's ``repr`` is its integer's digits and ".0": whole, below 1e16 in magnitude (where
+    ``repr`` turns to an exponent), and no -0.0 (which would lose its sign)."""
+    return bool(np.all((np.trunc(values) == values) & (np.abs(values) < 1e16))
+                and not np.any((values == 0.0) & np.signbit(values)))
 
 
 def _float_text(value: float) -> str:

@@ -16,7 +16,8 @@ from gspsim.engine.records import Workload
 from gspsim.hardware.config import load_hardware
 from gspsim.hardware.cost_model import CostModel
 from gspsim.results.bounds import critical_path_cycles, slowest_tile_cycles
-from gspsim.results.build import _in_bytes, _TileTables, cores_per_node, energy_spent_by
+from gspsim.results.build import (_in_bytes, _TileTables, _union_length, core_busy_and_stalled, cores_per_node,
+                                  energy_spent_by, node_first_and_last, sums_by, union_lengths)
 from gspsim.scheduling import make_scheduler
 
 from helpers import MOBILENET, RESNET, TRANSFORMER
@@ -111,3 +112,64 @@ def test_energy_spent_by_each_edge_of_a_real_run_is_every_events_share_summed(wo
     events = np.column_stack((rec.issue, rec.end, rec.dram_bytes * 1e-10 + 1e-9))
     edges = np.linspace(0.0, rec.latency_cycles, 201)
     np.testing.assert_array_equal(energy_spent_by(events, edges), _energy_spent_by_plain(events, edges))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_union_lengths_per_group_are_each_groups_union_length(seed: int) -> None:
+    """Nested, touching, repeated and empty intervals, groups with none, in any order; the same floats."""
+    rng = np.random.default_rng(seed)
+    n, groups = int(rng.integers(1, 3000)), int(rng.integers(1, 40))
+    start = np.round(rng.uniform(0, 10**5, n), int(rng.integers(0, 3)))
+    start[rng.random(n) < 0.2] = start[0]  # repeated starts
+    end = start + np.where(rng.random(n) < 0.1, 0.0, np.round(rng.exponential(500, n), 1))
+    group = rng.integers(0, groups, n) if rng.random() < 0.5 else rng.integers(0, max(1, groups // 2), n)
+    plain = [_union_length(np.column_stack((start[group == k], end[group == k]))) for k in range(groups)]
+    assert union_lengths(start, end, group, groups) == plain
+    assert union_lengths(start[:0], end[:0], group[:0], groups) == [0.0] * groups
+
+
+def test_core_busy_and_stalled_are_each_cores_unions(workload_run) -> None:
+    workload, run = workload_run
+    rec = run.records
+    tables = _TileTables(run, CostModel(load_hardware("blaize-1600")))
+    cores = len(rec.stalls)
+    busy, stalled = core_busy_and_stalled(rec.compute, tables.cycles, rec.core, rec.stalls, cores)
+    computing = tables.cycles > 0
+    iv = np.column_stack((rec.compute, rec.compute + tables.cycles))[computing]
+    per_core = [iv[rec.core[computing] == c] for c in range(cores)]
+    assert busy == tuple(_union_length(b) for b in per_core)
+    assert stalled == tuple(_union_length(np.concatenate((np.asarray(st, dtype=np.float64).reshape(-1, 2), b))) - u
+                            if len(st) else 0.0 for st, b, u in zip(rec.stalls, per_core, busy))
+    # made-up stalls, overlapping the busy time and each other, on some cores
+    rng = np.random.default_rng(0)
+    stalls = [[(float(a), float(a + rng.integers(0, 5000))) for a in rng.integers(0, int(rec.latency_cycles), 3)]
+              if c % 3 else [] for c in range(cores)]
+    _, stalled = core_busy_and_stalled(rec.compute, tables.cycles, rec.core, stalls, cores)
+    assert stalled == tuple(_union_length(np.concatenate((np.asarray(st, dtype=np.float64).reshape(-1, 2), b))) - u
+                            if len(st) else 0.0 for st, b, u in zip(stalls, per_core, busy))
+    assert sum(stalled) > 0
+
+
+def test_sums_by_add_each_bins_values_in_order_as_add_at_does(workload_run) -> None:
+    workload, run = workload_run
+    rec = run.records
+    tables = _TileTables(run, CostModel(load_hardware("blaize-1600")))
+    rng = np.random.default_rng(1)
+    for values in (rec.issue * 1.1e-7 + rng.uniform(0, 1e-3, len(rec.issue)), rec.dram_bytes):
+        plain = np.zeros(tables.node_count, dtype=values.dtype)
+        np.add.at(plain, tables.node, values)
+        np.testing.assert_array_equal(sums_by(tables.node, values, tables.node_count), plain)
+    assert sums_by(tables.node[:0], rec.issue[:0], 5).tolist() == [0.0] * 5
+
+
+def test_node_first_and_last_are_the_extremes_over_each_nodes_tiles(workload_run) -> None:
+    workload, run = workload_run
+    rec = run.records
+    tables = _TileTables(run, CostModel(load_hardware("blaize-1600")))
+    starts, ends = node_first_and_last([workload], tables, rec.issue, rec.end)
+    plain_starts, plain_ends = np.full(tables.node_count, np.inf), np.zeros(tables.node_count)
+    np.minimum.at(plain_starts, tables.node, rec.issue)
+    np.maximum.at(plain_ends, tables.node, rec.end)
+    np.testing.assert_array_equal(starts, plain_starts)
+    np.testing.assert_array_equal(ends, plain_ends)
+    assert workload.frames > 1 and len(set(rec.issue.tolist())) > tables.node_count

@@ -16,6 +16,7 @@ computed here, with the cost model's rules (docs/cost-model.md):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Optional, Sequence
 
@@ -24,6 +25,7 @@ import numpy as np
 from .._version import __version__
 from ..accuracy import AccuracyReport
 from ..engine.options import SimOptions
+from ..engine.program import Program
 from ..engine.records import EngineRun, Workload
 from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import CostModel
@@ -48,13 +50,47 @@ def _union_length(intervals) -> float:
     return float(np.add.accumulate(ends - s[first])[-1])
 
 
-def _minus_length(a, b, b_length: float) -> float:
-    """Length of the union of ``a`` not covered by the union of ``b`` (whose length is ``b_length``)."""
-    if not len(a):
-        return 0.0
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 2)
-    return _union_length(np.concatenate((a, b))) - b_length
+def union_lengths(starts: np.ndarray, ends: np.ndarray, group: np.ndarray, groups: int) -> list[float]:
+    """Per group ``0 .. groups - 1``, :func:`_union_length` of its intervals (the same floats; no end before its start).
+
+    One sort of all intervals by group and start (two stable argsorts: the starts, then the small group
+    numbers); then per group, on its slice, :func:`_union_length`'s steps without its sort.  Intervals of
+    one group that start together may come in another order than there, which changes no run of
+    overlapping intervals, so no sum.
+    """
+    out = [0.0] * groups
+    if not len(starts):
+        return out
+    order = np.argsort(starts, kind="stable")
+    order = order[np.argsort(group[order].astype(np.int32), kind="stable")]
+    g, s, e = group[order], starts[order], ends[order]
+    cuts = np.searchsorted(g, np.arange(groups + 1)).tolist()
+    for k in range(groups):
+        if cuts[k] == cuts[k + 1]:
+            continue
+        gs, ge = s[cuts[k]:cuts[k + 1]], e[cuts[k]:cuts[k + 1]]
+        reach = np.maximum.accumulate(ge)
+        first = np.flatnonzero(np.concatenate(([True], gs[1:] > reach[:-1])))
+        run_ends = reach[np.concatenate((first[1:] - 1, [len(gs) - 1]))]
+        out[k] = float(np.add.accumulate(run_ends - gs[first])[-1])
+    return out
+
+
+def core_busy_and_stalled(compute: np.ndarray, cycles: np.ndarray, core: np.ndarray, stalls: Sequence[Sequence],
+                          cores: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per core, cycles its compute unit ran a tile (the union of its tiles' compute intervals), and cycles it
+    stalled and was not busy (the union of its stall intervals, less the busy union)."""
+    computing = cycles > 0
+    busy_start = compute[computing]
+    busy_end = busy_start + cycles[computing]
+    busy_core = core[computing].astype(np.int64)
+    busy = union_lengths(busy_start, busy_end, busy_core, cores)
+    stall = np.asarray([iv for c in range(cores) for iv in stalls[c]], dtype=np.float64).reshape(-1, 2)
+    stall_core = np.repeat(np.arange(cores, dtype=np.int64), [len(stalls[c]) for c in range(cores)])
+    either = union_lengths(np.concatenate((stall[:, 0], busy_start)), np.concatenate((stall[:, 1], busy_end)),
+                           np.concatenate((stall_core, busy_core)), cores)
+    stalled = tuple(either[c] - busy[c] if len(stalls[c]) else 0.0 for c in range(cores))
+    return tuple(busy), stalled
 
 
 def power_series(events: np.ndarray, latency: float, static_w: float, clock_hz: float,
@@ -77,12 +113,15 @@ def energy_spent_by(events: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
     Added up 4096 events at a time in their order; an edge at or before a chunk's
     first start gets nothing from it and one a cycle past its last end all of its
-    energy, computed as the same sums without the events' fractions.
+    energy, computed as the same sums without the events' fractions; the edges
+    between take each event's fraction (:mod:`gspsim.results.spent`).
     """
+    from .spent import add_spent  # Numba, loaded with the first power series
+
     energy_at = np.zeros_like(edges)
     if not len(events):
         return energy_at
-    s, e, j = events[:, 0], events[:, 1], events[:, 2]
+    s, e, j = (np.ascontiguousarray(events[:, k], dtype=np.float64) for k in range(3))
     width = np.maximum(e - s, 1e-9)
     for chunk in range(0, len(events), 4096):
         sl = slice(chunk, chunk + 4096)
@@ -90,11 +129,7 @@ def energy_spent_by(events: np.ndarray, edges: np.ndarray) -> np.ndarray:
         # event of no duration has spent all at each: (edge - start) / 1e-9 >= 1)
         started = int(np.searchsorted(edges, s[sl].min(), side="right"))
         spent = max(started, int(np.searchsorted(edges, e[sl].max() + 1.0, side="left")))
-        frac = np.subtract(edges[None, started:spent], s[sl, None])
-        np.divide(frac, width[sl, None], out=frac)
-        np.clip(frac, 0.0, 1.0, out=frac)
-        np.multiply(frac, j[sl, None], out=frac)
-        energy_at[started:spent] += frac.sum(axis=0)
+        add_spent(edges, s, width, j, chunk, min(chunk + 4096, len(events)), started, spent, energy_at)
         # the energies added one after another, as the sum over the rows above adds each column
         energy_at[spent:] += np.add.accumulate(j[sl])[-1]
     return energy_at
@@ -140,6 +175,37 @@ def frame_latency_figures(arrivals: Sequence[float], ends: Sequence[float], cloc
     }
 
 
+def sums_by(index: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    """``np.add.at(np.zeros(count), index, values)``: per bin ``0 .. count - 1``, its values added in their order
+    (``np.bincount`` adds them one after another, as ``add.at`` does, at a fraction of its cost).
+
+    Integer values come back as floats, exact while a bin's total stays below 2**53 (bytes per node do).
+    """
+    return np.bincount(index, weights=values, minlength=count) if len(index) else np.zeros(count)
+
+
+def node_first_and_last(workloads: Sequence[Workload], tables: "_TileTables", issue: np.ndarray,
+                        end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per node, its tiles' first issue (inf without tiles) and last end (0 without tiles).
+
+    One model: every frame's tiles line up, so the extremes over frames come first, per tile, and then per
+    node over the program's tiles sorted by node (kept with the program); several: ``ufunc.at``.
+    """
+    count = tables.node_count
+    starts, ends = np.full(count, np.inf), np.zeros(count)
+    program = program_tiles(workloads[0].program) if len(workloads) == 1 else None
+    if program is not None and len(program.node) and len(issue):
+        frames = len(issue) // len(program.node)
+        first = issue.reshape(frames, -1).min(axis=0)[program.node_order]
+        last = end.reshape(frames, -1).max(axis=0)[program.node_order]
+        starts[program.node_present] = np.minimum.reduceat(first, program.node_cuts)
+        ends[program.node_present] = np.maximum(0.0, np.maximum.reduceat(last, program.node_cuts))
+    else:
+        np.minimum.at(starts, tables.node, issue)
+        np.maximum.at(ends, tables.node, end)
+    return starts, ends
+
+
 def cores_per_node(node: np.ndarray, core: np.ndarray, count: int) -> list[tuple[int, ...]]:
     """Per node (of ``count``), the distinct cores its tiles ran on, ascending; ``node`` and ``core`` are per tile."""
     per_node: list[list[int]] = [[] for _ in range(count)]
@@ -166,35 +232,96 @@ def active_lower_bounds(workloads: Sequence[Workload], cost: CostModel, cores: i
     return {"critical_path": _union_length(spans), **rooflines(workloads, cost, cores)}
 
 
+@dataclass(frozen=True, eq=False)
+class _ProgramFacts:
+    """What a result reports of a program's model, plan and nodes that no run changes (built once per program).
+
+    Kept as tuples; each result gets its own lists and dicts built from them, so that no caller can change
+    what the next run of the program reports.
+    """
+
+    graph_name: str
+    nodes: int
+    params: int
+    weight_bytes: int
+    macs: int
+    inputs: tuple[tuple[str, tuple[int, ...]], ...]
+    outputs: tuple[tuple[str, tuple[int, ...]], ...]
+    notes: tuple[str, ...]
+    #: the memory plan: budgets, stacks (first, last, nodes, buffer, held weight and weight bytes), cuts
+    plan: tuple[Any, ...]
+    stacks: tuple[tuple[Any, ...], ...]
+    cuts: tuple[tuple[str, int], ...]
+    #: per node: name, op type, precision, tiles, bands, tile shape, stack, MACs per frame
+    node_rows: tuple[tuple[str, str, str, int, int, tuple[int, int, int], int, int], ...]
+    #: tensor -> producing op, tensor root -> reading ops (line buffers' ends)
+    producer: tuple[tuple[str, str], ...]
+    consumers: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @staticmethod
+    def of(program: Program) -> "_ProgramFacts":
+        tasks, plan = program.tasks, program.plan
+        graph = tasks.graph
+        producer: dict[str, str] = {}
+        consumers: dict[str, list[str]] = {}
+        for op in graph.ops():
+            for t in op.outputs:
+                producer[t] = op.name
+            for t in dict.fromkeys(op.activation_inputs):
+                consumers.setdefault(plan.root(t), []).append(op.name)
+        return _ProgramFacts(
+            graph_name=graph.name, nodes=len(graph), params=graph.num_params, weight_bytes=graph.weight_bytes,
+            macs=sum(n.cost.macs for n in tasks.nodes),
+            inputs=tuple((i, tuple(graph.tensors[i].shape)) for i in graph.inputs),
+            outputs=tuple((o, tuple(graph.tensors[o].shape)) for o in graph.outputs),
+            notes=tuple(graph.notes),
+            plan=(plan.buffer_budget, plan.weight_capacity, plan.min_buffer_budget, plan.resident),
+            stacks=tuple((tasks.nodes[st.first].op.name, tasks.nodes[st.last].op.name, len(st.nodes),
+                          st.buffer_bytes, st.held_weight_bytes, st.weight_bytes) for st in plan.stacks),
+            cuts=tuple((t, tasks.nbytes(t)) for t in plan.cuts),
+            node_rows=tuple((n.op.name, n.op.op_type, n.op.precision, len(n.blocks), len(n.bands),
+                             (n.tiling.rows, n.tiling.channels, n.tiling.cols), plan.stack_of[n.index], n.cost.macs)
+                            for n in tasks.nodes),
+            producer=tuple(producer.items()),
+            consumers=tuple((k, tuple(v)) for k, v in consumers.items()),
+        )
+
+
+def program_facts(program: Program) -> _ProgramFacts:
+    """The program's run-independent facts (built on first use, then kept with the program)."""
+    return program.derived("results.facts", _ProgramFacts.of)
+
+
 def _model_summary(w: Workload, path: str) -> dict:
-    graph = w.tasks.graph
+    facts = program_facts(w.program)
     return {
         "path": path,
-        "name": model_display_name(graph.name, path),
-        "graph_name": graph.name,
-        "nodes": len(graph),
-        "params": graph.num_params,
-        "weight_bytes": graph.weight_bytes,
-        "macs": sum(n.cost.macs for n in w.tasks.nodes),
-        "inputs": {i: list(graph.tensors[i].shape) for i in graph.inputs},
-        "outputs": {o: list(graph.tensors[o].shape) for o in graph.outputs},
-        "notes": list(graph.notes),
+        "name": model_display_name(facts.graph_name, path),
+        "graph_name": facts.graph_name,
+        "nodes": facts.nodes,
+        "params": facts.params,
+        "weight_bytes": facts.weight_bytes,
+        "macs": facts.macs,
+        "inputs": {i: list(shape) for i, shape in facts.inputs},
+        "outputs": {o: list(shape) for o, shape in facts.outputs},
+        "notes": list(facts.notes),
     }
+
+
+_STACK_KEYS = ("first", "last", "nodes", "buffer_bytes", "held_weight_bytes", "weight_bytes")
 
 
 def _memory_summary(w: Workload) -> dict[str, Any]:
     """The compiler's memory plan of one model (docs/execution-model.md)."""
-    plan, tasks = w.program.plan, w.tasks
+    facts = program_facts(w.program)
+    buffer_budget, weight_capacity, min_buffer_budget, resident = facts.plan
     return {
-        "buffer_budget_bytes": plan.buffer_budget,
-        "weight_capacity_bytes": plan.weight_capacity,
-        "min_buffer_budget_bytes": plan.min_buffer_budget,
-        "resident_weights": plan.resident,
-        "stacks": [{"first": tasks.nodes[s.first].op.name, "last": tasks.nodes[s.last].op.name,
-                    "nodes": len(s.nodes), "buffer_bytes": s.buffer_bytes,
-                    "held_weight_bytes": s.held_weight_bytes, "weight_bytes": s.weight_bytes}
-                   for s in plan.stacks],
-        "cuts": [{"tensor": t, "bytes": tasks.nbytes(t)} for t in plan.cuts],
+        "buffer_budget_bytes": buffer_budget,
+        "weight_capacity_bytes": weight_capacity,
+        "min_buffer_budget_bytes": min_buffer_budget,
+        "resident_weights": resident,
+        "stacks": [dict(zip(_STACK_KEYS, row)) for row in facts.stacks],
+        "cuts": [{"tensor": t, "bytes": nbytes} for t, nbytes in facts.cuts],
     }
 
 
@@ -207,41 +334,80 @@ def _in_bytes(blocks: Sequence[Block]) -> np.ndarray:
     return running[last] - running[last - reads]
 
 
+@dataclass(frozen=True, eq=False)
+class _ProgramTiles:
+    """Per tile of one frame of a program: what turns its records into energy and per-node figures.
+
+    Built once per program (:meth:`gspsim.engine.program.Program.derived`); energies are not kept here, as
+    they depend on the chip's energy figures, which a sweep varies over one program.
+    """
+
+    node: np.ndarray
+    index: np.ndarray
+    macs: np.ndarray
+    vector_ops: np.ndarray
+    #: each tile's node's precision (an object array)
+    precision: np.ndarray
+    #: bytes through its core's local SRAM: reads, writes and its weight slice (a view's tile: none)
+    sram: np.ndarray
+    cycles: np.ndarray
+    #: per node: the compute cycles of its tiles
+    node_cycles: np.ndarray
+    #: the tiles sorted by node (stable), the nodes that have tiles, and where each one's tiles start in that order
+    node_order: np.ndarray
+    node_present: np.ndarray
+    node_cuts: np.ndarray
+
+    @staticmethod
+    def of(program: Program) -> "_ProgramTiles":
+        blocks, nodes = program.tasks.blocks, program.tasks.nodes
+        fields = chain.from_iterable((b.node, b.index, b.macs, b.vector_ops, b.out_bytes + b.weight_bytes)
+                                     for b in blocks)
+        node, index, macs, vops, out_and_weight = np.fromiter(
+            fields, dtype=np.int64, count=5 * len(blocks)).reshape(-1, 5).T
+        views = np.asarray([n.is_view for n in nodes], dtype=bool)[node]
+        cycles = np.asarray(program.cycles, dtype=np.int64)
+        node_cycles = np.zeros(len(nodes), dtype=np.int64)
+        np.add.at(node_cycles, node, cycles)
+        tiles_per_node = np.bincount(node, minlength=len(nodes))
+        present = np.flatnonzero(tiles_per_node)
+        tables = _ProgramTiles(
+            node=node, index=index, macs=macs, vector_ops=vops,
+            precision=np.asarray([n.op.precision for n in nodes], dtype=object)[node],
+            sram=np.where(views, 0, _in_bytes(blocks) + out_and_weight), cycles=cycles, node_cycles=node_cycles,
+            node_order=np.argsort(node, kind="stable"), node_present=present,
+            node_cuts=np.concatenate(([0], np.cumsum(tiles_per_node[present])[:-1])).astype(np.int64))
+        for array in (tables.node, tables.index, tables.macs, tables.vector_ops, tables.precision, tables.sram,
+                      tables.cycles, tables.node_cycles, tables.node_order, tables.node_present, tables.node_cuts):
+            array.flags.writeable = False  # shared by every run of the program
+        return tables
+
+
+def program_tiles(program: Program) -> _ProgramTiles:
+    """The program's per-tile tables (built on first use, then kept with the program)."""
+    return program.derived("results.tiles", _ProgramTiles.of)
+
+
 class _TileTables:
     """Per global tile, across jobs: what the records need to be turned into energy and per-node figures."""
 
     def __init__(self, run: EngineRun, cost: CostModel) -> None:
         workloads, jobs = run.workloads, run.records.jobs
         node_base = np.cumsum([0] + [len(w.tasks.nodes) for w in workloads])
-        per_workload = []
-        for w in workloads:
-            blocks, nodes = w.tasks.blocks, w.tasks.nodes
-            fields = chain.from_iterable((b.node, b.index, b.macs, b.vector_ops, b.out_bytes + b.weight_bytes)
-                                         for b in blocks)
-            node, index, macs, vops, out_and_weight = np.fromiter(
-                fields, dtype=np.int64, count=5 * len(blocks)).reshape(-1, 5).T
-            in_bytes = _in_bytes(blocks)
-            precision = np.asarray([n.op.precision for n in nodes], dtype=object)[node]
-            views = np.asarray([n.is_view for n in nodes], dtype=bool)[node]
-            per_workload.append((
-                cost.compute_energy_array(macs, vops, precision) if len(blocks) else np.zeros(0),
-                np.where(views, 0, in_bytes + out_and_weight),  # a view's tile moves no bytes through SRAM
-                node,
-                index,
-                np.asarray(w.program.cycles, dtype=np.int64),
-            ))
-        parts = [per_workload[j.workload] for j in jobs]
-        cat = (lambda k, dtype: np.concatenate([p[k] for p in parts]).astype(dtype) if parts else np.zeros(0, dtype))
-        self.e_compute = cat(0, np.float64)
-        self.sram = cat(1, np.int64)
-        self.node = np.concatenate([per_workload[j.workload][2] + node_base[j.workload] for j in jobs]).astype(
-            np.int64) if jobs else np.zeros(0, np.int64)
-        self.index = cat(3, np.int64)
-        self.cycles = cat(4, np.int64)
-        self.frame = np.concatenate([np.full(len(per_workload[j.workload][2]), j.frame) for j in jobs]).astype(
-            np.int64) if jobs else np.zeros(0, np.int64)
-        self.model = np.concatenate([np.full(len(per_workload[j.workload][2]), j.workload) for j in jobs]).astype(
-            np.int64) if jobs else np.zeros(0, np.int64)
+        programs = [program_tiles(w.program) for w in workloads]
+        e_compute = [cost.compute_energy_array(t.macs, t.vector_ops, t.precision) if len(t.node) else np.zeros(0)
+                     for t in programs]
+        parts = [j.workload for j in jobs]
+        sizes = np.asarray([len(programs[w].node) for w in parts], dtype=np.int64)
+        cat = (lambda arrays, dtype: np.concatenate([arrays[w] for w in parts]).astype(dtype, copy=False)
+               if parts else np.zeros(0, dtype))
+        self.e_compute = cat(e_compute, np.float64)
+        self.sram = cat([t.sram for t in programs], np.int64)
+        self.node = cat([t.node + node_base[w] for w, t in enumerate(programs)], np.int64)
+        self.index = cat([t.index for t in programs], np.int64)
+        self.cycles = cat([t.cycles for t in programs], np.int64)
+        self.frame = np.repeat(np.asarray([j.frame for j in jobs], dtype=np.int64), sizes)
+        self.model = np.repeat(np.asarray(parts, dtype=np.int64), sizes)
         self.node_count = int(node_base[-1])
         self.node_base = node_base
 
@@ -290,12 +456,7 @@ def build_result(
         np.column_stack((rec.issue, rec.end, e_tiles))
 
     # -- cores ------------------------------------------------------------------------------------------
-    computing = tables.cycles > 0
-    busy_iv = np.column_stack((rec.compute[computing], rec.compute[computing] + tables.cycles[computing]))
-    core_of = rec.core[computing]
-    busy_lists = [busy_iv[core_of == c] for c in range(hw.cores.count)]
-    busy = tuple(_union_length(b) for b in busy_lists)
-    stalled = tuple(_minus_length(st, b, u) for st, b, u in zip(rec.stalls, busy_lists, busy))
+    busy, stalled = core_busy_and_stalled(rec.compute, tables.cycles, rec.core, rec.stalls, hw.cores.count)
     idle = tuple(max(0.0, makespan - x - y) for x, y in zip(busy, stalled))
 
     bounds = active_lower_bounds(workloads, cost, hw.cores.count)
@@ -304,34 +465,28 @@ def build_result(
     # -- per node ------------------------------------------------------------------------------------------
     count = tables.node_count
     node = tables.node
-    starts = np.full(count, np.inf)
-    ends = np.zeros(count)
-    np.minimum.at(starts, node, rec.issue)
-    np.maximum.at(ends, node, rec.end)
-    node_busy = np.zeros(count, dtype=np.int64)
-    np.add.at(node_busy, node, tables.cycles)
-    node_dram = np.zeros(count, dtype=np.int64)
-    np.add.at(node_dram, node, rec.dram_bytes)
-    node_energy = np.zeros(count)
-    np.add.at(node_energy, node, e_tiles)
-    if len(loads):
-        load_node = (tables.node_base[loads[:, 3].astype(np.int64)] + loads[:, 4].astype(np.int64))
-        np.add.at(node_dram, load_node, load_bytes)
-        np.add.at(node_energy, load_node, e_load)
+    starts, ends = node_first_and_last(workloads, tables, rec.issue, rec.end)
+    # every frame of a model runs each of its tiles once
+    node_busy = np.concatenate([program_tiles(wl.program).node_cycles * wl.frames for wl in workloads])
+    # tiles, then weight loads: each node's figures added in that order
+    load_node = tables.node_base[loads[:, 3].astype(np.int64)] + loads[:, 4].astype(np.int64)
+    owner = np.concatenate((node, load_node))
+    node_dram = sums_by(owner, np.concatenate((rec.dram_bytes, load_bytes)), count).astype(np.int64)
+    node_energy = sums_by(owner, np.concatenate((e_tiles, e_load)), count)
     node_cores = cores_per_node(node, rec.core, count)
     nodes = []
+    node_starts = np.where(starts != np.inf, starts, 0.0).tolist()
+    per_node = list(zip(node_cores, node_starts, ends.tolist(), node_busy.astype(np.float64).tolist(),
+                        node_dram.tolist(), node_energy.tolist()))
     for w, wl in enumerate(workloads):
         prefix = f"m{w}/" if many else ""
-        for n in wl.tasks.nodes:
-            k = int(tables.node_base[w]) + n.index
-            t = n.tiling
+        base = int(tables.node_base[w])
+        for (name, op, precision, blocks, bands, tile, stack, macs), (cores, start, end, cycles, dram, joules) in zip(
+                program_facts(wl.program).node_rows, per_node[base:]):
             nodes.append(NodeResult(
-                name=prefix + n.op.name, op=n.op.op_type, precision=n.op.precision, blocks=len(n.blocks),
-                cores=node_cores[k], start_cycle=float(starts[k]) if starts[k] != np.inf else 0.0,
-                end_cycle=float(ends[k]), busy_cycles=float(node_busy[k]), macs=n.cost.macs * wl.frames,
-                dram_bytes=int(node_dram[k]), energy_j=float(node_energy[k]),
-                bands=len(n.bands), tile=(t.rows, t.channels, t.cols),
-                stack=wl.program.plan.stack_of[n.index],
+                name=prefix + name, op=op, precision=precision, blocks=blocks, cores=cores, start_cycle=start,
+                end_cycle=end, busy_cycles=cycles, macs=macs * wl.frames, dram_bytes=dram, energy_j=joules,
+                bands=bands, tile=tile, stack=stack,
             ))
 
     streams = []
@@ -448,14 +603,12 @@ def _buffers(workloads: Sequence[Workload], rec) -> tuple[dict, ...]:
     consumers: dict[str, list[str]] = {}
     for w, wl in enumerate(workloads):
         prefix = f"m{w}/" if many else ""
-        plan = wl.program.plan
-        for op in wl.tasks.graph.ops():
-            for t in op.outputs:
-                producer[prefix + t] = prefix + op.name
-            for t in dict.fromkeys(op.activation_inputs):
-                consumers.setdefault(prefix + plan.root(t), []).append(prefix + op.name)
+        facts = program_facts(wl.program)
+        producer.update((prefix + t, prefix + op) for t, op in facts.producer)
+        for t, ops in facts.consumers:
+            consumers.setdefault(prefix + t, []).extend(prefix + op for op in ops)
     return tuple(
-        {"tensor": k, "producer": producer.get(k, ""), "consumers": consumers.get(k, []),
+        {"tensor": k, "producer": producer.get(k, ""), "consumers": list(consumers.get(k, ())),
          "capacity_bytes": rec.ring_capacity[k], "high_water_bytes": v}
         for k, v in sorted(rec.ring_high_water.items())
     )
@@ -464,10 +617,11 @@ def _buffers(workloads: Sequence[Workload], rec) -> tuple[dict, ...]:
 def build_timeline(workloads: Sequence[Workload], run: EngineRun, tables: _TileTables) -> Timeline:
     rec = run.records
     many = len(workloads) > 1
-    names = tuple((f"m{w}/" if many else "") + n.op.name for w, wl in enumerate(workloads) for n in wl.tasks.nodes)
+    rows = [(w, row) for w, wl in enumerate(workloads) for row in program_facts(wl.program).node_rows]
+    names = tuple((f"m{w}/" if many else "") + row[0] for w, row in rows)
     return Timeline(
         node_names=names,
-        node_ops=tuple(n.op.op_type for wl in workloads for n in wl.tasks.nodes),
+        node_ops=tuple(row[1] for _, row in rows),
         block_node=tables.node,
         block_frame=tables.frame,
         block_index=tables.index,

@@ -88,22 +88,25 @@ class Timeline:
     #: per ring buffer: rows (cycle, bytes held)
     buffer_levels: Mapping[str, np.ndarray]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, arrays: bool = False) -> dict[str, Any]:
+        """The "timeline" object of the JSON document; with ``arrays``, its lists of numbers as 1-D numpy arrays
+        (for :func:`gspsim.json_finite.dumps`, which writes them as their lists, without making the lists)."""
+        listed = (lambda a: a) if arrays else (lambda a: a.tolist())
         return {
             "nodes": list(self.node_names),
             "ops": list(self.node_ops),
             "blocks": {
-                "node": self.block_node.tolist(), "frame": self.block_frame.tolist(),
-                "index": self.block_index.tolist(), "model": self.block_model.tolist(),
-                "core": self.block_core.tolist(),
-                "start": self.block_start.tolist(), "end": self.block_end.tolist(),
+                "node": listed(self.block_node), "frame": listed(self.block_frame),
+                "index": listed(self.block_index), "model": listed(self.block_model),
+                "core": listed(self.block_core),
+                "start": listed(self.block_start), "end": listed(self.block_end),
             },
             "dram_transfers": {
-                "start": self.dram_transfers[:, 0].tolist(), "end": self.dram_transfers[:, 1].tolist(),
-                "bytes": self.dram_transfers[:, 2].astype(np.int64).tolist(),
+                "start": listed(self.dram_transfers[:, 0]), "end": listed(self.dram_transfers[:, 1]),
+                "bytes": listed(self.dram_transfers[:, 2].astype(np.int64)),
             },
             "buffer_levels": {
-                k: {"cycle": v[:, 0].tolist(), "bytes": v[:, 1].astype(np.int64).tolist()}
+                k: {"cycle": listed(v[:, 0]), "bytes": listed(v[:, 1].astype(np.int64))}
                 for k, v in self.buffer_levels.items()
             },
         }
@@ -182,6 +185,10 @@ class SimResult:
     outputs: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
+        return self._document(arrays=False)
+
+    def _document(self, arrays: bool) -> dict[str, Any]:
+        """The JSON document; with ``arrays``, the timeline's lists as numpy arrays (:meth:`Timeline.to_dict`)."""
         doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "gspsim_version": self.gspsim_version,
@@ -239,12 +246,12 @@ class SimResult:
         if self.accuracy is not None:
             doc["accuracy"] = self.accuracy.to_dict()
         if self.timeline is not None:
-            doc["timeline"] = self.timeline.to_dict()
+            doc["timeline"] = self.timeline.to_dict(arrays)
         return doc
 
     def to_json(self) -> str:
         """The JSON document; a NaN or Inf figure is written as null and listed under "non_finite"."""
-        return json_finite.dumps(self.to_dict(), indent=2, sort_keys=False, default=json_default) + "\n"
+        return json_finite.dumps(self._document(arrays=True), indent=2, sort_keys=False, default=json_default) + "\n"
 
 
 def json_default(obj: Any) -> Any:
