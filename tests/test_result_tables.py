@@ -3,7 +3,6 @@ lowered models and real engine runs."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -53,7 +52,7 @@ def test_per_tile_tables_are_each_tiles_own_figures(workload_run) -> None:
     assert tables.index.tolist() == [b.index for b in blocks] * workload.frames
     assert sum(sram) > 0 and any(len(b.inputs) > 1 for b in blocks)
     # tiles that read nothing (a node of constants) among others
-    mixed = [blocks[0], dataclasses.replace(blocks[0], inputs=()), *blocks[1:4], dataclasses.replace(blocks[5], inputs=())]
+    mixed = [blocks[0], blocks[0]._replace(inputs=()), *blocks[1:4], blocks[5]._replace(inputs=())]
     assert _in_bytes(mixed).tolist() == [b.in_bytes for b in mixed]
 
 
