@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -29,7 +28,7 @@ from ..engine.program import Program
 from ..engine.records import EngineRun, Workload
 from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import CostModel
-from ..lowering.tasks import Block
+from ..lowering.tiles import ReadTable, TileColumns
 from .bounds import critical_path_cycles, rooflines
 from .names import model_display_name
 from .result import CheckResult, NodeResult, SimResult, Timeline
@@ -325,13 +324,11 @@ def _memory_summary(w: Workload) -> dict[str, Any]:
     }
 
 
-def _in_bytes(blocks: Sequence[Block]) -> np.ndarray:
+def _in_bytes(tiles: TileColumns, reads: ReadTable) -> np.ndarray:
     """``Block.in_bytes`` of every tile: the sum of its reads' bytes, as differences of one running total."""
-    reads = np.fromiter((len(b.inputs) for b in blocks), dtype=np.int64, count=len(blocks))
-    nbytes = np.fromiter((r.nbytes for b in blocks for r in b.inputs), dtype=np.int64, count=int(reads.sum()))
-    running = np.concatenate(([0], np.cumsum(nbytes)))
-    last = np.cumsum(reads)
-    return running[last] - running[last - reads]
+    running = np.zeros(len(tiles.read_ids) + 1, dtype=np.int64)
+    np.cumsum(reads.nbytes[tiles.read_ids], out=running[1:])
+    return running[tiles.read_start[1:]] - running[tiles.read_start[:-1]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -360,11 +357,8 @@ class _ProgramTiles:
 
     @staticmethod
     def of(program: Program) -> "_ProgramTiles":
-        blocks, nodes = program.tasks.blocks, program.tasks.nodes
-        fields = chain.from_iterable((b.node, b.index, b.macs, b.vector_ops, b.out_bytes + b.weight_bytes)
-                                     for b in blocks)
-        node, index, macs, vops, out_and_weight = np.fromiter(
-            fields, dtype=np.int64, count=5 * len(blocks)).reshape(-1, 5).T
+        tiles, nodes = program.tasks.tiles, program.tasks.nodes  # the columns: no Block record is built
+        node, index, macs, vops = tiles.node, tiles.index, tiles.macs, tiles.vector_ops
         views = np.asarray([n.is_view for n in nodes], dtype=bool)[node]
         cycles = np.asarray(program.cycles, dtype=np.int64)
         node_cycles = np.zeros(len(nodes), dtype=np.int64)
@@ -374,12 +368,14 @@ class _ProgramTiles:
         tables = _ProgramTiles(
             node=node, index=index, macs=macs, vector_ops=vops,
             precision=np.asarray([n.op.precision for n in nodes], dtype=object)[node],
-            sram=np.where(views, 0, _in_bytes(blocks) + out_and_weight), cycles=cycles, node_cycles=node_cycles,
+            sram=np.where(views, 0, _in_bytes(tiles, program.tasks.reads) + tiles.out_bytes + tiles.weight_bytes),
+            cycles=cycles, node_cycles=node_cycles,
             node_order=np.argsort(node, kind="stable"), node_present=present,
             node_cuts=np.concatenate(([0], np.cumsum(tiles_per_node[present])[:-1])).astype(np.int64))
-        for array in (tables.node, tables.index, tables.macs, tables.vector_ops, tables.precision, tables.sram,
-                      tables.cycles, tables.node_cycles, tables.node_order, tables.node_present, tables.node_cuts):
-            array.flags.writeable = False  # shared by every run of the program
+        # shared by every run of the program (node, index, macs and vector_ops are the lowering's own columns)
+        for array in (tables.precision, tables.sram, tables.cycles, tables.node_cycles, tables.node_order,
+                      tables.node_present, tables.node_cuts):
+            array.flags.writeable = False
         return tables
 
 
@@ -399,8 +395,10 @@ class _TileTables:
                      for t in programs]
         parts = [j.workload for j in jobs]
         sizes = np.asarray([len(programs[w].node) for w in parts], dtype=np.int64)
-        cat = (lambda arrays, dtype: np.concatenate([arrays[w] for w in parts]).astype(dtype, copy=False)
-               if parts else np.zeros(0, dtype))
+
+        def cat(arrays: Sequence[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate([arrays[w] for w in parts]).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
         self.e_compute = cat(e_compute, np.float64)
         self.sram = cat([t.sram for t in programs], np.int64)
         self.node = cat([t.node + node_base[w] for w, t in enumerate(programs)], np.int64)
