@@ -272,6 +272,25 @@ def test_many_frames_waiting_on_stacks_and_line_buffers(mode: str, budget, fps) 
     assert len(ends) == 8 and all(end > 0 for end in ends)
 
 
+@pytest.mark.parametrize("spacing", [0.3, 0.7, 1.5])
+@pytest.mark.parametrize("case", ["resnet_style.onnx-int8-None", "decoder_decode.onnx-int8-4096",
+                                  "decoder_prefill.onnx-fp32-4096", "mobilenetv2_style.onnx-fp32-None"])
+def test_frames_arriving_while_others_run(case: str, spacing: float) -> None:
+    """Three frames ``spacing`` single-frame latencies apart: frames behind that find their first stack closed
+    wait to be the front frame, their weights with them, and frames enter stacks in order (each of these cases
+    stalled with nothing to spill before 2026-12-03, in every engine)."""
+    name, precision, budget = case.split("-")
+    hw = load_hardware("edge-4")
+    options = SimOptions(mode="streaming", precision=precision, frames=3, execute=False, accuracy_samples=0,
+                         buffer_budget=None if budget == "None" else int(budget))
+    program = _program(MODELS_DIR / name, hw, options)
+    alone = run_engine([Workload(program, make_scheduler(options.scheduler_name, 0), (0.0,))], hw, options)
+    fps = hw.cores.clock_hz / (spacing * alone.records.latency_cycles)
+    same = run_both([program], hw, options, fps=[fps])
+    ends = same["run"].records.frame_end[0]
+    assert len(ends) == 3 and all(end > 0 for end in ends)
+
+
 # --- (f) which loop the fast engine runs --------------------------------------------------------------------------
 @pytest.mark.parametrize("scheduler", scheduler_names())
 def test_fast_engine_compiles_the_built_in_rules(scheduler: str) -> None:

@@ -16,13 +16,17 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gspsim
-from gspsim.api import compile_model, prepare_graph, simulate_many
+from gspsim.api import compile_model, load_model, prepare_graph, simulate_many
+from gspsim.engine import run_engine
 from gspsim.engine.options import SimOptions
-from gspsim.scheduling import scheduler_names
+from gspsim.engine.records import Workload
+from gspsim.hardware.config import load_hardware
+from gspsim.scheduling import make_scheduler, scheduler_names
 
 from random_graphs import random_chip, random_cnn, save
 
@@ -118,3 +122,26 @@ def test_models_sharing_a_chip_always_finish(first, second, hw, mode, frames, fp
         assert result.outputs.keys() == alone[0].outputs.keys()
         for name, value in alone[0].outputs.items():
             np.testing.assert_array_equal(result.outputs[name], value)
+
+
+@pytest.mark.parametrize("budget", [None, 4096])
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent / "models").glob("*.onnx")), ids=lambda p: p.name)
+def test_a_frame_on_an_idle_chip_takes_one_frames_latency(path: Path, budget) -> None:
+    """Frames two latencies apart find the chip idle: each takes exactly as long as a frame alone (a model whose
+    weights stay resident loads them once, so its later frames are faster, and equal to each other).  Before
+    2026-12-03 a frame's weights loaded before it arrived, and some of these runs stalled."""
+    hw = load_hardware("edge-4")
+    options = SimOptions(frames=3, execute=False, accuracy_samples=0, buffer_budget=budget)
+    program = compile_model(prepare_graph(load_model(str(path)), options), hw, options)
+
+    def frame_latencies(arrivals: tuple[float, ...]) -> list[float]:
+        run = run_engine([Workload(program, make_scheduler(options.scheduler_name, 0), arrivals)], hw, options)
+        return [end - start for end, start in zip(run.records.frame_end[0], arrivals, strict=True)]
+
+    (alone,) = frame_latencies((0.0,))
+    spaced = frame_latencies((0.0, 2 * alone, 4 * alone))
+    assert spaced[0] == alone and spaced[1] == spaced[2]
+    if program.plan.resident:
+        assert spaced[1] <= alone
+    else:
+        assert spaced[1] == alone

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 from array import array
 from dataclasses import dataclass, field
@@ -209,3 +210,99 @@ def weight_load_order(workloads: Sequence["Workload"], jobs: Sequence["Job"],
     framed.sort(key=lambda entry: entry[0])
     queue += [(key[1], w, load) for key, w, load in framed]
     return queue
+
+
+def reopens(claimed: "set[int]", bands_left: Sequence[int], opened: Sequence[bool], claims: Sequence[int],
+            kept: Sequence[bool], s: int) -> bool:
+    """Whether a frame, to reach stack ``s`` of its model, must open again a stack that frames ahead of it opened
+    and closed: one up to ``s`` that it has yet to enter and pass.
+
+    Such a frame arrived after the frames ahead had left that stack.  Only the front frame (the first frame not
+    done) may open a stack again, and the others' weights wait with them: a frame behind that took buffer
+    memory for a stack the frames ahead have left, or weight memory for a stack it cannot enter yet, could
+    hold what the frames ahead need for their next stack while it waits for what they hold (neither would
+    move).  Frames that arrive while the frames ahead are still in a stack pass every stack with them (it is
+    kept open for them), and a frame that arrives after they are done is the front frame: neither waits here.
+    ``claimed`` is the frame's stacks, ``bands_left`` its bands left per stack; ``opened``, ``claims`` and
+    ``kept`` the model's stacks' ever-opened flags, frames inside and kept-open flags.
+    """
+    return any(opened[x] and not claims[x] and not kept[x] and bands_left[x] > 0 and x not in claimed
+               for x in range(s + 1))
+
+
+class WeightQueue:
+    """The run's weight loads in DMA order (:func:`weight_load_order`), handed out as the frames allow.
+
+    The queue falls into runs: consecutive loads of one frame (or of the resident models, frame None) and
+    one stack.  A frame's runs become candidates when the frame arrives: a frame not yet arrived loads
+    nothing (a resident model's runs are candidates from the start; a frame's weights are the same as the
+    last frame's, but loading them early would hold weight memory for a frame that may arrive long after).
+    The head is the next load of the first candidate run, in queue order, whose loads may start (not those
+    of a frame behind that must open a stack again first: :func:`reopens`): the DMA engines take loads from
+    the head, head of line.  A run that may not start is set aside until the stacks change
+    (:meth:`reconsider`).
+    """
+
+    def __init__(self, entries: Sequence[tuple[Optional[int], int, "WeightLoad"]],
+                 stack_of: Callable[[int, int], int], jobs: int) -> None:
+        self.entries = entries
+        #: per run: first entry, end, frame (None: resident), workload, stack
+        self.start: list[int] = []
+        self.end: list[int] = []
+        self.job: list[Optional[int]] = []
+        self.workload: list[int] = []
+        self.stack: list[int] = []
+        for k, (job, w, load) in enumerate(entries):
+            st = stack_of(w, load.node)
+            if not self.start or (job, w, st) != (self.job[-1], self.workload[-1], self.stack[-1]):
+                self.start.append(k)
+                self.end.append(k)
+                self.job.append(job)
+                self.workload.append(w)
+                self.stack.append(st)
+            self.end[-1] = k + 1
+        #: per run: its next entry
+        self.cursor = list(self.start)
+        self.job_runs: list[list[int]] = [[] for _ in range(jobs)]
+        self.candidates: list[int] = []  # a heap of run ids (runs are in queue order)
+        for r, job in enumerate(self.job):
+            if job is None:
+                self.candidates.append(r)
+            else:
+                self.job_runs[job].append(r)
+        #: runs found waiting to reopen a stack, out of the heap until the stacks change
+        self.aside: list[int] = []
+
+    def arrive(self, job: int) -> None:
+        for r in self.job_runs[job]:
+            heapq.heappush(self.candidates, r)
+
+    def reconsider(self) -> None:
+        """The stacks changed: runs set aside are candidates again (and are looked at again when first)."""
+        for r in self.aside:
+            heapq.heappush(self.candidates, r)
+        self.aside.clear()
+
+    def head(self, waits: Callable[[int, int, int], bool]) -> Optional[int]:
+        """The entry the DMA engines take next, or None; ``waits(job, workload, stack)``: whether that frame's
+        loads for that stack wait (it is behind and :func:`reopens`)."""
+        heap = self.candidates
+        while heap:
+            r = heap[0]
+            if self.cursor[r] == self.end[r]:
+                heapq.heappop(heap)
+                continue
+            job = self.job[r]
+            if job is not None and waits(job, self.workload[r], self.stack[r]):
+                self.aside.append(heapq.heappop(heap))
+                continue
+            return self.cursor[r]
+        return None
+
+    def take(self) -> None:
+        """The head entry started (or shared a load on chip)."""
+        self.cursor[self.candidates[0]] += 1
+
+    def pending(self) -> bool:
+        """Whether any load has yet to start."""
+        return any(c < e for c, e in zip(self.cursor, self.end))

@@ -67,7 +67,8 @@ from ..hardware.config import HardwareConfig
 from ..hardware.cost_model import CostModel
 from ..lowering.memory import buffer_budget_bytes, weight_capacity_bytes
 from .executor import KernelExecutor
-from .memory import BandwidthChannel, LineBuffer, WeightBook, load_band_rows, resident_models, weight_load_order
+from .memory import (BandwidthChannel, LineBuffer, WeightBook, WeightQueue, load_band_rows, resident_models,
+                     reopens, weight_load_order)
 from .options import SimOptions
 from .records import DEADLOCK_SPILL, EngineDeadlock, EngineRun, Records, Spill, Workload, label, order_jobs, progress_every, tile_key
 
@@ -166,6 +167,7 @@ class ReferenceEngine:
         #: per workload, per stack: kept open with no frame inside, for an arrived frame that has yet to pass it
         self.stack_kept = [[False] * len(wl.program.plan.stacks) for wl in self.workloads]
         self.stack_open_at = [[0.0] * len(wl.program.plan.stacks) for wl in self.workloads]
+        self.stack_opened = [[False] * len(wl.program.plan.stacks) for wl in self.workloads]
         self.claimed: list[set[int]] = [set() for _ in self.jobs]
         self.stack_waiting: list[tuple[int, int]] = []
         self.stack_joiners: dict[tuple[int, int], list[int]] = {}
@@ -177,8 +179,8 @@ class ReferenceEngine:
         self.loads: dict[tuple[int, int, str], list[float]] = {}
         # weights
         self.resident = resident_models(self.workloads, self.weight_memory.capacity)
-        self.weight_queue = weight_load_order(self.workloads, self.jobs, self.resident)
-        self.weight_head = 0
+        self.weight_queue = WeightQueue(weight_load_order(self.workloads, self.jobs, self.resident),
+                                        lambda w, node: self.workloads[w].program.plan.stack_of[node], len(self.jobs))
         self.book = WeightBook(len(self.jobs))  # started loads and the frames that use them
         self.executors = [
             KernelExecutor(self.workloads[j.workload].program.tasks, self.workloads[j.workload].inputs[j.frame])
@@ -390,9 +392,17 @@ class ReferenceEngine:
 
     def _frame_behind(self, w: int, s: int) -> bool:
         """Whether an arrived frame of workload ``w`` has yet to pass stack ``s`` (so the stack stays open:
-        closed, it would have to open again behind a later stack that may never close without it)."""
+        closed, it would have to open again behind a later stack that may never close without it), and can
+        reach it: not a frame behind that must first open an earlier stack again (it waits to be the front
+        frame, and would find every stack closed by then)."""
         return any(self.arrived[j] and job.workload == w and self.stack_bands_left[j][s] > 0
-                   and s not in self.claimed[j] for j, job in enumerate(self.jobs))
+                   and s not in self.claimed[j] and not self._waits_to_reopen_before(j, w, s)
+                   for j, job in enumerate(self.jobs))
+
+    def _waits_to_reopen_before(self, j: int, w: int, s: int) -> bool:
+        """Whether frame ``j`` is behind and must open again a stack before ``s``."""
+        return not self._front(j) and reopens(self.claimed[j], self.stack_bands_left[j], self.stack_opened[w],
+                                              self.stack_claims[w], self.stack_kept[w], s - 1)
 
     def _advance_layer(self, j: int, node: int) -> None:
         nodes = len(self.workloads[self.jobs[j].workload].program.tasks.nodes)
@@ -404,6 +414,7 @@ class ReferenceEngine:
     # --- b: arrivals and weights ------------------------------------------------------------------------
     def _arrive(self, j: int) -> None:
         self.arrived[j] = True
+        self.weight_queue.arrive(j)  # a frame's weights load once it has arrived
         tasks = self.workloads[self.jobs[j].workload].program.tasks
         for band in tasks.bands:
             if not band.deps:
@@ -432,19 +443,23 @@ class ReferenceEngine:
     # --- c: weight loads ----------------------------------------------------------------------------------
     def _start_weight_loads(self, now: float) -> None:
         queue = self.weight_queue
-        while self.weight_head < len(queue) and self.dma.count < self.dma.capacity:
-            job, w, spec = queue[self.weight_head]
+        queue.reconsider()  # every run set aside is looked at again
+        while self.dma.count < self.dma.capacity:
+            k = queue.head(self._waits_to_reopen)
+            if k is None:
+                return
+            job, w, spec = queue.entries[k]
             node, nbytes = spec.node, spec.nbytes
             holds = self.workloads[w].program.plan.holds(node)
             if job is not None and holds and self.book.share_held(job, w, node):  # on chip for an earlier frame
                 self._recheck(job, node)
-                self.weight_head += 1
+                queue.take()
                 continue
             room = self.weight_memory.capacity - self.weight_memory.level
             stored = min(nbytes, self.weight_memory.capacity)
             if stored > room:
                 return
-            self.weight_head += 1
+            queue.take()
             load, _ = self.book.start(job, w, spec, stored, holds)
             if stored:
                 self.weight_memory.put(stored)
@@ -453,6 +468,17 @@ class ReferenceEngine:
             self.rec.dram_read["weights"] += nbytes
             self.rec.weight_loads.append((now, end, nbytes, w, node))
             self.env.process(self._weight_load(load, req, end))
+
+    def _waits_to_reopen(self, j: int, w: int, s: int) -> bool:
+        """Whether frame ``j``'s weight loads for stack ``s`` wait: it is behind and :func:`reopens` (layer mode
+        runs frame after frame: never)."""
+        return not self.layer_mode and not self._front(j) and reopens(
+            self.claimed[j], self.stack_bands_left[j], self.stack_opened[w], self.stack_claims[w],
+            self.stack_kept[w], s)
+
+    def _front(self, j: int) -> bool:
+        """Whether job ``j`` is the front frame: every frame before it is done."""
+        return not any(any(left) for left in self.stack_bands_left[:j])
 
     def _weights_ready(self, j: int, tile) -> bool:
         w = self.jobs[j].workload
@@ -479,6 +505,7 @@ class ReferenceEngine:
                     self.buffer_memory.put(nbytes)
                 self.rec.buffer_high_water = max(self.rec.buffer_high_water, self.buffer_memory.level)
                 self.stack_open_at[w][s] = now
+                self.stack_opened[w][s] = True
             self.stack_waiting.pop(0)
             for j in self.stack_joiners.pop((w, s)):
                 self._claim(j, s)
@@ -496,10 +523,18 @@ class ReferenceEngine:
         s = self.workloads[w].program.plan.stack_of[node]
         if s in self.claimed[j]:
             return True
+        # a frame enters its stacks in order: it asks for one when it holds every earlier one (a later stack held
+        # early could keep out, for good, an earlier one it waits for)
+        bands = self.workloads[w].program.stack_bands
+        if any(bands[x] and x not in self.claimed[j] for x in range(s)):
+            return False
         if self.stack_claims[w][s] > 0 or self.stack_kept[w][s]:  # open for other frames, or kept for this one
             self.stack_kept[w][s] = False
             self._claim(j, s)
             return True
+        if not self._front(j) and reopens(self.claimed[j], self.stack_bands_left[j], self.stack_opened[w],
+                                          self.stack_claims[w], self.stack_kept[w], s):
+            return False  # only the front frame opens a stack again
         joiners = self.stack_joiners.get((w, s))
         if joiners is None:
             self.stack_waiting.append((w, s))

@@ -34,7 +34,7 @@ from ...hardware.cost_model import CostModel
 from ...lowering.memory import buffer_budget_bytes, weight_capacity_bytes
 from ...scheduling.base import Scheduler, has_static_priority, placement_rule
 from ..executor import KernelExecutor
-from ..memory import resident_models, weight_load_order
+from ..memory import WeightQueue, resident_models, weight_load_order
 from ..options import SimOptions
 from ..program import READ_KINDS, WRITE_KINDS, Program
 from ..records import DEADLOCK_SPILL, EngineDeadlock, EngineRun, Records, Spill, Workload, order_jobs, progress_every
@@ -151,7 +151,13 @@ class CompiledEngine:
         )
         weight_capacity = max(1, weight_capacity_bytes(hw, options.buffer_budget))
         resident = resident_models(workloads, weight_capacity)[0]
-        queue = weight_load_order(workloads, jobs, [resident])
+        plan = program.plan
+        weight_queue = WeightQueue(weight_load_order(workloads, jobs, [resident]),
+                                   lambda w, node: plan.stack_of[node], len(jobs))
+        queue = weight_queue.entries
+        job_runs = weight_queue.job_runs
+        job_run_ptr = np.zeros(len(jobs) + 1, dtype=np.int64)
+        np.cumsum([len(runs) for runs in job_runs], out=job_run_ptr[1:])
         slice_of = flat.slice_ids
         holds = flat.holds
         frames = len(jobs)
@@ -168,6 +174,10 @@ class CompiledEngine:
             np.asarray([load.nbytes for _, _, load in queue], dtype=np.int64),
             np.asarray([-1 if job is None or holds[load.node] else slice_of[(load.node, load.group, load.band)]
                         for job, _, load in queue], dtype=np.int64),
+            np.asarray(weight_queue.start, dtype=np.int64), np.asarray(weight_queue.end, dtype=np.int64),
+            np.asarray([-1 if job is None else job for job in weight_queue.job], dtype=np.int64),
+            np.asarray(weight_queue.stack, dtype=np.int64), job_run_ptr,
+            np.asarray([r for runs in job_runs for r in runs], dtype=np.int64),
         )
         self.executors = [KernelExecutor(program.tasks, wl.inputs[job.frame]) if options.execute else None
                           for job in jobs]

@@ -41,8 +41,9 @@ _INT_LIST = types.ListType(types.int64)
 # integer scalars of the run, in ``s.i``
 (I_DONE, I_VERSION, I_LAYER_VERSION, I_WEIGHTS_VERSION, I_STACKS_VERSION, I_SEEN0, I_SEEN1, I_SEEN2,
  I_SHARED0, I_SHARED1, I_SHARED2, I_LAYER_JOB, I_LAYER_NODE, I_WALKING, I_POSITION, I_W_LEVEL, I_W_BUSY,
- I_W_HEAD, I_W_WAITED_LEVEL, I_W_WAITED_BUSY, I_S_LEVEL, I_S_WAITED_LEVEL, I_S_WAITED_HEAD, I_S_QHEAD,
- I_BUFFER_HIGH, I_DIRTY, I_EVENTS, I_TURN, I_N_LEVELS, I_N_TRANSFERS, I_SCALARS) = range(31)
+ I_W_ARRIVALS, I_W_STACKS_SEEN, I_W_WAITED_LEVEL, I_W_WAITED_BUSY, I_W_WAITED_ARRIVALS, I_W_WAITED_CHANGES,
+ I_CAND_LEN, I_ASIDE_LEN, I_S_CHANGES, I_FRONT, I_S_LEVEL, I_S_WAITED_LEVEL, I_S_WAITED_HEAD, I_S_QHEAD,
+ I_BUFFER_HIGH, I_DIRTY, I_EVENTS, I_TURN, I_N_LEVELS, I_N_TRANSFERS, I_SCALARS) = range(38)
 #: rows of ``s.bag``: what the wake-ups report to the next pass, and the scheduler pass's scratch lists
 SOON, ARRIVED_NOW, LOADED_NOW, INPUTS_IN, COMPUTED, WRITTEN, PASSED, MOVED, BAGS = range(9)
 
@@ -61,6 +62,9 @@ PARAMS_FIELDS = (
     "job_frame", "frame_job", "job_release", "resident", "layer_mode", "rule", "cores", "slots", "execute",
     "dram_bytes_per_cycle", "dram_latency", "onchip_bytes_per_cycle", "weight_capacity", "dma_engines",
     "buffer_capacity", "q_job", "q_node", "q_bytes", "q_slice",
+    # the queue's runs (gspsim.engine.memory.WeightQueue): first entry, end, job (-1: resident), stack; and each
+    # job's runs (CSR)
+    "run_start", "run_end", "run_job", "run_stack", "job_run_ptr", "job_runs",
 )
 
 STATE_FIELDS = (
@@ -99,6 +103,12 @@ STATE_FIELDS = (
     # records
     "stalls", "spills", "spans", "weight_loads", "transfers", "levels", "dram_read", "dram_write", "frame_end",
     "band_order",
+    # the weight queue: per run its next entry; a heap of candidate runs and the runs set aside
+    # (``i[I_CAND_LEN]``, ``i[I_ASIDE_LEN]`` long); per stack whether it has ever opened
+    "run_cursor", "cand", "aside", "opened",
+    # per job: the first stack with bands it has yet to enter (the only one it may ask for); bands left in all its
+    # stacks (every job before ``i[I_FRONT]`` is done)
+    "next_stack", "job_bands_left",
 )
 
 #: what Python hands to :func:`run_loop`: a model's tables and a run's parameters, in field order
@@ -682,28 +692,120 @@ def issue_tile(m, p, s, g, core, now):
 
 # --- weights (gspsim.engine.fast.weights) -------------------------------------------------------------------------
 @njit(cache=True)
+def reopens(m, s, j, st):
+    """Whether job ``j`` must open again a stack up to ``st`` (gspsim.engine.memory.reopens)."""
+    S = len(m.stack_bytes)
+    for x in range(st + 1):
+        if s.opened[x] and s.claims[x] == 0 and not s.kept[x] and s.stack_left[j * S + x] > 0 \
+                and not s.claimed[j * S + x]:
+            return True
+    return False
+
+
+@njit(cache=True)
+def is_front(s, j):
+    """Whether job ``j`` is the front frame: every frame before it is done."""
+    while s.i[I_FRONT] < len(s.job_bands_left) and s.job_bands_left[s.i[I_FRONT]] == 0:
+        s.i[I_FRONT] += 1
+    return j <= s.i[I_FRONT]
+
+
+@njit(cache=True)
+def waits_to_reopen(m, p, s, j, st):
+    """Whether job ``j``'s weight loads for stack ``st`` wait: it is behind and reopens (never in layer mode)."""
+    return not p.layer_mode and not is_front(s, j) and reopens(m, s, j, st)
+
+
+@njit(cache=True)
+def cand_push(s, r):
+    """Run ``r`` joins the candidates (a binary min-heap of run ids)."""
+    heap = s.cand
+    k = s.i[I_CAND_LEN]
+    s.i[I_CAND_LEN] += 1
+    heap[k] = r
+    while k > 0:
+        up = (k - 1) // 2
+        if heap[up] <= heap[k]:
+            break
+        heap[up], heap[k] = heap[k], heap[up]
+        k = up
+
+
+@njit(cache=True)
+def cand_pop(s):
+    """The first candidate run, out of the heap."""
+    heap = s.cand
+    top = heap[0]
+    n = s.i[I_CAND_LEN] - 1
+    s.i[I_CAND_LEN] = n
+    heap[0] = heap[n]
+    k = 0
+    while True:
+        a, b, low = 2 * k + 1, 2 * k + 2, k
+        if a < n and heap[a] < heap[low]:
+            low = a
+        if b < n and heap[b] < heap[low]:
+            low = b
+        if low == k:
+            break
+        heap[low], heap[k] = heap[k], heap[low]
+        k = low
+    return top
+
+
+@njit(cache=True)
+def queue_arrive(p, s, j):
+    """Frame ``j`` arrived: its runs join the candidates (WeightMemory.arrive)."""
+    for k in range(p.job_run_ptr[j], p.job_run_ptr[j + 1]):
+        cand_push(s, p.job_runs[k])
+    s.i[I_W_ARRIVALS] += 1
+
+
+@njit(cache=True)
+def queue_head(m, p, s):
+    """The entry the DMA engines take next, or -1 (WeightQueue.head)."""
+    while s.i[I_CAND_LEN] > 0:
+        r = s.cand[0]
+        if s.run_cursor[r] == p.run_end[r]:
+            cand_pop(s)
+            continue
+        job = p.run_job[r]
+        if job >= 0 and waits_to_reopen(m, p, s, job, p.run_stack[r]):
+            s.aside[s.i[I_ASIDE_LEN]] = cand_pop(s)
+            s.i[I_ASIDE_LEN] += 1
+            continue
+        return s.run_cursor[r]
+    return -1
+
+
+@njit(cache=True)
 def start_loads(m, p, s, now):
     """Start loads in DMA order while an engine is free and the next one fits (head of line)."""
-    nq = len(p.q_job)
-    if s.i[I_W_HEAD] == nq or (s.i[I_W_WAITED_LEVEL] == s.i[I_W_LEVEL] and s.i[I_W_WAITED_BUSY] == s.i[I_W_BUSY]):
+    if s.i[I_W_WAITED_LEVEL] == s.i[I_W_LEVEL] and s.i[I_W_WAITED_BUSY] == s.i[I_W_BUSY] \
+            and s.i[I_W_WAITED_ARRIVALS] == s.i[I_W_ARRIVALS] and s.i[I_W_WAITED_CHANGES] == s.i[I_S_CHANGES]:
         return
-    s.i[I_W_WAITED_LEVEL] = -1
+    if s.i[I_S_CHANGES] != s.i[I_W_STACKS_SEEN]:  # the runs set aside are candidates again
+        for k in range(s.i[I_ASIDE_LEN]):
+            cand_push(s, s.aside[k])
+        s.i[I_ASIDE_LEN] = 0
+        s.i[I_W_STACKS_SEEN] = s.i[I_S_CHANGES]
     capacity = p.weight_capacity
-    while s.i[I_W_HEAD] < nq and s.i[I_W_BUSY] < p.dma_engines:
-        head = s.i[I_W_HEAD]
+    while s.i[I_W_BUSY] < p.dma_engines:
+        head = queue_head(m, p, s)
+        if head < 0:
+            break
         job, node, nbytes = p.q_job[head], p.q_node[head], p.q_bytes[head]
         holds = m.holds[node]
         if job >= 0 and holds and s.held_load[node] >= 0:  # on chip for an earlier frame: share it
             s.held_count[node] += 1
             s.job_held[job * m.N + node] = s.held_load[node]
-            s.i[I_W_HEAD] += 1
+            s.run_cursor[s.cand[0]] += 1
             s.i[I_WEIGHTS_VERSION] += 1
             continue
         stored = nbytes if nbytes < capacity else capacity
         if stored > capacity - s.i[I_W_LEVEL]:
-            s.i[I_W_WAITED_LEVEL], s.i[I_W_WAITED_BUSY] = s.i[I_W_LEVEL], s.i[I_W_BUSY]
-            return
-        s.i[I_W_HEAD] += 1
+            break
+        s.run_cursor[s.cand[0]] += 1
         s.i[I_WEIGHTS_VERSION] += 1
         load = len(s.load_job)
         s.load_job.append(job)
@@ -729,8 +831,8 @@ def start_loads(m, p, s, now):
         s.weight_loads.append(float(nbytes))
         s.weight_loads.append(float(node))
         event_at(s, now + (end - now), LANDED, load)
-    if s.i[I_W_HEAD] < nq:
-        s.i[I_W_WAITED_LEVEL], s.i[I_W_WAITED_BUSY] = s.i[I_W_LEVEL], s.i[I_W_BUSY]
+    s.i[I_W_WAITED_LEVEL], s.i[I_W_WAITED_BUSY] = s.i[I_W_LEVEL], s.i[I_W_BUSY]
+    s.i[I_W_WAITED_ARRIVALS], s.i[I_W_WAITED_CHANGES] = s.i[I_W_ARRIVALS], s.i[I_S_CHANGES]
 
 
 @njit(cache=True)
@@ -755,13 +857,30 @@ def slice_ready(m, s, j, key):
 
 # --- stacks (gspsim.engine.fast.stacks) ---------------------------------------------------------------------------
 @njit(cache=True)
+def next_stack(m, st):
+    """The first stack from ``st`` on that has bands."""
+    while st < len(m.stack_bands) and m.stack_bands[st] == 0:
+        st += 1
+    return st
+
+
+@njit(cache=True)
+def enter(m, s, j, st):
+    """Job ``j`` enters stack ``st``."""
+    s.claims[st] += 1
+    s.claimed[j * len(m.stack_bytes) + st] = 1
+    s.next_stack[j] = next_stack(m, st + 1)
+    s.i[I_STACKS_VERSION] += 1
+    s.i[I_S_CHANGES] += 1
+
+
+@njit(cache=True)
 def open_waiting(m, p, s, now):
     """Open waiting stacks in order while the head's buffers fit."""
     queue = s.stack_queue
     if s.i[I_S_QHEAD] == len(queue) or (s.i[I_S_WAITED_LEVEL] == s.i[I_S_LEVEL]
                                          and s.i[I_S_WAITED_HEAD] == queue[s.i[I_S_QHEAD]]):
         return
-    S = len(m.stack_bytes)
     while s.i[I_S_QHEAD] < len(queue):
         st = queue[s.i[I_S_QHEAD]]
         nbytes = m.stack_bytes[st]
@@ -773,13 +892,12 @@ def open_waiting(m, p, s, now):
             if s.i[I_S_LEVEL] > s.i[I_BUFFER_HIGH]:
                 s.i[I_BUFFER_HIGH] = s.i[I_S_LEVEL]
             s.open_at[st] = now
+            s.opened[st] = 1
         s.i[I_S_QHEAD] += 1
         s.in_waiting[st] = 0
         joiners = s.joiners[st]
         for k in range(len(joiners)):
-            s.claims[st] += 1
-            s.claimed[joiners[k] * S + st] = 1
-            s.i[I_STACKS_VERSION] += 1
+            enter(m, s, joiners[k], st)
         joiners.clear()
 
 
@@ -789,12 +907,14 @@ def open_for(m, p, s, j, st, now):
     S = len(m.stack_bytes)
     if s.claimed[j * S + st]:
         return True
+    if st != s.next_stack[j]:  # an earlier stack first
+        return False
     if s.claims[st] > 0 or s.kept[st]:
         s.kept[st] = 0
-        s.claims[st] += 1
-        s.claimed[j * S + st] = 1
-        s.i[I_STACKS_VERSION] += 1
+        enter(m, s, j, st)
         return True
+    if not is_front(s, j) and reopens(m, s, j, st):
+        return False  # only the front frame opens a stack again
     joiners = s.joiners[st]
     if not s.in_waiting[st]:
         s.stack_queue.append(st)
@@ -816,12 +936,18 @@ def bands_done(m, s, j, st, bands, now):
     """A node of stack ``st`` is complete for job ``j``: the stack closes when no frame is inside."""
     S = len(m.stack_bytes)
     s.stack_left[j * S + st] -= bands
+    s.job_bands_left[j] -= bands
+    if s.job_bands_left[j] == 0:  # a frame is done: the next may be the front frame now
+        s.i[I_STACKS_VERSION] += 1
+        s.i[I_S_CHANGES] += 1
     if s.stack_left[j * S + st] == 0 and s.claimed[j * S + st]:
         s.claims[st] -= 1
+        s.i[I_S_CHANGES] += 1
         if s.claims[st] == 0:
             behind = False
             for k in range(len(s.arrived)):
-                if s.arrived[k] and s.stack_left[k * S + st] > 0 and not s.claimed[k * S + st]:
+                if s.arrived[k] and s.stack_left[k * S + st] > 0 and not s.claimed[k * S + st] \
+                        and (is_front(s, k) or not reopens(m, s, k, st - 1)):
                     behind = True
                     break
             if behind:
@@ -846,6 +972,7 @@ def close_kept(m, s, now):
             s.spans.append(s.open_at[st])
             s.spans.append(now)
             s.i[I_STACKS_VERSION] += 1
+            s.i[I_S_CHANGES] += 1
             closed = True
     return closed
 
@@ -1093,6 +1220,7 @@ def node_complete(m, p, s, j, node, now):
 @njit(cache=True)
 def arrive(m, p, s, j):
     s.arrived[j] = 1
+    queue_arrive(p, s, j)
     for b in m.roots:
         band_waits(m, p, s, j, b)
 
@@ -1289,6 +1417,12 @@ def new_state(m, p):
     for k in (I_SEEN0, I_SEEN1, I_SEEN2, I_SHARED0, I_SHARED1, I_SHARED2, I_WALKING, I_POSITION,
               I_W_WAITED_LEVEL, I_W_WAITED_BUSY, I_S_WAITED_LEVEL, I_S_WAITED_HEAD):
         i[k] = -1
+    runs = len(p.run_start)
+    cand = np.empty(runs, dtype=np.int64)
+    for r in range(runs):  # a resident model's runs are candidates from the start (in order: a valid heap)
+        if p.run_job[r] < 0:
+            cand[i[I_CAND_LEN]] = r
+            i[I_CAND_LEN] += 1
     joiners = List.empty_list(_INT_LIST)
     for _ in range(S):
         joiners.append(_ints())
@@ -1347,6 +1481,8 @@ def new_state(m, p):
         _floats(), _floats(), _floats(), _floats(), np.zeros(192), np.zeros(3 * total + 192),
         np.zeros(4, dtype=np.int64),
         np.zeros(3, dtype=np.int64), np.zeros(len(p.frame_job)), _ints(),
+        p.run_start.copy(), cand, np.empty(runs, dtype=np.int64), np.zeros(S, dtype=np.int64),
+        np.full(jobs, next_stack(m, 0), dtype=np.int64), np.full(jobs, m.stack_bands.sum(), dtype=np.int64),
     )
 
 

@@ -64,7 +64,8 @@ class FastEngine:
         self.cores = Cores(self.n_cores, hw.cores.thread_slots, rec.stalls)
         self.weights = WeightMemory(workloads, tables, jobs, weight_capacity_bytes(hw, options.buffer_budget),
                                     hw.dma.engines, self.dram, rec, self.events)
-        self.stacks = StackGate(workloads, jobs, buffer_budget_bytes(hw, options.buffer_budget), rec)
+        self.stacks = StackGate(workloads, jobs, buffer_budget_bytes(hw, options.buffer_budget), rec,
+                                options.mode == "layer")
         self.executors = [KernelExecutor(workloads[j.workload].program.tasks, workloads[j.workload].inputs[j.frame])
                           if options.execute else None for j in jobs]
         self.traffic = Traffic(st, rec, self.dram, self.onchip, self.executors)
@@ -189,13 +190,14 @@ class FastEngine:
             arrived, self.arrived_now = sorted(self.arrived_now), []
             for j in arrived:
                 bands.arrive(j)
+                self.weights.arrive(j)
         if self.loaded_now:
             loaded, self.loaded_now = sorted(self.loaded_now), []
             info, slices = self.weights.load_info, self.weights.load_slice
             for load in loaded:
                 if slices[load] is not None:
                     bands.slice_landed(info[load][0], slices[load])
-        self.weights.start_loads(now)
+        self.weights.start_loads(now, self.stacks.waits_to_reopen, self.stacks.changes)
         self.stacks.open_waiting(now)
         bands.make_ready(now)
         self.dispatcher.dispatch(now, self._issue)

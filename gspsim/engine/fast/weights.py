@@ -1,18 +1,19 @@
 """Weight memory and the DMA engines that fill it (the reference engine's steps b and c, and its releases).
 
 Loads start in the run's DMA order (:func:`gspsim.engine.memory.weight_load_order`),
-head of line: while a DMA engine is free and the next load fits in weight
-memory.  A model whose weights all fit stays resident; otherwise a "held"
-node's weights are loaded once per frame and shared by the frames in flight
-until the last of them finishes the node, and a node loaded slice by slice
-frees each slice when the tiles that use it are done.
+a frame's once it has arrived (:class:`gspsim.engine.memory.WeightQueue`), head of
+line: while a DMA engine is free and the next load fits in weight memory.  A
+model whose weights all fit stays resident; otherwise a "held" node's weights
+are loaded once per frame and shared by the frames in flight until the last of
+them finishes the node, and a node loaded slice by slice frees each slice when
+the tiles that use it are done.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-from ..memory import BandwidthChannel, WeightBook, resident_models, weight_load_order
+from ..memory import BandwidthChannel, WeightBook, WeightQueue, resident_models, weight_load_order
 from ..records import Job, Records, Workload
 from .events import LANDED, EventQueue
 from .tables import ModelTables
@@ -29,11 +30,14 @@ class WeightMemory(WeightBook):
         self.engines, self.busy = engines, 0
         self.dram, self.rec, self.events = dram, rec, events
         self.resident = resident_models(workloads, self.capacity)
-        self.queue = weight_load_order(workloads, jobs, self.resident)
-        self.head = 0
-        #: (bytes in weight memory, busy engines) when the queue's head last had to wait: nothing can start
-        #: until one of them changes
-        self.waited: Optional[tuple[int, int]] = None
+        self.queue = WeightQueue(weight_load_order(workloads, jobs, self.resident),
+                                 lambda w, node: workloads[w].program.plan.stack_of[node], len(jobs))
+        #: frames arrived so far, and the stacks' change count the runs set aside were last looked at with
+        self.arrivals = 0
+        self.stacks_seen = 0
+        #: (bytes in weight memory, busy engines, frames arrived, stacks' change count) when loads last
+        #: stopped: nothing can start until one of them changes
+        self.waited: Optional[tuple[int, int, int, int]] = None
         #: counts every change that can make a tile's weights ready (a load started, shared or landed)
         self.version = 0
         WeightBook.__init__(self, len(jobs))
@@ -50,25 +54,36 @@ class WeightMemory(WeightBook):
             self.slice_tiles_left.append(counts)
 
     # --- step c ------------------------------------------------------------------------------------------
-    def start_loads(self, now: float) -> None:
-        """Start loads in DMA order while an engine is free and the next one fits (head of line)."""
-        queue = self.queue
-        if self.head == len(queue) or self.waited == (self.level, self.busy):
+    def arrive(self, j: int) -> None:
+        """Frame ``j`` arrived: its loads may start."""
+        self.queue.arrive(j)
+        self.arrivals += 1
+
+    def start_loads(self, now: float, waits: Callable[[int, int, int], bool], stacks_changes: int) -> None:
+        """Start loads in DMA order while an engine is free and the next one fits (head of line);
+        ``waits`` is the stacks' rule for a frame's loads (:meth:`StackGate.waits_to_reopen`), and
+        ``stacks_changes`` their change count."""
+        if self.waited == (self.level, self.busy, self.arrivals, stacks_changes):
             return
-        self.waited = None
-        while self.head < len(queue) and self.busy < self.engines:
-            job, w, spec = queue[self.head]
+        queue, entries = self.queue, self.queue.entries
+        if stacks_changes != self.stacks_seen:
+            queue.reconsider()
+            self.stacks_seen = stacks_changes
+        while self.busy < self.engines:
+            k = queue.head(waits)
+            if k is None:
+                break
+            job, w, spec = entries[k]
             node, nbytes = spec.node, spec.nbytes
             holds = self.tables[w].holds[node]
             if job is not None and holds and self.share_held(job, w, node):  # on chip for an earlier frame
-                self.head += 1
+                queue.take()
                 self.version += 1
                 continue
             stored = min(nbytes, self.capacity)
             if stored > self.capacity - self.level:
-                self.waited = (self.level, self.busy)
-                return
-            self.head += 1
+                break
+            queue.take()
             self.version += 1
             load, key = self.start(job, w, spec, stored, holds)
             self.level += stored
@@ -78,8 +93,7 @@ class WeightMemory(WeightBook):
             self.rec.dram_read["weights"] += nbytes
             self.rec.weight_loads.append((now, end, nbytes, w, node))
             self.events.at(now + (end - now), LANDED, load)
-        if self.head < len(queue):
-            self.waited = (self.level, self.busy)
+        self.waited = (self.level, self.busy, self.arrivals, stacks_changes)
 
     # --- step b ------------------------------------------------------------------------------------------
     def land(self, load: int) -> None:
