@@ -302,7 +302,3 @@ class WeightQueue:
     def take(self) -> None:
         """The head entry started (or shared a load on chip)."""
         self.cursor[self.candidates[0]] += 1
-
-    def pending(self) -> bool:
-        """Whether any load has yet to start."""
-        return any(c < e for c, e in zip(self.cursor, self.end))
