@@ -3,6 +3,7 @@ lowered models and real engine runs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -51,9 +52,16 @@ def test_per_tile_tables_are_each_tiles_own_figures(workload_run) -> None:
     assert tables.node.tolist() == [b.node for b in blocks] * workload.frames
     assert tables.index.tolist() == [b.index for b in blocks] * workload.frames
     assert sum(sram) > 0 and any(len(b.inputs) > 1 for b in blocks)
-    # tiles that read nothing (a node of constants) among others
-    mixed = [blocks[0], blocks[0]._replace(inputs=()), *blocks[1:4], blocks[5]._replace(inputs=())]
-    assert _in_bytes(mixed).tolist() == [b.in_bytes for b in mixed]
+    # tiles that read nothing (a node of constants) among others: tiles 1 and 4 lose their reads
+    tiles, reads = workload.tasks.tiles, workload.tasks.reads
+    counts = np.diff(tiles.read_start)
+    keep = np.ones(len(tiles.read_ids), dtype=bool)
+    for t in (1, 4):
+        keep[tiles.read_start[t]:tiles.read_start[t + 1]] = False
+        counts[t] = 0
+    emptied = replace(tiles, read_ids=tiles.read_ids[keep], read_start=np.concatenate(([0], np.cumsum(counts))))
+    assert counts[[0, 2, 3]].all()
+    assert _in_bytes(emptied, reads).tolist() == [0 if t in (1, 4) else b.in_bytes for t, b in enumerate(blocks)]
 
 
 def test_cores_per_node_are_the_distinct_cores_of_its_tiles(workload_run) -> None:
