@@ -32,6 +32,7 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Union, overload
 import numpy as np
 
 from .maps import AxisRange, Range, TileAxes, overlapping
+from .ragged import offsets, row_of, row_sums
 
 #: products below this fit int64; larger ones are computed on Python integers
 _INT64_SAFE = 2 ** 62
@@ -147,9 +148,7 @@ class ReadTable:
 
     def totals(self, values: np.ndarray) -> np.ndarray:
         """Per read: the sum of ``values`` (an entry column) over its entries."""
-        done = np.zeros(len(values) + 1, dtype=np.int64)
-        np.cumsum(values, out=done[1:])
-        return done[self.start[1:]] - done[self.start[:-1]]
+        return row_sums(values, self.start)
 
 
 @contextmanager
@@ -427,9 +426,8 @@ def node_reads(nbytes: np.ndarray, p: Optional[Produced], row_needs: Sequence[Op
     per_band = g_n[:, None] * w_n[None, :]  # (channel window, column window)
     lengths = (b_n[:, None, None] * per_band[None, :, :]).reshape(-1)
     totals = (weight_sum[:, None, None] * per_band[None, :, :]).reshape(-1)
-    starts = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    read = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    starts = offsets(lengths)
+    read = row_of(starts)
     e = np.arange(int(starts[-1]), dtype=np.int64) - starts[read]
     rb, rc, rw = read // (n_chan * n_col), (read // n_col) % n_chan, read % n_col
     n_gw, n_w = per_band[rc, rw], w_n[rw]
@@ -445,7 +443,4 @@ def node_reads(nbytes: np.ndarray, p: Optional[Produced], row_needs: Sequence[Op
     entry_bytes, entry_totals = flat_bytes[read], totals[read]
     shares = segment_rounded_parts(entry_bytes, weights, entry_totals, starts)
     reused = np.minimum(shares, segment_rounded_parts(entry_bytes, agains, entry_totals, starts))
-    done = np.zeros(len(reused) + 1, dtype=np.int64)
-    np.cumsum(reused, out=done[1:])
-    overlap = done[starts[1:]] - done[starts[:-1]]
-    return NodeReads(flat_bytes, overlap, lengths, tiles, shares, reused)
+    return NodeReads(flat_bytes, row_sums(reused, starts), lengths, tiles, shares, reused)
