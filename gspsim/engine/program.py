@@ -33,7 +33,7 @@ reads the arrays; the Python engines index per-tile tuples, which
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar, Union, overload
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from ..hardware.cost_model import CostModel
 from ..lowering.ragged import concat_ranges, offsets, row_of, row_sums
 from ..lowering.stacks import REFETCH, MemoryPlan
 from ..lowering.tasks import TaskGraph
+from ..lowering.tiles import cycle_collector_paused
 
 #: DRAM traffic kinds (keys of the result's ``dram_bytes_by_kind``)
 READ_KINDS = ("weights", "inputs", "intermediate", "spill")
@@ -155,6 +156,37 @@ class TileTables:
     stream_tensor: tuple[str, ...]
 
 
+class _PerTileView(Generic[_T]):
+    """A per-tile tuple of :class:`Program`, built from the program's arrays on first access and kept.
+
+    A non-data descriptor (a class attribute without annotation, so not a dataclass field): the tuple it builds
+    goes into the instance's ``__dict__`` under the attribute's name, written directly as ``Program.derived``
+    writes its tables (the dataclass is frozen only against ``setattr``; the program is immutable, so the
+    tuple cannot go stale), and every later access finds it there, at the cost of a plain attribute lookup:
+    the reference engine reads these per tile on its hot path.
+    """
+
+    def __init__(self, build: Callable[["Program"], _T]) -> None:
+        self.build = build
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, program: None, owner: type) -> "_PerTileView[_T]": ...
+
+    @overload
+    def __get__(self, program: "Program", owner: type) -> _T: ...
+
+    def __get__(self, program: Optional["Program"], owner: type) -> Union[_T, "_PerTileView[_T]"]:
+        if program is None:
+            return self
+        with cycle_collector_paused():  # tuples by the hundred thousand, none in a cycle
+            value = program.__dict__[self.name] = self.build(program)
+        return value
+
+
 @dataclass(frozen=True, eq=False)
 class Program:
     """One model's tiles, bands and memory plan as tables (module docstring).
@@ -199,57 +231,27 @@ class Program:
             tables[name] = build(self)
         return tables[name]
 
-    # -- per-tile tuples for the Python engines (views of tile_tables, built on first access) ------------------
-    @property
-    def cycles(self) -> tuple[int, ...]:
-        """Per tile: its compute cycles on one core (the cost model at its node's precision)."""
-        return self.derived("program.cycles", lambda p: tuple(p.tile_tables.cycles.tolist()))
-
-    @property
-    def home_core(self) -> tuple[int, ...]:
-        """Per tile: the core that keeps its channel group's weight slice."""
-        return self.derived("program.home_core", lambda p: tuple(p.tasks.tiles.home_core.tolist()))
-
-    @property
-    def previous(self) -> tuple[int, ...]:
-        """Per tile: the tile of the same channel group and columns in its node's previous band, or -1."""
-        return self.derived("program.previous", lambda p: tuple(p.tasks.tiles.previous.tolist()))
-
-    @property
-    def staging_bytes(self) -> tuple[int, ...]:
-        """Per tile: bytes it reads from staging (:attr:`TileTables.staging_bytes`)."""
-        return self.derived("program.staging_bytes", lambda p: tuple(p.tile_tables.staging_bytes.tolist()))
-
-    @property
-    def staging_reuse(self) -> tuple[int, ...]:
-        """Per tile: the part of its staging bytes the previous band's tile of its group read too."""
-        return self.derived("program.staging_reuse", lambda p: tuple(p.tile_tables.staging_reuse.tolist()))
-
-    @property
-    def buffer_reads(self) -> tuple[tuple[BufferRead, ...], ...]:
-        """Per tile: its line-buffer reads; tiles share the :class:`BufferRead` of a distinct read."""
-        return self.derived("program.buffer_reads", _buffer_read_view)
-
-    @property
-    def dram_reads(self) -> tuple[tuple[str, ...], ...]:
-        """Per tile: the DRAM-resident tensors it reads (through its band's loads and the staging area)."""
-        return self.derived("program.dram_reads", _dram_read_view)
-
-    @property
-    def ring_writes(self) -> tuple[tuple[tuple[int, int], ...], ...]:
-        """Per tile: (ring index, bytes) of each line buffer it writes."""
-        return self.derived("program.ring_writes", _ring_write_view)
-
-    @property
-    def dram_write(self) -> tuple[tuple[int, str], ...]:
-        """Per tile: bytes it writes to DRAM and their kind."""
-        return self.derived("program.dram_write", _dram_write_view)
-
-    @property
-    def weight_key(self) -> tuple[tuple[int, int, int], ...]:
-        """Per tile: (node, channel group or -1, band index or -1) of the weight load it waits for, when its node's
-        weights come slice by slice (policies "slices" and "refetch"); the same key as the load's."""
-        return self.derived("program.weight_key", _weight_key_view)
+    # -- per-tile tuples for the Python engines: views of tile_tables, built on first access (_PerTileView) -----
+    #: per tile: its compute cycles on one core (the cost model at its node's precision)
+    cycles = _PerTileView(lambda p: tuple(p.tile_tables.cycles.tolist()))
+    #: per tile: the core that keeps its channel group's weight slice
+    home_core = _PerTileView(lambda p: tuple(p.tasks.tiles.home_core.tolist()))
+    #: per tile: the tile of the same channel group and columns in its node's previous band, or -1
+    previous = _PerTileView(lambda p: tuple(p.tasks.tiles.previous.tolist()))
+    #: per tile: bytes it reads from staging, and the part the previous band's tile of its group read too
+    staging_bytes = _PerTileView(lambda p: tuple(p.tile_tables.staging_bytes.tolist()))
+    staging_reuse = _PerTileView(lambda p: tuple(p.tile_tables.staging_reuse.tolist()))
+    #: per tile: its line-buffer reads; tiles share the BufferRead of a distinct read
+    buffer_reads = _PerTileView(lambda p: _buffer_read_view(p))
+    #: per tile: the DRAM-resident tensors it reads (through its band's loads and the staging area)
+    dram_reads = _PerTileView(lambda p: _dram_read_view(p))
+    #: per tile: (ring index, bytes) of each line buffer it writes
+    ring_writes = _PerTileView(lambda p: _ring_write_view(p))
+    #: per tile: bytes it writes to DRAM and their kind
+    dram_write = _PerTileView(lambda p: _dram_write_view(p))
+    #: per tile: (node, channel group or -1, band index or -1) of the weight load it waits for, when its node's
+    #: weights come slice by slice (policies "slices" and "refetch"); the same key as the load's
+    weight_key = _PerTileView(lambda p: _weight_key_view(p))
 
     def weight_key_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:attr:`weight_key` as three arrays (node, group, band), computed from the tiles' columns: the key's

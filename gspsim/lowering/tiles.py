@@ -152,7 +152,7 @@ class ReadTable:
 
 
 @contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
+def cycle_collector_paused() -> Iterator[None]:
     """Pause Python's cycle collector while records without cycles are built by the hundred thousand: it would
     otherwise walk every live object again and again (40% of building a big model's records)."""
     was_on = gc.isenabled()
@@ -213,7 +213,7 @@ class BlockView(Sequence[Block]):
 
     def __iter__(self) -> Iterator[Block]:
         if self._built < len(self):
-            with _cycle_collector_paused():
+            with cycle_collector_paused():
                 for a in range(self._built, len(self), self.CHUNK):
                     self._build(a, min(len(self), a + self.CHUNK))
             self._built = len(self)
