@@ -38,8 +38,8 @@ BLOCK_FIELDS = ("id", "node", "band", "index", "band_index", "group", "col", "ro
                 "vector_ops", "out_bytes", "weight_bytes", "home_core", "previous")
 #: Program tables compared with ==, and their types
 TABLES = ("cycles", "home_core", "previous", "dram_reads", "staging_bytes", "staging_reuse", "ring_writes",
-          "dram_write", "band_loads", "band_releases", "band_readers", "rings", "node_rings", "weight_loads", "stack_bands",
-          "weight_key")
+          "dram_write", "band_loads", "band_releases", "band_readers", "rings", "node_rings", "weight_loads",
+          "stack_bands", "weight_key")
 
 
 def _same_read(a: TileRead, b: TileRead) -> bool:
