@@ -11,7 +11,7 @@ array for array, and the package's per-tile tuple views the same tuples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from itertools import chain
 from operator import attrgetter
 from typing import Mapping, Optional, Sequence
@@ -398,3 +398,34 @@ def per_tile_build_flat_program(program: PerTileProgram) -> FlatProgram:
         stack_bytes=ints([s.buffer_bytes for s in plan.stacks]), stack_bands=ints(program.stack_bands),
         slice_ids=slice_ids,
     )
+
+
+def per_tile_planned_activation_bytes(program: PerTileProgram) -> dict[str, int]:
+    """gspsim.engine.program.Program.planned_activation_bytes at f46606e, over the per-tile tuples."""
+    out = {"inputs": 0, "outputs": 0, "intermediate_read": 0, "intermediate_write": 0}
+    for nbytes, kind in program.dram_write:
+        out["outputs" if kind == "outputs" else "intermediate_write"] += nbytes
+    for loads in program.band_loads:
+        for nbytes, kind in loads.values():
+            out["inputs" if kind == "inputs" else "intermediate_read"] += nbytes
+    return out
+
+
+# --- comparing with the oracle -------------------------------------------------------------------------------
+def same_buffer_read(a: BufferRead, b: BufferRead) -> bool:
+    """Two line-buffer reads agree in every field (arrays by value)."""
+    return (a.tensor == b.tensor and a.nbytes == b.nbytes and a.share_total == b.share_total
+            and a.reused_total == b.reused_total and a.entries == b.entries
+            and all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("producer_tiles", "shares", "reused")))
+
+
+def assert_same_flat(got: FlatProgram, want: FlatProgram) -> None:
+    """Every field of the two flat programs is equal (arrays: same dtype, shape and values)."""
+    for f in fields(FlatProgram):
+        a, b = getattr(got, f.name), getattr(want, f.name)
+        if isinstance(b, np.ndarray):
+            assert a.dtype == b.dtype and a.shape == b.shape, f.name
+            differ = np.flatnonzero(a != b)
+            assert not len(differ), f"{f.name}: at {differ[:5].tolist()}: {a[differ[:5]]} != {b[differ[:5]]}"
+        else:
+            assert type(a) is type(b) and a == b, f.name
