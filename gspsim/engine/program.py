@@ -193,7 +193,7 @@ class Program:
 
     Per tile, the tables are arrays (:attr:`tile_tables`); the per-tile tuples the Python engines index on their
     hot path (``cycles``, ``buffer_reads``, ``ring_writes``, ...) are views of them, built on first access and
-    kept (:meth:`derived`), so that a run of the compiled engine builds none.
+    kept (:class:`_PerTileView`), so that a run of the compiled engine builds none.
     """
 
     tasks: TaskGraph
@@ -232,6 +232,7 @@ class Program:
         return tables[name]
 
     # -- per-tile tuples for the Python engines: views of tile_tables, built on first access (_PerTileView) -----
+    # (lambdas where the builder is a function defined below the class)
     #: per tile: its compute cycles on one core (the cost model at its node's precision)
     cycles = _PerTileView(lambda p: tuple(p.tile_tables.cycles.tolist()))
     #: per tile: the core that keeps its channel group's weight slice
@@ -294,6 +295,7 @@ def _rows(ptr: np.ndarray, values: Sequence[_V]) -> Iterator[tuple[_V, ...]]:
 
 
 def _buffer_read_view(program: Program) -> tuple[tuple[BufferRead, ...], ...]:
+    """Per tile: its line-buffer reads, one :class:`BufferRead` per distinct read shared by the tiles that read it."""
     tt = program.tile_tables
     ptr = tt.entry_ptr
     share_totals = row_sums(tt.entry_share, ptr).tolist()
@@ -308,22 +310,26 @@ def _buffer_read_view(program: Program) -> tuple[tuple[BufferRead, ...], ...]:
 
 
 def _dram_read_view(program: Program) -> tuple[tuple[str, ...], ...]:
+    """Per tile: the names of the DRAM-resident tensors it reads (its streams' tensors)."""
     tt = program.tile_tables
     return _shared(tuple(tt.stream_tensor[s] for s in ids) for ids in _rows(tt.stream_ptr, tt.stream_id.tolist()))
 
 
 def _ring_write_view(program: Program) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per tile: its (ring, bytes) writes."""
     tt = program.tile_tables
     pairs = _shared(zip(tt.write_ring.tolist(), tt.write_bytes.tolist()))
     return _shared(_rows(tt.write_ptr, pairs))
 
 
 def _dram_write_view(program: Program) -> tuple[tuple[int, str], ...]:
+    """Per tile: (bytes, kind) of its DRAM write."""
     tt = program.tile_tables
     return _shared(zip(tt.dram_write_bytes.tolist(), [WRITE_KINDS[k] for k in tt.dram_write_kind.tolist()]))
 
 
 def _weight_key_view(program: Program) -> tuple[tuple[int, int, int], ...]:
+    """Per tile: its weight key as a tuple (:meth:`Program.weight_key_columns`)."""
     node, group, band = program.weight_key_columns()
     return _shared(zip(node.tolist(), group.tolist(), band.tolist()))
 
