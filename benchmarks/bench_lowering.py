@@ -1,5 +1,5 @@
-"""Lowering alone: ``lower_to_tasks`` and ``compile_program`` on given models, CPU time and memory, this checkout and
-(``--tree``) another one, in the same run.
+"""Lowering alone: ``lower_to_tasks``, ``compile_program`` and ``build_flat_program`` on given models, CPU time and
+memory, this checkout and (``--tree``) another one, in the same run.
 
 Usage::
 
@@ -9,13 +9,15 @@ Usage::
 Each model and tree runs in a fresh process (``PYTHONPATH=TREE``): the model is
 loaded and prepared (precision, fusion) once, then lowered ``--repeats`` times;
 the table gives the best CPU seconds (``time.process_time``) of
-``lower_to_tasks`` (tiles and reads) and of ``compile_program`` (the engines'
-tables, from a fresh lowering each time), the peak resident memory of the
-process before lowering, after the first ``lower_to_tasks`` and after the first
-``compile_program``, and the time to build every tile's ``Block`` record
-(``list(tasks.blocks)``: where records are built on demand, what the first code
-that walks them pays; a checkout that builds them in ``lower_to_tasks`` pays
-nothing here).  CPU time is the figure to compare on a shared machine.
+``lower_to_tasks`` (tiles and reads), of ``compile_program`` (the engines'
+tables, from a fresh lowering each time) and of ``build_flat_program`` (the
+compiled engine's arrays, where the checkout has it), the peak resident memory
+of the process before lowering, after the first ``lower_to_tasks`` and after the
+first ``compile_program`` and ``build_flat_program``, and the time to build
+every tile's ``Block`` record (``list(tasks.blocks)``: where records are built
+on demand, what the first code that walks them pays; a checkout that builds
+them in ``lower_to_tasks`` pays nothing here).  CPU time is the figure to
+compare on a shared machine.
 """
 
 from __future__ import annotations
@@ -37,12 +39,16 @@ from gspsim.engine.program import compile_program
 from gspsim.hardware.config import load_hardware
 from gspsim.hardware.cost_model import CostModel
 from gspsim.lowering import lower_to_tasks, plan_layer_stacks
+try:
+    from gspsim.engine.compiled.tables import build_flat_program
+except ImportError:  # a checkout before the compiled engine
+    build_flat_program = None
 model, precision, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
 peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 hw = load_hardware(api.DEFAULT_HARDWARE)
 options = SimOptions(precision=precision)
 graph = api.prepare_graph(api.load_model(model), options)
-out = {"peak_before": peak(), "lower_s": [], "compile_s": [], "records_s": []}
+out = {"peak_before": peak(), "lower_s": [], "compile_s": [], "flat_s": [], "records_s": []}
 for r in range(repeats):
     t0 = time.process_time()
     tasks = lower_to_tasks(graph, hw)
@@ -52,15 +58,19 @@ for r in range(repeats):
         out["peak_lowered"] = peak()
     plan = plan_layer_stacks(tasks, hw, hw.default_mode)
     t2 = time.process_time()
-    compile_program(tasks, plan, hw, CostModel(hw))
+    program = compile_program(tasks, plan, hw, CostModel(hw))
     t3 = time.process_time()
     out["compile_s"].append(t3 - t2)
+    if build_flat_program is not None:
+        build_flat_program(program)
+        out["flat_s"].append(time.process_time() - t3)
     if r == 0:
         out["peak_compiled"] = peak()
+    t3 = time.process_time()
     list(tasks.blocks)
     out["records_s"].append(time.process_time() - t3)
     out["tiles"] = len(tasks.blocks)
-    del tasks, plan
+    del tasks, plan, program
 print("RESULT" + json.dumps(out))
 """
 
@@ -83,16 +93,17 @@ def main() -> None:
     gib = 2 ** 30
     rows = []
     print(f"load average {os.getloadavg()[0]:.2f}")
-    print("| model | tree | tiles | lower_to_tasks CPU s | compile_program CPU s | Block records CPU s "
-          "| peak GiB: before / after lowering / after tables |")
-    print("|---|---|---:|---:|---:|---:|---|")
+    print("| model | tree | tiles | lower_to_tasks CPU s | compile_program CPU s | build_flat_program CPU s "
+          "| Block records CPU s | peak GiB: before / after lowering / after tables |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
     for model in args.models:
         for tree in [ROOT, *map(Path, args.tree)]:
             m = measure(tree, str(Path(model).resolve()), args.precision, args.repeats)
             rows.append({"model": model, "tree": str(tree), **m})
-            print(f"| {Path(model).stem} | {tree} | {m['tiles']:,} | {min(m['lower_s']):.2f} | {min(m['compile_s']):.2f} "
-                  f"| {min(m['records_s']):.2f} | {m['peak_before'] / gib:.2f} / {m['peak_lowered'] / gib:.2f} / "
-                  f"{m['peak_compiled'] / gib:.2f} |", flush=True)
+            flat = f"{min(m['flat_s']):.2f}" if m["flat_s"] else "-"
+            peaks = " / ".join(f"{m[k] / gib:.2f}" for k in ("peak_before", "peak_lowered", "peak_compiled"))
+            print(f"| {Path(model).stem} | {tree} | {m['tiles']:,} | {min(m['lower_s']):.2f} "
+                  f"| {min(m['compile_s']):.2f} | {flat} | {min(m['records_s']):.2f} | {peaks} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"precision": args.precision, "rows": rows}, indent=1))

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from gspsim.engine.program import BufferRead, Program, Ring, WeightLoad
+from gspsim.engine.program import BufferRead, Ring, WeightLoad
 from gspsim.hardware.config import HardwareConfig
 from gspsim.hardware.cost_model import CostModel, sparse_op_cost
 from gspsim.ir.costs import op_cost
@@ -31,6 +31,7 @@ from gspsim.lowering.tasks import (
     Band, BandLoad, Block, NodeTasks, TaskGraph, TileRead, _row_axis, check_supported, home_core, kernel_for,
 )
 from gspsim.lowering.tiling import TileShape, choose_tiling
+from program_reference import PerTileProgram
 
 #: a window not computed yet (None is a computed "the whole extent")
 _UNSET = object()
@@ -157,7 +158,9 @@ def reference_lowering(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[
             size(o)
         axes = tile_axes(op, _row_axis(op, kernel, out, len(outputs)), out)
         tiling = choose_tiling(op, axes, out, tensors, cost, hw, weight_capacity, tile)
-        ext = (lambda a: out.shape[a] if (a is not None and out is not None) else 1)
+        def ext(axis: Optional[int]) -> int:
+            return out.shape[axis] if (axis is not None and out is not None) else 1
+
         row_ranges = split_ranges(ext(axes.row), tiling.rows)
         groups = split_ranges(ext(axes.channel), tiling.channels)
         col_ranges = split_ranges(ext(axes.col), tiling.cols)
@@ -270,8 +273,10 @@ def reference_lowering(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[
     return nodes, bands, blocks
 
 
-def reference_compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost: CostModel) -> Program:
-    """The engine's tables built tile by tile from ``tasks.blocks`` (gspsim.engine.program.compile_program at 848c43f)."""
+def reference_compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost: CostModel
+                              ) -> PerTileProgram:
+    """The engine's tables built tile by tile from ``tasks.blocks`` (gspsim.engine.program.compile_program at
+    848c43f)."""
     nodes, bands, blocks = tasks.nodes, tasks.bands, tasks.blocks
     macs = np.fromiter((b.macs for b in blocks), dtype=np.int64, count=len(blocks))
     vops = np.fromiter((b.vector_ops for b in blocks), dtype=np.int64, count=len(blocks))
@@ -401,7 +406,7 @@ def reference_compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareCo
                 slices = [(-1, w)]
             per_band = range(len(node.bands)) if plan.weight_policy[node.index] == REFETCH else (-1,)
             weight_loads.append(tuple(WeightLoad(node.index, g, n, k) for k in per_band for g, n in slices))
-    return Program(
+    return PerTileProgram(
         tasks=tasks, plan=plan, cycles=tuple(cycles.tolist()),
         home_core=tuple(b.home_core for b in blocks), previous=tuple(b.previous for b in blocks),
         buffer_reads=tuple(buffer_reads), dram_reads=tuple(dram_reads), staging_bytes=tuple(staging),

@@ -1,12 +1,15 @@
 """Lowering over node-level arrays gives exactly the per-tile lowering's tiles, reads and engine tables.
 
 ``gspsim.lowering.lower_to_tasks`` computes a node's tiles and reads at once as
-columns, and ``gspsim.engine.program.compile_program`` builds the engine's
-tables from them; ``lowering_reference`` is the plain per-tile version they
-replace (one ``Block`` and one read at a time).  Every field of every tile,
-read and table must agree, on the shipped models at both precisions, with the
-compiler's tiles and with forced ones, in both modes, and on random graphs and
-chips.
+columns, ``gspsim.engine.program.compile_program`` builds the engine's tables
+from them as arrays (the per-tile tuples the Python engines read are views of
+them) and ``gspsim.engine.compiled.tables.build_flat_program`` hands those to
+the compiled engine; ``lowering_reference`` is the plain per-tile version of
+the first two (one ``Block`` and one read at a time) and ``program_reference``
+the per-tile tables and flat arrays as they were before they were arrays.
+Every field of every tile, read, table and flat array must agree, on the
+shipped models at both precisions, with the compiler's tiles and with forced
+ones, in both modes, and on random graphs and chips.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from hypothesis import strategies as st
 
 import gspsim
 from gspsim.api import prepare_graph
-from gspsim.engine.program import BufferRead, compile_program
+from gspsim.engine.compiled.tables import build_flat_program
+from gspsim.engine.program import compile_program
 from gspsim.hardware import load_hardware
 from gspsim.hardware.config import HardwareConfig
 from gspsim.hardware.cost_model import CostModel
@@ -32,26 +36,24 @@ from gspsim.lowering.tiles import TILE_FIELDS
 
 from helpers import DECODER_DECODE, DECODER_PREFILL, MOBILENET, RESNET, TRANSFORMER
 from lowering_reference import reference_compile_program, reference_lowering
+from program_reference import (
+    assert_same_flat, per_tile_build_flat_program, per_tile_compile_program, per_tile_planned_activation_bytes,
+    same_buffer_read,
+)
 from random_graphs import random_chip, random_cnn, save
 
 BLOCK_FIELDS = ("id", "node", "band", "index", "band_index", "group", "col", "rows", "channels", "cols", "macs",
                 "vector_ops", "out_bytes", "weight_bytes", "home_core", "previous")
 #: Program tables compared with ==, and their types
 TABLES = ("cycles", "home_core", "previous", "dram_reads", "staging_bytes", "staging_reuse", "ring_writes",
-          "dram_write", "band_loads", "band_releases", "band_readers", "rings", "node_rings", "weight_loads", "stack_bands",
-          "weight_key")
+          "dram_write", "band_loads", "band_releases", "band_readers", "rings", "node_rings", "weight_loads",
+          "stack_bands", "weight_key")
 
 
 def _same_read(a: TileRead, b: TileRead) -> bool:
     return (a.tensor == b.tensor and a.nbytes == b.nbytes and a.overlap == b.overlap
             and all(getattr(a, f).dtype == np.int64 and np.array_equal(getattr(a, f), getattr(b, f))
                     for f in ("producer_tiles", "shares", "reused")))
-
-
-def _same_buffer_read(a: BufferRead, b: BufferRead) -> bool:
-    return (a.tensor == b.tensor and a.nbytes == b.nbytes and a.share_total == b.share_total
-            and a.reused_total == b.reused_total and a.entries == b.entries
-            and all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("producer_tiles", "shares", "reused")))
 
 
 def _check(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[str] = None, modes: tuple[str, ...] = ("streaming",)
@@ -77,7 +79,11 @@ def _check(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[str] = None,
             assert type(getattr(got_p, f)) is type(getattr(want_p, f)), f
         assert len(got_p.buffer_reads) == len(want_p.buffer_reads)
         for t, (got_r, want_r) in enumerate(zip(got_p.buffer_reads, want_p.buffer_reads)):
-            assert len(got_r) == len(want_r) and all(map(_same_buffer_read, got_r, want_r)), t
+            assert len(got_r) == len(want_r) and all(map(same_buffer_read, got_r, want_r)), t
+        # the compiled engine's arrays, and the plan's DRAM traffic, as from the per-tile tables before
+        per_tile = per_tile_compile_program(tasks, plan, hw, CostModel(hw))
+        assert_same_flat(build_flat_program(got_p), per_tile_build_flat_program(per_tile))
+        assert got_p.planned_activation_bytes() == per_tile_planned_activation_bytes(per_tile)
 
 
 @pytest.mark.parametrize("model", [RESNET, MOBILENET, TRANSFORMER, DECODER_PREFILL, DECODER_DECODE],

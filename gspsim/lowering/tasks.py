@@ -38,6 +38,7 @@ from .maps import (
     AxisRange, Range, TileAxes, needed_channels, needed_cols, needed_rows, normalize_axis, overlapping, range_bytes,
     split_ranges, tile_axes, weight_channel_axis,
 )
+from .ragged import offsets
 from .tiles import (
     TILE_FIELDS, Block, BlockView, NodeReads, Produced, ReadTable, TileColumns, TileRead, node_reads, split_shares,
     window_bytes,
@@ -224,11 +225,6 @@ class _Columns:
             parts.clear()
             return joined
 
-        def offsets(counts: np.ndarray) -> np.ndarray:
-            out = np.zeros(len(counts) + 1, dtype=np.int64)
-            np.cumsum(counts, out=out[1:])
-            return out
-
         read_start = offsets(cat({"counts": self.read_counts}, "counts"))
         tiles = TileColumns(**{k: cat(self.tiles, k) for k in list(self.tiles)}, read_start=read_start)
         r = self.reads
@@ -279,7 +275,9 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
             size(o)
         axes = tile_axes(op, _row_axis(op, kernel, out, len(outputs)), out)
         tiling = choose_tiling(op, axes, out, tensors, cost, hw, weight_capacity, tile)
-        ext = (lambda a: out.shape[a] if (a is not None and out is not None) else 1)
+        def ext(axis: Optional[int]) -> int:
+            return out.shape[axis] if (axis is not None and out is not None) else 1
+
         r_extent, c_extent, w_extent = ext(axes.row), ext(axes.channel), ext(axes.col)
         row_ranges = split_ranges(r_extent, tiling.rows)
         groups = split_ranges(c_extent, tiling.channels)

@@ -32,6 +32,7 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Union, overload
 import numpy as np
 
 from .maps import AxisRange, Range, TileAxes, overlapping
+from .ragged import offsets, row_of, row_sums
 
 #: products below this fit int64; larger ones are computed on Python integers
 _INT64_SAFE = 2 ** 62
@@ -147,13 +148,11 @@ class ReadTable:
 
     def totals(self, values: np.ndarray) -> np.ndarray:
         """Per read: the sum of ``values`` (an entry column) over its entries."""
-        done = np.zeros(len(values) + 1, dtype=np.int64)
-        np.cumsum(values, out=done[1:])
-        return done[self.start[1:]] - done[self.start[:-1]]
+        return row_sums(values, self.start)
 
 
 @contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
+def cycle_collector_paused() -> Iterator[None]:
     """Pause Python's cycle collector while records without cycles are built by the hundred thousand: it would
     otherwise walk every live object again and again (40% of building a big model's records)."""
     was_on = gc.isenabled()
@@ -214,7 +213,7 @@ class BlockView(Sequence[Block]):
 
     def __iter__(self) -> Iterator[Block]:
         if self._built < len(self):
-            with _cycle_collector_paused():
+            with cycle_collector_paused():
                 for a in range(self._built, len(self), self.CHUNK):
                     self._build(a, min(len(self), a + self.CHUNK))
             self._built = len(self)
@@ -427,9 +426,8 @@ def node_reads(nbytes: np.ndarray, p: Optional[Produced], row_needs: Sequence[Op
     per_band = g_n[:, None] * w_n[None, :]  # (channel window, column window)
     lengths = (b_n[:, None, None] * per_band[None, :, :]).reshape(-1)
     totals = (weight_sum[:, None, None] * per_band[None, :, :]).reshape(-1)
-    starts = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    read = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    starts = offsets(lengths)
+    read = row_of(starts)
     e = np.arange(int(starts[-1]), dtype=np.int64) - starts[read]
     rb, rc, rw = read // (n_chan * n_col), (read // n_col) % n_chan, read % n_col
     n_gw, n_w = per_band[rc, rw], w_n[rw]
@@ -445,7 +443,4 @@ def node_reads(nbytes: np.ndarray, p: Optional[Produced], row_needs: Sequence[Op
     entry_bytes, entry_totals = flat_bytes[read], totals[read]
     shares = segment_rounded_parts(entry_bytes, weights, entry_totals, starts)
     reused = np.minimum(shares, segment_rounded_parts(entry_bytes, agains, entry_totals, starts))
-    done = np.zeros(len(reused) + 1, dtype=np.int64)
-    np.cumsum(reused, out=done[1:])
-    overlap = done[starts[1:]] - done[starts[:-1]]
-    return NodeReads(flat_bytes, overlap, lengths, tiles, shares, reused)
+    return NodeReads(flat_bytes, row_sums(reused, starts), lengths, tiles, shares, reused)

@@ -55,7 +55,7 @@ def slowest_tile_cycles(workload: Workload) -> list[int]:
 def _slowest_tile_cycles(prog: Program) -> list[int]:
     """Lowering numbers tiles band by band, so a band's tiles are the slice of
     the program's cycles from its first tile to the next band's first."""
-    cycles = np.asarray(prog.cycles, dtype=np.int64)
+    cycles = prog.tile_tables.cycles
     slowest = np.zeros(len(prog.tasks.bands), dtype=np.int64)
     firsts = np.fromiter((b.tiles.start for b in prog.tasks.bands), dtype=np.int64, count=len(slowest))
     sizes = np.fromiter((len(b.tiles) for b in prog.tasks.bands), dtype=np.int64, count=len(slowest))
@@ -104,4 +104,4 @@ def rooflines(workloads: Sequence[Workload], cost: CostModel, cores: int) -> dic
 
 def _compute_cycles(prog: Program) -> int:
     """Every tile's compute cycles, one frame."""
-    return sum(prog.cycles)
+    return int(prog.tile_tables.cycles.sum())

@@ -360,7 +360,7 @@ class _ProgramTiles:
         tiles, nodes = program.tasks.tiles, program.tasks.nodes  # the columns: no Block record is built
         node, index, macs, vops = tiles.node, tiles.index, tiles.macs, tiles.vector_ops
         views = np.asarray([n.is_view for n in nodes], dtype=bool)[node]
-        cycles = np.asarray(program.cycles, dtype=np.int64)
+        cycles = program.tile_tables.cycles
         node_cycles = np.zeros(len(nodes), dtype=np.int64)
         np.add.at(node_cycles, node, cycles)
         tiles_per_node = np.bincount(node, minlength=len(nodes))
@@ -372,9 +372,10 @@ class _ProgramTiles:
             cycles=cycles, node_cycles=node_cycles,
             node_order=np.argsort(node, kind="stable"), node_present=present,
             node_cuts=np.concatenate(([0], np.cumsum(tiles_per_node[present])[:-1])).astype(np.int64))
-        # shared by every run of the program (node, index, macs and vector_ops are the lowering's own columns)
-        for array in (tables.precision, tables.sram, tables.cycles, tables.node_cycles, tables.node_order,
-                      tables.node_present, tables.node_cuts):
+        # shared by every run of the program (node, index, macs and vector_ops are the lowering's own columns,
+        # cycles the program's: the compiled engine hands them to Numba, which types a read-only array apart)
+        for array in (tables.precision, tables.sram, tables.node_cycles, tables.node_order, tables.node_present,
+                      tables.node_cuts):
             array.flags.writeable = False
         return tables
 

@@ -132,7 +132,7 @@ class CompiledEngine:
         wl = workloads[0]
         program = wl.program
         scheduler = wl.scheduler
-        scheduler.prepare(program.tasks, hw, program.cycles)
+        scheduler.prepare(program.tasks, hw, program.tile_tables.cycles)  # the array: no per-tile tuple
         self.flat = flat = flat_program(program)
         self.jobs = jobs = order_jobs(workloads)
         cost = CostModel(hw)

@@ -6,8 +6,11 @@ per-tile list (a tile's line-buffer writes, its reads and each read's
 producer tiles, its DRAM loads) becomes a CSR pair, an offsets array
 ``*_ptr`` beside the values; a weight slice key ``(node, group, band)``
 becomes a small integer; a tensor a band loads from DRAM becomes a *stream*
-(node, tensor) whose rows per band are a table.  Built once per program and
-kept with it (:func:`flat_program`); nothing here depends on the run.
+(node, tensor) whose rows per band are a table.  The per-tile arrays are
+the program's own (:class:`~gspsim.engine.program.TileTables`, computed over
+the lowering's columns); this adds the per-band, per-node and per-ring
+tables.  Built once per program and kept with it (:func:`flat_program`);
+nothing here depends on the run.
 """
 
 from __future__ import annotations
@@ -19,21 +22,15 @@ from typing import Sequence
 
 import numpy as np
 
-from ..program import READ_KINDS, WRITE_KINDS, Program
+from ...lowering.ragged import concat_ranges, offsets, row_of
+from ..program import READ_KINDS, Program
 
 _I64 = np.int64
 
 
-def _offsets(rows: Sequence[Sequence[object]]) -> np.ndarray:
-    """Where each row of a ragged list starts in its concatenation (and the total at the end)."""
-    ptr = np.zeros(len(rows) + 1, dtype=_I64)
-    np.cumsum(np.fromiter(map(len, rows), dtype=_I64, count=len(rows)), out=ptr[1:])
-    return ptr
-
-
 def _csr(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets and values of a ragged list of int lists."""
-    ptr = _offsets(rows)
+    """Offsets and values of a ragged list of int lists (a short one: per band or per ring)."""
+    ptr = offsets(np.fromiter(map(len, rows), dtype=_I64, count=len(rows)))
     return ptr, np.fromiter(chain.from_iterable(rows), dtype=_I64, count=int(ptr[-1]))
 
 
@@ -47,7 +44,7 @@ def _runs(band_tile_ptr: np.ndarray, band_tile: np.ndarray, slice_id: np.ndarray
     """Per band of a node loaded slice by slice: its tiles as runs of consecutive tiles of one slice, in the
     band's tile order: (run_ptr, slice, first tile, end tile)."""
     counts = np.diff(band_tile_ptr)
-    band_of = np.repeat(np.arange(len(counts), dtype=_I64), counts)
+    band_of = row_of(band_tile_ptr)
     keep = sliced_band[band_of]
     tiles, band_of = band_tile[keep], band_of[keep]
     starts = np.ones(len(tiles), dtype=bool)  # a run starts at a band's first tile, a new slice or a gap
@@ -55,8 +52,7 @@ def _runs(band_tile_ptr: np.ndarray, band_tile: np.ndarray, slice_id: np.ndarray
         (tiles[1:] != tiles[:-1] + 1)
     first = np.flatnonzero(starts)
     last = np.append(first[1:], len(tiles))[:len(first)] - 1
-    run_ptr = np.zeros(len(counts) + 1, dtype=_I64)
-    np.cumsum(np.bincount(band_of[first], minlength=len(counts)), out=run_ptr[1:])
+    run_ptr = offsets(np.bincount(band_of[first], minlength=len(counts)))
     return run_ptr, slice_id[tiles[first]], tiles[first], tiles[last] + 1
 
 
@@ -143,8 +139,12 @@ class FlatProgram:
 
 
 def build_flat_program(program: Program) -> FlatProgram:
-    """The arrays of ``program`` (module docstring)."""
-    tasks, plan = program.tasks, program.plan
+    """The arrays of ``program`` (module docstring).
+
+    The per-tile arrays are the program's own (:class:`~gspsim.engine.program.TileTables`, the lowering's tile
+    columns); what is added here is per band, node, ring, stream and weight slice, and each tile's weight slice.
+    """
+    tasks, plan, tt = program.tasks, program.plan, program.tile_tables
     tiles, bands, nodes = tasks.tiles, tasks.bands, tasks.nodes  # the tiles' columns: no Block record is built
     n_tiles = len(tiles)
 
@@ -154,55 +154,41 @@ def build_flat_program(program: Program) -> FlatProgram:
     has_weights = [bool(loads) for loads in program.weight_loads]
     holds = [plan.holds(n.index) for n in nodes]
     slice_node = np.asarray([w and not h for w, h in zip(has_weights, holds)], dtype=bool)
+    # weight slices: numbered in DMA order, node by node
     slice_ids: dict[tuple[int, int, int], int] = {}
     for loads in program.weight_loads:
         for load in loads:
             if slice_node[load.node]:
                 slice_ids.setdefault((load.node, load.group, load.band), len(slice_ids))
+    # each tile of a node loaded slice by slice: the slice its weight key names (compile_program gives every such
+    # tile the key of one of its node's loads)
     node = tiles.node
     slice_id = np.full(n_tiles, -1, dtype=_I64)
     sliced = np.flatnonzero(slice_node[node])
-    keys = program.weight_key
-    slice_id[sliced] = [slice_ids.setdefault(keys[t], len(slice_ids)) for t in sliced.tolist()]
+    if len(sliced):
+        tile_keys = np.stack([column[sliced] for column in program.weight_key_columns()], axis=1)
+        load_keys = np.asarray(list(slice_ids), dtype=_I64).reshape(-1, 3)  # in slice id order
+        # one integer per key, to look the tiles' keys up among the loads' (groups and bands start at -1)
+        shift = np.maximum(tile_keys.max(axis=0), load_keys.max(axis=0, initial=0)) + 2
 
-    write_ptr = _offsets(program.ring_writes)  # (ring, bytes) pairs
-    pairs = np.fromiter(chain.from_iterable(chain.from_iterable(program.ring_writes)), dtype=_I64,
-                        count=2 * int(write_ptr[-1])).reshape(-1, 2)
-    write_ring, write_bytes = pairs[:, 0].copy(), pairs[:, 1].copy()
-    # line-buffer reads: tiles whose windows agree share one BufferRead object, and so one read here
-    read_ptr = _offsets(program.buffer_reads)
-    read_index: dict[int, int] = {}
-    reads = []
-    for read in chain.from_iterable(program.buffer_reads):
-        if read_index.setdefault(id(read), len(reads)) == len(reads):
-            reads.append(read)
-    read_id = np.fromiter(map(read_index.__getitem__, map(id, chain.from_iterable(program.buffer_reads))),
-                          dtype=_I64, count=int(read_ptr[-1]))
-    entry_ptr = np.zeros(len(reads) + 1, dtype=_I64)
-    np.cumsum(np.fromiter((len(r.producer_tiles) for r in reads), dtype=_I64, count=len(reads)), out=entry_ptr[1:])
+        def code(keys: np.ndarray) -> np.ndarray:
+            return (keys[:, 0] * shift[1] + keys[:, 1] + 1) * shift[2] + keys[:, 2] + 1
 
-    def cat(parts: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(parts).astype(_I64) if parts else np.zeros(0, dtype=_I64)
+        load_codes = code(load_keys)
+        by_code = np.argsort(load_codes)
+        at = np.minimum(np.searchsorted(load_codes[by_code], code(tile_keys)), max(0, len(load_codes) - 1))
+        if not len(load_codes) or not np.array_equal(load_codes[by_code][at], code(tile_keys)):
+            raise ValueError("a tile waits for a weight slice its node never loads")
+        slice_id[sliced] = by_code[at]
 
-    # DRAM streams: one per (node, tensor) a tile reads from DRAM, rows per band of the node
-    stream_index: dict[tuple[int, str], int] = {}
+    # DRAM streams (node, tensor): their rows per band of the node
     row_ptr, row_bytes, row_kind = [0], [], []
-    tile_streams: list[Sequence[int]] = [()] * n_tiles
-    for t in np.flatnonzero(np.fromiter(map(len, program.dram_reads), dtype=_I64, count=n_tiles)).tolist():
-        ids = []
-        n = int(node[t])
-        for tensor in program.dram_reads[t]:
-            s = stream_index.get((n, tensor))
-            if s is None:
-                s = stream_index[(n, tensor)] = len(stream_index)
-                for band in nodes[n].bands:
-                    nbytes, kind = program.band_loads[band][tensor]
-                    row_bytes.append(nbytes)
-                    row_kind.append(READ_KINDS.index(kind))
-                row_ptr.append(len(row_bytes))
-            ids.append(s)
-        tile_streams[t] = ids
-    stream_ptr, stream_id = _csr(tile_streams)
+    for n, tensor in zip(tt.stream_node.tolist(), tt.stream_tensor):
+        for band in nodes[n].bands:
+            nbytes, kind = program.band_loads[band][tensor]
+            row_bytes.append(nbytes)
+            row_kind.append(READ_KINDS.index(kind))
+        row_ptr.append(len(row_bytes))
 
     ring_band_ptr = np.zeros(len(program.rings) + 1, dtype=_I64)
     np.cumsum([len(r.band_bytes) for r in program.rings], out=ring_band_ptr[1:])
@@ -211,26 +197,23 @@ def build_flat_program(program: Program) -> FlatProgram:
         ring_band_readers[ring_band_ptr[ring] + k] = count
     release_ptr, release = _csr([[int(ring_band_ptr[r]) + k for r, k in rel] for rel in program.band_releases])
 
-    band_tile_ptr, band_tile = _csr([b.tiles for b in bands])
+    # a band's tiles are a range of tile ids
+    band_tile_ptr = offsets(ints([len(b.tiles) for b in bands]))
+    band_tile = concat_ranges(ints([b.tiles.start for b in bands]), np.diff(band_tile_ptr))
     band_node = _column(bands, "node")
     run_ptr, run_slice, run_first, run_end = _runs(band_tile_ptr, band_tile, slice_id, slice_node[band_node])
     consumer_ptr, consumer = _csr(tasks.band_consumers)
-    write_kinds = {kind: WRITE_KINDS.index(kind) for kind in WRITE_KINDS}
-    dram_write_bytes, dram_write_kind = zip(*program.dram_write) if n_tiles else ((), ())
 
     return FlatProgram(
         tiles=n_tiles, bands=len(bands), nodes=len(nodes),
-        cycles=ints(program.cycles), node=node, band=tiles.band, band_index=tiles.band_index, index=tiles.index,
-        weight_bytes=tiles.weight_bytes, home_core=ints(program.home_core),
-        previous=ints(program.previous), staging_bytes=ints(program.staging_bytes),
-        staging_reuse=ints(program.staging_reuse),
-        dram_write_bytes=ints(dram_write_bytes),
-        dram_write_kind=ints(list(map(write_kinds.__getitem__, dram_write_kind))),
-        slice_id=slice_id, write_ptr=write_ptr, write_ring=write_ring, write_bytes=write_bytes,
-        read_ptr=read_ptr, read_id=read_id, entry_ptr=entry_ptr,
-        entry_tile=cat([r.producer_tiles for r in reads]), entry_share=cat([r.shares for r in reads]),
-        entry_reused=cat([r.reused for r in reads]),
-        stream_ptr=stream_ptr, stream_id=stream_id, row_ptr=ints(row_ptr), row_bytes=ints(row_bytes),
+        cycles=tt.cycles, node=node, band=tiles.band, band_index=tiles.band_index, index=tiles.index,
+        weight_bytes=tiles.weight_bytes, home_core=tiles.home_core, previous=tiles.previous,
+        staging_bytes=tt.staging_bytes, staging_reuse=tt.staging_reuse,
+        dram_write_bytes=tt.dram_write_bytes, dram_write_kind=tt.dram_write_kind,
+        slice_id=slice_id, write_ptr=tt.write_ptr, write_ring=tt.write_ring, write_bytes=tt.write_bytes,
+        read_ptr=tt.read_ptr, read_id=tt.read_id, entry_ptr=tt.entry_ptr,
+        entry_tile=tt.entry_tile, entry_share=tt.entry_share, entry_reused=tt.entry_reused,
+        stream_ptr=tt.stream_ptr, stream_id=tt.stream_id, row_ptr=ints(row_ptr), row_bytes=ints(row_bytes),
         row_kind=ints(row_kind),
         band_tile_ptr=band_tile_ptr, band_tile=band_tile, band_deps=ints([len(b.deps) for b in bands]),
         band_node=band_node, consumer_ptr=consumer_ptr, consumer=consumer,
