@@ -149,7 +149,8 @@ class ReadTable:
     #: per node input: its reads (their windows); the reads of ``inputs[i]`` are ``input_start[i]:input_start[i+1]``
     inputs: tuple[InputReads, ...]
     input_start: np.ndarray
-    #: entries of the node inputs asked for so far, by input (a cache: the table is immutable)
+    #: entries of the node inputs asked for so far, by input, and -1: the whole table's (a cache: the table is
+    #: immutable)
     _entries: dict[int, ReadEntries] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
