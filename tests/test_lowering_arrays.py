@@ -32,6 +32,7 @@ from gspsim.hardware.config import HardwareConfig
 from gspsim.hardware.cost_model import CostModel
 from gspsim.ir.graph import DataflowGraph
 from gspsim.lowering import TileRead, lower_to_tasks, parse_tile, plan_layer_stacks
+from gspsim.lowering.ragged import row_sums
 from gspsim.lowering.tiles import TILE_FIELDS
 
 from helpers import DECODER_DECODE, DECODER_PREFILL, MOBILENET, RESNET, TRANSFORMER
@@ -60,6 +61,8 @@ def _check(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[str] = None,
            ) -> None:
     shape = parse_tile(tile) if tile else None
     tasks = lower_to_tasks(graph, hw, shape)
+    # programs compiled before anything else asks for reads' entries (the lowering computes them on demand)
+    programs = {mode: compile_program(tasks, plan_layer_stacks(tasks, hw, mode), hw, CostModel(hw)) for mode in modes}
     nodes, bands, blocks = reference_lowering(graph, hw, shape)
     assert tasks.bands == tuple(bands)
     assert [tuple(n.blocks) for n in tasks.nodes] == [tuple(n.blocks) for n in nodes]
@@ -71,8 +74,8 @@ def _check(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[str] = None,
     for f in ("macs", "out_bytes", "weight_bytes", "previous"):  # the columns are the records' fields
         assert getattr(tasks.tiles, f).tolist() == [getattr(b, f) for b in blocks]
     for mode in modes:
-        plan = plan_layer_stacks(tasks, hw, mode)
-        got_p = compile_program(tasks, plan, hw, CostModel(hw))
+        got_p = programs[mode]
+        plan = got_p.plan
         want_p = reference_compile_program(tasks, plan, hw, CostModel(hw))
         for f in TABLES:
             assert getattr(got_p, f) == getattr(want_p, f), f
@@ -126,3 +129,31 @@ def test_blocks_are_built_once_and_share_their_reads() -> None:
     if first.cols == second.cols:  # two channel groups of one band read the same window of every input channel
         assert first.inputs[0] is second.inputs[0]
     assert set(TILE_FIELDS) >= {f for f in BLOCK_FIELDS if f not in ("id", "rows", "channels", "cols")}
+
+
+def test_read_entries_are_computed_when_asked_for() -> None:
+    """A read's entries (producer tiles, shares, reused bytes) wait until asked for: compiling a program asks only
+    for those of the node inputs it reads from a line buffer (none in layer mode), and the overlap the lowering
+    computes without them is the sum of their reused bytes (the windows of a graph input have no entries)."""
+    graph = prepare_graph(gspsim.load_model(RESNET), gspsim.SimOptions())
+    hw = load_hardware("blaize-1600")
+    for mode in ("streaming", "layer"):
+        tasks = lower_to_tasks(graph, hw)
+        reads = tasks.reads
+        plan = plan_layer_stacks(tasks, hw, mode)
+        compile_program(tasks, plan, hw, CostModel(hw))
+        asked = set(reads._entries)
+        tensors = [reads.names[int(reads.tensor[start])] for start in reads.input_start[:-1].tolist()]
+        on_chip = {i for i, t in enumerate(tensors) if t in plan.tensors and plan.tensors[plan.root(t)].on_chip}
+        assert asked <= on_chip and (bool(asked) if mode == "streaming" else not asked), mode
+        assert len(asked) < len(reads.inputs)
+    every = reads.all_entries()
+    assert len(every.start) == len(reads) + 1
+    for i, node_input in enumerate(reads.inputs):
+        a, z = reads.input_start[i], reads.input_start[i + 1]
+        mine = reads.entries(np.arange(a, z))
+        if node_input.producer is None:
+            assert len(mine.producer_tiles) == 0 and np.array_equal(mine.start, np.zeros(z - a + 1))
+        else:
+            assert np.array_equal(reads.overlap[a:z], row_sums(mine.reused, mine.start)), i
+        assert np.array_equal(mine.shares, every.shares[every.start[a]:every.start[z]]), i

@@ -523,19 +523,21 @@ def _tile_tables(tasks: TaskGraph, plan: MemoryPlan, cycles: np.ndarray, rings: 
     root_nodes = np.asarray([rings[r].node for r in read_ring[view].tolist()], dtype=np.int64)
     root_start = np.asarray([nodes[n].blocks.start for n in root_nodes.tolist()], dtype=np.int64)
     root_size = np.asarray([len(nodes[n].blocks) for n in root_nodes.tolist()], dtype=np.int64)
-    lengths = reads.start[k + 1] - reads.start[k]
+    own = ~view  # from the producer's own ring: the lowering's entries of read k, as they are (computed now: the
+    # lowering computes a read's entries only when asked for, and only line-buffer reads need them)
+    own_entries = reads.entries(k[own])
+    lengths = np.zeros(len(k), dtype=np.int64)
+    lengths[own] = np.diff(own_entries.start)
     lengths[view] = root_size
     entry_ptr = offsets(lengths)
     total = int(entry_ptr[-1])
     entry_tile = np.zeros(total, dtype=np.int64)
     entry_share = np.zeros(total, dtype=np.int64)
     entry_reused = np.zeros(total, dtype=np.int64)
-    own = ~view  # from the producer's own ring: the lowering's entries of read k, as they are
     into = concat_ranges(entry_ptr[:-1][own], lengths[own])
-    take = concat_ranges(reads.start[k[own]], lengths[own])
-    entry_tile[into] = reads.producer_tiles[take]
-    entry_share[into] = reads.shares[take]
-    entry_reused[into] = reads.reused[take]
+    entry_tile[into] = own_entries.producer_tiles
+    entry_share[into] = own_entries.shares
+    entry_reused[into] = own_entries.reused
     # through a view: producer tile i of n gets nbytes * (i + 1) // n - nbytes * i // n (the parts add up exactly)
     into = concat_ranges(entry_ptr[:-1][view], root_size)
     i = into - np.repeat(entry_ptr[:-1][view], root_size)

@@ -40,7 +40,7 @@ from .maps import (
 )
 from .ragged import offsets
 from .tiles import (
-    TILE_FIELDS, Block, BlockView, NodeReads, Produced, ReadTable, TileColumns, TileRead, node_reads, split_shares,
+    TILE_FIELDS, Block, BlockView, InputReads, Produced, ReadTable, TileColumns, TileRead, split_shares,
     window_bytes,
 )
 from .tiling import NodeTiling, TileShape, choose_tiling
@@ -203,17 +203,19 @@ class _Columns:
         self.tiles: dict[str, list[np.ndarray]] = {name: [] for name in (*TILE_FIELDS, "read_ids")}
         self.read_counts: list[np.ndarray] = []
         self.names: dict[str, int] = {}
-        self.reads: dict[str, list[np.ndarray]] = {
-            k: [] for k in ("tensor", "nbytes", "overlap", "lengths", "producer_tiles", "shares", "reused")}
+        self.reads: dict[str, list[np.ndarray]] = {k: [] for k in ("tensor", "nbytes", "overlap")}
+        self.inputs: list[InputReads] = []
         self.n_reads = 0
 
-    def add_reads(self, tensor: str, reads: NodeReads) -> int:
-        """Append one node input's reads; the id of its first."""
+    def add_reads(self, tensor: str, reads: InputReads) -> int:
+        """Append one node input's reads (their bytes and overlap; their entries wait until asked for); the id of
+        its first."""
         first = self.n_reads
-        n = len(reads.nbytes)
+        n = len(reads)
         self.reads["tensor"].append(np.full(n, self.names.setdefault(tensor, len(self.names)), dtype=np.int64))
-        for k in ("nbytes", "overlap", "lengths", "producer_tiles", "shares", "reused"):
-            self.reads[k].append(getattr(reads, k))
+        self.reads["nbytes"].append(reads.nbytes.reshape(-1))
+        self.reads["overlap"].append(reads.overlap())
+        self.inputs.append(reads)
         self.n_reads += n
         return first
 
@@ -229,8 +231,8 @@ class _Columns:
         tiles = TileColumns(**{k: cat(self.tiles, k) for k in list(self.tiles)}, read_start=read_start)
         r = self.reads
         reads = ReadTable(names=tuple(self.names), tensor=cat(r, "tensor"), nbytes=cat(r, "nbytes"),
-                          overlap=cat(r, "overlap"), start=offsets(cat(r, "lengths")),
-                          producer_tiles=cat(r, "producer_tiles"), shares=cat(r, "shares"), reused=cat(r, "reused"))
+                          overlap=cat(r, "overlap"), inputs=tuple(self.inputs),
+                          input_start=offsets(np.asarray([len(i) for i in self.inputs], dtype=np.int64)))
         return tiles, reads
 
 
@@ -369,7 +371,8 @@ def lower_to_tasks(graph: DataflowGraph, hw: HardwareConfig, tile: Optional[Tile
             cols, col_of = _distinct([needed_cols(*readers[i], info, out, w, tensors) if axes.col is not None else None
                                       for w in col_ranges])
             nbytes = window_bytes(info.shape, info.itemsize, row_needs[name], chans, cols)
-            first = columns.add_reads(name, node_reads(nbytes, produced.get(name), row_needs[name], chans, cols))
+            first = columns.add_reads(name, InputReads(nbytes, produced.get(name), tuple(row_needs[name]),
+                                                       tuple(chans), tuple(cols)))
             per_read_band = len(chans) * len(cols)
             read_ids[:, j] = first + band_index * per_read_band + chan_of[group] * len(cols) + per_tile(col_of, 2)
         chunk["read_ids"] = read_ids.reshape(-1)

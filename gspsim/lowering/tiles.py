@@ -9,8 +9,9 @@ ranges:
 * :class:`TileColumns`: every tile's scalar facts (the fields of :class:`Block`),
   one int64 array each, indexed by tile id;
 * :class:`ReadTable`: every distinct read of an input window (the tiles of a band
-  whose windows agree share one), with its producer tiles, their shares and the
-  reused (halo) bytes as flat arrays cut by offsets;
+  whose windows agree share one), its bytes and overlap as columns, and its
+  producer tiles, their shares and the reused (halo) bytes as flat arrays cut
+  by offsets, computed for a node input when first asked for;
 * :class:`BlockView`: ``TaskGraph.blocks``, a sequence of :class:`Block` that
   builds a tile's record from the columns when it is first asked for and keeps
   it, so code that reads tiles one by one (schedulers, reports) sees the same
@@ -32,7 +33,7 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Union, overload
 import numpy as np
 
 from .maps import AxisRange, Range, TileAxes, overlapping
-from .ragged import offsets, row_of, row_sums
+from .ragged import concat_ranges, offsets, row_of, row_sums
 
 #: products below this fit int64; larger ones are computed on Python integers
 _INT64_SAFE = 2 ** 62
@@ -131,23 +132,83 @@ class TileColumns:
 
 @dataclass(frozen=True, eq=False)
 class ReadTable:
-    """Every distinct tile read (:class:`TileRead`) as columns: entries of read ``k`` are ``start[k]:start[k+1]``."""
+    """Every distinct tile read (:class:`TileRead`) as columns, node input by node input.
+
+    A read's bytes and overlap are columns, computed in the lowering.  Its entries (producer tiles, shares,
+    reused bytes) are computed only when asked for (:meth:`entries`), a node input's reads at a time, and kept:
+    the memory plan puts most tensors in DRAM (cuts, graph inputs, layer mode), and the engines take reads of
+    those by their bytes and overlap (band loads, staging), so most entries are never read (on YOLOv3-416, 1.3% of
+    4.6 million are), while computing and keeping them all was half of the lowering's time and ~115 MiB.
+    """
 
     #: tensor names; ``tensor[k]`` indexes them
     names: tuple[str, ...]
     tensor: np.ndarray
     nbytes: np.ndarray
     overlap: np.ndarray
-    start: np.ndarray
-    producer_tiles: np.ndarray
-    shares: np.ndarray
-    reused: np.ndarray
+    #: per node input: its reads (their windows); the reads of ``inputs[i]`` are ``input_start[i]:input_start[i+1]``
+    inputs: tuple[InputReads, ...]
+    input_start: np.ndarray
+    #: entries of the node inputs asked for so far, by input, and -1: the whole table's (a cache: the table is
+    #: immutable)
+    _entries: dict[int, ReadEntries] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.nbytes)
 
+    def _input_entries(self, i: int) -> ReadEntries:
+        made = self._entries.get(i)
+        if made is None:
+            made = self._entries[i] = self.inputs[i].entries()
+        return made
+
+    def entries(self, ks: Sequence[int]) -> ReadEntries:
+        """The entries of reads ``ks``, one read after the other (computing those of their node inputs first)."""
+        ks = np.asarray(ks, dtype=np.int64)
+        which = np.searchsorted(self.input_start, ks, side="right") - 1
+        local = ks - self.input_start[which]
+        order = np.argsort(which, kind="stable")
+        inputs, cuts = np.unique(which[order], return_index=True)
+        groups = [(self._input_entries(i), order[a:z]) for i, a, z in
+                  zip(inputs.tolist(), cuts.tolist(), [*cuts[1:].tolist(), len(order)])]
+        lengths = np.zeros(len(ks), dtype=np.int64)
+        for made, at in groups:
+            lengths[at] = made.start[local[at] + 1] - made.start[local[at]]
+        start = offsets(lengths)
+        columns = [np.zeros(int(start[-1]), dtype=np.int64) for _ in range(3)]
+        for made, at in groups:
+            into = concat_ranges(start[:-1][at], lengths[at])
+            take = concat_ranges(made.start[local[at]], lengths[at])
+            for column, values in zip(columns, (made.producer_tiles, made.shares, made.reused)):
+                column[into] = values[take]
+        return ReadEntries(start, *columns)
+
+    def all_entries(self) -> ReadEntries:
+        """The entries of every read (all computed and kept): for checks and tools that read the whole table."""
+        made = self._entries.get(-1)
+        if made is None:
+            made = self._entries[-1] = self.entries(np.arange(len(self), dtype=np.int64))
+        return made
+
+    # the whole table's entry columns (:meth:`all_entries`)
+    @property
+    def start(self) -> np.ndarray:
+        return self.all_entries().start
+
+    @property
+    def producer_tiles(self) -> np.ndarray:
+        return self.all_entries().producer_tiles
+
+    @property
+    def shares(self) -> np.ndarray:
+        return self.all_entries().shares
+
+    @property
+    def reused(self) -> np.ndarray:
+        return self.all_entries().reused
+
     def totals(self, values: np.ndarray) -> np.ndarray:
-        """Per read: the sum of ``values`` (an entry column) over its entries."""
+        """Per read: the sum of ``values`` (an entry column of :meth:`all_entries`) over its entries."""
         return row_sums(values, self.start)
 
 
@@ -257,9 +318,10 @@ class BlockView(Sequence[Block]):
             return
         r = self.reads
         at = np.asarray(ks, dtype=np.int64)
-        starts, ends = r.start[at].tolist(), r.start[at + 1].tolist()
+        entries = r.entries(at)
+        starts, ends = entries.start[:-1].tolist(), entries.start[1:].tolist()
         names = [r.names[i] for i in r.tensor[at].tolist()]
-        tiles, shares, reused = r.producer_tiles, r.shares, r.reused
+        tiles, shares, reused = entries.producer_tiles, entries.shares, entries.reused
         nbytes, overlap = r.nbytes[at].tolist(), r.overlap[at].tolist()
         for k, name, size, halo, s, e in zip(ks, names, nbytes, overlap, starts, ends):
             made[k] = TileRead(name, size, tiles[s:e], shares[s:e], reused[s:e], halo)
@@ -318,19 +380,6 @@ class Produced:
     col_stops: np.ndarray
 
 
-@dataclass(frozen=True, eq=False)
-class NodeReads:
-    """The distinct reads of one input of one node: one per band x channel window x column window, in that order."""
-
-    nbytes: np.ndarray
-    overlap: np.ndarray
-    #: entries per read, and the entries (producer tile, share, reused) of all reads one after the other
-    lengths: np.ndarray
-    producer_tiles: np.ndarray
-    shares: np.ndarray
-    reused: np.ndarray
-
-
 def _selection(starts: list[int], stops: list[int], need: Optional[AxisRange], axis: Optional[int]) -> range:
     """Indices of a producer's ranges along ``axis`` that the window ``need`` covers (all of them when it is
     read whole or cut along another axis)."""
@@ -357,19 +406,32 @@ def window_bytes(shape: Sequence[int], itemsize: int, row_needs: Sequence[Option
     return ext.prod(axis=-1) * itemsize
 
 
-def node_reads(nbytes: np.ndarray, p: Optional[Produced], row_needs: Sequence[Optional[AxisRange]],
-               chan_needs: Sequence[Optional[AxisRange]], col_needs: Sequence[Optional[AxisRange]]) -> NodeReads:
-    """The reads of one input by one node's tiles, for every band, channel window and column window at once.
+@dataclass(frozen=True, eq=False)
+class ReadEntries:
+    """Producer-tile entries of some reads, as CSR: the entries of the ``i``-th are ``start[i]:start[i + 1]``."""
 
-    ``nbytes`` (band x channel window x column window) are the windows' bytes; ``row_needs`` the rows each band
-    reads.  A read covers the producer tiles of the producer bands its rows overlap (every band when the rows
-    are read whole or cut along another axis) x the groups and columns its windows overlap; each producer tile's
-    share is by the rows of its band the window covers, cut by cumulative rounding so the shares add up to the
-    read's bytes, and its reused part is the share of the rows the previous band's window covered too.
-    """
-    n_rows, n_chan, n_col = nbytes.shape
-    # per band: are its rows cut along the producer's row axis, its height, and the rows it shares with the band
-    # before it (when both cut the same axis)
+    start: np.ndarray
+    producer_tiles: np.ndarray
+    shares: np.ndarray
+    reused: np.ndarray
+
+
+@dataclass(frozen=True)
+class _ProducerBands:
+    """Per consumer band: the producer bands its rows cover (``count`` of them from ``first``), each one's weight
+    (the rows of it the window covers, or 1 when the rows are read whole) and the part of it the band before read
+    too (its ``again`` rows)."""
+
+    first: np.ndarray
+    count: np.ndarray
+    weight: list[np.ndarray]
+    again: list[np.ndarray]
+
+
+def _row_overlaps(p: Optional[Produced], row_needs: Sequence[Optional[AxisRange]]
+                  ) -> tuple[list[bool], list[int], list[Optional[Range]]]:
+    """Per band: are its rows cut along the producer's row axis, its height, and the rows it shares with the band
+    before it (when both cut the same axis)."""
     aligned, height, overlap_rows = [], [], []
     for b, need in enumerate(row_needs):
         before = row_needs[b - 1] if b else None
@@ -378,20 +440,12 @@ def node_reads(nbytes: np.ndarray, p: Optional[Produced], row_needs: Sequence[Op
         height.append(need[2] - need[1] if need is not None else 0)
         overlap_rows.append((max(before[1], need[1]), min(before[2], need[2]))
                             if a and before is not None and need is not None and before[0] == need[0] else None)
-    follows = np.arange(n_rows) > 0
-    if p is None:  # a graph input: no producer tiles; the halo is the share of the rows both bands read
-        overlap = np.zeros_like(nbytes)
-        for b in range(n_rows):
-            ov, h = overlap_rows[b], height[b]
-            if ov is not None and h:
-                overlap[b] = nbytes[b] * max(0, ov[1] - ov[0]) // h
-            elif follows[b] and row_needs[b] is None:
-                overlap[b] = nbytes[b]
-        zeros = np.zeros(0, dtype=np.int64)
-        return NodeReads(nbytes.reshape(-1), overlap.reshape(-1), np.zeros(nbytes.size, dtype=np.int64),
-                         zeros, zeros, zeros)
-    # producer bands each consumer band reads, with their weights (rows covered) and reused rows
-    band_lo, band_n, weight_parts, again_parts = [], [], [], []
+    return aligned, height, overlap_rows
+
+
+def _producer_bands(p: Produced, row_needs: Sequence[Optional[AxisRange]]) -> _ProducerBands:
+    aligned, height, overlap_rows = _row_overlaps(p, row_needs)
+    first, count, weights, agains = [], [], [], []
     band_starts, band_stops = p.band_starts.tolist(), p.band_stops.tolist()
     for b, need in enumerate(row_needs):
         if aligned[b] and height[b]:
@@ -405,42 +459,154 @@ def node_reads(nbytes: np.ndarray, p: Optional[Produced], row_needs: Sequence[Op
         else:
             sel = range(len(p.band_ids))
             weight = np.ones(len(sel), dtype=np.int64)
-            again = np.full(len(sel), 1 if follows[b] else 0, dtype=np.int64)
-        band_lo.append(sel.start)
-        band_n.append(len(sel))
-        weight_parts.append(weight)
-        again_parts.append(again)
-    group_starts, group_stops = p.group_starts.tolist(), p.group_stops.tolist()
-    col_starts, col_stops = p.col_starts.tolist(), p.col_stops.tolist()
-    g_sel = [_selection(group_starts, group_stops, need, p.axes.channel) for need in chan_needs]
-    w_sel = [_selection(col_starts, col_stops, need, p.axes.col) for need in col_needs]
-    b_lo, b_n = np.asarray(band_lo, dtype=np.int64), np.asarray(band_n, dtype=np.int64)
-    g_lo, g_n = (np.asarray(v, dtype=np.int64) for v in ([s.start for s in g_sel], [len(s) for s in g_sel]))
-    w_lo, w_n = (np.asarray(v, dtype=np.int64) for v in ([s.start for s in w_sel], [len(s) for s in w_sel]))
-    weight_flat = np.concatenate(weight_parts) if weight_parts else np.zeros(0, dtype=np.int64)
-    again_flat = np.concatenate(again_parts) if again_parts else np.zeros(0, dtype=np.int64)
-    weight_base = np.zeros(n_rows, dtype=np.int64)
-    weight_base[1:] = np.cumsum(b_n)[:-1]
-    weight_sum = np.asarray([int(w.sum()) for w in weight_parts], dtype=np.int64)
-    # entries of read (b, c, w), in (producer band, group, column) order: b_n[b] x g_n[c] x w_n[w]
-    per_band = g_n[:, None] * w_n[None, :]  # (channel window, column window)
-    lengths = (b_n[:, None, None] * per_band[None, :, :]).reshape(-1)
-    totals = (weight_sum[:, None, None] * per_band[None, :, :]).reshape(-1)
-    starts = offsets(lengths)
-    read = row_of(starts)
-    e = np.arange(int(starts[-1]), dtype=np.int64) - starts[read]
-    rb, rc, rw = read // (n_chan * n_col), (read // n_col) % n_chan, read % n_col
-    n_gw, n_w = per_band[rc, rw], w_n[rw]
-    bi = e // np.maximum(n_gw, 1)
-    gw = e - bi * n_gw
-    gi = gw // np.maximum(n_w, 1)
-    wi = gw - gi * n_w
-    n_cols = len(p.col_starts)
-    tiles = p.first_tile[b_lo[rb] + bi] + (g_lo[rc] + gi) * n_cols + (w_lo[rw] + wi)
-    weights = weight_flat[weight_base[rb] + bi]
-    agains = again_flat[weight_base[rb] + bi]
-    flat_bytes = nbytes.reshape(-1)
-    entry_bytes, entry_totals = flat_bytes[read], totals[read]
-    shares = segment_rounded_parts(entry_bytes, weights, entry_totals, starts)
-    reused = np.minimum(shares, segment_rounded_parts(entry_bytes, agains, entry_totals, starts))
-    return NodeReads(flat_bytes, row_sums(reused, starts), lengths, tiles, shares, reused)
+            again = np.full(len(sel), 1 if b > 0 else 0, dtype=np.int64)
+        first.append(sel.start)
+        count.append(len(sel))
+        weights.append(weight)
+        agains.append(again)
+    return _ProducerBands(np.asarray(first, dtype=np.int64), np.asarray(count, dtype=np.int64), weights, agains)
+
+
+def _rounded(nbytes: np.ndarray, done: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """``nbytes * done // total`` (the cut of :func:`segment_rounded_parts`; ``done <= total``, ``total > 0``)."""
+    if int(nbytes.max(initial=0)) * int(total.max(initial=0)) < _INT64_SAFE:
+        return nbytes * done // total
+    return (nbytes.astype(object) * done.astype(object) // total.astype(object)).astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class InputReads:
+    """The distinct reads of one input of one node: one per band x channel window x column window, in that order.
+
+    Holds the windows they read, so that their bytes and overlap are known at once and their entries (producer
+    tiles, shares, reused bytes) can be computed when first asked for (:class:`ReadTable`).  A read covers the
+    producer tiles of the producer bands its rows overlap (every band when the rows are read whole or cut along
+    another axis) x the groups and columns its windows overlap; each producer tile's share is by the rows of its
+    band the window covers, cut by cumulative rounding so the shares add up to the read's bytes, and its reused
+    part is the share of the rows the previous band's window covered too (never more than its share).
+    """
+
+    #: bytes of every window (band x channel window x column window)
+    nbytes: np.ndarray
+    producer: Optional[Produced]
+    row_needs: tuple[Optional[AxisRange], ...]
+    chan_needs: tuple[Optional[AxisRange], ...]
+    col_needs: tuple[Optional[AxisRange], ...]
+
+    def __len__(self) -> int:
+        return self.nbytes.size
+
+    def _windows(self, p: Produced) -> tuple[list[range], list[range]]:
+        """The producer's groups and column ranges each channel window and each column window covers."""
+        return ([_selection(p.group_starts.tolist(), p.group_stops.tolist(), need, p.axes.channel)
+                 for need in self.chan_needs],
+                [_selection(p.col_starts.tolist(), p.col_stops.tolist(), need, p.axes.col) for need in self.col_needs])
+
+    def overlap(self) -> np.ndarray:
+        """Per read: bytes the previous band's window covered too -- the sum of its entries' reused bytes, computed
+        without them.
+
+        Entries of a read come producer band by producer band, ``G`` (groups x columns it covers) alike per band.
+        With ``f(x) = nbytes * x // total``, an entry's share is ``f(C) - f(C')`` (``C`` the running weight,
+        ``C'`` the one before it) and its reused part ``min(share, f(A) - f(A'))`` (``A`` the running ``again``
+        rows).  A band none of whose rows were read before adds nothing; while every band so far was read before
+        in full, ``A == C`` and the reused parts add up to ``f(C)``; only the entries of the other bands are
+        worked out one by one (a 3x3 convolution's: one band in three; a 1x1's: none).
+        """
+        nbytes, p = self.nbytes, self.producer
+        n_rows, n_chan, n_col = nbytes.shape
+        if p is None:  # a graph input: no producer tiles; the halo is the share of the rows both bands read
+            _, height, overlap_rows = _row_overlaps(p, self.row_needs)
+            overlap = np.zeros_like(nbytes)
+            for b in range(n_rows):
+                ov, h = overlap_rows[b], height[b]
+                if ov is not None and h:
+                    overlap[b] = nbytes[b] * max(0, ov[1] - ov[0]) // h
+                elif b > 0 and self.row_needs[b] is None:
+                    overlap[b] = nbytes[b]
+            return overlap.reshape(-1)
+        bands = _producer_bands(p, self.row_needs)
+        g_sel, w_sel = self._windows(p)
+        per_band = n_chan * n_col
+        # per read: its bytes, its entries per producer band (G) and its total weight
+        g_count = np.tile((np.asarray([len(s) for s in g_sel], dtype=np.int64)[:, None]
+                           * np.asarray([len(s) for s in w_sel], dtype=np.int64)[None, :]).reshape(-1), n_rows)
+        flat = nbytes.reshape(-1)
+        band_of_read = np.arange(len(flat), dtype=np.int64) // max(1, per_band)
+        weight_sum = np.asarray([int(w.sum()) for w in bands.weight], dtype=np.int64)
+        total = weight_sum[band_of_read] * g_count
+        # the bands read before in full, from the first on: their reused parts add up to f(their weight)
+        prefix, partial_band, partial_w, partial_a, partial_wc, partial_ac = [], [], [], [], [], []
+        for b, (w, a) in enumerate(zip(bands.weight, bands.again)):
+            full = np.logical_and.accumulate(a == w)
+            prefix.append(int(w[full].sum()))
+            at = np.flatnonzero(~full & (a > 0))  # bands read before in part (or after one that was): entry by entry
+            if len(at):
+                w_before, a_before = np.cumsum(w) - w, np.cumsum(a) - a
+                partial_band.append(np.full(len(at), b, dtype=np.int64))
+                partial_w.append(w[at])
+                partial_a.append(a[at])
+                partial_wc.append(w_before[at])
+                partial_ac.append(a_before[at])
+        safe_total = np.where(total > 0, total, 1)
+        overlap = np.where(total > 0, _rounded(flat, np.asarray(prefix, dtype=np.int64)[band_of_read] * g_count,
+                                               safe_total), 0)
+        if partial_band:
+            # every (read, partly reread producer band) pair, then its G entries
+            m_band = np.concatenate(partial_band)
+            pair_read = (m_band[:, None] * per_band + np.arange(per_band, dtype=np.int64)[None, :]).reshape(-1)
+            pick = np.repeat(np.arange(len(m_band), dtype=np.int64), per_band)
+            w, a, wc, ac = (np.concatenate(v)[pick] for v in (partial_w, partial_a, partial_wc, partial_ac))
+            g = g_count[pair_read]
+            keep = total[pair_read] > 0
+            pair_read, w, a, wc, ac, g = (v[keep] for v in (pair_read, w, a, wc, ac, g))
+            pair_ptr = offsets(g)
+            pair = row_of(pair_ptr)
+            j = np.arange(int(pair_ptr[-1]), dtype=np.int64) - pair_ptr[pair]
+            n, t, gp = flat[pair_read][pair], total[pair_read][pair], g[pair]
+            w_run = wc[pair] * gp + j * w[pair]  # the running weight before the entry
+            a_run = ac[pair] * gp + j * a[pair]
+            share = _rounded(n, w_run + w[pair], t) - _rounded(n, w_run, t)
+            again = _rounded(n, a_run + a[pair], t) - _rounded(n, a_run, t)
+            np.add.at(overlap, pair_read, row_sums(np.minimum(share, again), pair_ptr))
+        return overlap
+
+    def entries(self) -> ReadEntries:
+        """Every read's entries, read after read; each read's entries in (producer band, group, column) order."""
+        nbytes, p = self.nbytes, self.producer
+        n_rows, n_chan, n_col = nbytes.shape
+        if p is None:  # a graph input: no producer tiles
+            zeros = np.zeros(0, dtype=np.int64)
+            return ReadEntries(np.zeros(nbytes.size + 1, dtype=np.int64), zeros, zeros, zeros)
+        bands = _producer_bands(p, self.row_needs)
+        g_sel, w_sel = self._windows(p)
+        b_lo, b_n = bands.first, bands.count
+        g_lo, g_n = (np.asarray(v, dtype=np.int64) for v in ([s.start for s in g_sel], [len(s) for s in g_sel]))
+        w_lo, w_n = (np.asarray(v, dtype=np.int64) for v in ([s.start for s in w_sel], [len(s) for s in w_sel]))
+        weight_flat = np.concatenate(bands.weight) if bands.weight else np.zeros(0, dtype=np.int64)
+        again_flat = np.concatenate(bands.again) if bands.again else np.zeros(0, dtype=np.int64)
+        weight_base = np.zeros(n_rows, dtype=np.int64)
+        weight_base[1:] = np.cumsum(b_n)[:-1]
+        weight_sum = np.asarray([int(w.sum()) for w in bands.weight], dtype=np.int64)
+        # entries of read (b, c, w), in (producer band, group, column) order: b_n[b] x g_n[c] x w_n[w]
+        per_band = g_n[:, None] * w_n[None, :]  # (channel window, column window)
+        lengths = (b_n[:, None, None] * per_band[None, :, :]).reshape(-1)
+        totals = (weight_sum[:, None, None] * per_band[None, :, :]).reshape(-1)
+        starts = offsets(lengths)
+        read = row_of(starts)
+        e = np.arange(int(starts[-1]), dtype=np.int64) - starts[read]
+        rb, rc, rw = read // (n_chan * n_col), (read // n_col) % n_chan, read % n_col
+        n_gw, n_w = per_band[rc, rw], w_n[rw]
+        bi = e // np.maximum(n_gw, 1)
+        gw = e - bi * n_gw
+        gi = gw // np.maximum(n_w, 1)
+        wi = gw - gi * n_w
+        n_cols = len(p.col_starts)
+        tiles = p.first_tile[b_lo[rb] + bi] + (g_lo[rc] + gi) * n_cols + (w_lo[rw] + wi)
+        weights = weight_flat[weight_base[rb] + bi]
+        agains = again_flat[weight_base[rb] + bi]
+        flat_bytes = nbytes.reshape(-1)
+        entry_bytes, entry_totals = flat_bytes[read], totals[read]
+        shares = segment_rounded_parts(entry_bytes, weights, entry_totals, starts)
+        reused = np.minimum(shares, segment_rounded_parts(entry_bytes, agains, entry_totals, starts))
+        return ReadEntries(starts, tiles, shares, reused)
