@@ -70,7 +70,7 @@ def test_tables_over_arrays_equal_the_per_tile_tables_on_exported_models(exporte
             assert len(got_r) == len(want_r) and all(map(same_buffer_read, got_r, want_r)), t
 
 
-@pytest.mark.parametrize("scheduler", ["depth-first", "greedy", "layer", "round-robin"])
+@pytest.mark.parametrize("scheduler", ["depth-first", "greedy", "layer", "round-robin", "heft", "critical-path"])
 def test_a_compiled_timing_only_run_builds_no_per_tile_object(scheduler: str) -> None:
     """The compiled engine reads the program's arrays: no per-tile tuple (``Program.cycles``, ``buffer_reads``,
     ...) and no ``Block`` record is built, with a built-in scheduler whose priority is arithmetic on the tiles'

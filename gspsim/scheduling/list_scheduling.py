@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
+
 from ..hardware.config import HardwareConfig
 from ..lowering.tasks import Block, TaskGraph
 from .base import EngineView, Scheduler, assigns_earliest_free, static_priority
@@ -60,8 +62,9 @@ class HeftScheduler(Scheduler):
     def prepare(self, tasks: TaskGraph, hw: HardwareConfig, block_cycles: Sequence[int]) -> None:
         super().prepare(tasks, hw, block_cycles)
         bw = hw.interconnect.bandwidth_bytes_per_cycle
-        comm = [b.out_bytes / bw for b in tasks.blocks]
-        self._rank = upward_ranks(tasks, block_cycles, comm)
+        comm = (tasks.tiles.out_bytes / bw).tolist()  # over the tiles' columns: no Block record is built
+        # an array, so that the priority can be asked of every tile at once (gspsim.engine.compiled.static_ranks)
+        self._rank = np.asarray(upward_ranks(tasks, block_cycles, comm))
 
     @static_priority
     def priority(self, block: Block) -> Any:
@@ -84,7 +87,7 @@ class CriticalPathScheduler(Scheduler):
 
     def prepare(self, tasks: TaskGraph, hw: HardwareConfig, block_cycles: Sequence[int]) -> None:
         super().prepare(tasks, hw, block_cycles)
-        self._level = upward_ranks(tasks, block_cycles, [0.0] * len(tasks.blocks))
+        self._level = np.asarray(upward_ranks(tasks, block_cycles, [0.0] * len(tasks.blocks)))  # as HEFT's
 
     @static_priority
     def priority(self, block: Block) -> Any:
