@@ -12,12 +12,12 @@ the tile columns and must give the same tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
-from gspsim.engine.program import BufferRead, Ring, WeightLoad
+from gspsim.engine.program import BufferRead, WeightLoad
 from gspsim.hardware.config import HardwareConfig
 from gspsim.hardware.cost_model import CostModel, sparse_op_cost
 from gspsim.ir.costs import op_cost
@@ -31,7 +31,7 @@ from gspsim.lowering.tasks import (
     Band, BandLoad, Block, NodeTasks, TaskGraph, TileRead, _row_axis, check_supported, home_core, kernel_for,
 )
 from gspsim.lowering.tiling import TileShape, choose_tiling
-from program_reference import PerTileProgram
+from program_reference import PerTileProgram, ring_and_band_tables
 
 #: a window not computed yet (None is a computed "the whole extent")
 _UNSET = object()
@@ -283,56 +283,8 @@ def reference_compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareCo
     precision = np.asarray([nodes[b.node].op.precision for b in blocks], dtype=object)
     cycles = cost.compute_cycles_array(macs, vops, precision) if len(blocks) else np.zeros(0, dtype=np.int64)
 
-    graph_inputs = set(tasks.graph.inputs)
-    graph_outputs = {plan.root(o) for o in tasks.graph.outputs}
-    # line buffers: every on-chip root tensor
-    ring_index: dict[str, int] = {}
-    rings: list[Ring] = []
-    node_rings: list[list[int]] = [[] for _ in nodes]
-    for node in nodes:
-        outs = [o for o in node.op.outputs if o]
-        for name in outs:
-            p = plan.tensors.get(name)
-            if p is None or not p.on_chip or p.reason.startswith("alias"):
-                continue
-            per_band = tuple(bands[b].out_bytes for b in node.bands) if len(outs) == 1 else (tasks.nbytes(name),)
-            ring_index[name] = len(rings)
-            node_rings[node.index].append(len(rings))
-            rings.append(Ring(name, node.index, p.capacity, per_band))
-
-    def source(tensor: str, reader: int) -> Optional[int]:
-        """The ring a reader node reads ``tensor`` from, or None when it comes from DRAM."""
-        root = plan.root(tensor)
-        r = ring_index.get(root)
-        if r is None or plan.stack_of[rings[r].node] != plan.stack_of[reader]:
-            return None
-        return r
-
-    band_loads: list[dict[str, tuple[int, str]]] = []
-    band_releases: list[tuple[tuple[int, int], ...]] = []
-    band_readers: dict[tuple[int, int], int] = {}
-    for band in bands:
-        node = nodes[band.node]
-        loads: dict[str, tuple[int, str]] = {}
-        releases: list[tuple[int, int]] = []
-        if not node.is_view:
-            for load in band.loads:
-                if source(load.tensor, band.node) is None:
-                    loads[load.tensor] = (load.nbytes, "inputs" if load.tensor in graph_inputs else "intermediate")
-            for tensor, first, last in band.reads:
-                ring = source(tensor, band.node)
-                if ring is None:
-                    continue
-                if plan.root(tensor) != tensor:  # through a view: the whole root
-                    first, last = 0, len(rings[ring].band_bytes) - 1
-                for k in range(first, last + 1):
-                    releases.append((ring, k))
-                    band_readers[(ring, k)] = band_readers.get((ring, k), 0) + 1
-        band_loads.append(loads)
-        band_releases.append(tuple(releases))
-    # a band that no reader in the stack reads (a strided consumer skips it) takes no room in the ring
-    rings = [replace(r, band_bytes=tuple(n if (i, k) in band_readers else 0 for k, n in enumerate(r.band_bytes)))
-             for i, r in enumerate(rings)]
+    graph_outputs, ring_index, rings, node_rings, source, band_loads, band_releases, band_readers = \
+        ring_and_band_tables(tasks, plan)
 
     buffer_reads: list[tuple[BufferRead, ...]] = []
     shared_reads: dict[int, BufferRead] = {}  # by id of the lowering's TileRead (alive as long as the tasks)

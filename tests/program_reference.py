@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from itertools import chain
 from operator import attrgetter
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -53,13 +53,24 @@ class PerTileProgram:
     weight_key: tuple[tuple[int, int, int], ...] = ()
 
 
-def per_tile_compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost: CostModel) -> PerTileProgram:
-    """The engine's tables with per-tile tuples (gspsim.engine.program.compile_program at f46606e)."""
-    nodes, bands, tiles = tasks.nodes, tasks.bands, tasks.tiles
-    precision = np.asarray([node.op.precision for node in nodes], dtype=object)[tiles.node]
-    cycles = (cost.compute_cycles_array(tiles.macs, tiles.vector_ops, precision) if len(tiles)
-              else np.zeros(0, dtype=np.int64))
+class RingAndBandTables(NamedTuple):
+    """What both oracles of ``compile_program`` build the same way (it did not change between 848c43f and
+    f46606e): the line buffers, and every band's DRAM loads, line-buffer releases and readers."""
 
+    graph_outputs: set[str]
+    ring_index: dict[str, int]
+    rings: list[Ring]
+    node_rings: list[list[int]]
+    #: the ring a reader node reads a tensor from, or None when it comes from DRAM
+    source: Callable[[str, int], Optional[int]]
+    band_loads: list[dict[str, tuple[int, str]]]
+    band_releases: list[tuple[tuple[int, int], ...]]
+    band_readers: dict[tuple[int, int], int]
+
+
+def ring_and_band_tables(tasks: TaskGraph, plan: MemoryPlan) -> RingAndBandTables:
+    """The line buffers and the per-band tables of ``compile_program`` (:class:`RingAndBandTables`)."""
+    nodes, bands = tasks.nodes, tasks.bands
     graph_inputs = set(tasks.graph.inputs)
     graph_outputs = {plan.root(o) for o in tasks.graph.outputs}
     # line buffers: every on-chip root tensor
@@ -110,6 +121,19 @@ def per_tile_compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareCon
     # a band that no reader in the stack reads (a strided consumer skips it) takes no room in the ring
     rings = [replace(r, band_bytes=tuple(n if (i, k) in band_readers else 0 for k, n in enumerate(r.band_bytes)))
              for i, r in enumerate(rings)]
+    return RingAndBandTables(graph_outputs, ring_index, rings, node_rings, source, band_loads, band_releases,
+                             band_readers)
+
+
+def per_tile_compile_program(tasks: TaskGraph, plan: MemoryPlan, hw: HardwareConfig, cost: CostModel) -> PerTileProgram:
+    """The engine's tables with per-tile tuples (gspsim.engine.program.compile_program at f46606e)."""
+    nodes, tiles = tasks.nodes, tasks.tiles
+    precision = np.asarray([node.op.precision for node in nodes], dtype=object)[tiles.node]
+    cycles = (cost.compute_cycles_array(tiles.macs, tiles.vector_ops, precision) if len(tiles)
+              else np.zeros(0, dtype=np.int64))
+
+    graph_outputs, ring_index, rings, node_rings, source, band_loads, band_releases, band_readers = \
+        ring_and_band_tables(tasks, plan)
 
     buffer_reads: list[tuple[BufferRead, ...]] = []
     dram_reads: list[tuple[str, ...]] = []
