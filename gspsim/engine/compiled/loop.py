@@ -779,10 +779,16 @@ def queue_head(m, p, s):
 
 
 @njit(cache=True)
+def loads_may_start(i):
+    """Whether anything :func:`start_loads` waited on has moved since it last ran."""
+    return not (i[I_W_WAITED_LEVEL] == i[I_W_LEVEL] and i[I_W_WAITED_BUSY] == i[I_W_BUSY]
+                and i[I_W_WAITED_ARRIVALS] == i[I_W_ARRIVALS] and i[I_W_WAITED_CHANGES] == i[I_S_CHANGES])
+
+
+@njit(cache=True)
 def start_loads(m, p, s, now):
     """Start loads in DMA order while an engine is free and the next one fits (head of line)."""
-    if s.i[I_W_WAITED_LEVEL] == s.i[I_W_LEVEL] and s.i[I_W_WAITED_BUSY] == s.i[I_W_BUSY] \
-            and s.i[I_W_WAITED_ARRIVALS] == s.i[I_W_ARRIVALS] and s.i[I_W_WAITED_CHANGES] == s.i[I_S_CHANGES]:
+    if not loads_may_start(s.i):
         return
     if s.i[I_S_CHANGES] != s.i[I_W_STACKS_SEEN]:  # the runs set aside are candidates again
         for k in range(s.i[I_ASIDE_LEN]):
@@ -875,11 +881,17 @@ def enter(m, s, j, st):
 
 
 @njit(cache=True)
+def stacks_may_open(i, queue):
+    """Whether a stack waits and anything :func:`open_waiting` waited on has moved since it last ran."""
+    return not (i[I_S_QHEAD] == len(queue) or (i[I_S_WAITED_LEVEL] == i[I_S_LEVEL]
+                                               and i[I_S_WAITED_HEAD] == queue[i[I_S_QHEAD]]))
+
+
+@njit(cache=True)
 def open_waiting(m, p, s, now):
     """Open waiting stacks in order while the head's buffers fit."""
     queue = s.stack_queue
-    if s.i[I_S_QHEAD] == len(queue) or (s.i[I_S_WAITED_LEVEL] == s.i[I_S_LEVEL]
-                                         and s.i[I_S_WAITED_HEAD] == queue[s.i[I_S_QHEAD]]):
+    if not stacks_may_open(s.i, queue):
         return
     while s.i[I_S_QHEAD] < len(queue):
         st = queue[s.i[I_S_QHEAD]]
@@ -1074,10 +1086,17 @@ def enqueue(m, p, s, j, g, t, now):
 
 
 @njit(cache=True)
+def readiness_moved(i):
+    """Whether anything :func:`make_ready` looks at has moved since it last ran."""
+    return not (i[I_SEEN0] == i[I_VERSION] and i[I_SEEN1] == i[I_WEIGHTS_VERSION]
+                and i[I_SEEN2] == i[I_STACKS_VERSION])
+
+
+@njit(cache=True)
 def make_ready(m, p, s, now):
     """Queue every tile of a waiting band whose stack is open and whose weights are on chip."""
     i = s.i
-    if i[I_SEEN0] == i[I_VERSION] and i[I_SEEN1] == i[I_WEIGHTS_VERSION] and i[I_SEEN2] == i[I_STACKS_VERSION]:
+    if not readiness_moved(i):
         return
     i[I_SEEN0], i[I_SEEN1], i[I_SEEN2] = i[I_VERSION], i[I_WEIGHTS_VERSION], i[I_STACKS_VERSION]
     same_shared = (i[I_SHARED0] == i[I_LAYER_VERSION] and i[I_SHARED1] == i[I_WEIGHTS_VERSION]
@@ -1335,10 +1354,17 @@ def decide(m, p, s, now):
         for load in bag_take_sorted(s, LOADED_NOW):
             if s.load_slice[load] >= 0:
                 slice_landed(m, s, s.load_job[load], s.load_slice[load])
-    start_loads(m, p, s, now)
-    open_waiting(m, p, s, now)
-    make_ready(m, p, s, now)
-    dispatch(m, p, s, now)
+    # (each call is guarded by its own early-return test: a call passes the model, parameters and state, whose
+    # reference counts are atomic operations, and most passes have nothing for most of these steps)
+    i = s.i
+    if loads_may_start(i):
+        start_loads(m, p, s, now)
+    if stacks_may_open(i, s.stack_queue):
+        open_waiting(m, p, s, now)
+    if readiness_moved(i):
+        make_ready(m, p, s, now)
+    if s.touched.any():
+        dispatch(m, p, s, now)
     if s.bag_len[COMPUTED]:
         for g in bag_take_sorted(s, COMPUTED):
             j, t = g // m.T, g % m.T
