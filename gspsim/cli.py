@@ -122,10 +122,11 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                           "the precision's tolerance")
     _add_model_loading_options(frames)
     _add_tiling_options(chip)
-    chip.add_argument("--engine", default="fast", choices=["fast", "python", "reference"],
-                      help="fast (default: compiled with Numba for one model and a built-in scheduler, else in "
-                           "Python), python (the fast engine's Python loop always) or reference (the plain SimPy "
-                           "engine the others are checked against); all give the same results")
+    chip.add_argument("--engine", default="fast", choices=["fast", "compiled", "python", "reference"],
+                      help="fast (default: compiled with Numba for one model of 10,000 tiles or more and a "
+                           "built-in scheduler, else in Python), compiled (the Numba loop whatever the size), python "
+                           "(the fast engine's Python loop always) or reference (the plain SimPy engine the others "
+                           "are checked against); all give the same results")
     chip.add_argument("--timing-only", action="store_true",
                       help="skip the kernels (every event is still simulated): faster, no outputs")
     out.add_argument("--power-resolution", type=int, default=None, metavar="CYCLES",

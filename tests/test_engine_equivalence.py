@@ -32,12 +32,12 @@ from hypothesis import strategies as st
 
 import gspsim
 from gspsim.api import compile_model, load_model, prepare_graph, simulate_many
-from gspsim.engine import run_engine
+from gspsim.engine import COMPILED_LOOP_MIN_TILES, run_engine
 from gspsim.engine.compiled import compiled_rule, flat_program, priority_ranks, static_ranks
 from gspsim.engine.options import SimOptions
 from gspsim.engine.program import Program
 from gspsim.engine.records import Records, Workload, progress_every
-from gspsim.errors import GspsimError
+from gspsim.errors import ConfigError, GspsimError
 from gspsim.hardware.config import HardwareConfig, load_hardware
 from gspsim.inputs import synthetic_inputs
 from gspsim.lowering.tasks import Block
@@ -78,21 +78,21 @@ def run_both(programs: Sequence[Program], hw: HardwareConfig, options: SimOption
              inputs: Sequence[Sequence[dict]] = ()) -> dict[str, Any]:
     """Run every engine on fresh workloads of ``programs``; assert the same records and JSON; the fast run.
 
-    The engines: the reference, the fast engine's Python loop, and the fast engine as a user gets it (the
-    compiled loop where the run allows it, else the Python loop, which then runs once).  All raising the
-    same error (a deadlock nothing can spill) counts as the same outcome.
+    The engines: the reference, the fast engine's Python loop, and its compiled loop where the run allows it
+    (else the Python loop, which then runs once; "fast", what a user gets, picks one of the two by the run's
+    size, test (f)).  All raising the same error (a deadlock nothing can spill) counts as the same outcome.
     """
     fps = list(fps) if fps is not None else [None] * len(programs)
     outcomes: dict[str, Any] = {}
-    for engine in ("reference", "python", "fast"):
+    for engine in ("reference", "python", "compiled"):
         workloads = []
         for i, program in enumerate(programs):
             strategy = schedulers[i]() if schedulers else make_scheduler(options.scheduler_name, options.seed)
             period = hw.cores.clock_hz / fps[i] if fps[i] else 0.0
             workloads.append(Workload(program, strategy, tuple(f * period for f in range(options.frames)),
                                       tuple(inputs[i]) if inputs else ()))
-        if engine == "fast" and compiled_rule(workloads) is None:
-            outcomes["fast"] = outcomes["python"]
+        if engine == "compiled" and compiled_rule(workloads) is None:
+            outcomes["compiled"] = outcomes["python"]
             break
         run_options = replace(options, engine=engine)
         calls: list[tuple[int, int]] = []
@@ -101,11 +101,11 @@ def run_both(programs: Sequence[Program], hw: HardwareConfig, options: SimOption
         except GspsimError as exc:
             outcomes[engine] = exc
             continue
-        assert run.engine == {"fast": "compiled"}.get(engine, engine)
+        assert run.engine == engine
         result = build_result(workloads, hw, run_options, run, [p.tasks.graph.name for p in programs], fps)
         outcomes[engine] = (run, result.to_json(), calls)
     ref = outcomes["reference"]
-    for name in ("python", "fast"):
+    for name in ("python", "compiled"):
         other = outcomes[name]
         if isinstance(ref, Exception) or isinstance(other, Exception):
             assert type(ref) is type(other) and str(ref) == str(other), (name, ref, other)
@@ -119,7 +119,7 @@ def run_both(programs: Sequence[Program], hw: HardwareConfig, options: SimOption
         assert len(other[2]) == total // every + (total % every > 0)
     if isinstance(ref, Exception):
         return {}
-    return {"run": outcomes["fast"][0], "json": outcomes["fast"][1]}
+    return {"run": outcomes["compiled"][0], "json": outcomes["compiled"][1]}
 
 
 @functools.cache
@@ -294,20 +294,37 @@ def test_frames_arriving_while_others_run(case: str, spacing: float) -> None:
 # --- (f) which loop the fast engine runs --------------------------------------------------------------------------
 @pytest.mark.parametrize("scheduler", scheduler_names())
 def test_fast_engine_compiles_the_built_in_rules(scheduler: str) -> None:
-    """One model with a built-in scheduler runs in the compiled loop unless its placement draws from a generator
-    (random) or its priority is not static (pipeline); a subclass that overrides ``assign`` loses the rule."""
+    """One model of at least COMPILED_LOOP_MIN_TILES tiles over its frames with a built-in scheduler runs in the
+    compiled loop unless its placement draws from a generator (random) or its priority is not static
+    (pipeline); a subclass that overrides ``assign`` loses the rule; a run one frame smaller takes the Python
+    loop, and ``--engine compiled`` the compiled one whatever the size."""
     hw = load_hardware("edge-4")
     options = SimOptions(mode="streaming", scheduler=scheduler, execute=False, accuracy_samples=0)
     program = _program(MODELS_DIR / "resnet_style.onnx", hw, options)
+    frames = -(-COMPILED_LOOP_MIN_TILES // len(program.tasks.tiles))  # the fewest frames that reach the threshold
+    releases = (0.0,) * frames
     strategy = make_scheduler(scheduler, 0)
-    run = run_engine([Workload(program, strategy, (0.0,))], hw, options)
-    assert run.engine == ("python" if scheduler in ("random", "pipeline") else "compiled")
+    compiles = scheduler not in ("random", "pipeline")
+    run = run_engine([Workload(program, strategy, releases)], hw, replace(options, frames=frames))
+    assert run.engine == ("compiled" if compiles else "python")
+    run = run_engine([Workload(program, make_scheduler(scheduler, 0), releases[1:])], hw,
+                     replace(options, frames=frames - 1))
+    assert run.engine == "python"
+    if compiles:
+        run = run_engine([Workload(program, make_scheduler(scheduler, 0), (0.0,))], hw,
+                         replace(options, engine="compiled"))
+        assert run.engine == "compiled"
+    else:
+        with pytest.raises(ConfigError, match="--engine compiled: the compiled loop plays one model with a "
+                                              "built-in scheduler"):
+            run_engine([Workload(program, make_scheduler(scheduler, 0), (0.0,))], hw,
+                       replace(options, engine="compiled"))
 
     class Overridden(type(strategy)):  # type: ignore[misc]
         def assign(self, block: Block, view: EngineView) -> int:
             return super().assign(block, view)
 
-    run = run_engine([Workload(program, Overridden(0), (0.0,))], hw, options)
+    run = run_engine([Workload(program, Overridden(0), releases)], hw, replace(options, frames=frames))
     assert run.engine == "python"
 
 

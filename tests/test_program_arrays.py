@@ -76,7 +76,7 @@ def test_a_compiled_timing_only_run_builds_no_per_tile_object(scheduler: str) ->
     ...) and no ``Block`` record is built, with a built-in scheduler whose priority is arithmetic on the tiles'
     fields."""
     hw = load_hardware("blaize-1600")
-    options = replace(SimOptions(execute=False), mode=hw.default_mode)
+    options = replace(SimOptions(execute=False, engine="compiled"), mode=hw.default_mode)
     program = compile_model(prepare_graph(load_model(MOBILENET), options), hw, options)
     workload = Workload(program=program, scheduler=make_scheduler(scheduler, 0), release_cycles=(0.0,), inputs=())
     run = run_engine([workload], hw, options)

@@ -28,8 +28,9 @@ class SimOptions:
     tile: Optional[str] = None
     #: shared-memory bytes for line buffers (None: half of shared memory; gspsim.lowering.memory)
     buffer_budget: Optional[int] = None
-    #: which engine plays out the run: "fast" (compiled where it can be, gspsim.engine.compiled), "python" (the fast
-    #: engine's Python loop) or "reference" (the same results, checked by the test suite)
+    #: which engine plays out the run (gspsim.engine.ENGINES): "fast" (compiled where it can be and the run is not
+    #: small, gspsim.engine.compiled), "compiled", "python" (the fast engine's Python loop) or "reference" (the same
+    #: results, checked by the test suite)
     engine: str = "fast"
     #: cycles per sample of the power series (None: 1/200 of the latency)
     power_resolution_cycles: Optional[int] = None
