@@ -23,16 +23,35 @@ loaded afresh and rewritten, a cache folder that cannot be written is skipped,
 and only the :data:`KEEP` most recently used entries are kept (each is about
 the size of the model's weights).  ``GSPSIM_MODEL_CACHE=0`` turns it off.  The
 folder is the user's own, like Numba's cache beside it, which pickles too.
+
+Two things keep a hit cheap for a large model (YOLOv3-416's file is 248 MB):
+
+* the tensors' bytes are stored **out of band** (pickle protocol 5) after the
+  pickle, each aligned to 64 bytes, and a hit maps the file into memory
+  instead of reading it: the arrays it serves are copy-on-write views of the
+  mapping (writable as a fresh load's, so Numba compiles no read-only
+  variant of a kernel; a write never reaches the file), and a timing-only
+  run never reads the weights at all;
+* a file's sha256 is **remembered by its stat** (:func:`file_sha256`): device,
+  inode, size, modification and change times, as git's index does.  The
+  change time cannot be set back by a program, so a rewritten file never
+  matches an old record; a file changed less than :data:`RACY_NS` before it
+  was hashed is not remembered (a second write within the same clock tick
+  could leave its stat as it was).
 """
 
 from __future__ import annotations
 
 import copyreg
 import hashlib
+import io
+import mmap
 import os
 import pickle
 import stat
+import struct
 import tempfile
+import time
 from types import MappingProxyType
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -45,9 +64,18 @@ from .cache import code_fingerprint, user_cache_dir
 from .ir.graph import DataflowGraph
 
 #: bump when the entry format changes
-FORMAT = 1
+FORMAT = 2
 #: entries kept (most recently used first); older ones are deleted when a new one is written
 KEEP = 8
+#: the first bytes of an entry file; then the pickle's length and the buffers' count, (offset, length) per
+#: buffer, the pickle, and the buffers
+MAGIC = b"gspsim-model-cache\x00\x02"
+#: each out-of-band buffer starts at a multiple of this many bytes (numpy and Numba want aligned arrays)
+ALIGN = 64
+#: a file modified less than this long before it is hashed is not remembered by its stat (file_sha256)
+RACY_NS = 2_000_000_000
+#: remembered digests kept (each a 64-byte file)
+KEEP_DIGESTS = 1000
 
 
 @dataclass(frozen=True)
@@ -80,12 +108,57 @@ def cache_folder() -> Path:
     return user_cache_dir() / "models"
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
+def _hash_bytes(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _stat_key(path: str | os.PathLike[str], st: os.stat_result) -> str:
+    text = repr((os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 of the file's bytes, remembered by its stat while the cache is on (module docstring)."""
+    if not cache_enabled():
+        return _hash_bytes(path)
+    before = os.stat(path)
+    folder = cache_folder() / "digests"
+    memo = folder / _stat_key(path, before)
+    try:
+        text = memo.read_text(encoding="ascii")
+        if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+            return text
+    except (OSError, UnicodeDecodeError):
+        pass
+    digest = _hash_bytes(path)
+    after = os.stat(path)
+    settled = time.time_ns() - max(after.st_mtime_ns, after.st_ctime_ns) > RACY_NS
+    if settled and _stat_key(path, after) == memo.name:
+        _remember(folder, memo, digest)
+    return digest
+
+
+def _remember(folder: Path, memo: Path, digest: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(digest)
+            os.replace(tmp, memo)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        records = sorted((p for p in folder.iterdir() if not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in records[KEEP_DIGESTS:]:
+            old.unlink(missing_ok=True)
+    except OSError:  # a read-only cache folder: the file is hashed again next time
+        return
 
 
 def _onnx_version() -> str:
@@ -109,18 +182,56 @@ def _reduce_proxy(proxy: MappingProxyType) -> tuple:
     return _proxy, (dict(proxy),)
 
 
-def _dump(entry: _Entry, f: object) -> None:
-    """Pickle ``entry``; the IR's read-only mappings go as dicts and come back read-only."""
-    pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+def _dump(entry: _Entry, f: Any) -> None:
+    """Write ``entry``: the header, the pickle, then the tensors' bytes (out of band, aligned).
+
+    The IR's read-only mappings go as dicts and come back read-only.
+    """
+    buffers: list[pickle.PickleBuffer] = []
+    stream = io.BytesIO()
+    pickler = pickle.Pickler(stream, protocol=5, buffer_callback=buffers.append)
     pickler.dispatch_table = copyreg.dispatch_table.copy()
     pickler.dispatch_table[MappingProxyType] = _reduce_proxy
     pickler.dump(entry)
+    raws = [b.raw() for b in buffers]
+    head = len(MAGIC) + 16 + 16 * len(raws)
+    offset = _aligned(head + stream.tell())
+    table = []
+    for raw in raws:
+        table.append((offset, raw.nbytes))
+        offset = _aligned(offset + raw.nbytes)
+    f.write(MAGIC + struct.pack("<QQ", stream.tell(), len(raws)))
+    f.write(b"".join(struct.pack("<QQ", o, n) for o, n in table))
+    f.write(stream.getbuffer())
+    position = head + stream.tell()
+    for (start, _), raw in zip(table, raws):
+        f.write(b"\0" * (start - position))
+        f.write(raw)
+        position = start + raw.nbytes
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def _load(path: Path) -> Any:
+    """The pickled entry at ``path``, its tensors copy-on-write views of the file mapped into memory."""
+    with open(path, "rb") as f:
+        if f.read(len(MAGIC)) != MAGIC:
+            raise ValueError("not an entry of this format")
+        view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY))
+    size, count = struct.unpack_from("<QQ", view, len(MAGIC))
+    table = struct.unpack_from(f"<{2 * count}Q", view, len(MAGIC) + 16)
+    start = len(MAGIC) + 16 + 16 * count
+    if start + size > len(view) or any(o + n > len(view) for o, n in zip(table[0::2], table[1::2])):
+        raise ValueError("truncated")
+    buffers = [view[o:o + n] for o, n in zip(table[0::2], table[1::2])]
+    return pickle.loads(view[start:start + size], buffers=buffers)
 
 
 def _read(path: Path, key: str) -> Optional[_Entry]:
     try:
-        with open(path, "rb") as f:
-            entry = pickle.load(f)
+        entry = _load(path)
     except Exception:  # missing, truncated or from another version: load afresh
         return None
     if not isinstance(entry, _Entry) or entry.format != FORMAT or entry.key != key:

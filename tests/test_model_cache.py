@@ -4,9 +4,11 @@ nothing it serves is stale (a changed data file, input shape or memory limit).""
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from gspsim import api
 from gspsim.errors import ModelError
-from gspsim.model_cache import cache_folder
+from gspsim import model_cache
+from gspsim.model_cache import cache_folder, file_sha256
 
 from helpers import RESNET, ROOT
 
@@ -141,3 +144,92 @@ def test_a_graph_specialised_to_input_values_is_served_only_for_the_same_values(
     assert shape(one) == shape(again) == (3, 5) and shape(other) == (3, 4)
     with pytest.raises(ModelError, match="the value of input 'axes' decides a shape"):
         api.load_model(path)
+
+
+def _weights(graph) -> dict[str, np.ndarray]:
+    return {f"{op.name}/{k}": w for op in graph.ops() for k, w in op.weights.items()}
+
+
+def test_a_hit_maps_the_weights_from_the_entry_instead_of_reading_them(cache_dir: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tensors a hit serves are aligned views of the mapped entry, equal to a fresh load's and as writable."""
+    api.load_model(RESNET)
+    hit = _weights(api.load_model(RESNET))
+    monkeypatch.setenv("GSPSIM_MODEL_CACHE", "0")
+    fresh = _weights(api.load_model(RESNET))
+    assert hit.keys() == fresh.keys() and len(hit) > 20
+    big = [k for k, w in hit.items() if w.nbytes > 4096]
+    assert big
+    for k in big:
+        w = hit[k]
+        base = w
+        while not isinstance(base, memoryview) and base.base is not None:
+            base = base.base
+        assert isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap), k
+        assert w.flags.aligned and w.ctypes.data % model_cache.ALIGN == 0, k
+    for k in hit:
+        assert hit[k].dtype == fresh[k].dtype and np.array_equal(hit[k], fresh[k]), k
+        assert hit[k].flags.writeable == fresh[k].flags.writeable, k
+
+
+def test_an_entry_keeps_each_arrays_writability_and_a_write_never_reaches_the_file(tmp_path: Path) -> None:
+    """Copy-on-write: an array a fresh load left writable stays writable (Numba compiles no read-only variant of a
+    kernel for a hit), and writing to it changes neither the entry file nor the next read."""
+    writable = np.arange(3000, dtype=np.float32).reshape(30, 100)
+    frozen = np.arange(700, dtype=np.int8)
+    frozen.flags.writeable = False
+    odd = np.arange(5, dtype=np.float64)  # a length that leaves the next buffer unaligned without padding
+    path = tmp_path / "entry.pkl"
+    with open(path, "wb") as f:
+        model_cache._dump({"w": writable, "f": frozen, "o": odd, "fortran": np.asfortranarray(writable)}, f)
+    before = path.read_bytes()
+    got = model_cache._load(path)
+    for k, want in (("w", writable), ("f", frozen), ("o", odd), ("fortran", writable)):
+        assert np.array_equal(got[k], want) and got[k].dtype == want.dtype, k
+        assert got[k].ctypes.data % model_cache.ALIGN == 0, k
+    assert got["w"].flags.writeable and not got["f"].flags.writeable and got["fortran"].flags.f_contiguous
+    got["w"][...] = -1
+    assert path.read_bytes() == before
+    assert np.array_equal(model_cache._load(path)["w"], writable)
+    path.write_bytes(before[: len(before) // 2])  # truncated: refused, not served short
+    with pytest.raises(ValueError):
+        model_cache._load(path)
+
+
+def _scaled_matmul(path: Path, scale: float) -> None:
+    w = numpy_helper.from_array(np.full((8, 4), scale, dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    onnx.save_model(model, str(path))
+
+
+def test_a_file_rewritten_with_its_size_and_modification_time_kept_is_hashed_again(
+        cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Digests are remembered by stat; the change time, which no program can set back, tells a rewrite apart."""
+    monkeypatch.setattr(model_cache, "RACY_NS", 0)  # remember a file however recently it was written
+    path = tmp_path / "mm.onnx"
+    _scaled_matmul(path, 1.0)
+    x = {"x": np.ones((2, 8), dtype=np.float32)}
+    assert float(api.simulate(path, inputs=x).outputs["y"][0, 0]) == 8.0
+    assert len(list((cache_folder() / "digests").iterdir())) == 1  # remembered
+    st = path.stat()
+    time.sleep(0.05)  # past the file system's clock tick
+    _scaled_matmul(path, 2.0)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    assert float(api.simulate(path, inputs=x).outputs["y"][0, 0]) == 16.0
+
+
+def test_a_file_written_just_now_is_not_remembered(cache_dir: Path, tmp_path: Path) -> None:
+    """A second write within the same clock tick could leave the stat unchanged (git's "racy" entries)."""
+    path = tmp_path / "mm.onnx"
+    _scaled_matmul(path, 1.0)
+    digest = file_sha256(path)
+    assert digest == model_cache._hash_bytes(path)
+    assert not (cache_folder() / "digests").exists()
+    old = time.time_ns() - 10 * model_cache.RACY_NS
+    os.utime(path, ns=(old, old))  # the change time is still now
+    assert file_sha256(path) == digest and not (cache_folder() / "digests").exists()
