@@ -38,8 +38,8 @@ try:
     runpy.run_module("gspsim", run_name="__main__")
 except SystemExit:
     pass
-print("MODULES " + " ".join(m for m in ("onnx", "numba", "networkx", "matplotlib", "dask", "simpy")
-                            if m in sys.modules))
+print("MODULES " + " ".join(m for m in ("onnx", "numba", "networkx", "matplotlib", "dask", "simpy",
+                                        "gspsim.engine.compiled.loop") if m in sys.modules))
 """
 
 
@@ -58,7 +58,13 @@ def test_commands_that_load_no_model_import_neither_onnx_nor_numba(argv: list[st
 
 def test_a_run_does_import_what_it_needs() -> None:
     # the check above could pass because the probe never sees imports: a real run must show them
-    assert {"onnx", "numba", "networkx", "simpy"} <= _imported_by("run", str(EDGE_MLP), "-q", "--timing-only")
+    small = _imported_by("run", str(EDGE_MLP), "-q", "--timing-only")
+    assert {"onnx", "numba", "networkx"} <= small
+    # a run under the compiled loop's threshold plays in the Python loop: neither that loop nor SimPy is loaded
+    assert not small & {"simpy", "gspsim.engine.compiled.loop"}, small
+    assert {"simpy"} <= _imported_by("run", str(EDGE_MLP), "-q", "--timing-only", "--engine", "reference")
+    assert {"gspsim.engine.compiled.loop"} <= _imported_by("run", str(EDGE_MLP), "-q", "--timing-only",
+                                                           "--engine", "compiled")
 
 
 def test_the_package_api_is_still_reachable_from_gspsim() -> None:

@@ -1,16 +1,23 @@
-"""The engine: plays out a run of compiled models on the simulated chip."""
+"""The engine: plays out a run of compiled models on the simulated chip.
+
+Each engine is imported when a run asks for it: the compiled loop's module
+(Numba's structrefs and some eighty jitted functions, about 0.1 s) and the
+reference engine (SimPy) cost a process that does not use them nothing.
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+import importlib
+from typing import Any, Callable, Optional, Sequence
 
 from ..errors import ConfigError
 from ..hardware.config import HardwareConfig
-from .compiled import CompiledEngine, compiled_rule
-from .fast import FastEngine
 from .options import SimOptions
-from .records import EngineRun, Workload
-from .reference import EngineDeadlock, ReferenceEngine
+from .records import EngineDeadlock, EngineRun, Workload
+from .rules import compiled_rule
+
+#: public engine classes -> the module that defines each (imported on first use)
+_ENGINE_MODULES = {"CompiledEngine": ".compiled", "FastEngine": ".fast", "ReferenceEngine": ".reference"}
 
 #: the engines a run can use; they produce the same records (tests/test_engine_equivalence.py):
 #: "fast" plays the run in the compiled loop when it can (gspsim.engine.compiled) and the run has at least
@@ -30,18 +37,29 @@ def run_engine(workloads: Sequence[Workload], hw: HardwareConfig, options: SimOp
     """Run the models sharing the chip with the engine ``options.engine`` names (``EngineRun.engine`` says
     which loop ran: "compiled", "python" or "reference")."""
     if options.engine == "reference":
-        engine: type = ReferenceEngine
+        name = "ReferenceEngine"
     elif options.engine == "compiled":
         if compiled_rule(workloads) is None:
             raise ConfigError("--engine compiled: the compiled loop plays one model with a built-in scheduler "
                               "(depth-first, greedy, layer, round-robin, heft, critical-path); use --engine fast")
-        engine = CompiledEngine
+        name = "CompiledEngine"
     elif options.engine == "fast" and compiled_rule(workloads) is not None \
             and sum(len(w.program.tasks.tiles) * w.frames for w in workloads) >= COMPILED_LOOP_MIN_TILES:
-        engine = CompiledEngine
+        name = "CompiledEngine"
     else:
-        engine = FastEngine
-    return engine(workloads, hw, options, progress).run()
+        name = "FastEngine"
+    return _engine_class(name)(workloads, hw, options, progress).run()
+
+
+def _engine_class(name: str) -> type:
+    return getattr(importlib.import_module(_ENGINE_MODULES[name], __name__), name)
+
+
+def __getattr__(name: str) -> Any:
+    """The engine classes, imported on first use (module docstring)."""
+    if name in _ENGINE_MODULES:
+        return _engine_class(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["COMPILED_LOOP_MIN_TILES", "ENGINES", "CompiledEngine", "EngineDeadlock", "EngineRun", "FastEngine",

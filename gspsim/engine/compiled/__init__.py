@@ -32,29 +32,15 @@ import numpy as np
 from ...hardware.config import HardwareConfig
 from ...hardware.cost_model import CostModel
 from ...lowering.memory import buffer_budget_bytes, weight_capacity_bytes
-from ...scheduling.base import Scheduler, has_static_priority, placement_rule
+from ...scheduling.base import Scheduler
 from ..executor import KernelExecutor
 from ..memory import WeightQueue, resident_models, weight_load_order
 from ..options import SimOptions
 from ..program import READ_KINDS, WRITE_KINDS, Program
+from ..rules import compiled_rule
 from ..records import DEADLOCK_SPILL, EngineDeadlock, EngineRun, Records, Spill, Workload, order_jobs, progress_every
 from . import loop
 from .tables import FlatProgram, build_flat_program
-
-#: the placement rules the loop plays (gspsim.scheduling.base.assign_rule) -> its code
-RULES = {"earliest-free": loop.EARLIEST_FREE, "home-unless-sooner": loop.HOME_UNLESS_SOONER,
-         "node-index": loop.NODE_INDEX, "arrival-turns": loop.ARRIVAL_TURNS}
-
-
-def compiled_rule(workloads: Sequence[Workload]) -> Optional[int]:
-    """The loop's code of the run's placement rule, or None when the run needs the Python loop (module docstring)."""
-    if len(workloads) != 1:
-        return None
-    scheduler = workloads[0].scheduler
-    if not has_static_priority(scheduler):
-        return None
-    return RULES.get(placement_rule(scheduler) or "")
-
 
 def flat_program(program: Program) -> FlatProgram:
     """The program's flat tables, built on first use and kept with the program (``Program.derived``)."""

@@ -29,7 +29,7 @@ from numba.typed import List
 #: kinds of wake-up (gspsim.engine.fast.events)
 FRAME, LANDED, INPUTS, COMPUTED, WRITTEN = 0, 1, 2, 3, 4
 #: placement rules of the built-in schedulers (gspsim.scheduling.base.assign_rule)
-EARLIEST_FREE, HOME_UNLESS_SOONER, NODE_INDEX, ARRIVAL_TURNS = 0, 1, 2, 3
+from ..rules import ARRIVAL_TURNS, EARLIEST_FREE, HOME_UNLESS_SOONER, NODE_INDEX  # noqa: E402
 #: how the loop ended
 FINISHED, STALLED = 0, 1
 #: DRAM kinds (gspsim.engine.program.READ_KINDS / WRITE_KINDS)
