@@ -30,6 +30,12 @@ point's start to the last point file written; "startup" is before it
 (imports, the cluster, hashing and planning), "tables" after it (CSV, Parquet,
 Pareto plot, shutting the cluster down).
 
+The sweep runs with its own ``GSPSIM_CACHE_DIR`` (a temporary folder) and the
+user's Numba cache (as ``bench_whole_process.py``): with an empty one, each
+worker's first point would compile the compiled loop, about a minute and up to
+200 s on a busy machine.  On a new machine run ``python -m gspsim warmup``
+first.
+
 ``--tree DIR`` times another checkout of gspsim (``git archive COMMIT``
 extracted to DIR) with ``PYTHONPATH=DIR``; a checkout whose point files have
 no ``timings_s`` gives the loop figures only.
@@ -48,6 +54,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
+
+from bench_whole_process import _env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,10 +126,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         out = Path(args.keep) if args.keep else Path(tmp) / "sweep"
         if out.exists():
             shutil.rmtree(out)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(tree) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        env["GSPSIM_CACHE_DIR"] = str(Path(tmp) / "cache")
-        env["TERM"] = "dumb"
+        env = _env(tree, Path(tmp) / "cache")
         command = [sys.executable, "-m", "gspsim", "sweep", model, *(x for pair in GRID for x in pair),
                    "--dask", "local", "--jobs", str(args.workers), "--out", str(out), "-q"]
         if args.sample:

@@ -212,6 +212,8 @@ def timing_only_benchmark(model: str, tree: Path, repeats: int) -> dict[str, obj
 
 
 def _env(tree: Path, cache: Path) -> dict[str, str]:
+    """The environment of a timed process: gspsim from ``tree``, its caches in ``cache``, but the user's Numba
+    cache (else each run would compile every kernel and the compiled loop first)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(tree) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["GSPSIM_CACHE_DIR"] = str(cache)

@@ -6,8 +6,10 @@ gspsim.cache).  The kernels are lazily typed, so "every kernel" means every
 kernel a model calls at every precision and in both modes: warm-up simulates
 each model (default: the bundled ones) at fp32, fp16, bf16 and int8, streaming
 and layer, on one frame, with the kernels executing and the accuracy report
-off.  Those runs go through the compiled engine's event loop
-(gspsim.engine.compiled), which is compiled with them.  A kernel already in
+off.  Those runs play in the compiled engine's event loop
+(``engine="compiled"``, gspsim.engine.compiled), which is compiled with them,
+though runs this small would otherwise play in the Python loop: a large
+model's first run then finds the loop in the cache too.  A kernel already in
 the cache is loaded, not compiled, so a second warm-up compiles nothing.
 """
 
@@ -79,7 +81,8 @@ def warm_up(models: Sequence[Optional[str]] = (None,), hw: str = "blaize-1600",
                 for mode in WARMUP_MODES:
                     before, start = counter.count, time.perf_counter()
                     try:
-                        api.simulate(graph, hw, precision=precision, mode=mode, accuracy_samples=0)
+                        api.simulate(graph, hw, precision=precision, mode=mode, accuracy_samples=0,
+                                     engine="compiled")
                         skipped = ""
                     except GspsimError as exc:  # say an op without an int8 kernel: warm up the rest
                         skipped = str(exc)

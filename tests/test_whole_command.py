@@ -218,6 +218,10 @@ def test_warmup_covers_every_precision_and_mode_and_leaves_nothing_to_compile() 
 
     steps = warm_up([str(EDGE_MLP)])
     assert {(s.precision, s.mode) for s in steps} == {(p, m) for p in WARMUP_PRECISIONS for m in WARMUP_MODES}
+    # the compiled loop too (a run of a large model plays in it; this small one would not by itself)
+    from gspsim.engine.compiled import loop
+
+    assert loop.run_loop.signatures
     # a new process loads every kernel from the on-disk cache the warm-up filled: nothing compiles
     done = subprocess.run([sys.executable, "-m", "gspsim", "warmup", str(EDGE_MLP)], cwd=ROOT, capture_output=True,
                           text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
