@@ -1,7 +1,5 @@
 """``python -m gspsim``."""
 
-import sys
+from .cli import command_line
 
-from .cli import main
-
-sys.exit(main())
+command_line()

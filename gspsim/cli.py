@@ -769,6 +769,14 @@ def _internal_error_line(exc: BaseException) -> str:
             "for the traceback)")
 
 
+def command_line() -> None:
+    """The ``gspsim`` command and ``python -m gspsim``: this process runs one command, then exits with its code."""
+    from .command_process import tune_for_one_command
+
+    tune_for_one_command()
+    sys.exit(main())
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; every failure ends in one line on stderr and an exit code (README: exit codes)."""
     import traceback

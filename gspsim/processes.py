@@ -90,10 +90,20 @@ def exit_with(pid: int) -> None:
     threading.Thread(target=_wait_then_exit, args=(pid,), daemon=True, name="gspsim-exit-with-main").start()
 
 
+def start_worker(pid: int) -> None:
+    """A pool worker's initializer: it ends with process ``pid`` (:func:`exit_with`), and its collector is tuned as
+    a command's own process is (gspsim.command_process: the worker is gspsim's, whoever started the pool)."""
+    from .command_process import tune_for_one_command
+
+    if pid != os.getpid():
+        tune_for_one_command()
+    exit_with(pid)
+
+
 def worker_pool(jobs: int, context: Optional[multiprocessing.context.BaseContext] = None) -> cf.ProcessPoolExecutor:
     """A process pool whose workers end when this process does, even when it is killed outright."""
-    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=exit_with,
+    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=start_worker,
                                   initargs=(os.getpid(),))
 
 
-__all__ = ["MAX_JOBS", "check_jobs", "exit_with", "worker_pool"]
+__all__ = ["MAX_JOBS", "check_jobs", "exit_with", "start_worker", "worker_pool"]

@@ -8,10 +8,12 @@ and that warm-up leaves nothing for the next process to compile.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 
@@ -237,3 +239,39 @@ def test_warmup_of_a_bad_model_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
     assert "bad.onnx" in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------- the collector
+GC_PROBE = """
+import gc, runpy, sys
+sys.argv = ["gspsim", *sys.argv[1:]]
+try:
+    runpy.run_module("gspsim", run_name="__main__")
+except SystemExit:
+    pass
+print("THRESHOLDS", *gc.get_threshold())
+"""
+
+
+def test_a_command_tunes_its_own_garbage_collector_and_the_api_leaves_its_callers_alone() -> None:
+    from gspsim.command_process import GC_THRESHOLDS
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", GC_PROBE, "run", str(EDGE_MLP), "-q", "--timing-only"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("THRESHOLDS")][-1]
+    assert tuple(int(x) for x in line.split()[1:]) == GC_THRESHOLDS
+    done = subprocess.run([sys.executable, "-c", GC_PROBE, "--version"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**env, "GSPSIM_GC_TUNING": "0"})
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("THRESHOLDS")][-1]
+    assert tuple(int(x) for x in line.split()[1:]) == gc.get_threshold() != GC_THRESHOLDS  # Python's, untouched
+    api_only = ("import gc, sys; from gspsim import api; before = gc.get_threshold(); "
+                "api.simulate(sys.argv[1], execute=False, accuracy_samples=0); print(gc.get_threshold() == before)")
+    done = subprocess.run([sys.executable, "-c", api_only, str(EDGE_MLP)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "True"
+    # the installed `gspsim` command is the same entry point as `python -m gspsim`
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["gspsim"] == "gspsim.cli:command_line"

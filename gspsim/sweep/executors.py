@@ -15,6 +15,7 @@ reports ``KilledWorker`` when it gives up; that becomes the point's error.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import gc
 import multiprocessing
 import os
 import time
@@ -128,6 +129,14 @@ class LocalExecutor:
         self._isolated.clear()
 
 
+def _tune_local_worker() -> None:
+    """The collector of a worker of the sweep's own LocalCluster, tuned as the command's process is."""
+    from ..command_process import GC_THRESHOLDS, tuning_enabled
+
+    if tuning_enabled():
+        gc.set_threshold(*GC_THRESHOLDS)
+
+
 def _run_with_blob(task: PointTask, blob: ModelBlob, point_fn: PointFn) -> dict[str, Any]:
     """On a Dask worker: the model arrives as bytes (the worker may not share our disk)."""
     return point_fn(replace(task, model=blob))
@@ -163,6 +172,7 @@ class DaskExecutor:
             n = jobs or os.cpu_count() or 1
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
             client = Client(cluster)
+            client.run(_tune_local_worker)  # its workers are this command's processes (not a user's cluster's)
             return cls(client, owned=[client, cluster], point_fn=point_fn,
                        description=f"Dask LocalCluster, {n} worker process{'es' if n > 1 else ''}")
         try:
