@@ -61,7 +61,8 @@ def union_lengths(starts: np.ndarray, ends: np.ndarray, group: np.ndarray, group
     if not len(starts):
         return out
     order = np.argsort(starts, kind="stable")
-    order = order[np.argsort(group[order].astype(np.int32), kind="stable")]
+    narrow = np.int16 if groups <= np.iinfo(np.int16).max else np.int32  # numpy radix-sorts 16-bit keys
+    order = order[np.argsort(group[order].astype(narrow), kind="stable")]
     g, s, e = group[order], starts[order], ends[order]
     cuts = np.searchsorted(g, np.arange(groups + 1)).tolist()
     for k in range(groups):
