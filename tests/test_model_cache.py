@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import onnx
@@ -38,18 +39,25 @@ def _result(model: Path | str, **options: object) -> dict:
     return doc
 
 
-def _external_model(folder: Path, scale: float) -> Path:
-    """A MatMul whose weight lives in an external data file."""
+def _scaled_matmul(path: Path, scale: float, external_data: Optional[str] = None) -> Path:
+    """A MatMul by a weight of ``scale``s, written to ``path`` (its weight in the file ``external_data`` if given)."""
     w = numpy_helper.from_array(np.full((8, 4), scale, dtype=np.float32), "w")
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], [w])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
     model.ir_version = 9
-    path = folder / "ext.onnx"
-    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location="ext.data", size_threshold=0)
+    if external_data is None:
+        onnx.save_model(model, str(path))
+    else:
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=external_data, size_threshold=0)
     return path
+
+
+def _external_model(folder: Path, scale: float) -> Path:
+    """A MatMul whose weight lives in an external data file."""
+    return _scaled_matmul(folder / "ext.onnx", scale, "ext.data")
 
 
 def test_a_cache_hit_gives_the_results_of_a_fresh_load(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,16 +202,6 @@ def test_an_entry_keeps_each_arrays_writability_and_a_write_never_reaches_the_fi
     path.write_bytes(before[: len(before) // 2])  # truncated: refused, not served short
     with pytest.raises(ValueError):
         model_cache._load(path)
-
-
-def _scaled_matmul(path: Path, scale: float) -> None:
-    w = numpy_helper.from_array(np.full((8, 4), scale, dtype=np.float32), "w")
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], [w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
-    model.ir_version = 9
-    onnx.save_model(model, str(path))
 
 
 def test_a_file_rewritten_with_its_size_and_modification_time_kept_is_hashed_again(

@@ -16,6 +16,7 @@ import sys
 import tomllib
 from dataclasses import replace
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import onnx
@@ -33,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL_CNN = bundled_model_path("small-cnn")
 EDGE_MLP = bundled_model_path("edge-mlp")
 
-IMPORTED_MODULES = """
-import runpy, sys
+#: runs ``python -m gspsim ARGS`` in this process, then prints what it imported and its collector's thresholds
+COMMAND_PROBE = """
+import gc, runpy, sys
 sys.argv = ["gspsim", *sys.argv[1:]]
 try:
     runpy.run_module("gspsim", run_name="__main__")
@@ -42,14 +44,21 @@ except SystemExit:
     pass
 print("MODULES " + " ".join(m for m in ("onnx", "numba", "networkx", "matplotlib", "dask", "simpy",
                                         "gspsim.engine.compiled.loop") if m in sys.modules))
+print("THRESHOLDS", *gc.get_threshold())
 """
 
 
+def _probe(*argv: str, env: Optional[dict[str, str]] = None) -> dict[str, list[str]]:
+    """The probe's lines after a command, by their first word."""
+    done = subprocess.run([sys.executable, "-c", COMMAND_PROBE, *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    assert "MODULES" in done.stdout, done.stderr
+    return {ln.split()[0]: ln.split()[1:] for ln in done.stdout.splitlines() if ln.split()[:1] in (["MODULES"],
+                                                                                                   ["THRESHOLDS"])}
+
+
 def _imported_by(*argv: str) -> set[str]:
-    done = subprocess.run([sys.executable, "-c", IMPORTED_MODULES, *argv], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    line = [ln for ln in done.stdout.splitlines() if ln.startswith("MODULES")][-1]
-    return set(line.split()[1:])
+    return set(_probe(*argv)["MODULES"])
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["run", "--help"], ["hw", "list"]])
@@ -242,30 +251,14 @@ def test_warmup_of_a_bad_model_is_one_line(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the collector
-GC_PROBE = """
-import gc, runpy, sys
-sys.argv = ["gspsim", *sys.argv[1:]]
-try:
-    runpy.run_module("gspsim", run_name="__main__")
-except SystemExit:
-    pass
-print("THRESHOLDS", *gc.get_threshold())
-"""
-
-
 def test_a_command_tunes_its_own_garbage_collector_and_the_api_leaves_its_callers_alone() -> None:
     from gspsim.command_process import GC_THRESHOLDS
 
+    tuned = _probe("run", str(EDGE_MLP), "-q", "--timing-only")["THRESHOLDS"]
+    assert tuple(int(x) for x in tuned) == GC_THRESHOLDS
+    kept = _probe("--version", env={"GSPSIM_GC_TUNING": "0"})["THRESHOLDS"]
+    assert tuple(int(x) for x in kept) == gc.get_threshold() != GC_THRESHOLDS  # Python's, untouched
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", GC_PROBE, "run", str(EDGE_MLP), "-q", "--timing-only"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr
-    line = [ln for ln in done.stdout.splitlines() if ln.startswith("THRESHOLDS")][-1]
-    assert tuple(int(x) for x in line.split()[1:]) == GC_THRESHOLDS
-    done = subprocess.run([sys.executable, "-c", GC_PROBE, "--version"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={**env, "GSPSIM_GC_TUNING": "0"})
-    line = [ln for ln in done.stdout.splitlines() if ln.startswith("THRESHOLDS")][-1]
-    assert tuple(int(x) for x in line.split()[1:]) == gc.get_threshold() != GC_THRESHOLDS  # Python's, untouched
     api_only = ("import gc, sys; from gspsim import api; before = gc.get_threshold(); "
                 "api.simulate(sys.argv[1], execute=False, accuracy_samples=0); print(gc.get_threshold() == before)")
     done = subprocess.run([sys.executable, "-c", api_only, str(EDGE_MLP)], cwd=ROOT, capture_output=True, text=True,
