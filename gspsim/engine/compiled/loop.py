@@ -28,6 +28,9 @@ from numba.typed import List
 
 #: kinds of wake-up (gspsim.engine.fast.events)
 FRAME, LANDED, INPUTS, COMPUTED, WRITTEN = 0, 1, 2, 3, 4
+#: a wake-up's kind and id in one int64 that orders as (kind, id): ids (tiles, loads, jobs) are below 2**58
+EVENT_KIND_SHIFT = 58
+EVENT_ID_MASK = (1 << EVENT_KIND_SHIFT) - 1
 #: placement rules of the built-in schedulers (gspsim.scheduling.base.assign_rule)
 EARLIEST_FREE, HOME_UNLESS_SOONER, NODE_INDEX, ARRIVAL_TURNS = 0, 1, 2, 3
 #: how the loop ended
@@ -69,8 +72,8 @@ PARAMS_FIELDS = (
 
 STATE_FIELDS = (
     "i", "now",
-    # events: a binary heap over (cycle, kind, id)
-    "ev_time", "ev_kind", "ev_id",
+    # events: a binary heap over (cycle, kind, id), the kind and id as one order key (kind << EVENT_KIND_SHIFT | id)
+    "ev_time", "ev_order",
     # per global tile
     "core_of", "issue", "compute", "end", "dram_b", "onchip_b", "local_b", "ready", "rank",
     # per core
@@ -313,54 +316,46 @@ def bag_drain_by_key(s, row):
 
 
 @njit(cache=True, inline="always")
-def _event_less(time, kind, ident, a, b):
-    if time[a] != time[b]:
-        return time[a] < time[b]
-    if kind[a] != kind[b]:
-        return kind[a] < kind[b]
-    return ident[a] < ident[b]
-
-
-@njit(cache=True, inline="always")
-def _event_swap(time, kind, ident, a, b):
-    time[a], time[b] = time[b], time[a]
-    kind[a], kind[b] = kind[b], kind[a]
-    ident[a], ident[b] = ident[b], ident[a]
+def _event_before(time_a, order_a, time_b, order_b):
+    """Whether wake-up a (its cycle and order key) comes before wake-up b."""
+    return (time_a < time_b) | ((time_a == time_b) & (order_a < order_b))  # (no branch to mispredict)
 
 
 @njit(cache=True, inline="always")
 def event_at(s, when, kind, ident):
     """Wake ``ident`` at cycle ``when`` with ``kind`` (gspsim.engine.fast.events.EventQueue.at)."""
-    time_, kind_, id_ = s.ev_time, s.ev_kind, s.ev_id
+    key = (kind << EVENT_KIND_SHIFT) | ident
     i = s.i[I_EVENTS]
     s.i[I_EVENTS] = i + 1
-    time_[i], kind_[i], id_[i] = when, kind, ident
     while i > 0:
         parent = (i - 1) >> 1
-        if not _event_less(time_, kind_, id_, i, parent):
+        time_p, order_p = s.ev_time[parent], s.ev_order[parent]
+        if not _event_before(when, key, time_p, order_p):
             break
-        _event_swap(time_, kind_, id_, i, parent)
+        s.ev_time[i], s.ev_order[i] = time_p, order_p
         i = parent
+    s.ev_time[i], s.ev_order[i] = when, key
 
 
 @njit(cache=True, inline="always")
 def event_pop(s):
-    """Remove the first wake-up (its fields are read from index 0 before)."""
-    time_, kind_, id_ = s.ev_time, s.ev_kind, s.ev_id
+    """Remove the first wake-up (its fields are read from index 0 before): the last fills the hole, moving down."""
     n = s.i[I_EVENTS] - 1
     s.i[I_EVENTS] = n
-    _event_swap(time_, kind_, id_, 0, n)
+    when, key = s.ev_time[n], s.ev_order[n]
     i = 0
     while True:
         c = 2 * i + 1
         if c >= n:
             break
-        if c + 1 < n and _event_less(time_, kind_, id_, c + 1, c):
-            c += 1
-        if not _event_less(time_, kind_, id_, c, i):
+        if c + 1 < n:  # the earlier child, chosen without a branch
+            c += _event_before(s.ev_time[c + 1], s.ev_order[c + 1], s.ev_time[c], s.ev_order[c])
+        time_c, order_c = s.ev_time[c], s.ev_order[c]
+        if _event_before(when, key, time_c, order_c):
             break
-        _event_swap(time_, kind_, id_, i, c)
+        s.ev_time[i], s.ev_order[i] = time_c, order_c
         i = c
+    s.ev_time[i], s.ev_order[i] = when, key
 
 
 # --- linked lists in one pool -------------------------------------------------------------------------------------
@@ -1350,7 +1345,7 @@ def wake(m, p, s, now):
         for k in range(bag_drain(s, SOON)):  # (their order does not matter: what they report is sorted)
             inputs_arrived(m, s, s.bag[SOON, k], now)
     while s.i[I_EVENTS] and s.ev_time[0] == now:
-        kind, ident = s.ev_kind[0], s.ev_id[0]
+        kind, ident = s.ev_order[0] >> EVENT_KIND_SHIFT, s.ev_order[0] & EVENT_ID_MASK
         event_pop(s)
         if kind == COMPUTED:
             core = s.core_of[ident]
@@ -1512,7 +1507,7 @@ def new_state(m, p):
         rank[j * m.T:(j + 1) * m.T] = m.rank
     return State(
         i, np.zeros(1),
-        np.zeros(events), np.zeros(events, dtype=np.int64), np.zeros(events, dtype=np.int64),
+        np.zeros(events), np.zeros(events, dtype=np.int64),
         np.full(total, -1, dtype=np.int64), np.zeros(total), np.zeros(total), np.zeros(total),
         np.zeros(total, dtype=np.int64), np.zeros(total, dtype=np.int64), np.zeros(total, dtype=np.int64),
         np.zeros(total), rank,
