@@ -284,7 +284,7 @@ def bag_drain(s, row):
 
 @njit(cache=True, inline="always")
 def bag_drain_sorted(s, row):
-    """:func:`bag_drain`, the entries first sorted ascending in place (an insertion sort: rows are short)."""
+    """:func:`bag_drain`, the entries first sorted ascending in place (a short row by insertion, without a call)."""
     n = s.bag_len[row]
     s.bag_len[row] = 0
     if n > 16:
