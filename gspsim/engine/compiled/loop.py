@@ -28,6 +28,9 @@ from numba.typed import List
 
 #: kinds of wake-up (gspsim.engine.fast.events)
 FRAME, LANDED, INPUTS, COMPUTED, WRITTEN = 0, 1, 2, 3, 4
+#: a wake-up's kind and id in one int64 that orders as (kind, id): ids (tiles, loads, jobs) are below 2**58
+EVENT_KIND_SHIFT = 58
+EVENT_ID_MASK = (1 << EVENT_KIND_SHIFT) - 1
 #: placement rules of the built-in schedulers (gspsim.scheduling.base.assign_rule)
 from ..rules import ARRIVAL_TURNS, EARLIEST_FREE, HOME_UNLESS_SOONER, NODE_INDEX  # noqa: E402
 #: how the loop ended
@@ -69,8 +72,8 @@ PARAMS_FIELDS = (
 
 STATE_FIELDS = (
     "i", "now",
-    # events: a binary heap over (cycle, kind, id)
-    "ev_time", "ev_kind", "ev_id",
+    # events: a binary heap over (cycle, kind, id), the kind and id as one order key (kind << EVENT_KIND_SHIFT | id)
+    "ev_time", "ev_order",
     # per global tile
     "core_of", "issue", "compute", "end", "dram_b", "onchip_b", "local_b", "ready", "rank",
     # per core
@@ -155,14 +158,18 @@ structref.define_proxy(Params, ParamsType, PARAMS_FIELDS)
 structref.define_proxy(State, StateType, STATE_FIELDS)
 
 
-# --- keys and heaps ------------------------------------------------------------------------------------------
-@njit(cache=True)
-def before(rank, ready, a, b):
-    """Whether tile ``a``'s key comes before tile ``b``'s: (priority rank, ready cycle, tile).
+# Reference counts. Numba takes and drops a reference count, an atomic operation, on every array or structref a
+# function binds: its structref arguments, and each field it reads (``s.queue``). Its refprune pass removes a
+# pair only when it can see both ends, in one function, with the drop after the take on every path. So the small
+# helpers the loop calls per tile are ``inline="always"`` (Numba inlines their IR: the caller's pass sees them),
+# a field read in a hot path is best a temporary (``s.bag[row, k]``) rather than a local that lives across a
+# branch, and a helper avoids a branch around the whole of its work (``heap_pop``).
 
-    (The hot functions take the arrays they read rather than the state: each read of a structref's array
-    field is a reference count taken and dropped.)
-    """
+
+# --- keys and heaps ------------------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def before(rank, ready, a, b):
+    """Whether tile ``a``'s key comes before tile ``b``'s: (priority rank, ready cycle, tile)."""
     if rank[a] != rank[b]:
         return rank[a] < rank[b]
     if ready[a] != ready[b]:
@@ -186,7 +193,7 @@ def _longer(values, need):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def heap_push(rank, ready, heap, lens, row, g):
     """Push tile ``g`` on row ``row`` of a table of heaps (the row has room)."""
     i = lens[row]
@@ -200,30 +207,29 @@ def heap_push(rank, ready, heap, lens, row, g):
     heap[row, i] = g
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def heap_pop(rank, ready, heap, lens, row):
     """Remove and return the first tile of row ``row`` of a table of heaps."""
     top = heap[row, 0]
     n = lens[row] - 1
     lens[row] = n
     last = heap[row, n]
-    if n:
-        i = 0
-        while True:
-            c = 2 * i + 1
-            if c >= n:
-                break
-            if c + 1 < n and before(rank, ready, heap[row, c + 1], heap[row, c]):
-                c += 1
-            if not before(rank, ready, heap[row, c], last):
-                break
-            heap[row, i] = heap[row, c]
-            i = c
-        heap[row, i] = last
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and before(rank, ready, heap[row, c + 1], heap[row, c]):
+            c += 1
+        if not before(rank, ready, heap[row, c], last):
+            break
+        heap[row, i] = heap[row, c]
+        i = c
+    heap[row, i] = last  # (with n == 0, the top back in its place)
     return top
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def queue_push(m, s, core, g):
     """Tile ``g`` joins ``core``'s queue of ready tiles."""
     if s.queue_len[core] == s.queue.shape[1]:
@@ -231,7 +237,7 @@ def queue_push(m, s, core, g):
     heap_push(s.rank, s.ready, s.queue, s.queue_len, core, g)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def unit_push(m, s, core, g):
     """Tile ``g`` waits for ``core``'s compute unit."""
     if s.unit_len[core] == s.unit_waiting.shape[1]:
@@ -239,7 +245,7 @@ def unit_push(m, s, core, g):
     heap_push(s.rank, s.ready, s.unit_waiting, s.unit_len, core, g)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bag_push(s, row, value):
     n = s.bag_len[row]
     if n == s.bag.shape[1]:
@@ -248,7 +254,7 @@ def bag_push(s, row, value):
     s.bag_len[row] = n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bag_take(s, row):
     """The row's entries (a copy) in the order they came; the row is emptied."""
     out = s.bag[row, :s.bag_len[row]].copy()
@@ -256,7 +262,7 @@ def bag_take(s, row):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bag_take_sorted(s, row):
     """The row's entries in ascending order; the row is emptied."""
     out = bag_take(s, row)
@@ -264,72 +270,96 @@ def bag_take_sorted(s, row):
     return out
 
 
-@njit(cache=True)
-def sort_by_key(rank, ready, tiles):
-    """``tiles`` (an array) in key order, in place (insertion sort: the lists of one pass are short)."""
-    for k in range(1, len(tiles)):
-        g = tiles[k]
+@njit(cache=True, inline="always")
+def bag_drain(s, row):
+    """Empty the row; how many entries it had, in the order they came.
+
+    They stay readable as ``s.bag[row, k]`` (``k`` below that count) until the next push to the row: the passes
+    read a row in place rather than take a copy (an array allocated, and its reference counts, every pass).
+    """
+    n = s.bag_len[row]
+    s.bag_len[row] = 0
+    return n
+
+
+@njit(cache=True, inline="always")
+def bag_drain_sorted(s, row):
+    """:func:`bag_drain`, the entries first sorted ascending in place (a short row by insertion, without a call)."""
+    n = s.bag_len[row]
+    s.bag_len[row] = 0
+    if n > 16:
+        s.bag[row, :n].sort()
+        return n
+    for k in range(1, n):
+        value = s.bag[row, k]
         i = k
-        while i > 0 and before(rank, ready, g, tiles[i - 1]):
-            tiles[i] = tiles[i - 1]
+        while i > 0 and s.bag[row, i - 1] > value:
+            s.bag[row, i] = s.bag[row, i - 1]
             i -= 1
-        tiles[i] = g
-    return tiles
+        s.bag[row, i] = value
+    return n
 
 
-@njit(cache=True)
-def _event_less(time, kind, ident, a, b):
-    if time[a] != time[b]:
-        return time[a] < time[b]
-    if kind[a] != kind[b]:
-        return kind[a] < kind[b]
-    return ident[a] < ident[b]
+@njit(cache=True, inline="always")
+def bag_drain_by_key(s, row):
+    """:func:`bag_drain`, the tiles first put in key order in place (insertion sort: the lists of one pass are short)."""
+    n = s.bag_len[row]
+    s.bag_len[row] = 0
+    for k in range(1, n):
+        g = s.bag[row, k]
+        i = k
+        while i > 0 and before(s.rank, s.ready, g, s.bag[row, i - 1]):
+            s.bag[row, i] = s.bag[row, i - 1]
+            i -= 1
+        s.bag[row, i] = g
+    return n
 
 
-@njit(cache=True)
-def _event_swap(time, kind, ident, a, b):
-    time[a], time[b] = time[b], time[a]
-    kind[a], kind[b] = kind[b], kind[a]
-    ident[a], ident[b] = ident[b], ident[a]
+@njit(cache=True, inline="always")
+def _event_before(time_a, order_a, time_b, order_b):
+    """Whether wake-up a (its cycle and order key) comes before wake-up b."""
+    return (time_a < time_b) | ((time_a == time_b) & (order_a < order_b))  # (no branch to mispredict)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def event_at(s, when, kind, ident):
     """Wake ``ident`` at cycle ``when`` with ``kind`` (gspsim.engine.fast.events.EventQueue.at)."""
-    time_, kind_, id_ = s.ev_time, s.ev_kind, s.ev_id
+    key = (kind << EVENT_KIND_SHIFT) | ident
     i = s.i[I_EVENTS]
     s.i[I_EVENTS] = i + 1
-    time_[i], kind_[i], id_[i] = when, kind, ident
     while i > 0:
         parent = (i - 1) >> 1
-        if not _event_less(time_, kind_, id_, i, parent):
+        time_p, order_p = s.ev_time[parent], s.ev_order[parent]
+        if not _event_before(when, key, time_p, order_p):
             break
-        _event_swap(time_, kind_, id_, i, parent)
+        s.ev_time[i], s.ev_order[i] = time_p, order_p
         i = parent
+    s.ev_time[i], s.ev_order[i] = when, key
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def event_pop(s):
-    """Remove the first wake-up (its fields are read from index 0 before)."""
-    time_, kind_, id_ = s.ev_time, s.ev_kind, s.ev_id
+    """Remove the first wake-up (its fields are read from index 0 before): the last fills the hole, moving down."""
     n = s.i[I_EVENTS] - 1
     s.i[I_EVENTS] = n
-    _event_swap(time_, kind_, id_, 0, n)
+    when, key = s.ev_time[n], s.ev_order[n]
     i = 0
     while True:
         c = 2 * i + 1
         if c >= n:
             break
-        if c + 1 < n and _event_less(time_, kind_, id_, c + 1, c):
-            c += 1
-        if not _event_less(time_, kind_, id_, c, i):
+        if c + 1 < n:  # the earlier child, chosen without a branch
+            c += _event_before(s.ev_time[c + 1], s.ev_order[c + 1], s.ev_time[c], s.ev_order[c])
+        time_c, order_c = s.ev_time[c], s.ev_order[c]
+        if _event_before(when, key, time_c, order_c):
             break
-        _event_swap(time_, kind_, id_, i, c)
+        s.ev_time[i], s.ev_order[i] = time_c, order_c
         i = c
+    s.ev_time[i], s.ev_order[i] = when, key
 
 
 # --- linked lists in one pool -------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def pool_add(s, head, a, b):
     """A new entry (a, b) in front of the list starting at ``head``; the new head."""
     if len(s.pool_free):
@@ -376,13 +406,13 @@ def reserve_channel(p, s, c, now, nbytes):
 
 
 # --- line buffers (gspsim.engine.memory.LineBuffer) ------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def can_reserve(m, s, r, frame, band):
     return frame == s.r_next_frame[r] and band == s.r_next_band[r] and \
         s.r_level[r] + s.r_reserved[r] + m.ring_band_bytes[m.ring_band_ptr[r] + band] <= m.ring_capacity[r]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def skip_band(m, s, r, frame, band):
     if band + 1 < m.ring_band_ptr[r + 1] - m.ring_band_ptr[r]:
         s.r_next_band[r] = band + 1
@@ -391,7 +421,7 @@ def skip_band(m, s, r, frame, band):
         s.r_next_band[r] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def record_level(s, r, now):
     """A line buffer's level changed: (ring, cycle, bytes held)."""
     n = s.i[I_N_LEVELS]
@@ -401,7 +431,7 @@ def record_level(s, r, now):
     s.i[I_N_LEVELS] = n + 3
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def commit_band(s, r, nbytes, now):
     s.r_reserved[r] -= nbytes
     s.r_level[r] += nbytes
@@ -536,10 +566,9 @@ def dispatch(m, p, s, now):
                     continue
                 issue_tile(m, p, s, g, core, now)
             s.i[I_WALKING] = -1
-            passed_tiles = bag_take(s, PASSED)
-            passed = len(passed_tiles)
-            for g in passed_tiles:
-                queue_push(m, s, core, g)
+            passed = bag_drain(s, PASSED)
+            for k in range(passed):
+                queue_push(m, s, core, s.bag[PASSED, k])
             s.touched[core] = 1 if passed else 0
             stalled = s.slots_used[core] < slots and (passed > 0 or s.parked_count[core] > 0)
         else:
@@ -664,7 +693,7 @@ def core_load(s, c, now):
     return (a if a > now else now) + s.pending[c] + s.queued[c]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def start_compute(m, s, g, core, now):
     cycles = m.cycles[g % m.T]
     s.compute[g] = now
@@ -716,7 +745,7 @@ def waits_to_reopen(m, p, s, j, st):
     return not p.layer_mode and not is_front(s, j) and reopens(m, s, j, st)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cand_push(s, r):
     """Run ``r`` joins the candidates (a binary min-heap of run ids)."""
     heap = s.cand
@@ -731,7 +760,7 @@ def cand_push(s, r):
         k = up
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cand_pop(s):
     """The first candidate run, out of the heap."""
     heap = s.cand
@@ -778,7 +807,7 @@ def queue_head(m, p, s):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def loads_may_start(i):
     """Whether anything :func:`start_loads` waited on has moved since it last ran."""
     return not (i[I_W_WAITED_LEVEL] == i[I_W_LEVEL] and i[I_W_WAITED_BUSY] == i[I_W_BUSY]
@@ -855,7 +884,7 @@ def node_ready(m, p, s, j, node):
     return 1 if load >= 0 and s.load_landed[load] else 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def slice_ready(m, s, j, key):
     load = s.job_slices[j * m.NS + key]
     return load >= 0 and s.load_landed[load] != 0
@@ -880,7 +909,7 @@ def enter(m, s, j, st):
     s.i[I_S_CHANGES] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def stacks_may_open(i, queue):
     """Whether a stack waits and anything :func:`open_waiting` waited on has moved since it last ran."""
     return not (i[I_S_QHEAD] == len(queue) or (i[I_S_WAITED_LEVEL] == i[I_S_LEVEL]
@@ -990,7 +1019,7 @@ def close_kept(m, s, now):
 
 
 # --- bands (gspsim.engine.fast.bands) -----------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mark_moved(s, j):
     s.i[I_VERSION] += 1
     s.job_version[j] += 1
@@ -1085,7 +1114,7 @@ def enqueue(m, p, s, j, g, t, now):
     s.touched[core] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def readiness_moved(i):
     """Whether anything :func:`make_ready` looks at has moved since it last ran."""
     return not (i[I_SEEN0] == i[I_VERSION] and i[I_SEEN1] == i[I_WEIGHTS_VERSION]
@@ -1299,7 +1328,7 @@ def spill_best(m, p, s, now):
 
 
 # --- the run (gspsim.engine.fast.run) -------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def inputs_arrived(m, s, g, now):
     if m.cycles[g % m.T]:
         bag_push(s, INPUTS_IN, g)
@@ -1313,10 +1342,10 @@ def wake(m, p, s, now):
     """Handle every wake-up due at ``now``: each only reports."""
     s.i[I_DIRTY] = 1
     if s.bag_len[SOON]:
-        for g in bag_take(s, SOON):  # (their order does not matter: what they report is sorted)
-            inputs_arrived(m, s, g, now)
+        for k in range(bag_drain(s, SOON)):  # (their order does not matter: what they report is sorted)
+            inputs_arrived(m, s, s.bag[SOON, k], now)
     while s.i[I_EVENTS] and s.ev_time[0] == now:
-        kind, ident = s.ev_kind[0], s.ev_id[0]
+        kind, ident = s.ev_order[0] >> EVENT_KIND_SHIFT, s.ev_order[0] & EVENT_ID_MASK
         event_pop(s)
         if kind == COMPUTED:
             core = s.core_of[ident]
@@ -1345,28 +1374,29 @@ def wake(m, p, s, now):
 def decide(m, p, s, now):
     """The hardware scheduler's pass, steps a-h of the reference engine."""
     if s.bag_len[WRITTEN]:
-        for g in bag_take_sorted(s, WRITTEN):
-            complete(m, p, s, g, now)
+        for k in range(bag_drain_sorted(s, WRITTEN)):
+            complete(m, p, s, s.bag[WRITTEN, k], now)
     if s.bag_len[ARRIVED_NOW]:
-        for j in bag_take_sorted(s, ARRIVED_NOW):
-            arrive(m, p, s, j)
+        for k in range(bag_drain_sorted(s, ARRIVED_NOW)):
+            arrive(m, p, s, s.bag[ARRIVED_NOW, k])
     if s.bag_len[LOADED_NOW]:
-        for load in bag_take_sorted(s, LOADED_NOW):
+        for k in range(bag_drain_sorted(s, LOADED_NOW)):
+            load = s.bag[LOADED_NOW, k]
             if s.load_slice[load] >= 0:
                 slice_landed(m, s, s.load_job[load], s.load_slice[load])
     # (each call is guarded by its own early-return test: a call passes the model, parameters and state, whose
     # reference counts are atomic operations, and most passes have nothing for most of these steps)
-    i = s.i
-    if loads_may_start(i):
+    if loads_may_start(s.i):
         start_loads(m, p, s, now)
-    if stacks_may_open(i, s.stack_queue):
+    if stacks_may_open(s.i, s.stack_queue):
         open_waiting(m, p, s, now)
-    if readiness_moved(i):
+    if readiness_moved(s.i):
         make_ready(m, p, s, now)
     if s.touched.any():
         dispatch(m, p, s, now)
     if s.bag_len[COMPUTED]:
-        for g in bag_take_sorted(s, COMPUTED):
+        for k in range(bag_drain_sorted(s, COMPUTED)):
+            g = s.bag[COMPUTED, k]
             j, t = g // m.T, g % m.T
             end = traffic_send(m, p, s, j, t, g, now)
             if end > now:
@@ -1378,8 +1408,8 @@ def decide(m, p, s, now):
                 bag_push(s, WRITTEN, g)
                 s.i[I_DIRTY] = 1
     if s.bag_len[INPUTS_IN]:
-        keyed = sort_by_key(s.rank, s.ready, bag_take(s, INPUTS_IN))
-        for g in keyed:
+        for k in range(bag_drain_by_key(s, INPUTS_IN)):
+            g = s.bag[INPUTS_IN, k]
             core = s.core_of[g]
             if s.unit_busy[core]:
                 unit_push(m, s, core, g)
@@ -1477,7 +1507,7 @@ def new_state(m, p):
         rank[j * m.T:(j + 1) * m.T] = m.rank
     return State(
         i, np.zeros(1),
-        np.zeros(events), np.zeros(events, dtype=np.int64), np.zeros(events, dtype=np.int64),
+        np.zeros(events), np.zeros(events, dtype=np.int64),
         np.full(total, -1, dtype=np.int64), np.zeros(total), np.zeros(total), np.zeros(total),
         np.zeros(total, dtype=np.int64), np.zeros(total, dtype=np.int64), np.zeros(total, dtype=np.int64),
         np.zeros(total), rank,
