@@ -57,8 +57,8 @@ def _probe(*argv: str, env: Optional[dict[str, str]] = None) -> dict[str, list[s
                                                                                                    ["THRESHOLDS"])}
 
 
-def _imported_by(*argv: str) -> set[str]:
-    return set(_probe(*argv)["MODULES"])
+def _imported_by(*argv: str, env: Optional[dict[str, str]] = None) -> set[str]:
+    return set(_probe(*argv, env=env)["MODULES"])
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["run", "--help"], ["hw", "list"]])
@@ -69,7 +69,8 @@ def test_commands_that_load_no_model_import_neither_onnx_nor_numba(argv: list[st
 
 def test_a_run_does_import_what_it_needs() -> None:
     # the check above could pass because the probe never sees imports: a real run must show them
-    small = _imported_by("run", str(EDGE_MLP), "-q", "--timing-only")
+    # (the model loaded afresh: a model-cache hit imports no onnx, tests/test_model_cache.py)
+    small = _imported_by("run", str(EDGE_MLP), "-q", "--timing-only", env={"GSPSIM_MODEL_CACHE": "0"})
     assert {"onnx", "numba", "networkx"} <= small
     # a run under the compiled loop's threshold plays in the Python loop: neither that loop nor SimPy is loaded
     assert not small & {"simpy", "gspsim.engine.compiled.loop"}, small
