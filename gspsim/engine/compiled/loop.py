@@ -48,7 +48,7 @@ _INT_LIST = types.ListType(types.int64)
  I_CAND_LEN, I_ASIDE_LEN, I_S_CHANGES, I_FRONT, I_S_LEVEL, I_S_WAITED_LEVEL, I_S_WAITED_HEAD, I_S_QHEAD,
  I_BUFFER_HIGH, I_DIRTY, I_EVENTS, I_TURN, I_N_LEVELS, I_N_TRANSFERS, I_SCALARS) = range(38)
 #: rows of ``s.bag``: what the wake-ups report to the next pass, and the scheduler pass's scratch lists
-SOON, ARRIVED_NOW, LOADED_NOW, INPUTS_IN, COMPUTED, WRITTEN, PASSED, MOVED, BAGS = range(9)
+SOON, ARRIVED_NOW, LOADED_NOW, INPUTS_IN, COMPUTED_NOW, WRITTEN_NOW, PASSED, MOVED, BAGS = range(9)
 
 MODEL_FIELDS = (
     "T", "B", "N", "NS", "cycles", "node", "band", "band_index", "index", "weight_bytes", "home_core",
@@ -1334,7 +1334,7 @@ def inputs_arrived(m, s, g, now):
         bag_push(s, INPUTS_IN, g)
     else:
         s.compute[g] = now
-        bag_push(s, COMPUTED, g)
+        bag_push(s, COMPUTED_NOW, g)
 
 
 @njit(cache=True)
@@ -1353,12 +1353,12 @@ def wake(m, p, s, now):
                 start_compute(m, s, heap_pop(s.rank, s.ready, s.unit_waiting, s.unit_len, core), core, now)
             else:
                 s.unit_busy[core] = 0
-            bag_push(s, COMPUTED, ident)
+            bag_push(s, COMPUTED_NOW, ident)
         elif kind == WRITTEN:
             core = s.core_of[ident]
             s.slots_used[core] -= 1
             s.touched[core] = 1
-            bag_push(s, WRITTEN, ident)
+            bag_push(s, WRITTEN_NOW, ident)
         elif kind == INPUTS:
             inputs_arrived(m, s, ident, now)
         elif kind == LANDED:
@@ -1373,9 +1373,9 @@ def wake(m, p, s, now):
 @njit(cache=True)
 def decide(m, p, s, now):
     """The hardware scheduler's pass, steps a-h of the reference engine."""
-    if s.bag_len[WRITTEN]:
-        for k in range(bag_drain_sorted(s, WRITTEN)):
-            complete(m, p, s, s.bag[WRITTEN, k], now)
+    if s.bag_len[WRITTEN_NOW]:
+        for k in range(bag_drain_sorted(s, WRITTEN_NOW)):
+            complete(m, p, s, s.bag[WRITTEN_NOW, k], now)
     if s.bag_len[ARRIVED_NOW]:
         for k in range(bag_drain_sorted(s, ARRIVED_NOW)):
             arrive(m, p, s, s.bag[ARRIVED_NOW, k])
@@ -1394,9 +1394,9 @@ def decide(m, p, s, now):
         make_ready(m, p, s, now)
     if s.touched.any():
         dispatch(m, p, s, now)
-    if s.bag_len[COMPUTED]:
-        for k in range(bag_drain_sorted(s, COMPUTED)):
-            g = s.bag[COMPUTED, k]
+    if s.bag_len[COMPUTED_NOW]:
+        for k in range(bag_drain_sorted(s, COMPUTED_NOW)):
+            g = s.bag[COMPUTED_NOW, k]
             j, t = g // m.T, g % m.T
             end = traffic_send(m, p, s, j, t, g, now)
             if end > now:
@@ -1405,7 +1405,7 @@ def decide(m, p, s, now):
                 core = s.core_of[g]
                 s.slots_used[core] -= 1
                 s.touched[core] = 1
-                bag_push(s, WRITTEN, g)
+                bag_push(s, WRITTEN_NOW, g)
                 s.i[I_DIRTY] = 1
     if s.bag_len[INPUTS_IN]:
         for k in range(bag_drain_by_key(s, INPUTS_IN)):
